@@ -1,0 +1,203 @@
+//! [`Message`]: tags, source, command and parameters, and its wire form (`Display`).
+//! Parsing lives in `parse.rs`; line framing in `lines.rs`.
+
+use std::fmt;
+
+/// One message tag: `key` or `key=value`. An empty value is written as a bare key,
+/// which IRCv3 says is the same thing as no value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tag {
+    pub key: String,
+    pub value: String,
+}
+
+/// One IRC message. `Display` writes the wire form without the line ending.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Message {
+    pub tags: Vec<Tag>,
+    /// The source (prefix) without its leading `:`.
+    pub source: Option<String>,
+    /// The command or three-digit numeric, as received (not upper-cased by the parser).
+    pub command: String,
+    pub params: Vec<String>,
+}
+
+impl Message {
+    /// A message with a command and parameters, no tags and no source.
+    pub fn new<C, I, P>(command: C, params: I) -> Message
+    where
+        C: Into<String>,
+        I: IntoIterator<Item = P>,
+        P: Into<String>,
+    {
+        Message {
+            tags: Vec::new(),
+            source: None,
+            command: command.into(),
+            params: params.into_iter().map(Into::into).collect(),
+        }
+    }
+
+    pub fn with_source(mut self, source: impl Into<String>) -> Message {
+        self.source = Some(source.into());
+        self
+    }
+
+    pub fn with_tag(mut self, key: impl Into<String>, value: impl Into<String>) -> Message {
+        self.tags.push(Tag {
+            key: key.into(),
+            value: value.into(),
+        });
+        self
+    }
+
+    /// The value of tag `key`, if present (`Some("")` for a tag without a value).
+    pub fn tag(&self, key: &str) -> Option<&str> {
+        self.tags
+            .iter()
+            .find(|t| t.key == key)
+            .map(|t| t.value.as_str())
+    }
+
+    /// Parameter `i`, or `""` when absent.
+    pub fn param(&self, i: usize) -> &str {
+        self.params.get(i).map(String::as_str).unwrap_or("")
+    }
+
+    /// The nick part of the source (`nick` of `nick!user@host`).
+    pub fn source_nick(&self) -> Option<&str> {
+        self.source
+            .as_deref()
+            .map(|s| crate::mask::split_source(s).nick)
+    }
+
+    /// The wire form with its `\r\n`, as bytes.
+    pub fn to_line(&self) -> Vec<u8> {
+        let mut s = String::with_capacity(64);
+        self.write_to(&mut s, true)
+            .expect("writing to a String cannot fail");
+        s.push_str("\r\n");
+        s.into_bytes()
+    }
+
+    /// The wire form with its `\r\n`, without tags.
+    pub fn to_line_without_tags(&self) -> Vec<u8> {
+        let mut s = String::with_capacity(64);
+        self.write_to(&mut s, false)
+            .expect("writing to a String cannot fail");
+        s.push_str("\r\n");
+        s.into_bytes()
+    }
+
+    /// Writes the wire form (no line ending); tags only when `with_tags`.
+    pub fn write_to<W: fmt::Write>(&self, out: &mut W, with_tags: bool) -> fmt::Result {
+        if with_tags && !self.tags.is_empty() {
+            out.write_char('@')?;
+            for (i, tag) in self.tags.iter().enumerate() {
+                if i > 0 {
+                    out.write_char(';')?;
+                }
+                out.write_str(&tag.key)?;
+                if !tag.value.is_empty() {
+                    out.write_char('=')?;
+                    escape_tag_value(&tag.value, out)?;
+                }
+            }
+            out.write_char(' ')?;
+        }
+        if let Some(source) = &self.source {
+            out.write_char(':')?;
+            out.write_str(source)?;
+            out.write_char(' ')?;
+        }
+        out.write_str(&self.command)?;
+        let last = self.params.len().saturating_sub(1);
+        for (i, p) in self.params.iter().enumerate() {
+            out.write_char(' ')?;
+            if i == last && needs_trailing(p) {
+                out.write_char(':')?;
+            }
+            out.write_str(p)?;
+        }
+        Ok(())
+    }
+}
+
+/// A last parameter needs the `:` form when it is empty, holds a space or starts with `:`.
+fn needs_trailing(p: &str) -> bool {
+    p.is_empty() || p.starts_with(':') || p.contains(' ')
+}
+
+/// IRCv3 message-tags escaping: `;` `\s` `\\` `\r` `\n`.
+pub fn escape_tag_value<W: fmt::Write>(value: &str, out: &mut W) -> fmt::Result {
+    for c in value.chars() {
+        match c {
+            ';' => out.write_str("\\:")?,
+            ' ' => out.write_str("\\s")?,
+            '\\' => out.write_str("\\\\")?,
+            '\r' => out.write_str("\\r")?,
+            '\n' => out.write_str("\\n")?,
+            c => out.write_char(c)?,
+        }
+    }
+    Ok(())
+}
+
+/// The inverse of [`escape_tag_value`]; an unknown escape drops the backslash and a
+/// trailing lone backslash is dropped, as the spec asks.
+pub fn unescape_tag_value(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    let mut chars = raw.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some(':') => out.push(';'),
+            Some('s') => out.push(' '),
+            Some('\\') => out.push('\\'),
+            Some('r') => out.push('\r'),
+            Some('n') => out.push('\n'),
+            Some(other) => out.push(other),
+            None => {}
+        }
+    }
+    out
+}
+
+impl fmt::Display for Message {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.write_to(f, true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trailing_forms() {
+        let cases: &[(&[&str], &str)] = &[
+            (&["#c", "hello"], "PRIVMSG #c hello"),
+            (&["#c", "hello world"], "PRIVMSG #c :hello world"),
+            (&["#c", ""], "PRIVMSG #c :"),
+            (&["#c", ":)"], "PRIVMSG #c ::)"),
+        ];
+        for (params, want) in cases {
+            assert_eq!(
+                Message::new("PRIVMSG", params.iter().copied()).to_string(),
+                *want
+            );
+        }
+    }
+
+    #[test]
+    fn tag_escaping_round_trips() {
+        for v in ["a;b c\\d\r\ne", "", "plain", "\\"] {
+            let mut s = String::new();
+            escape_tag_value(v, &mut s).unwrap();
+            assert_eq!(unescape_tag_value(&s), v);
+        }
+    }
+}
