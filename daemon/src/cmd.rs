@@ -1,0 +1,406 @@
+//! Commands: the [`Cx`] context handlers work through, the [`COMMANDS`] table (one row
+//! per command with its checks declared), and [`dispatch`]. Handlers live in `cmd/`,
+//! one file per family.
+
+pub mod channel;
+pub mod message;
+pub mod mode;
+pub mod query;
+pub mod registration;
+
+use crate::config::Config;
+use crate::conn::Conns;
+use crate::outgoing::{server_time_now, Outgoing};
+use crate::state::{Cap, State, User};
+use chatd_proto::numeric::*;
+use chatd_proto::Message;
+use std::collections::HashSet;
+use std::time::Instant;
+
+/// Who may run a command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Before and after registration (CAP, NICK, PING...).
+    Any,
+    /// Only once registered (001 sent).
+    Registered,
+}
+
+/// A handler's early exit: a numeric for the sender.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CmdError {
+    pub numeric: &'static str,
+    pub params: Vec<String>,
+}
+
+/// Builds a [`CmdError`]; the sender's nick is prepended when it is sent.
+pub fn err<S: Into<String>>(
+    numeric: &'static str,
+    params: impl IntoIterator<Item = S>,
+) -> CmdError {
+    CmdError {
+        numeric,
+        params: params.into_iter().map(Into::into).collect(),
+    }
+}
+
+pub type Handler = fn(&mut Cx, &Message) -> Result<(), CmdError>;
+
+/// One row of the command table.
+pub struct Spec {
+    pub name: &'static str,
+    /// Fewer parameters get `461 ERR_NEEDMOREPARAMS` before the handler runs.
+    pub min_params: usize,
+    pub access: Access,
+    pub run: Handler,
+}
+
+use self::{channel as ch, message as msg, mode as md, query as q, registration as reg};
+
+/// Every command the server knows. Keep `docs/protocol.md` in step with it.
+pub static COMMANDS: &[Spec] = &[
+    Spec {
+        name: "CAP",
+        min_params: 1,
+        access: Access::Any,
+        run: reg::cap,
+    },
+    Spec {
+        name: "PASS",
+        min_params: 1,
+        access: Access::Any,
+        run: reg::pass,
+    },
+    Spec {
+        name: "NICK",
+        min_params: 0,
+        access: Access::Any,
+        run: reg::nick,
+    },
+    Spec {
+        name: "USER",
+        min_params: 4,
+        access: Access::Any,
+        run: reg::user,
+    },
+    Spec {
+        name: "PING",
+        min_params: 0,
+        access: Access::Any,
+        run: reg::ping,
+    },
+    Spec {
+        name: "PONG",
+        min_params: 0,
+        access: Access::Any,
+        run: reg::pong,
+    },
+    Spec {
+        name: "QUIT",
+        min_params: 0,
+        access: Access::Any,
+        run: reg::quit,
+    },
+    Spec {
+        name: "JOIN",
+        min_params: 1,
+        access: Access::Registered,
+        run: ch::join,
+    },
+    Spec {
+        name: "PART",
+        min_params: 1,
+        access: Access::Registered,
+        run: ch::part,
+    },
+    Spec {
+        name: "TOPIC",
+        min_params: 1,
+        access: Access::Registered,
+        run: ch::topic,
+    },
+    Spec {
+        name: "NAMES",
+        min_params: 0,
+        access: Access::Registered,
+        run: ch::names,
+    },
+    Spec {
+        name: "LIST",
+        min_params: 0,
+        access: Access::Registered,
+        run: ch::list,
+    },
+    Spec {
+        name: "KICK",
+        min_params: 2,
+        access: Access::Registered,
+        run: ch::kick,
+    },
+    Spec {
+        name: "INVITE",
+        min_params: 2,
+        access: Access::Registered,
+        run: ch::invite,
+    },
+    Spec {
+        name: "MODE",
+        min_params: 1,
+        access: Access::Registered,
+        run: md::mode,
+    },
+    Spec {
+        name: "PRIVMSG",
+        min_params: 0,
+        access: Access::Registered,
+        run: msg::privmsg,
+    },
+    Spec {
+        name: "NOTICE",
+        min_params: 0,
+        access: Access::Registered,
+        run: msg::notice,
+    },
+    Spec {
+        name: "TAGMSG",
+        min_params: 1,
+        access: Access::Registered,
+        run: msg::tagmsg,
+    },
+    Spec {
+        name: "AWAY",
+        min_params: 0,
+        access: Access::Registered,
+        run: msg::away,
+    },
+    Spec {
+        name: "WHO",
+        min_params: 0,
+        access: Access::Registered,
+        run: q::who,
+    },
+    Spec {
+        name: "WHOIS",
+        min_params: 0,
+        access: Access::Registered,
+        run: q::whois,
+    },
+    Spec {
+        name: "ISON",
+        min_params: 1,
+        access: Access::Registered,
+        run: q::ison,
+    },
+    Spec {
+        name: "USERHOST",
+        min_params: 1,
+        access: Access::Registered,
+        run: q::userhost,
+    },
+    Spec {
+        name: "LUSERS",
+        min_params: 0,
+        access: Access::Registered,
+        run: q::lusers,
+    },
+    Spec {
+        name: "MOTD",
+        min_params: 0,
+        access: Access::Registered,
+        run: q::motd,
+    },
+    Spec {
+        name: "VERSION",
+        min_params: 0,
+        access: Access::Registered,
+        run: q::version,
+    },
+    Spec {
+        name: "TIME",
+        min_params: 0,
+        access: Access::Registered,
+        run: q::time,
+    },
+];
+
+/// Everything a handler may touch, as disjoint borrows of the server.
+pub struct Cx<'a> {
+    /// The sender's slot.
+    pub me: usize,
+    pub conns: &'a mut Conns,
+    pub state: &'a mut State,
+    pub config: &'a Config,
+    pub motd: &'a [String],
+    pub now: Instant,
+}
+
+impl Cx<'_> {
+    pub fn server_name(&self) -> &str {
+        &self.config.server.name
+    }
+
+    pub fn user(&self) -> &User {
+        &self
+            .conns
+            .get(self.me)
+            .expect("the sender is connected")
+            .user
+    }
+
+    pub fn user_mut(&mut self) -> &mut User {
+        &mut self
+            .conns
+            .get_mut(self.me)
+            .expect("the sender is connected")
+            .user
+    }
+
+    pub fn user_of(&self, slot: usize) -> Option<&User> {
+        self.conns.get(slot).map(|c| &c.user)
+    }
+
+    /// A numeric to the sender: `:server NUMERIC <nick> params...`.
+    pub fn reply<S: AsRef<str>>(&mut self, numeric: &str, params: &[S]) {
+        let mut all = Vec::with_capacity(params.len() + 1);
+        all.push(self.user().nick.clone());
+        all.extend(params.iter().map(|p| p.as_ref().to_string()));
+        let msg = Message::new(numeric, all).with_source(self.server_name());
+        self.conns.send_msg(self.me, &msg);
+    }
+
+    /// Any message to the sender, as given.
+    pub fn send_me(&mut self, msg: &Message) {
+        self.conns.send_msg(self.me, msg);
+    }
+
+    /// A message from the sender to others, with the `time` tag; `tags` are relayed
+    /// client-only tags.
+    pub fn relay_from(&self, slot: usize, command: &str, params: Vec<String>) -> Message {
+        let source = self.user_of(slot).map(User::source).unwrap_or_default();
+        Message::new(command, params)
+            .with_source(source)
+            .with_tag("time", server_time_now())
+    }
+
+    /// Sends to every member of a channel (by folded name) except `except`; with
+    /// `needs`, only to members that negotiated that capability.
+    pub fn send_to_channel(
+        &mut self,
+        folded: &str,
+        out: &mut Outgoing,
+        except: Option<usize>,
+        needs: Option<Cap>,
+    ) {
+        let Some(chan) = self.state.channels.get(folded) else {
+            return;
+        };
+        for &slot in chan.members.keys() {
+            if Some(slot) == except {
+                continue;
+            }
+            let Some(conn) = self.conns.get(slot) else {
+                continue;
+            };
+            let caps = conn.user.caps;
+            if needs.is_some_and(|cap| !caps.has(cap)) {
+                continue;
+            }
+            let bytes = out.bytes_for(caps);
+            self.conns.send(slot, bytes);
+        }
+    }
+
+    /// Sends to everyone who shares a channel with `slot`, each once; to `slot` itself
+    /// too when `include_self`.
+    pub fn send_to_peers(
+        &mut self,
+        slot: usize,
+        out: &mut Outgoing,
+        include_self: bool,
+        needs: Option<Cap>,
+    ) {
+        let Some(user) = self.user_of(slot) else {
+            return;
+        };
+        let mut seen: HashSet<usize> = HashSet::new();
+        if !include_self {
+            seen.insert(slot);
+        }
+        let mut targets = Vec::new();
+        if include_self {
+            targets.push(slot);
+            seen.insert(slot);
+        }
+        for folded in &user.channels {
+            if let Some(chan) = self.state.channels.get(folded) {
+                for &member in chan.members.keys() {
+                    if seen.insert(member) {
+                        targets.push(member);
+                    }
+                }
+            }
+        }
+        for target in targets {
+            let Some(conn) = self.conns.get(target) else {
+                continue;
+            };
+            let caps = conn.user.caps;
+            if needs.is_some_and(|cap| !caps.has(cap)) && target != slot {
+                continue;
+            }
+            let bytes = out.bytes_for(caps);
+            self.conns.send(target, bytes);
+        }
+    }
+
+    /// Sends a message to one connection, tags filtered by its capabilities.
+    pub fn send_outgoing(&mut self, slot: usize, out: &mut Outgoing) {
+        if let Some(conn) = self.conns.get(slot) {
+            let bytes = out.bytes_for(conn.user.caps);
+            self.conns.send(slot, bytes);
+        }
+    }
+}
+
+/// Runs one parsed message from the sender in `cx.me`.
+pub fn dispatch(cx: &mut Cx, msg: &Message) {
+    let name = msg.command.to_ascii_uppercase();
+    let registered = cx.user().registered;
+    let Some(spec) = COMMANDS.iter().find(|s| s.name == name) else {
+        if registered {
+            cx.reply(ERR_UNKNOWNCOMMAND, &[name.as_str(), "Unknown command"]);
+        } else {
+            cx.reply(ERR_NOTREGISTERED, &["You have not registered"]);
+        }
+        return;
+    };
+    log::debug!("conn={} nick={} cmd={}", cx.me, cx.user().nick, name);
+    if spec.access == Access::Registered && !registered {
+        cx.reply(ERR_NOTREGISTERED, &["You have not registered"]);
+        return;
+    }
+    if msg.params.len() < spec.min_params {
+        cx.reply(
+            ERR_NEEDMOREPARAMS,
+            &[name.as_str(), "Not enough parameters"],
+        );
+        return;
+    }
+    if let Err(e) = (spec.run)(cx, msg) {
+        cx.reply(e.numeric, &e.params);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_has_unique_upper_case_names() {
+        let mut seen = HashSet::new();
+        for spec in COMMANDS {
+            assert_eq!(spec.name, spec.name.to_ascii_uppercase());
+            assert!(seen.insert(spec.name), "{} twice", spec.name);
+        }
+    }
+}

@@ -1,0 +1,402 @@
+//! Channel commands: `JOIN`, `PART`, `TOPIC`, `NAMES`, `LIST`, `KICK`, `INVITE`.
+//! Channel `MODE` is in `mode.rs`.
+
+use super::{err, CmdError, Cx};
+use crate::outgoing::Outgoing;
+use crate::state::channel::Topic;
+use crate::state::names::is_valid_channel;
+use crate::state::{Cap, Channel, Member};
+use chatd_proto::numeric::*;
+use chatd_proto::{fold, Message};
+
+/// `JOIN <channel>{,<channel>} [<key>{,<key>}]` or `JOIN 0` — RFC 2812 §3.2.1.
+pub fn join(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
+    if msg.param(0) == "0" {
+        let chans: Vec<String> = cx.user().channels.clone();
+        for folded in chans {
+            part_one(cx, &folded, "");
+        }
+        return Ok(());
+    }
+    let mut keys = msg.param(1).split(',');
+    for name in msg.param(0).split(',').filter(|n| !n.is_empty()) {
+        let key = keys.next().filter(|k| !k.is_empty());
+        join_one(cx, name, key);
+    }
+    Ok(())
+}
+
+/// Joins one channel, creating it (with the joiner as operator) if needed.
+pub fn join_one(cx: &mut Cx, name: &str, key: Option<&str>) {
+    let limits = &cx.config.limits;
+    if !is_valid_channel(name, limits.channel_len) {
+        cx.reply(ERR_BADCHANMASK, &[name, "Bad Channel Mask"]);
+        return;
+    }
+    let folded = fold(name);
+    if cx.user().in_channel(&folded) {
+        return;
+    }
+    if cx.user().channels.len() >= limits.channels_per_user {
+        cx.reply(
+            ERR_TOOMANYCHANNELS,
+            &[name, "You have joined too many channels"],
+        );
+        return;
+    }
+    let me = cx.me;
+    let source = cx.user().source();
+    let my_nick = cx.user().folded_nick();
+    let now = chrono::Utc::now().timestamp();
+    let created = match cx.state.channels.get_mut(&folded) {
+        Some(chan) => {
+            let invited = chan.invites.contains(&my_nick);
+            let refusal = if chan.is_banned(&source) && !invited {
+                Some((ERR_BANNEDFROMCHAN, "Cannot join channel (+b)"))
+            } else if chan.modes.invite_only && !invited {
+                Some((ERR_INVITEONLYCHAN, "Cannot join channel (+i)"))
+            } else if chan.modes.key.is_some() && chan.modes.key.as_deref() != key {
+                Some((ERR_BADCHANNELKEY, "Cannot join channel (+k)"))
+            } else if chan.modes.limit.is_some_and(|l| chan.members.len() >= l) {
+                Some((ERR_CHANNELISFULL, "Cannot join channel (+l)"))
+            } else {
+                None
+            };
+            if let Some((numeric, text)) = refusal {
+                let shown = chan.name.clone();
+                cx.reply(numeric, &[shown.as_str(), text]);
+                return;
+            }
+            chan.invites.remove(&my_nick);
+            chan.members.insert(me, Member::default());
+            false
+        }
+        None => {
+            let mut chan = Channel::new(name, now);
+            chan.members.insert(
+                me,
+                Member {
+                    op: true,
+                    voice: false,
+                },
+            );
+            cx.state.channels.insert(folded.clone(), chan);
+            true
+        }
+    };
+    cx.user_mut().channels.push(folded.clone());
+    let chan_name = cx.state.channels[&folded].name.clone();
+    let mut out = Outgoing::new(cx.relay_from(me, "JOIN", vec![chan_name.clone()]));
+    cx.send_to_channel(&folded, &mut out, None, None);
+    log::debug!(
+        "conn={me} nick={} joined {chan_name} created={created}",
+        cx.user().nick
+    );
+    if let Some(topic) = cx.state.channels[&folded].topic.clone() {
+        send_topic(cx, &chan_name, &topic);
+    }
+    send_names(cx, &folded);
+}
+
+fn send_topic(cx: &mut Cx, chan_name: &str, topic: &Topic) {
+    cx.reply(RPL_TOPIC, &[chan_name, topic.text.as_str()]);
+    cx.reply(
+        RPL_TOPICWHOTIME,
+        &[
+            chan_name.to_string(),
+            topic.setter.clone(),
+            topic.time.to_string(),
+        ],
+    );
+}
+
+/// 353 lines (split to stay well under 512 bytes) then 366 for one channel.
+pub fn send_names(cx: &mut Cx, folded: &str) {
+    let Some(chan) = cx.state.channels.get(folded) else {
+        return;
+    };
+    let multi = cx.user().caps.has(Cap::MultiPrefix);
+    let name = chan.name.clone();
+    let mut entries: Vec<String> = chan
+        .members
+        .iter()
+        .filter_map(|(&slot, m)| {
+            cx.conns
+                .get(slot)
+                .map(|c| format!("{}{}", m.prefixes(multi), c.user.nick))
+        })
+        .collect();
+    entries.sort_unstable();
+    let mut line = String::new();
+    for entry in entries {
+        if line.len() + entry.len() > 380 {
+            cx.reply(RPL_NAMREPLY, &["=", name.as_str(), line.as_str()]);
+            line.clear();
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(&entry);
+    }
+    if !line.is_empty() {
+        cx.reply(RPL_NAMREPLY, &["=", name.as_str(), line.as_str()]);
+    }
+    cx.reply(RPL_ENDOFNAMES, &[name.as_str(), "End of /NAMES list"]);
+}
+
+/// `PART <channel>{,<channel>} [:<reason>]` — RFC 2812 §3.2.2.
+pub fn part(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
+    let reason = msg.param(1).to_string();
+    for name in msg.param(0).split(',').filter(|n| !n.is_empty()) {
+        let folded = fold(name);
+        if !cx.state.channels.contains_key(&folded) {
+            cx.reply(ERR_NOSUCHCHANNEL, &[name, "No such channel"]);
+        } else if !cx.user().in_channel(&folded) {
+            cx.reply(ERR_NOTONCHANNEL, &[name, "You're not on that channel"]);
+        } else {
+            part_one(cx, &folded, &reason);
+        }
+    }
+    Ok(())
+}
+
+/// Leaves a channel the sender is in, telling its members; empty channels vanish.
+pub fn part_one(cx: &mut Cx, folded: &str, reason: &str) {
+    let me = cx.me;
+    let Some(name) = cx.state.channels.get(folded).map(|c| c.name.clone()) else {
+        return;
+    };
+    let mut params = vec![name];
+    if !reason.is_empty() {
+        params.push(reason.to_string());
+    }
+    let mut out = Outgoing::new(cx.relay_from(me, "PART", params));
+    cx.send_to_channel(folded, &mut out, None, None);
+    remove_member(cx, folded, me);
+}
+
+/// Drops `slot` from a channel's members and the channel from its list.
+pub fn remove_member(cx: &mut Cx, folded: &str, slot: usize) {
+    if let Some(chan) = cx.state.channels.get_mut(folded) {
+        chan.members.remove(&slot);
+        if chan.members.is_empty() {
+            cx.state.channels.remove(folded);
+        }
+    }
+    if let Some(conn) = cx.conns.get_mut(slot) {
+        conn.user.channels.retain(|c| c != folded);
+    }
+}
+
+/// `TOPIC <channel> [:<topic>]` — RFC 2812 §3.2.4.
+pub fn topic(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
+    let name = msg.param(0);
+    let folded = fold(name);
+    let me = cx.me;
+    let Some(chan) = cx.state.channels.get(&folded) else {
+        return Err(err(ERR_NOSUCHCHANNEL, [name, "No such channel"]));
+    };
+    let chan_name = chan.name.clone();
+    if msg.params.len() < 2 {
+        return match chan.topic.clone() {
+            Some(t) => {
+                send_topic(cx, &chan_name, &t);
+                Ok(())
+            }
+            None => Err(err(RPL_NOTOPIC, [chan_name.as_str(), "No topic is set"])),
+        };
+    }
+    if chan.member(me).is_none() {
+        return Err(err(
+            ERR_NOTONCHANNEL,
+            [chan_name.as_str(), "You're not on that channel"],
+        ));
+    }
+    if chan.modes.topic_lock && !chan.is_op(me) {
+        return Err(err(
+            ERR_CHANOPRIVSNEEDED,
+            [chan_name.as_str(), "You're not channel operator"],
+        ));
+    }
+    let text: String = truncate(msg.param(1), cx.config.limits.topic_len).to_string();
+    let setter = cx.user().source();
+    let chan = cx.state.channels.get_mut(&folded).expect("checked above");
+    chan.topic = if text.is_empty() {
+        None
+    } else {
+        Some(Topic {
+            text: text.clone(),
+            setter,
+            time: chrono::Utc::now().timestamp(),
+        })
+    };
+    let mut out = Outgoing::new(cx.relay_from(me, "TOPIC", vec![chan_name, text]));
+    cx.send_to_channel(&folded, &mut out, None, None);
+    Ok(())
+}
+
+/// `NAMES [<channel>{,<channel>}]` — RFC 2812 §3.2.5. Without a channel only 366 `*`.
+pub fn names(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
+    if msg.param(0).is_empty() {
+        cx.reply(RPL_ENDOFNAMES, &["*", "End of /NAMES list"]);
+        return Ok(());
+    }
+    for name in msg.param(0).split(',').filter(|n| !n.is_empty()) {
+        let folded = fold(name);
+        if cx.state.channels.contains_key(&folded) {
+            send_names(cx, &folded);
+        } else {
+            cx.reply(RPL_ENDOFNAMES, &[name, "End of /NAMES list"]);
+        }
+    }
+    Ok(())
+}
+
+/// `LIST [<channel>{,<channel>}]` — RFC 2812 §3.2.6: 321, one 322 per channel, 323.
+pub fn list(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
+    let wanted: Option<Vec<String>> = if msg.param(0).is_empty() {
+        None
+    } else {
+        Some(msg.param(0).split(',').map(fold).collect())
+    };
+    let mut rows: Vec<(String, usize, String)> = cx
+        .state
+        .channels
+        .iter()
+        .filter(|(k, _)| wanted.as_ref().is_none_or(|w| w.contains(k)))
+        .map(|(_, c)| {
+            let topic = c.topic.as_ref().map(|t| t.text.clone()).unwrap_or_default();
+            (c.name.clone(), c.members.len(), topic)
+        })
+        .collect();
+    rows.sort();
+    cx.reply(RPL_LISTSTART, &["Channel", "Users  Name"]);
+    for (name, count, topic) in rows {
+        cx.reply(RPL_LIST, &[name, count.to_string(), topic]);
+    }
+    cx.reply(RPL_LISTEND, &["End of /LIST"]);
+    Ok(())
+}
+
+/// `KICK <channel> <nick>{,<nick>} [:<reason>]` — RFC 2812 §3.2.8.
+pub fn kick(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
+    let name = msg.param(0);
+    let folded = fold(name);
+    let me = cx.me;
+    let Some(chan) = cx.state.channels.get(&folded) else {
+        return Err(err(ERR_NOSUCHCHANNEL, [name, "No such channel"]));
+    };
+    let chan_name = chan.name.clone();
+    if chan.member(me).is_none() {
+        return Err(err(
+            ERR_NOTONCHANNEL,
+            [chan_name.as_str(), "You're not on that channel"],
+        ));
+    }
+    if !chan.is_op(me) {
+        return Err(err(
+            ERR_CHANOPRIVSNEEDED,
+            [chan_name.as_str(), "You're not channel operator"],
+        ));
+    }
+    let reason = match msg.param(2) {
+        "" => cx.user().nick.clone(),
+        r => truncate(r, cx.config.limits.kick_len).to_string(),
+    };
+    let max = cx.config.limits.targets_per_message;
+    for target in msg.param(1).split(',').filter(|n| !n.is_empty()).take(max) {
+        let Some(slot) = cx.state.slot_of_nick(target) else {
+            cx.reply(ERR_NOSUCHNICK, &[target, "No such nick/channel"]);
+            continue;
+        };
+        let in_chan = cx
+            .state
+            .channels
+            .get(&folded)
+            .is_some_and(|c| c.member(slot).is_some());
+        if !in_chan {
+            cx.reply(
+                ERR_USERNOTINCHANNEL,
+                &[target, chan_name.as_str(), "They aren't on that channel"],
+            );
+            continue;
+        }
+        let victim = cx.user_of(slot).map(|u| u.nick.clone()).unwrap_or_default();
+        let mut out = Outgoing::new(cx.relay_from(
+            me,
+            "KICK",
+            vec![chan_name.clone(), victim, reason.clone()],
+        ));
+        cx.send_to_channel(&folded, &mut out, None, None);
+        remove_member(cx, &folded, slot);
+        if !cx.state.channels.contains_key(&folded) {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// `INVITE <nick> <channel>` — RFC 2812 §3.2.7.
+pub fn invite(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
+    let (nick, name) = (msg.param(0), msg.param(1));
+    let me = cx.me;
+    let Some(target) = cx.state.slot_of_nick(nick) else {
+        return Err(err(ERR_NOSUCHNICK, [nick, "No such nick/channel"]));
+    };
+    let folded = fold(name);
+    let Some(chan) = cx.state.channels.get(&folded) else {
+        return Err(err(ERR_NOSUCHCHANNEL, [name, "No such channel"]));
+    };
+    let chan_name = chan.name.clone();
+    if chan.member(me).is_none() {
+        return Err(err(
+            ERR_NOTONCHANNEL,
+            [chan_name.as_str(), "You're not on that channel"],
+        ));
+    }
+    if chan.modes.invite_only && !chan.is_op(me) {
+        return Err(err(
+            ERR_CHANOPRIVSNEEDED,
+            [chan_name.as_str(), "You're not channel operator"],
+        ));
+    }
+    let (target_nick, away) = match cx.user_of(target) {
+        Some(u) => (u.nick.clone(), u.away.clone()),
+        None => return Err(err(ERR_NOSUCHNICK, [nick, "No such nick/channel"])),
+    };
+    if chan.member(target).is_some() {
+        return Err(err(
+            ERR_USERONCHANNEL,
+            [
+                target_nick.as_str(),
+                chan_name.as_str(),
+                "is already on channel",
+            ],
+        ));
+    }
+    cx.state
+        .channels
+        .get_mut(&folded)
+        .expect("checked above")
+        .invites
+        .insert(fold(&target_nick));
+    cx.reply(RPL_INVITING, &[target_nick.as_str(), chan_name.as_str()]);
+    if let Some(away) = away {
+        cx.reply(RPL_AWAY, &[target_nick.clone(), away]);
+    }
+    let mut out = Outgoing::new(cx.relay_from(me, "INVITE", vec![target_nick, chan_name]));
+    cx.send_outgoing(target, &mut out);
+    Ok(())
+}
+
+/// The longest prefix of `s` within `max` bytes, cut on a character boundary.
+pub fn truncate(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}

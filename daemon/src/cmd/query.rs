@@ -1,0 +1,262 @@
+//! Queries: `WHO`, `WHOIS`, `ISON`, `USERHOST`, `LUSERS`, `MOTD`, `VERSION`, `TIME`.
+
+use super::{err, CmdError, Cx};
+use crate::state::{Cap, User};
+use crate::VERSION;
+use chatd_proto::mask::glob_match;
+use chatd_proto::numeric::*;
+use chatd_proto::{fold, Message};
+
+/// `WHO <channel>|<mask>` — RFC 2812 §3.6.1: 352 per visible user, then 315.
+/// Invisible (`+i`) users show only to those sharing a channel with them.
+pub fn who(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
+    let mask = msg.param(0);
+    let server = cx.server_name().to_string();
+    let multi = cx.user().caps.has(Cap::MultiPrefix);
+    let me = cx.me;
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    if mask.starts_with('#') {
+        if let Some(chan) = cx.state.channels.get(&fold(mask)) {
+            let name = chan.name.clone();
+            let i_am_member = chan.member(me).is_some();
+            for (&slot, m) in &chan.members {
+                let Some(u) = cx.user_of(slot) else { continue };
+                if u.invisible && !i_am_member && slot != me {
+                    continue;
+                }
+                rows.push(who_row(&name, u, &server, m.prefixes(multi)));
+            }
+        }
+    } else if !mask.is_empty() {
+        let my_channels = cx.user().channels.clone();
+        for conn in cx.conns.slab.iter().map(|(_, c)| c) {
+            let u = &conn.user;
+            if !u.registered || !glob_match(mask, &u.nick) {
+                continue;
+            }
+            let shares = u.channels.iter().any(|c| my_channels.contains(c));
+            if u.invisible && !shares && conn.id.slot != me {
+                continue;
+            }
+            let shown_chan = u
+                .channels
+                .first()
+                .and_then(|c| cx.state.channels.get(c))
+                .map(|c| c.name.clone())
+                .unwrap_or_else(|| "*".into());
+            rows.push(who_row(&shown_chan, u, &server, ""));
+        }
+    }
+    for row in rows {
+        cx.reply(RPL_WHOREPLY, &row);
+    }
+    let shown = if mask.is_empty() { "*" } else { mask };
+    cx.reply(RPL_ENDOFWHO, &[shown, "End of WHO list"]);
+    Ok(())
+}
+
+fn who_row(channel: &str, u: &User, server: &str, prefixes: &str) -> Vec<String> {
+    let flags = format!("{}{}", if u.away.is_some() { "G" } else { "H" }, prefixes);
+    vec![
+        channel.to_string(),
+        u.user.clone(),
+        u.host.clone(),
+        server.to_string(),
+        u.nick.clone(),
+        flags,
+        format!("0 {}", u.realname),
+    ]
+}
+
+/// `WHOIS [<server>] <nick>` — RFC 2812 §3.6.2.
+pub fn whois(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
+    let nick = msg.params.last().map(String::as_str).unwrap_or("");
+    let nick = nick.split(',').next().unwrap_or("");
+    if nick.is_empty() {
+        return Err(err(ERR_NONICKNAMEGIVEN, ["No nickname given"]));
+    }
+    let Some(slot) = cx.state.slot_of_nick(nick) else {
+        cx.reply(ERR_NOSUCHNICK, &[nick, "No such nick/channel"]);
+        cx.reply(RPL_ENDOFWHOIS, &[nick, "End of /WHOIS list"]);
+        return Ok(());
+    };
+    let u = cx.user_of(slot).expect("indexed nick is connected").clone();
+    let server = cx.server_name().to_string();
+    let multi = cx.user().caps.has(Cap::MultiPrefix);
+    let my_channels = cx.user().channels.clone();
+    let channels: Vec<String> = u
+        .channels
+        .iter()
+        .filter(|c| !u.invisible || my_channels.contains(c) || slot == cx.me)
+        .filter_map(|c| cx.state.channels.get(c))
+        .map(|c| {
+            format!(
+                "{}{}",
+                c.member(slot).unwrap_or_default().prefixes(multi),
+                c.name
+            )
+        })
+        .collect();
+    cx.reply(
+        RPL_WHOISUSER,
+        &[
+            u.nick.clone(),
+            u.user.clone(),
+            u.host.clone(),
+            "*".into(),
+            u.realname.clone(),
+        ],
+    );
+    if !channels.is_empty() {
+        cx.reply(RPL_WHOISCHANNELS, &[u.nick.clone(), channels.join(" ")]);
+    }
+    cx.reply(
+        RPL_WHOISSERVER,
+        &[u.nick.clone(), server, cx.config.server.network.clone()],
+    );
+    if let Some(away) = &u.away {
+        cx.reply(RPL_AWAY, &[u.nick.clone(), away.clone()]);
+    }
+    let idle = cx.now.saturating_duration_since(u.last_message).as_secs();
+    cx.reply(
+        RPL_WHOISIDLE,
+        &[
+            u.nick.clone(),
+            idle.to_string(),
+            u.signon.to_string(),
+            "seconds idle, signon time".into(),
+        ],
+    );
+    cx.reply(RPL_ENDOFWHOIS, &[u.nick.as_str(), "End of /WHOIS list"]);
+    Ok(())
+}
+
+/// `ISON <nick>{ <nick>}` — RFC 2812 §4.9: 303 with those online.
+pub fn ison(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
+    let online: Vec<String> = msg
+        .params
+        .iter()
+        .flat_map(|p| p.split(' '))
+        .filter_map(|n| cx.state.slot_of_nick(n).and_then(|s| cx.user_of(s)))
+        .map(|u| u.nick.clone())
+        .collect();
+    cx.reply(RPL_ISON, &[online.join(" ")]);
+    Ok(())
+}
+
+/// `USERHOST <nick>{ <nick>}` — RFC 2812 §4.8: up to five `nick=+user@host` replies.
+pub fn userhost(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
+    let replies: Vec<String> = msg
+        .params
+        .iter()
+        .take(5)
+        .filter_map(|n| cx.state.slot_of_nick(n).and_then(|s| cx.user_of(s)))
+        .map(|u| {
+            format!(
+                "{}={}{}@{}",
+                u.nick,
+                if u.away.is_some() { '-' } else { '+' },
+                u.user,
+                u.host
+            )
+        })
+        .collect();
+    cx.reply(RPL_USERHOST, &[replies.join(" ")]);
+    Ok(())
+}
+
+/// `LUSERS` — RFC 2812 §3.4.2.
+pub fn lusers(cx: &mut Cx, _msg: &Message) -> Result<(), CmdError> {
+    send_lusers(cx);
+    Ok(())
+}
+
+pub fn send_lusers(cx: &mut Cx) {
+    let (mut users, mut invisible, mut unknown) = (0usize, 0usize, 0usize);
+    for (_, c) in cx.conns.slab.iter() {
+        if !c.user.registered {
+            unknown += 1;
+        } else if c.user.invisible {
+            invisible += 1;
+        } else {
+            users += 1;
+        }
+    }
+    let total = users + invisible;
+    let channels = cx.state.channels.len();
+    cx.reply(
+        RPL_LUSERCLIENT,
+        &[format!(
+            "There are {users} users and {invisible} invisible on 1 servers"
+        )],
+    );
+    cx.reply(RPL_LUSEROP, &["0", "operator(s) online"]);
+    if unknown > 0 {
+        cx.reply(
+            RPL_LUSERUNKNOWN,
+            &[unknown.to_string(), "unknown connection(s)".into()],
+        );
+    }
+    cx.reply(
+        RPL_LUSERCHANNELS,
+        &[channels.to_string(), "channels formed".into()],
+    );
+    cx.reply(
+        RPL_LUSERME,
+        &[format!("I have {total} clients and 0 servers")],
+    );
+    let local = format!("Current local users {total}, max {total}");
+    cx.reply(
+        RPL_LOCALUSERS,
+        &[total.to_string(), total.to_string(), local],
+    );
+    let global = format!("Current global users {total}, max {total}");
+    cx.reply(
+        RPL_GLOBALUSERS,
+        &[total.to_string(), total.to_string(), global],
+    );
+}
+
+/// `MOTD` — RFC 2812 §3.4.1: 375, 372 per line, 376; or 422 when there is none.
+pub fn motd(cx: &mut Cx, _msg: &Message) -> Result<(), CmdError> {
+    send_motd(cx);
+    Ok(())
+}
+
+pub fn send_motd(cx: &mut Cx) {
+    if cx.motd.is_empty() {
+        cx.reply(ERR_NOMOTD, &["MOTD File is missing"]);
+        return;
+    }
+    let server = cx.server_name().to_string();
+    cx.reply(
+        RPL_MOTDSTART,
+        &[format!("- {server} Message of the day - ")],
+    );
+    let lines: Vec<String> = cx.motd.to_vec();
+    for line in lines {
+        cx.reply(RPL_MOTD, &[format!("- {line}")]);
+    }
+    cx.reply(RPL_ENDOFMOTD, &["End of /MOTD command."]);
+}
+
+/// `VERSION` — RFC 2812 §3.4.3: 351 then the ISUPPORT lines.
+pub fn version(cx: &mut Cx, _msg: &Message) -> Result<(), CmdError> {
+    let server = cx.server_name().to_string();
+    cx.reply(
+        RPL_VERSION,
+        &[VERSION, server.as_str(), "IRC-compatible chat daemon"],
+    );
+    super::registration::send_isupport(cx);
+    Ok(())
+}
+
+/// `TIME` — RFC 2812 §3.4.6: 391 with the server's local time.
+pub fn time(cx: &mut Cx, _msg: &Message) -> Result<(), CmdError> {
+    let server = cx.server_name().to_string();
+    let now = chrono::Utc::now()
+        .format("%A %B %d %Y -- %H:%M:%S +00:00")
+        .to_string();
+    cx.reply(RPL_TIME, &[server, now]);
+    Ok(())
+}

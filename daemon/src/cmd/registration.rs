@@ -1,0 +1,261 @@
+//! Connection registration and liveness: `CAP`, `PASS`, `NICK`, `USER`, `PING`,
+//! `PONG`, `QUIT`, and the welcome burst (001–005, LUSERS, MOTD) with ISUPPORT.
+
+use super::{channel, err, query, CmdError, Cx};
+use crate::config::Config;
+use crate::outgoing::Outgoing;
+use crate::state::names::is_valid_nick;
+use crate::state::Cap;
+use crate::VERSION;
+use chatd_proto::numeric::*;
+use chatd_proto::{fold, Message};
+
+/// `CAP LS [302] | LIST | REQ :<caps> | END` — IRCv3 Capability Negotiation.
+pub fn cap(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
+    let sub = msg.param(0).to_ascii_uppercase();
+    let registered = cx.user().registered;
+    let target = cx.user().nick.clone();
+    let cap_reply =
+        |sub: &str, text: String| Message::new("CAP", [target.clone(), sub.to_string(), text]);
+    match sub.as_str() {
+        "LS" => {
+            let version: u32 = msg.param(1).parse().unwrap_or(0);
+            let user = cx.user_mut();
+            if !registered {
+                user.cap_negotiating = true;
+            }
+            user.cap_version = user.cap_version.max(version);
+            if version >= 302 {
+                user.caps.set(Cap::CapNotify, true);
+            }
+            let names: Vec<&str> = Cap::ALL.iter().map(|(_, n)| *n).collect();
+            let reply = cap_reply("LS", names.join(" ")).with_source(cx.server_name());
+            cx.send_me(&reply);
+        }
+        "LIST" => {
+            let reply = cap_reply("LIST", cx.user().caps.names()).with_source(cx.server_name());
+            cx.send_me(&reply);
+        }
+        "REQ" => {
+            if !registered {
+                cx.user_mut().cap_negotiating = true;
+            }
+            let requested = msg.param(1);
+            let mut changes = Vec::new();
+            let all_known = requested.split_whitespace().all(|item| {
+                let (on, name) = match item.strip_prefix('-') {
+                    Some(n) => (false, n),
+                    None => (true, item),
+                };
+                match Cap::from_name(name) {
+                    Some(cap) => {
+                        changes.push((cap, on));
+                        true
+                    }
+                    None => false,
+                }
+            });
+            let verdict = if all_known && !changes.is_empty() {
+                let caps = &mut cx.user_mut().caps;
+                for (cap, on) in changes {
+                    caps.set(cap, on);
+                }
+                "ACK"
+            } else {
+                "NAK"
+            };
+            let reply = cap_reply(verdict, requested.to_string()).with_source(cx.server_name());
+            cx.send_me(&reply);
+        }
+        "END" => {
+            if !registered {
+                cx.user_mut().cap_negotiating = false;
+                try_register(cx);
+            }
+        }
+        _ => {
+            return Err(err(
+                ERR_INVALIDCAPCMD,
+                [sub.as_str(), "Invalid CAP command"],
+            ))
+        }
+    }
+    Ok(())
+}
+
+/// `PASS <password>` — RFC 2812 §3.1.1; only before registration.
+pub fn pass(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
+    if cx.user().registered {
+        return Err(err(ERR_ALREADYREGISTERED, ["You may not reregister"]));
+    }
+    cx.user_mut().password = Some(msg.param(0).to_string());
+    Ok(())
+}
+
+/// `NICK <nickname>` — RFC 2812 §3.1.2. After registration the change is shown to
+/// the client and everyone sharing a channel with it.
+pub fn nick(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
+    let new = msg.param(0);
+    if new.is_empty() {
+        return Err(err(ERR_NONICKNAMEGIVEN, ["No nickname given"]));
+    }
+    if !is_valid_nick(new, cx.config.limits.nick_len) {
+        return Err(err(ERR_ERRONEUSNICKNAME, [new, "Erroneous nickname"]));
+    }
+    let folded = fold(new);
+    if let Some(&holder) = cx.state.nicks.get(&folded) {
+        if holder != cx.me {
+            return Err(err(ERR_NICKNAMEINUSE, [new, "Nickname is already in use"]));
+        }
+    }
+    let old = cx.user().nick.clone();
+    if old == new {
+        return Ok(());
+    }
+    let mut out = Outgoing::new(cx.relay_from(cx.me, "NICK", vec![new.to_string()]));
+    let me = cx.me;
+    if cx.user().has_nick() {
+        let old_folded = fold(&old);
+        if cx.state.nicks.get(&old_folded) == Some(&me) {
+            cx.state.nicks.remove(&old_folded);
+        }
+    }
+    cx.state.nicks.insert(folded, me);
+    if cx.user().registered {
+        cx.send_to_peers(me, &mut out, true, None);
+        log::info!("conn={me} nick={old} renamed to {new}");
+    }
+    cx.user_mut().nick = new.to_string();
+    try_register(cx);
+    Ok(())
+}
+
+/// `USER <username> <mode> <unused> :<realname>` — RFC 2812 §3.1.3.
+pub fn user(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
+    if cx.user().registered {
+        return Err(err(ERR_ALREADYREGISTERED, ["You may not reregister"]));
+    }
+    let max = cx.config.limits.user_len;
+    let clean: String = msg
+        .param(0)
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || "-_.[]{}`^|\\".contains(*c))
+        .take(max)
+        .collect();
+    let realname = msg.param(3).to_string();
+    let user = cx.user_mut();
+    user.user = format!("~{}", if clean.is_empty() { "user" } else { &clean });
+    user.realname = realname;
+    try_register(cx);
+    Ok(())
+}
+
+/// `PING <token>` — answered with `PONG <server> :<token>`.
+pub fn ping(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
+    if msg.params.is_empty() || msg.param(0).is_empty() {
+        return Err(err(ERR_NOORIGIN, ["No origin specified"]));
+    }
+    let server = cx.server_name().to_string();
+    let pong = Message::new("PONG", [server.clone(), msg.param(0).to_string()]).with_source(server);
+    cx.send_me(&pong);
+    Ok(())
+}
+
+/// `PONG <token>` — any line counts as a sign of life; nothing else to do.
+pub fn pong(_cx: &mut Cx, _msg: &Message) -> Result<(), CmdError> {
+    Ok(())
+}
+
+/// `QUIT [:<reason>]` — RFC 2812 §3.1.7.
+pub fn quit(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
+    let reason = match msg.params.first() {
+        Some(r) if !r.is_empty() => format!("Quit: {r}"),
+        _ => "Client Quit".to_string(),
+    };
+    cx.conns.close(cx.me, &reason);
+    Ok(())
+}
+
+/// Completes registration once NICK, USER and (if started) CAP negotiation are done.
+pub fn try_register(cx: &mut Cx) {
+    let user = cx.user();
+    if user.registered || !user.has_nick() || user.user.is_empty() || user.cap_negotiating {
+        return;
+    }
+    let wanted = &cx.config.server.password;
+    if !wanted.is_empty() && user.password.as_deref() != Some(wanted.as_str()) {
+        cx.reply(ERR_PASSWDMISMATCH, &["Password incorrect"]);
+        cx.conns.close(cx.me, "Bad password");
+        return;
+    }
+    cx.user_mut().registered = true;
+    log::info!(
+        "conn={} nick={} peer={} registered",
+        cx.me,
+        cx.user().nick,
+        cx.user().host
+    );
+    welcome(cx);
+    for chan in cx.config.server.auto_join.clone() {
+        channel::join_one(cx, &chan, None);
+    }
+}
+
+fn welcome(cx: &mut Cx) {
+    let network = cx.config.server.network.clone();
+    let server = cx.server_name().to_string();
+    let source = cx.user().source();
+    let created = chrono::DateTime::from_timestamp(cx.state.started, 0)
+        .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+        .unwrap_or_default();
+    cx.reply(
+        RPL_WELCOME,
+        &[format!("Welcome to the {network} IRC Network {source}")],
+    );
+    cx.reply(
+        RPL_YOURHOST,
+        &[format!("Your host is {server}, running version {VERSION}")],
+    );
+    cx.reply(RPL_CREATED, &[format!("This server was created {created}")]);
+    cx.reply(
+        RPL_MYINFO,
+        &[server.as_str(), VERSION, "i", "biklmnotv", "bklov"],
+    );
+    send_isupport(cx);
+    query::send_lusers(cx);
+    query::send_motd(cx);
+}
+
+/// 005 lines, at most 13 tokens each.
+pub fn send_isupport(cx: &mut Cx) {
+    for chunk in isupport_tokens(cx.config).chunks(13) {
+        let mut params: Vec<String> = chunk.to_vec();
+        params.push("are supported by this server".into());
+        cx.reply(RPL_ISUPPORT, &params);
+    }
+}
+
+/// The ISUPPORT tokens this configuration advertises.
+pub fn isupport_tokens(config: &Config) -> Vec<String> {
+    let l = &config.limits;
+    let t = l.targets_per_message;
+    vec![
+        format!("AWAYLEN={}", l.away_len),
+        "CASEMAPPING=ascii".into(),
+        format!("CHANLIMIT=#:{}", l.channels_per_user),
+        "CHANMODES=b,k,l,imnt".into(),
+        format!("CHANNELLEN={}", l.channel_len),
+        "CHANTYPES=#".into(),
+        format!("KICKLEN={}", l.kick_len),
+        format!("MAXLIST=b:{}", l.bans_per_channel),
+        format!("MAXTARGETS={t}"),
+        format!("MODES={}", l.modes_per_command),
+        format!("NETWORK={}", config.server.network),
+        format!("NICKLEN={}", l.nick_len),
+        "PREFIX=(ov)@+".into(),
+        format!("TARGMAX=JOIN:,KICK:{t},NAMES:1,NOTICE:{t},PART:,PRIVMSG:{t},TAGMSG:{t},WHOIS:1"),
+        format!("TOPICLEN={}", l.topic_len),
+        format!("USERLEN={}", l.user_len + 1),
+        "UTF8ONLY".into(),
+    ]
+}

@@ -1,0 +1,283 @@
+//! Configuration: the TOML file (`conf/chatd.toml` shows every key with its default),
+//! its defaults, and validation with errors that name the key.
+
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub limits: LimitsConfig,
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// The server's name, used as the source of numerics.
+    pub name: String,
+    /// The network name advertised in `NETWORK=` and 001.
+    pub network: String,
+    /// Plaintext listeners.
+    pub listen: Vec<SocketAddr>,
+    /// Where chatd keeps its data (created if missing).
+    pub data_dir: PathBuf,
+    /// A server password (`PASS`) every client must give; empty means none.
+    pub password: String,
+    /// Message of the day; empty means `422 ERR_NOMOTD`. `motd_file`, if set, wins.
+    pub motd: String,
+    pub motd_file: Option<PathBuf>,
+    /// Channels every client joins when it has registered.
+    pub auto_join: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    pub nick_len: usize,
+    pub user_len: usize,
+    pub channel_len: usize,
+    pub topic_len: usize,
+    pub kick_len: usize,
+    pub away_len: usize,
+    pub channels_per_user: usize,
+    pub targets_per_message: usize,
+    pub modes_per_command: usize,
+    pub bans_per_channel: usize,
+    /// Bytes queued for a client that is not reading before it is disconnected.
+    pub sendq_bytes: usize,
+    pub registration_timeout_secs: u64,
+    /// Idle time after which the server sends PING.
+    pub ping_interval_secs: u64,
+    /// Time allowed to answer that PING.
+    pub ping_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `error`, `warn`, `info`, `debug` or `trace`.
+    pub level: String,
+    /// Also log to this file (appended).
+    pub file: Option<PathBuf>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            name: "chatd.local".into(),
+            network: "chatd".into(),
+            listen: vec!["127.0.0.1:6667".parse().expect("literal address")],
+            data_dir: PathBuf::from("data"),
+            password: String::new(),
+            motd: "Welcome to chatd.\nYou have joined #lobby: type there to talk to everyone.\n\
+                   Try: PRIVMSG #lobby :hello"
+                .into(),
+            motd_file: None,
+            auto_join: vec!["#lobby".into()],
+        }
+    }
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            nick_len: 30,
+            user_len: 18,
+            channel_len: 50,
+            topic_len: 390,
+            kick_len: 390,
+            away_len: 390,
+            channels_per_user: 100,
+            targets_per_message: 4,
+            modes_per_command: 4,
+            bans_per_channel: 100,
+            sendq_bytes: 1 << 20,
+            registration_timeout_secs: 60,
+            ping_interval_secs: 120,
+            ping_timeout_secs: 60,
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            level: "info".into(),
+            file: None,
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            server: ServerConfig::default(),
+            limits: LimitsConfig::default(),
+            log: LogConfig::default(),
+        }
+    }
+}
+
+/// A configuration problem, with the file and key it concerns.
+#[derive(Debug)]
+pub struct ConfigError(pub String);
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Config {
+    /// Reads and validates a TOML file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError(format!("cannot read {}: {e}", path.display())))?;
+        let config = Config::parse(&text)
+            .map_err(|ConfigError(e)| ConfigError(format!("{}: {e}", path.display())))?;
+        Ok(config)
+    }
+
+    /// Parses and validates TOML text.
+    pub fn parse(text: &str) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| ConfigError(e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks values serde cannot; each error names its key.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad =
+            |key: &str, why: &str| Err(ConfigError(format!("invalid value for `{key}`: {why}")));
+        if !chatd_proto::mask::is_valid_hostname(&self.server.name) {
+            return bad(
+                "server.name",
+                "must be a hostname with a dot, like chat.example.com",
+            );
+        }
+        if self.server.network.is_empty() || self.server.network.contains(' ') {
+            return bad("server.network", "must be one word");
+        }
+        if self.server.listen.is_empty() {
+            return bad("server.listen", "at least one address is needed");
+        }
+        let l = &self.limits;
+        for (key, value, min, max) in [
+            ("limits.nick_len", l.nick_len, 1, 400),
+            ("limits.user_len", l.user_len, 1, 400),
+            ("limits.channel_len", l.channel_len, 2, 400),
+            ("limits.topic_len", l.topic_len, 1, 400),
+            ("limits.kick_len", l.kick_len, 1, 400),
+            ("limits.away_len", l.away_len, 1, 400),
+            ("limits.channels_per_user", l.channels_per_user, 1, 100_000),
+            ("limits.targets_per_message", l.targets_per_message, 1, 1000),
+            ("limits.modes_per_command", l.modes_per_command, 1, 100),
+            ("limits.bans_per_channel", l.bans_per_channel, 0, 100_000),
+            ("limits.sendq_bytes", l.sendq_bytes, 4096, 1 << 30),
+        ] {
+            if value < min || value > max {
+                return bad(key, &format!("{value} is outside {min}..={max}"));
+            }
+        }
+        for (key, value) in [
+            (
+                "limits.registration_timeout_secs",
+                l.registration_timeout_secs,
+            ),
+            ("limits.ping_interval_secs", l.ping_interval_secs),
+            ("limits.ping_timeout_secs", l.ping_timeout_secs),
+        ] {
+            if value == 0 {
+                return bad(key, "must be at least 1");
+            }
+        }
+        for chan in &self.server.auto_join {
+            if !crate::state::names::is_valid_channel(chan, l.channel_len) {
+                return bad(
+                    "server.auto_join",
+                    &format!("{chan:?} is not a valid channel name"),
+                );
+            }
+        }
+        if log::LevelFilter::from_str_level(&self.log.level).is_none() {
+            return bad(
+                "log.level",
+                "must be one of error, warn, info, debug, trace",
+            );
+        }
+        Ok(())
+    }
+
+    /// The MOTD lines: from `motd_file` if set, else `motd`; empty means none.
+    pub fn motd_lines(&self) -> Vec<String> {
+        let text = match &self.server.motd_file {
+            Some(path) => match std::fs::read_to_string(path) {
+                Ok(t) => t,
+                Err(e) => {
+                    log::warn!("cannot read motd_file {}: {e}", path.display());
+                    return Vec::new();
+                }
+            },
+            None => self.server.motd.clone(),
+        };
+        text.lines().map(str::to_string).collect()
+    }
+
+    pub fn registration_timeout(&self) -> Duration {
+        Duration::from_secs(self.limits.registration_timeout_secs)
+    }
+    pub fn ping_interval(&self) -> Duration {
+        Duration::from_secs(self.limits.ping_interval_secs)
+    }
+    pub fn ping_timeout(&self) -> Duration {
+        Duration::from_secs(self.limits.ping_timeout_secs)
+    }
+}
+
+/// `log::LevelFilter` parsing by name, case-insensitive.
+trait FromStrLevel: Sized {
+    fn from_str_level(s: &str) -> Option<Self>;
+}
+
+impl FromStrLevel for log::LevelFilter {
+    fn from_str_level(s: &str) -> Option<Self> {
+        s.parse().ok()
+    }
+}
+
+/// Parses a log level name (`info`, `DEBUG`...).
+pub fn parse_level(s: &str) -> Option<log::LevelFilter> {
+    log::LevelFilter::from_str_level(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_errors_name_the_key() {
+        Config::default().validate().unwrap();
+        let cases = [
+            ("[server]\nnmae = \"x\"", "nmae"),
+            ("[limits]\nnick_len = 0", "limits.nick_len"),
+            ("[limits]\nnick_len = \"ten\"", "nick_len"),
+            ("[server]\nlisten = [\"not an address\"]", "listen"),
+            ("[server]\nauto_join = [\"lobby\"]", "server.auto_join"),
+            ("[log]\nlevel = \"loud\"", "log.level"),
+            ("[bogus]\n", "bogus"),
+        ];
+        for (text, key) in cases {
+            let err = Config::parse(text).unwrap_err().to_string();
+            assert!(
+                err.contains(key),
+                "{text:?} gave {err:?}, which does not name {key}"
+            );
+        }
+    }
+}

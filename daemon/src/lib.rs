@@ -1,0 +1,17 @@
+//! chatd, the daemon as a library: `main.rs` parses arguments and calls
+//! [`Server::bind`] then [`Server::run`]; tests do the same on port 0.
+//! Map: `server.rs` the loop, `conn.rs` sockets and queues, `outgoing.rs` shared
+//! serialized messages, `state/` users and channels, `cmd.rs` + `cmd/` the commands.
+
+pub mod cmd;
+pub mod config;
+pub mod conn;
+pub mod outgoing;
+pub mod server;
+pub mod state;
+
+pub use config::Config;
+pub use server::{Server, ServerHandle};
+
+/// The version string shown in 002, 004, 351 and `--version`.
+pub const VERSION: &str = concat!("chatd-", env!("CARGO_PKG_VERSION"));

@@ -1,0 +1,474 @@
+//! [`Server`]: the mio event loop. It owns the listeners, the connection slab, the
+//! state and the timers; routes each token to accept, read or write; and ends every
+//! pass by tearing down closed connections and flushing the dirty ones once each.
+
+use crate::cmd::{self, channel, Cx};
+use crate::config::Config;
+use crate::conn::{Conn, ConnId, Conns};
+use crate::outgoing::Outgoing;
+use crate::state::{State, User};
+use chatd_proto::numeric::ERR_INPUTTOOLONG;
+use chatd_proto::{parse, LineError, Message, ParseError};
+use mio::net::TcpListener;
+use mio::{Events, Interest, Poll, Token, Waker};
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Wakes the loop from other threads (store completions, shutdown requests).
+const WAKER: Token = Token(usize::MAX - 1);
+/// Listener `i` has token `LISTENER_BASE + i`; connection tokens are slab slots below it.
+const LISTENER_BASE: usize = usize::MAX - 1024;
+/// Bytes read from one connection per pass before others get their turn.
+const READ_BUDGET: usize = 64 * 1024;
+
+/// Why the server could not start. `main` turns each into an exit code.
+#[derive(Debug)]
+pub enum StartError {
+    DataDir(PathBuf, io::Error),
+    Bind(SocketAddr, io::Error),
+    Poll(io::Error),
+}
+
+impl fmt::Display for StartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StartError::DataDir(p, e) => {
+                write!(f, "data directory {} is not usable: {e}", p.display())
+            }
+            StartError::Bind(a, e) if e.kind() == io::ErrorKind::AddrInUse => {
+                write!(
+                    f,
+                    "cannot listen on {a}: the address is already in use (another chatd?)"
+                )
+            }
+            StartError::Bind(a, e) => write!(f, "cannot listen on {a}: {e}"),
+            StartError::Poll(e) => write!(f, "cannot create the event loop: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for StartError {}
+
+/// Asks a running server to stop, from any thread.
+#[derive(Clone)]
+pub struct ServerHandle {
+    waker: Arc<Waker>,
+    stop: Arc<AtomicBool>,
+}
+
+impl ServerHandle {
+    /// Graceful stop: clients get `ERROR`, then `run` returns.
+    pub fn shutdown(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Err(e) = self.waker.wake() {
+            log::error!("cannot wake the loop for shutdown: {e}");
+        }
+    }
+}
+
+pub struct Server {
+    poll: Poll,
+    listeners: Vec<TcpListener>,
+    conns: Conns,
+    state: State,
+    config: Config,
+    motd: Vec<String>,
+    waker: Arc<Waker>,
+    stop: Arc<AtomicBool>,
+    /// (deadline, slot, serial): when to look at a connection's liveness next.
+    timers: BinaryHeap<Reverse<(Instant, usize, u64)>>,
+    scratch: Vec<u8>,
+    /// Connections whose read stopped at the budget, to read again next pass.
+    read_again: Vec<usize>,
+}
+
+impl Server {
+    /// Creates the data dir and binds every listener in `config.server.listen`.
+    pub fn bind(config: Config) -> Result<Server, StartError> {
+        let data_dir = config.server.data_dir.clone();
+        std::fs::create_dir_all(&data_dir).map_err(|e| StartError::DataDir(data_dir.clone(), e))?;
+        let probe = data_dir.join(".chatd-write-test");
+        std::fs::write(&probe, b"")
+            .and_then(|_| std::fs::remove_file(&probe))
+            .map_err(|e| StartError::DataDir(data_dir.clone(), e))?;
+        let poll = Poll::new().map_err(StartError::Poll)?;
+        let mut listeners = Vec::new();
+        for (i, addr) in config.server.listen.iter().enumerate() {
+            let mut l = TcpListener::bind(*addr).map_err(|e| StartError::Bind(*addr, e))?;
+            poll.registry()
+                .register(&mut l, Token(LISTENER_BASE + i), Interest::READABLE)
+                .map_err(StartError::Poll)?;
+            listeners.push(l);
+        }
+        let waker = Arc::new(Waker::new(poll.registry(), WAKER).map_err(StartError::Poll)?);
+        let motd = config.motd_lines();
+        Ok(Server {
+            poll,
+            listeners,
+            conns: Conns::new(config.limits.sendq_bytes),
+            state: State::new(chrono::Utc::now().timestamp()),
+            motd,
+            config,
+            waker,
+            stop: Arc::new(AtomicBool::new(false)),
+            timers: BinaryHeap::new(),
+            scratch: vec![0; 16 * 1024],
+            read_again: Vec::new(),
+        })
+    }
+
+    /// The addresses actually bound (port 0 resolved).
+    pub fn local_addrs(&self) -> Vec<SocketAddr> {
+        self.listeners
+            .iter()
+            .filter_map(|l| l.local_addr().ok())
+            .collect()
+    }
+
+    pub fn handle(&self) -> ServerHandle {
+        ServerHandle {
+            waker: self.waker.clone(),
+            stop: self.stop.clone(),
+        }
+    }
+
+    /// Runs the loop until a [`ServerHandle::shutdown`].
+    pub fn run(mut self) -> io::Result<()> {
+        for addr in self.local_addrs() {
+            log::info!("listening on {addr}");
+        }
+        let mut events = Events::with_capacity(1024);
+        loop {
+            let now = Instant::now();
+            let timeout = if !self.read_again.is_empty() {
+                Some(Duration::ZERO)
+            } else {
+                self.timers
+                    .peek()
+                    .map(|Reverse((at, _, _))| at.saturating_duration_since(now))
+            };
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(e);
+            }
+            let now = Instant::now();
+            for event in events.iter() {
+                match event.token() {
+                    WAKER => {}
+                    Token(t) if t >= LISTENER_BASE => self.accept(t - LISTENER_BASE, now),
+                    Token(slot) => {
+                        if event.is_readable() || event.is_read_closed() || event.is_error() {
+                            self.read(slot, now);
+                        }
+                        if event.is_writable() {
+                            self.conns.dirty.push(slot);
+                        }
+                    }
+                }
+            }
+            for slot in std::mem::take(&mut self.read_again) {
+                self.read(slot, now);
+            }
+            self.run_timers(now);
+            self.end_of_pass();
+            if self.stop.load(Ordering::SeqCst) {
+                self.shutdown();
+                return Ok(());
+            }
+        }
+    }
+
+    fn accept(&mut self, index: usize, now: Instant) {
+        loop {
+            let (mut sock, peer) = match self.listeners[index].accept() {
+                Ok(pair) => pair,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    // EMFILE and friends: log, and let the next readiness event retry.
+                    log::warn!("accept failed: {e}");
+                    return;
+                }
+            };
+            if let Err(e) = sock.set_nodelay(true) {
+                log::debug!("peer={peer} set_nodelay: {e}");
+            }
+            let id = self.conns.next_id();
+            if id.slot >= LISTENER_BASE {
+                return;
+            }
+            if let Err(e) =
+                self.poll
+                    .registry()
+                    .register(&mut sock, Token(id.slot), Interest::READABLE)
+            {
+                log::warn!("peer={peer} register failed: {e}");
+                continue;
+            }
+            let mut host = peer.ip().to_string();
+            if host.starts_with(':') {
+                // "::1" would read as a trailing parameter in WHO replies.
+                host.insert(0, '0');
+            }
+            let user = User::new(host, chrono::Utc::now().timestamp(), now);
+            let slot = self.conns.slab.insert(Conn::new(id, sock, peer, user, now));
+            debug_assert_eq!(slot, id.slot);
+            self.timers.push(Reverse((
+                now + self.config.registration_timeout(),
+                id.slot,
+                id.serial,
+            )));
+            log::info!("conn={slot} peer={peer} accepted");
+        }
+    }
+
+    fn read(&mut self, slot: usize, now: Instant) {
+        let Some(conn) = self.conns.get_mut(slot) else {
+            return;
+        };
+        if conn.closing.is_some() {
+            return;
+        }
+        let result = conn.read_some(&mut self.scratch, READ_BUDGET);
+        if conn.read_pending {
+            self.read_again.push(slot);
+        }
+        self.process_lines(slot, now);
+        match result {
+            Ok((_, true)) => self.conns.close(slot, "Remote host closed the connection"),
+            Ok(_) => {}
+            Err(e) => self.conns.close(slot, &format!("Read error: {e}")),
+        }
+    }
+
+    fn process_lines(&mut self, slot: usize, now: Instant) {
+        loop {
+            let Some(conn) = self.conns.get_mut(slot) else {
+                return;
+            };
+            if conn.closing.is_some() {
+                return;
+            }
+            let Some(line) = conn.lines.next_line() else {
+                return;
+            };
+            conn.last_seen = now;
+            conn.ping_sent = None;
+            let mut cx = Cx {
+                me: slot,
+                conns: &mut self.conns,
+                state: &mut self.state,
+                config: &self.config,
+                motd: &self.motd,
+                now,
+            };
+            match line {
+                Ok(bytes) => handle_line(&mut cx, bytes),
+                Err(LineError::TooLong) => cx.reply(ERR_INPUTTOOLONG, &["Input line was too long"]),
+                Err(LineError::Overflow) => cx.conns.close(slot, "RecvQ exceeded (no line end)"),
+            }
+        }
+    }
+
+    fn run_timers(&mut self, now: Instant) {
+        while let Some(&Reverse((at, slot, serial))) = self.timers.peek() {
+            if at > now {
+                break;
+            }
+            self.timers.pop();
+            let Some(conn) = self.conns.get_mut(slot) else {
+                continue;
+            };
+            if conn.id.serial != serial || conn.closing.is_some() {
+                continue;
+            }
+            let next = if !conn.user.registered {
+                let deadline = conn.connected_at + self.config.registration_timeout();
+                if now >= deadline {
+                    self.conns.close(slot, "Registration timed out");
+                    continue;
+                }
+                deadline
+            } else if let Some(sent) = conn.ping_sent {
+                let deadline = sent + self.config.ping_timeout();
+                if now >= deadline {
+                    let secs = now.saturating_duration_since(conn.last_seen).as_secs();
+                    self.conns
+                        .close(slot, &format!("Ping timeout: {secs} seconds"));
+                    continue;
+                }
+                deadline
+            } else {
+                let idle_until = conn.last_seen + self.config.ping_interval();
+                if now >= idle_until {
+                    conn.ping_sent = Some(now);
+                    let name = self.config.server.name.clone();
+                    self.conns.send_msg(slot, &Message::new("PING", [name]));
+                    now + self.config.ping_timeout()
+                } else {
+                    idle_until
+                }
+            };
+            self.timers.push(Reverse((next, slot, serial)));
+        }
+    }
+
+    /// Tears down closed connections and flushes dirty ones, until neither is left.
+    fn end_of_pass(&mut self) {
+        loop {
+            while let Some(slot) = self.conns.closing.pop() {
+                self.teardown(slot);
+            }
+            for slot in self.conns.take_dirty() {
+                self.flush(slot);
+            }
+            if self.conns.closing.is_empty() {
+                break;
+            }
+        }
+    }
+
+    fn flush(&mut self, slot: usize) {
+        let Some(conn) = self.conns.get_mut(slot) else {
+            return;
+        };
+        match conn.flush() {
+            Ok(drained) => {
+                if drained == conn.write_interest {
+                    let interest = if drained {
+                        Interest::READABLE
+                    } else {
+                        Interest::READABLE | Interest::WRITABLE
+                    };
+                    match self
+                        .poll
+                        .registry()
+                        .reregister(&mut conn.sock, Token(slot), interest)
+                    {
+                        Ok(()) => conn.write_interest = !drained,
+                        Err(e) => self.conns.close(slot, &format!("Write error: {e}")),
+                    }
+                }
+            }
+            Err(e) => {
+                if conn.closing.is_none() {
+                    self.conns.close(slot, &format!("Write error: {e}"));
+                }
+            }
+        }
+    }
+
+    /// Tells everyone who shared a channel, drops the nick and memberships, sends
+    /// `ERROR` to the leaver and closes the socket.
+    fn teardown(&mut self, slot: usize) {
+        let Some(conn) = self.conns.get(slot) else {
+            return;
+        };
+        let reason = conn.closing.clone().unwrap_or_default();
+        let registered = conn.user.registered;
+        let host = conn.user.host.clone();
+        let nick = conn.user.nick.clone();
+        let peer = conn.peer;
+        let mut cx = Cx {
+            me: slot,
+            conns: &mut self.conns,
+            state: &mut self.state,
+            config: &self.config,
+            motd: &self.motd,
+            now: Instant::now(),
+        };
+        if registered {
+            let mut out = Outgoing::new(cx.relay_from(slot, "QUIT", vec![reason.clone()]));
+            cx.send_to_peers(slot, &mut out, false, None);
+        }
+        for folded in cx.user().channels.clone() {
+            channel::remove_member(&mut cx, &folded, slot);
+        }
+        let folded = chatd_proto::fold(&nick);
+        if cx.state.nicks.get(&folded) == Some(&slot) {
+            cx.state.nicks.remove(&folded);
+        }
+        let error = Message::new("ERROR", [format!("Closing Link: {host} ({reason})")]);
+        cx.conns.send_msg(slot, &error);
+        let mut conn = self.conns.slab.remove(slot);
+        let _ = conn.flush();
+        let _ = self.poll.registry().deregister(&mut conn.sock);
+        let _ = conn.sock.shutdown(std::net::Shutdown::Both);
+        log::info!("conn={slot} nick={nick} peer={peer} closed: {reason}");
+    }
+
+    fn shutdown(&mut self) {
+        log::info!("shutting down: {} connections", self.conns.slab.len());
+        let slots: Vec<usize> = self.conns.slab.iter().map(|(s, _)| s).collect();
+        for slot in slots {
+            if let Some(conn) = self.conns.get_mut(slot) {
+                conn.user.channels.clear();
+            }
+            self.conns.close(slot, "Server shutting down");
+        }
+        self.end_of_pass();
+    }
+
+    /// A connection's id, for things that outlive one event.
+    pub fn conn_id(&self, slot: usize) -> Option<ConnId> {
+        self.conns.get(slot).map(|c| c.id)
+    }
+}
+
+/// Decodes, parses and dispatches one line from `cx.me`.
+fn handle_line(cx: &mut Cx, bytes: Vec<u8>) {
+    let (text, valid_utf8) = match String::from_utf8(bytes) {
+        Ok(s) => (s, true),
+        Err(e) => (String::from_utf8_lossy(e.as_bytes()).into_owned(), false),
+    };
+    log::trace!("conn={} <- {}", cx.me, redact(&text));
+    let msg = match parse(&text) {
+        Ok(m) => m,
+        Err(ParseError::Empty) => return,
+        Err(e) => {
+            log::debug!("conn={} unparsable line: {e}", cx.me);
+            return;
+        }
+    };
+    if !valid_utf8 {
+        let command = msg.command.to_ascii_uppercase();
+        let fail = Message::new(
+            "FAIL",
+            [
+                command.as_str(),
+                "INVALID_UTF8",
+                "Message rejected: your client sent invalid UTF-8",
+            ],
+        )
+        .with_source(cx.server_name());
+        cx.send_me(&fail);
+        return;
+    }
+    cmd::dispatch(cx, &msg);
+}
+
+/// Hides passwords in trace logs.
+fn redact(line: &str) -> &str {
+    let upper: String = line
+        .chars()
+        .take(12)
+        .collect::<String>()
+        .to_ascii_uppercase();
+    if ["PASS", "AUTHENTICATE", "OPER", "LOGIN", "REGISTER"]
+        .iter()
+        .any(|c| upper.starts_with(c))
+    {
+        "<redacted>"
+    } else {
+        line
+    }
+}

@@ -1,0 +1,44 @@
+//! Live server state owned by the loop thread: the nick index and the channels.
+//! Per-client identity is [`User`], held inside each connection. No I/O here.
+
+pub mod channel;
+pub mod names;
+pub mod user;
+
+pub use channel::{Channel, Member};
+pub use user::{Cap, Caps, User};
+
+use chatd_proto::fold;
+use std::collections::HashMap;
+
+/// Nick index and channels. Connections are named by their slab slot.
+#[derive(Debug, Default)]
+pub struct State {
+    /// Folded nick → slot of the connection holding it.
+    pub nicks: HashMap<String, usize>,
+    /// Folded channel name → channel.
+    pub channels: HashMap<String, Channel>,
+    /// Unix time the server started (003 RPL_CREATED).
+    pub started: i64,
+}
+
+impl State {
+    pub fn new(started: i64) -> State {
+        State {
+            started,
+            ..State::default()
+        }
+    }
+
+    pub fn slot_of_nick(&self, nick: &str) -> Option<usize> {
+        self.nicks.get(&fold(nick)).copied()
+    }
+
+    pub fn channel(&self, name: &str) -> Option<&Channel> {
+        self.channels.get(&fold(name))
+    }
+
+    pub fn channel_mut(&mut self, name: &str) -> Option<&mut Channel> {
+        self.channels.get_mut(&fold(name))
+    }
+}

@@ -1,0 +1,147 @@
+//! [`User`]: who a connection is (nick, user, host, realname), what it negotiated
+//! ([`Caps`]), and its user modes and away state.
+
+use chatd_proto::fold;
+use std::time::Instant;
+
+/// One IRCv3 capability the server offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
+pub enum Cap {
+    MultiPrefix = 1 << 0,
+    MessageTags = 1 << 1,
+    ServerTime = 1 << 2,
+    EchoMessage = 1 << 3,
+    Batch = 1 << 4,
+    CapNotify = 1 << 5,
+    AwayNotify = 1 << 6,
+}
+
+impl Cap {
+    /// Every offered capability with its name, in the order `CAP LS` lists them.
+    pub const ALL: &'static [(Cap, &'static str)] = &[
+        (Cap::AwayNotify, "away-notify"),
+        (Cap::Batch, "batch"),
+        (Cap::CapNotify, "cap-notify"),
+        (Cap::EchoMessage, "echo-message"),
+        (Cap::MessageTags, "message-tags"),
+        (Cap::MultiPrefix, "multi-prefix"),
+        (Cap::ServerTime, "server-time"),
+    ];
+
+    pub fn from_name(name: &str) -> Option<Cap> {
+        Cap::ALL
+            .iter()
+            .find(|(_, n)| n.eq_ignore_ascii_case(name))
+            .map(|(c, _)| *c)
+    }
+
+    pub fn name(self) -> &'static str {
+        Cap::ALL
+            .iter()
+            .find(|(c, _)| *c == self)
+            .map(|(_, n)| *n)
+            .expect("every Cap is in Cap::ALL")
+    }
+}
+
+/// A set of capabilities, as bits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Caps(pub u32);
+
+impl Caps {
+    pub fn has(self, cap: Cap) -> bool {
+        self.0 & cap as u32 != 0
+    }
+    pub fn set(&mut self, cap: Cap, on: bool) {
+        if on {
+            self.0 |= cap as u32;
+        } else {
+            self.0 &= !(cap as u32);
+        }
+    }
+    /// Names of the enabled capabilities, space-separated.
+    pub fn names(self) -> String {
+        Cap::ALL
+            .iter()
+            .filter(|(c, _)| self.has(*c))
+            .map(|(_, n)| *n)
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+/// The identity and settings of one client.
+#[derive(Debug, Clone)]
+pub struct User {
+    /// `*` until a NICK is accepted.
+    pub nick: String,
+    /// Username from USER, prefixed with `~` (no ident lookup).
+    pub user: String,
+    pub realname: String,
+    /// The peer's IP address as text (no DNS lookups on the loop).
+    pub host: String,
+    /// Counted as connected: 001 was sent.
+    pub registered: bool,
+    pub caps: Caps,
+    /// `CAP LS`/`REQ` seen before registration and no `CAP END` yet.
+    pub cap_negotiating: bool,
+    /// 302 when the client sent `CAP LS 302`.
+    pub cap_version: u32,
+    pub password: Option<String>,
+    pub away: Option<String>,
+    pub invisible: bool,
+    /// Folded names of the channels joined, in join order.
+    pub channels: Vec<String>,
+    /// Unix time the connection was accepted.
+    pub signon: i64,
+    /// Last PRIVMSG/NOTICE sent, for WHOIS idle time.
+    pub last_message: Instant,
+}
+
+impl User {
+    pub fn new(host: String, signon: i64, now: Instant) -> User {
+        User {
+            nick: "*".into(),
+            user: String::new(),
+            realname: String::new(),
+            host,
+            registered: false,
+            caps: Caps::default(),
+            cap_negotiating: false,
+            cap_version: 0,
+            password: None,
+            away: None,
+            invisible: false,
+            channels: Vec::new(),
+            signon,
+            last_message: now,
+        }
+    }
+
+    /// `nick!user@host`.
+    pub fn source(&self) -> String {
+        format!("{}!{}@{}", self.nick, self.user, self.host)
+    }
+
+    pub fn has_nick(&self) -> bool {
+        self.nick != "*"
+    }
+
+    pub fn folded_nick(&self) -> String {
+        fold(&self.nick)
+    }
+
+    pub fn in_channel(&self, folded: &str) -> bool {
+        self.channels.iter().any(|c| c == folded)
+    }
+
+    /// User modes as `+i` (or `+` when none).
+    pub fn mode_string(&self) -> String {
+        if self.invisible {
+            "+i".into()
+        } else {
+            "+".into()
+        }
+    }
+}
