@@ -8,5 +8,12 @@
 //! - `message` — PRIVMSG, NOTICE, TAGMSG, AWAY, server-time, echo-message, fan-out.
 //! - `query` — WHO, WHOIS, ISON, USERHOST, LUSERS, MOTD, VERSION, TIME.
 //! - `input` — framing and length limits, malformed input.
+//! - `real_client` — irssi, driven in tmux, chats with a test client.
 
+mod channel;
+mod input;
+mod message;
+mod mode;
+mod query;
+mod real_client;
 mod registration;
