@@ -73,8 +73,8 @@ impl Default for ServerConfig {
             listen: vec!["127.0.0.1:6667".parse().expect("literal address")],
             data_dir: PathBuf::from("data"),
             password: String::new(),
-            motd: "Welcome to chatd.\nYou have joined #lobby: type there to talk to everyone.\n\
-                   Try: PRIVMSG #lobby :hello"
+            motd: "Welcome to chatd.\nTalk to everyone in #lobby: PRIVMSG #lobby :hello\n\
+                   See who is there: NAMES #lobby"
                 .into(),
             motd_file: None,
             auto_join: vec!["#lobby".into()],

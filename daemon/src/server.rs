@@ -222,11 +222,13 @@ impl Server {
             let user = User::new(host, chrono::Utc::now().timestamp(), now);
             let slot = self.conns.slab.insert(Conn::new(id, sock, peer, user, now));
             debug_assert_eq!(slot, id.slot);
-            self.timers.push(Reverse((
-                now + self.config.registration_timeout(),
-                id.slot,
-                id.serial,
-            )));
+            // The first look comes at whichever is sooner: the registration deadline
+            // or the first idle check, so a quick registration starts pinging on time.
+            let first = self
+                .config
+                .registration_timeout()
+                .min(self.config.ping_interval());
+            self.timers.push(Reverse((now + first, id.slot, id.serial)));
             log::info!("conn={slot} peer={peer} accepted");
         }
     }

@@ -1,1 +1,85 @@
-//! (tests to come)
+//! Framing and malformed input — modern.ircdocs.horse "Message format" (512-byte
+//! lines, `417 ERR_INPUTTOOLONG`), IRCv3 message-tags (8191 bytes of tags), UTF8ONLY.
+//! Bad input gets a numeric or a clean disconnect and never disturbs anyone else.
+
+use chatd_proto::numeric::*;
+use chatd_tests::TestServer;
+
+#[test]
+fn bare_lf_and_lowercase_commands_are_accepted() {
+    let server = TestServer::start();
+    let mut c = server.connect_raw();
+    c.send_bytes(b"nick netcat\nuser netcat 0 * :nc user\n");
+    c.expect_numeric(RPL_WELCOME);
+    c.send_bytes(b"ping :bare\n");
+    assert_eq!(c.expect_command("PONG").param(1), "bare");
+}
+
+#[test]
+fn over_long_line_gets_417_and_the_next_line_works() {
+    let server = TestServer::start();
+    let mut c = server.connect("longy");
+    let text = "x".repeat(600);
+    c.send(&format!("PRIVMSG longy :{text}"));
+    c.expect_numeric(ERR_INPUTTOOLONG);
+    // Exactly 512 bytes with CRLF is fine.
+    let fits = format!(
+        "PRIVMSG longy :{}",
+        "y".repeat(510 - "PRIVMSG longy :".len())
+    );
+    assert_eq!(fits.len(), 510);
+    c.send(&fits);
+    let got = c.sync();
+    assert!(
+        !got.iter().any(|m| m.command == ERR_INPUTTOOLONG),
+        "{got:?}"
+    );
+}
+
+#[test]
+fn tags_may_be_long_but_not_longer_than_8191_bytes() {
+    let server = TestServer::start();
+    let mut c = server.connect("tags");
+    let ok_tags = format!("@+big={} ", "v".repeat(8191 - "@+big= ".len()));
+    assert_eq!(ok_tags.len(), 8191);
+    c.send(&format!("{ok_tags}PING :tagged"));
+    assert_eq!(c.expect_command("PONG").param(1), "tagged");
+    let long_tags = format!("@+big={} ", "v".repeat(8192 - "@+big= ".len()));
+    c.send(&format!("{long_tags}PING :too-long"));
+    c.expect_numeric(ERR_INPUTTOOLONG);
+}
+
+#[test]
+fn unterminated_flood_disconnects_only_that_peer() {
+    let server = TestServer::start();
+    let mut bystander = server.connect("bystander");
+    let mut bad = server.connect("bad");
+    bad.send_bytes(&vec![b'A'; 9 * 1024]);
+    let rest = bad.expect_closed();
+    assert!(rest.iter().any(|l| l.starts_with("ERROR")), "{rest:?}");
+    bystander.send("PRIVMSG bystander :still here");
+    bystander.expect_privmsg_from("bystander", "still here");
+}
+
+#[test]
+fn junk_lines_are_ignored_or_answered_and_the_session_goes_on() {
+    let server = TestServer::start();
+    let mut c = server.connect("junk");
+    c.send_bytes(b"\r\n   \r\n:onlyprefix\r\n@a=b\r\nPRIVMSG junk :nul\0byte\r\n");
+    let got = c.sync();
+    assert!(got.is_empty(), "junk produced {got:?}");
+    c.send_bytes(b"PRIVMSG junk :caf\xe9\r\n");
+    let fail = c.expect_command("FAIL");
+    assert_eq!((fail.param(0), fail.param(1)), ("PRIVMSG", "INVALID_UTF8"));
+    c.send("PRIVMSG junk :ok after junk");
+    c.expect_privmsg_from("junk", "ok after junk");
+}
+
+#[test]
+fn unknown_command_is_421() {
+    let server = TestServer::start();
+    let mut c = server.connect("who");
+    c.send("FROBNICATE a b");
+    let m = c.expect_numeric(ERR_UNKNOWNCOMMAND);
+    assert_eq!(m.param(1), "FROBNICATE");
+}

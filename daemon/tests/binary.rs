@@ -1,0 +1,207 @@
+//! The `chatd` binary as a process: arguments, defaults, start-up errors and their
+//! exit codes (0 ok, 2 usage/config, 3 cannot listen, 4 data dir unusable).
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn chatd() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_chatd"))
+}
+
+fn run(cmd: &mut Command) -> Output {
+    cmd.stdin(Stdio::null()).output().expect("chatd runs")
+}
+
+/// Kills the child when the test ends, however it ends.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Connects (retrying while the daemon starts), registers, returns the lines up to 001.
+fn register(port: u16, nick: &str) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let stream = loop {
+        match TcpStream::connect(("127.0.0.1", port)) {
+            Ok(s) => break s,
+            Err(e) if Instant::now() < deadline => {
+                let _ = e;
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Err(e) => panic!("chatd never listened on {port}: {e}"),
+        }
+    };
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut w = stream.try_clone().unwrap();
+    write!(w, "NICK {nick}\r\nUSER {nick} 0 * :{nick}\r\n").unwrap();
+    let mut lines = Vec::new();
+    for line in BufReader::new(stream).lines() {
+        let line = line.expect("a line before the timeout");
+        let done = line.contains(" 001 ");
+        lines.push(line);
+        if done {
+            return lines;
+        }
+    }
+    panic!("closed before 001: {lines:?}");
+}
+
+#[test]
+fn version_and_help() {
+    let out = run(chatd().arg("--version"));
+    assert!(out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stdout).starts_with("chatd "),
+        "{out:?}"
+    );
+    let out = run(chatd().arg("--help"));
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    for flag in ["--config", "--listen", "--data-dir", "--log-level"] {
+        assert!(help.contains(flag), "{flag} missing from --help:\n{help}");
+    }
+}
+
+#[test]
+fn starts_with_listen_and_data_dir_flags_and_serves_clients() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("state");
+    let port = free_port();
+    let _chatd = Running(
+        chatd()
+            .args(["--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
+            .arg(&data)
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let lines = register(port, "procuser");
+    assert!(lines.last().unwrap().contains("Welcome"), "{lines:?}");
+    assert!(data.is_dir(), "data dir created");
+}
+
+#[test]
+fn no_arguments_means_127_0_0_1_6667_and_data_in_the_working_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    if TcpListener::bind("127.0.0.1:6667").is_err() {
+        eprintln!("SKIPPED: 127.0.0.1:6667 is busy on this machine");
+        return;
+    }
+    let _chatd = Running(
+        chatd()
+            .current_dir(dir.path())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    register(6667, "defaultuser");
+    assert!(dir.path().join("data").is_dir());
+}
+
+#[test]
+fn config_file_is_used_and_flags_override_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let conf = dir.path().join("chatd.toml");
+    std::fs::write(
+        &conf,
+        "[server]\nname = \"irc.example.org\"\nlisten = [\"127.0.0.1:1\"]\nauto_join = []\n",
+    )
+    .unwrap();
+    let _chatd = Running(
+        chatd()
+            .arg("--config")
+            .arg(&conf)
+            .args(["--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
+            .arg(dir.path().join("data"))
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let lines = register(port, "confuser");
+    assert!(
+        lines.last().unwrap().starts_with(":irc.example.org 001"),
+        "{lines:?}"
+    );
+}
+
+#[test]
+fn the_shipped_config_file_is_valid_and_shows_the_defaults() {
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../conf/chatd.toml");
+    let text = std::fs::read_to_string(&shipped).expect("conf/chatd.toml exists");
+    let parsed = chatd::Config::parse(&text).expect("conf/chatd.toml is valid");
+    let defaults = chatd::Config::default();
+    assert_eq!(
+        format!("{parsed:?}"),
+        format!("{defaults:?}"),
+        "conf/chatd.toml drifted from the defaults"
+    );
+}
+
+fn assert_fails(out: &Output, code: i32, needle: &str) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(code), "stderr: {stderr}");
+    assert!(
+        stderr.contains(needle),
+        "{needle:?} not in stderr: {stderr}"
+    );
+}
+
+#[test]
+fn unknown_config_key_exits_2_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("bad.toml");
+    std::fs::write(&conf, "[limits]\nnick_length = 12\n").unwrap();
+    let out = run(chatd().arg("--config").arg(&conf));
+    assert_fails(&out, 2, "nick_length");
+    std::fs::write(&conf, "[limits]\nsendq_bytes = 1\n").unwrap();
+    let out = run(chatd().arg("--config").arg(&conf));
+    assert_fails(&out, 2, "limits.sendq_bytes");
+    let out = run(chatd().arg("--config").arg(dir.path().join("missing.toml")));
+    assert_fails(&out, 2, "missing.toml");
+}
+
+#[test]
+fn port_in_use_exits_3() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap();
+    let out = run(chatd()
+        .args(["--listen", &addr.to_string(), "--data-dir"])
+        .arg(dir.path().join("d")));
+    assert_fails(&out, 3, "already in use");
+}
+
+#[test]
+fn unusable_data_dir_exits_4() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, b"").unwrap();
+    let out = run(chatd()
+        .args(["--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(file.join("below-a-file")));
+    assert_fails(&out, 4, "data directory");
+}
+
+#[test]
+fn bad_listen_flag_is_a_usage_error() {
+    let out = run(chatd().args(["--listen", "not-an-address"]));
+    assert_eq!(out.status.code(), Some(2));
+}
