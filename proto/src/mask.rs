@@ -37,13 +37,12 @@ pub fn glob_match(mask: &str, text: &str) -> bool {
                     ti += 1;
                     continue;
                 }
-                '\\' if mi + 1 < m.len() => {
-                    if m[mi + 1] == t[ti] {
-                        mi += 2;
-                        ti += 1;
-                        continue;
-                    }
+                '\\' if mi + 1 < m.len() && m[mi + 1] == t[ti] => {
+                    mi += 2;
+                    ti += 1;
+                    continue;
                 }
+                '\\' if mi + 1 < m.len() => {}
                 c if c == t[ti] => {
                     mi += 1;
                     ti += 1;
