@@ -86,16 +86,27 @@ fn init_logging(config: &Config) -> Result<(), String> {
         WriteLogger,
     };
     let level = parse_level(&config.log.level).ok_or("bad log level")?;
+    use std::io::IsTerminal;
     let log_config = ConfigBuilder::new()
         .set_time_format_rfc3339()
         .set_target_level(log::LevelFilter::Off)
+        .set_thread_level(log::LevelFilter::Off)
         .build();
-    let mut loggers: Vec<Box<dyn SharedLogger>> = vec![TermLogger::new(
-        level,
-        log_config.clone(),
-        TerminalMode::Stderr,
-        ColorChoice::Auto,
-    )];
+    // Colour only on a terminal: journald and log files get plain text.
+    let mut loggers: Vec<Box<dyn SharedLogger>> = if std::io::stderr().is_terminal() {
+        vec![TermLogger::new(
+            level,
+            log_config.clone(),
+            TerminalMode::Stderr,
+            ColorChoice::Auto,
+        )]
+    } else {
+        vec![WriteLogger::new(
+            level,
+            log_config.clone(),
+            std::io::stderr(),
+        )]
+    };
     if let Some(path) = &config.log.file {
         let file = std::fs::OpenOptions::new()
             .create(true)
