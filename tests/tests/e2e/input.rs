@@ -83,3 +83,51 @@ fn unknown_command_is_421() {
     let m = c.expect_numeric(ERR_UNKNOWNCOMMAND);
     assert_eq!(m.param(1), "FROBNICATE");
 }
+
+#[test]
+fn a_client_that_stops_reading_is_dropped_with_sendq_exceeded_and_nobody_else_waits() {
+    let server = TestServer::start_with(|c| c.limits.sendq_bytes = 64 * 1024);
+    let mut sender = server.connect("flooder");
+    let mut watcher = server.connect("watcher");
+    let mut sleeper = server.connect("sleeper");
+    for c in [&mut sender, &mut watcher, &mut sleeper] {
+        c.send("JOIN #busy");
+        c.expect_numeric(RPL_ENDOFNAMES);
+    }
+    // The sleeper never reads again. Kernel buffers on loopback hold a few MB, so
+    // keep sending (bounded) until the server gives up on it.
+    let line = format!("PRIVMSG #busy :{}", "z".repeat(400));
+    let mut dropped = None;
+    // Small rounds, each drained by the watcher, so only the sleeper falls behind.
+    'outer: for _round in 0..2000 {
+        for _ in 0..40 {
+            sender.send(&line);
+        }
+        sender.sync();
+        for m in watcher.sync() {
+            if m.command == "QUIT" && m.source_nick() == Some("sleeper") {
+                dropped = Some(m);
+                break 'outer;
+            }
+        }
+    }
+    let quit = dropped.expect("the sleeper was never dropped");
+    assert_eq!(quit.param(0), "SendQ exceeded");
+    // Everyone else is still served, in order.
+    sender.send("PRIVMSG #busy :after the drop");
+    watcher.expect_privmsg_from("flooder", "after the drop");
+}
+
+#[test]
+fn ipv6_clients_get_a_safe_host() {
+    let Ok(probe) = std::net::TcpListener::bind("[::1]:0") else {
+        eprintln!("SKIPPED: no IPv6 loopback here");
+        return;
+    };
+    drop(probe);
+    let server = TestServer::start_with(|c| c.server.listen = vec!["[::1]:0".parse().unwrap()]);
+    let mut c = server.connect("six");
+    c.send("WHO six");
+    let row = c.expect_numeric(RPL_WHOREPLY);
+    assert_eq!(row.param(3), "0::1", "{row}");
+}
