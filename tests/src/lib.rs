@@ -82,6 +82,10 @@ impl Drop for TestServer {
     }
 }
 
+/// The server closed the connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Closed;
+
 /// A blocking line-based IRC client for tests.
 pub struct Client {
     pub nick: String,
@@ -130,12 +134,12 @@ impl Client {
         let _ = self.writer.write_all(bytes);
     }
 
-    /// The next line as text, or `None` at timeout. `Err(())` when the server closed.
-    pub fn recv_line(&mut self, deadline: Instant) -> Result<Option<String>, ()> {
+    /// The next line as text, or `None` at timeout; `Err(Closed)` when the server closed.
+    pub fn recv_line(&mut self, deadline: Instant) -> Result<Option<String>, Closed> {
         let mut buf = Vec::new();
         loop {
             match self.reader.read_until(b'\n', &mut buf) {
-                Ok(0) => return Err(()),
+                Ok(0) => return Err(Closed),
                 Ok(_) if buf.ends_with(b"\n") => {
                     let line = String::from_utf8_lossy(&buf)
                         .trim_end_matches(['\r', '\n'])
@@ -149,7 +153,7 @@ impl Client {
                         return Ok(None);
                     }
                 }
-                Err(_) => return Err(()),
+                Err(_) => return Err(Closed),
             }
         }
     }
@@ -161,7 +165,7 @@ impl Client {
             Ok(Some(line)) => parse(&line)
                 .unwrap_or_else(|e| self.fail(&format!("unparsable line {line:?}: {e}"))),
             Ok(None) => self.fail("a message (timed out)"),
-            Err(()) => self.fail("a message (connection closed)"),
+            Err(Closed) => self.fail("a message (connection closed)"),
         }
     }
 
@@ -178,7 +182,7 @@ impl Client {
                     }
                 }
                 Ok(None) => self.fail(&format!("{what} (timed out)")),
-                Err(()) => self.fail(&format!("{what} (connection closed)")),
+                Err(Closed) => self.fail(&format!("{what} (connection closed)")),
             }
         }
     }
@@ -224,7 +228,7 @@ impl Client {
                     got.push(m);
                 }
                 Ok(None) => self.fail(&format!("PONG {token} (timed out)")),
-                Err(()) => self.fail(&format!("PONG {token} (connection closed)")),
+                Err(Closed) => self.fail(&format!("PONG {token} (connection closed)")),
             }
         }
     }
@@ -237,7 +241,7 @@ impl Client {
             match self.recv_line(deadline) {
                 Ok(Some(line)) => lines.push(line),
                 Ok(None) => self.fail("the server to close the connection (timed out)"),
-                Err(()) => return lines,
+                Err(Closed) => return lines,
             }
         }
     }

@@ -46,11 +46,11 @@ pub fn join_one(cx: &mut Cx, name: &str, key: Option<&str>) {
     }
     let me = cx.me;
     let source = cx.user().source();
-    let my_nick = cx.user().folded_nick();
+    let my_id = cx.conns.get(me).expect("the sender is connected").id;
     let now = chrono::Utc::now().timestamp();
     let created = match cx.state.channels.get_mut(&folded) {
         Some(chan) => {
-            let invited = chan.invites.contains(&my_nick);
+            let invited = chan.invites.contains(&my_id);
             let refusal = if chan.is_banned(&source) && !invited {
                 Some((ERR_BANNEDFROMCHAN, "Cannot join channel (+b)"))
             } else if chan.modes.invite_only && !invited {
@@ -67,7 +67,7 @@ pub fn join_one(cx: &mut Cx, name: &str, key: Option<&str>) {
                 cx.reply(numeric, &[shown.as_str(), text]);
                 return;
             }
-            chan.invites.remove(&my_nick);
+            chan.invites.remove(&my_id);
             chan.members.insert(me, Member::default());
             false
         }
@@ -117,12 +117,15 @@ pub fn send_names(cx: &mut Cx, folded: &str) {
     };
     let multi = cx.user().caps.has(Cap::MultiPrefix);
     let name = chan.name.clone();
+    // Invisible (+i) users are shown only to members (modern.ircdocs.horse NAMES).
+    let outsider = chan.member(cx.me).is_none();
     let mut entries: Vec<String> = chan
         .members
         .iter()
         .filter_map(|(&slot, m)| {
             cx.conns
                 .get(slot)
+                .filter(|c| !(outsider && c.user.invisible))
                 .map(|c| format!("{}{}", m.prefixes(multi), c.user.nick))
         })
         .collect();
@@ -360,8 +363,8 @@ pub fn invite(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
             [chan_name.as_str(), "You're not channel operator"],
         ));
     }
-    let (target_nick, away) = match cx.user_of(target) {
-        Some(u) => (u.nick.clone(), u.away.clone()),
+    let (target_id, target_nick, away) = match cx.conns.get(target) {
+        Some(c) => (c.id, c.user.nick.clone(), c.user.away.clone()),
         None => return Err(err(ERR_NOSUCHNICK, [nick, "No such nick/channel"])),
     };
     if chan.member(target).is_some() {
@@ -374,12 +377,16 @@ pub fn invite(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
             ],
         ));
     }
-    cx.state
+    let invites = &mut cx
+        .state
         .channels
         .get_mut(&folded)
         .expect("checked above")
-        .invites
-        .insert(fold(&target_nick));
+        .invites;
+    // Invites of clients that have gone since would otherwise pile up.
+    let conns = &*cx.conns;
+    invites.retain(|id| conns.get(id.slot).is_some_and(|c| c.id == *id));
+    invites.insert(target_id);
     cx.reply(RPL_INVITING, &[target_nick.as_str(), chan_name.as_str()]);
     if let Some(away) = away {
         cx.reply(RPL_AWAY, &[target_nick.clone(), away]);

@@ -1,5 +1,6 @@
 //! [`Channel`]: members with their prefixes, modes, topic, bans and invites.
 
+use crate::conn::ConnId;
 use chatd_proto::mask::glob_match;
 use std::collections::{HashMap, HashSet};
 
@@ -84,8 +85,10 @@ pub struct Channel {
     pub topic: Option<Topic>,
     pub modes: Modes,
     pub bans: Vec<Ban>,
-    /// Folded nicks invited past `+i`; an invite is used up by the join.
-    pub invites: HashSet<String>,
+    /// Connections invited past `+i`; an invite is used up by the join. Keyed by
+    /// connection, not nick, so it follows a nick change and dies with its client
+    /// (another client taking the nick must not inherit it).
+    pub invites: HashSet<ConnId>,
     /// Slot → privileges.
     pub members: HashMap<usize, Member>,
 }
