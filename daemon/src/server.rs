@@ -221,6 +221,7 @@ impl Server {
             }
             let user = User::new(host, chrono::Utc::now().timestamp(), now);
             let slot = self.conns.slab.insert(Conn::new(id, sock, peer, user, now));
+            self.state.counts.unregistered += 1;
             debug_assert_eq!(slot, id.slot);
             // The first look comes at whichever is sooner: the registration deadline
             // or the first idle check, so a quick registration starts pinging on time.
@@ -377,9 +378,18 @@ impl Server {
         };
         let reason = conn.closing.clone().unwrap_or_default();
         let registered = conn.user.registered;
+        let invisible = conn.user.invisible;
         let host = conn.user.host.clone();
         let nick = conn.user.nick.clone();
         let peer = conn.peer;
+        let counts = &mut self.state.counts;
+        match (registered, invisible) {
+            (false, _) => counts.unregistered -= 1,
+            (true, inv) => {
+                counts.registered -= 1;
+                counts.invisible -= usize::from(inv);
+            }
+        }
         let mut cx = Cx {
             me: slot,
             conns: &mut self.conns,

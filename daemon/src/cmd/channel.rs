@@ -88,6 +88,11 @@ pub fn join_one(cx: &mut Cx, name: &str, key: Option<&str>) {
     let chan_name = cx.state.channels[&folded].name.clone();
     let mut out = Outgoing::new(cx.relay_from(me, "JOIN", vec![chan_name.clone()]));
     cx.send_to_channel(&folded, &mut out, None, None);
+    // away-notify: members learn at once that the newcomer is away.
+    if let Some(away) = cx.user().away.clone() {
+        let mut out = Outgoing::new(cx.relay_from(me, "AWAY", vec![away]));
+        cx.send_to_channel(&folded, &mut out, Some(me), Some(Cap::AwayNotify));
+    }
     log::debug!(
         "conn={me} nick={} joined {chan_name} created={created}",
         cx.user().nick

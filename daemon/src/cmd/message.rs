@@ -136,7 +136,8 @@ fn deliver(cx: &mut Cx, msg: &Message, kind: Kind) -> Result<(), CmdError> {
             if needs.is_none_or(|c| caps.has(c)) {
                 cx.send_outgoing(slot, &mut out);
             }
-            if echo {
+            // A message to yourself is already your echo: one copy, not two.
+            if echo && slot != me {
                 cx.send_outgoing(me, &mut out);
             }
             if let (Kind::Privmsg, Some(away)) = (kind, away) {

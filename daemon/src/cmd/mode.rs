@@ -43,6 +43,11 @@ fn user_mode(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
             'i' => {
                 if cx.user().invisible != adding {
                     cx.user_mut().invisible = adding;
+                    if adding {
+                        cx.state.counts.invisible += 1;
+                    } else {
+                        cx.state.counts.invisible -= 1;
+                    }
                     applied.push(if adding { '+' } else { '-' });
                     applied.push('i');
                 }

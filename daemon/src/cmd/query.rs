@@ -28,6 +28,9 @@ pub fn who(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
             }
         }
     } else if !mask.is_empty() {
+        // Invisibility hides users from masks, not from a lookup by exact nick
+        // (modern.ircdocs.horse; irctest `testWhoInvisible`).
+        let exact = !mask.contains(['*', '?']);
         let my_channels = cx.user().channels.clone();
         for conn in cx.conns.slab.iter().map(|(_, c)| c) {
             let u = &conn.user;
@@ -35,16 +38,26 @@ pub fn who(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
                 continue;
             }
             let shares = u.channels.iter().any(|c| my_channels.contains(c));
-            if u.invisible && !shares && conn.id.slot != me {
+            if u.invisible && !shares && !exact && conn.id.slot != me {
                 continue;
             }
-            let shown_chan = u
+            // The channel column names one of the user's channels (one we share first),
+            // and the flags then carry the user's prefix there, as Solanum and InspIRCd
+            // do; with no channel it is `*`. An invisible user's channels stay hidden.
+            let hide_channels = u.invisible && !shares && conn.id.slot != me;
+            let shown = u
                 .channels
-                .first()
+                .iter()
+                .find(|c| my_channels.contains(c))
+                .or(u.channels.first())
+                .filter(|_| !hide_channels)
                 .and_then(|c| cx.state.channels.get(c))
-                .map(|c| c.name.clone())
-                .unwrap_or_else(|| "*".into());
-            rows.push(who_row(&shown_chan, u, &server, ""));
+                .map(|c| (c.name.clone(), c.member(conn.id.slot).unwrap_or_default()));
+            let row = match shown {
+                Some((name, member)) => who_row(&name, u, &server, member.prefixes(multi)),
+                None => who_row("*", u, &server, ""),
+            };
+            rows.push(row);
         }
     }
     for row in rows {
@@ -172,17 +185,14 @@ pub fn lusers(cx: &mut Cx, _msg: &Message) -> Result<(), CmdError> {
 }
 
 pub fn send_lusers(cx: &mut Cx) {
-    let (mut users, mut invisible, mut unknown) = (0usize, 0usize, 0usize);
-    for (_, c) in cx.conns.slab.iter() {
-        if !c.user.registered {
-            unknown += 1;
-        } else if c.user.invisible {
-            invisible += 1;
-        } else {
-            users += 1;
-        }
-    }
-    let total = users + invisible;
+    let counts = cx.state.counts;
+    let (total, invisible, unknown, peak) = (
+        counts.registered,
+        counts.invisible,
+        counts.unregistered,
+        counts.peak,
+    );
+    let users = total - invisible;
     let channels = cx.state.channels.len();
     cx.reply(
         RPL_LUSERCLIENT,
@@ -205,15 +215,15 @@ pub fn send_lusers(cx: &mut Cx) {
         RPL_LUSERME,
         &[format!("I have {total} clients and 0 servers")],
     );
-    let local = format!("Current local users {total}, max {total}");
+    let local = format!("Current local users {total}, max {peak}");
     cx.reply(
         RPL_LOCALUSERS,
-        &[total.to_string(), total.to_string(), local],
+        &[total.to_string(), peak.to_string(), local],
     );
-    let global = format!("Current global users {total}, max {total}");
+    let global = format!("Current global users {total}, max {peak}");
     cx.reply(
         RPL_GLOBALUSERS,
-        &[total.to_string(), total.to_string(), global],
+        &[total.to_string(), peak.to_string(), global],
     );
 }
 

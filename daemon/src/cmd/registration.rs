@@ -189,6 +189,10 @@ pub fn try_register(cx: &mut Cx) {
         return;
     }
     cx.user_mut().registered = true;
+    let counts = &mut cx.state.counts;
+    counts.unregistered -= 1;
+    counts.registered += 1;
+    counts.peak = counts.peak.max(counts.registered);
     log::info!(
         "conn={} nick={} peer={} registered",
         cx.me,

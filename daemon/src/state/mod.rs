@@ -20,6 +20,21 @@ pub struct State {
     pub channels: HashMap<String, Channel>,
     /// Unix time the server started (003 RPL_CREATED).
     pub started: i64,
+    /// Counters for LUSERS, kept up to date so it never walks every connection.
+    pub counts: Counts,
+}
+
+/// Client counts (LUSERS 251–266).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Counts {
+    /// Registered clients.
+    pub registered: usize,
+    /// Registered clients with `+i`.
+    pub invisible: usize,
+    /// Connections that have not registered yet.
+    pub unregistered: usize,
+    /// The most registered clients seen at once.
+    pub peak: usize,
 }
 
 impl State {
