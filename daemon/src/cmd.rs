@@ -44,6 +44,26 @@ pub fn err<S: Into<String>>(
     }
 }
 
+/// `401 <nick> :No such nick/channel`.
+pub fn no_such_nick(nick: &str) -> CmdError {
+    err(ERR_NOSUCHNICK, [nick, "No such nick/channel"])
+}
+
+/// `403 <channel> :No such channel`.
+pub fn no_such_channel(name: &str) -> CmdError {
+    err(ERR_NOSUCHCHANNEL, [name, "No such channel"])
+}
+
+/// `442 <channel> :You're not on that channel`.
+pub fn not_on_channel(name: &str) -> CmdError {
+    err(ERR_NOTONCHANNEL, [name, "You're not on that channel"])
+}
+
+/// `482 <channel> :You're not channel operator`.
+pub fn not_chanop(name: &str) -> CmdError {
+    err(ERR_CHANOPRIVSNEEDED, [name, "You're not channel operator"])
+}
+
 pub type Handler = fn(&mut Cx, &Message) -> Result<(), CmdError>;
 
 /// One row of the command table.
@@ -266,6 +286,11 @@ impl Cx<'_> {
         all.extend(params.iter().map(|p| p.as_ref().to_string()));
         let msg = Message::new(numeric, all).with_source(self.server_name());
         self.conns.send_msg(self.me, &msg);
+    }
+
+    /// An error numeric to the sender, for handlers that go on after it.
+    pub fn send_err(&mut self, e: CmdError) {
+        self.reply(e.numeric, &e.params);
     }
 
     /// Any message to the sender, as given.

@@ -266,19 +266,24 @@ impl Server {
             };
             conn.last_seen = now;
             conn.ping_sent = None;
-            let mut cx = Cx {
-                me: slot,
-                conns: &mut self.conns,
-                state: &mut self.state,
-                config: &self.config,
-                motd: &self.motd,
-                now,
-            };
+            let mut cx = self.cx(slot, now);
             match line {
                 Ok(bytes) => handle_line(&mut cx, bytes),
                 Err(LineError::TooLong) => cx.reply(ERR_INPUTTOOLONG, &["Input line was too long"]),
                 Err(LineError::Overflow) => cx.conns.close(slot, "RecvQ exceeded (no line end)"),
             }
+        }
+    }
+
+    /// A command context for `slot`, borrowing the parts of the server handlers use.
+    fn cx(&mut self, slot: usize, now: Instant) -> Cx<'_> {
+        Cx {
+            me: slot,
+            conns: &mut self.conns,
+            state: &mut self.state,
+            config: &self.config,
+            motd: &self.motd,
+            now,
         }
     }
 
@@ -390,14 +395,7 @@ impl Server {
                 counts.invisible -= usize::from(inv);
             }
         }
-        let mut cx = Cx {
-            me: slot,
-            conns: &mut self.conns,
-            state: &mut self.state,
-            config: &self.config,
-            motd: &self.motd,
-            now: Instant::now(),
-        };
+        let mut cx = self.cx(slot, Instant::now());
         if registered {
             let mut out = Outgoing::new(cx.relay_from(slot, "QUIT", vec![reason.clone()]));
             cx.send_to_peers(slot, &mut out, false, None);

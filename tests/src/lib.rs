@@ -261,3 +261,50 @@ impl Client {
         )
     }
 }
+
+/// The messages in `got` with this command or numeric.
+pub fn all<'a>(got: &'a [Message], command: &str) -> Vec<&'a Message> {
+    got.iter().filter(|m| m.command == command).collect()
+}
+
+/// The one message in `got` with this command or numeric; panics with `got` if not one.
+pub fn one<'a>(got: &'a [Message], command: &str) -> &'a Message {
+    match all(got, command).as_slice() {
+        [m] => m,
+        other => panic!("expected one {command}, got {}: {got:#?}", other.len()),
+    }
+}
+
+/// Whether `got` holds a message with this command or numeric.
+pub fn has(got: &[Message], command: &str) -> bool {
+    got.iter().any(|m| m.command == command)
+}
+
+/// The commands of `got`, in order, for order and absence checks.
+pub fn commands(got: &[Message]) -> Vec<&str> {
+    got.iter().map(|m| m.command.as_str()).collect()
+}
+
+/// Sends `JOIN chan` and waits for the end of its NAMES reply.
+pub fn join(c: &mut Client, chan: &str) {
+    c.send(&format!("JOIN {chan}"));
+    c.expect(
+        |m| m.command == numeric::RPL_ENDOFNAMES && m.param(1).eq_ignore_ascii_case(chan),
+        &format!("366 for {chan}"),
+    );
+}
+
+/// Clients for `nicks`, all in `chan` (the first created it and is its operator),
+/// with every JOIN and burst already read.
+pub fn channel_with(server: &TestServer, chan: &str, nicks: &[&str]) -> Vec<Client> {
+    let mut clients: Vec<Client> = Vec::new();
+    for nick in nicks {
+        let mut c = server.connect(nick);
+        join(&mut c, chan);
+        clients.push(c);
+    }
+    for c in &mut clients {
+        c.sync();
+    }
+    clients
+}

@@ -1,7 +1,7 @@
 //! Channel commands: `JOIN`, `PART`, `TOPIC`, `NAMES`, `LIST`, `KICK`, `INVITE`.
 //! Channel `MODE` is in `mode.rs`.
 
-use super::{err, CmdError, Cx};
+use super::{err, no_such_channel, no_such_nick, not_chanop, not_on_channel, CmdError, Cx};
 use crate::outgoing::Outgoing;
 use crate::state::channel::Topic;
 use crate::state::names::is_valid_channel;
@@ -158,9 +158,9 @@ pub fn part(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
     for name in msg.param(0).split(',').filter(|n| !n.is_empty()) {
         let folded = fold(name);
         if !cx.state.channels.contains_key(&folded) {
-            cx.reply(ERR_NOSUCHCHANNEL, &[name, "No such channel"]);
+            cx.send_err(no_such_channel(name));
         } else if !cx.user().in_channel(&folded) {
-            cx.reply(ERR_NOTONCHANNEL, &[name, "You're not on that channel"]);
+            cx.send_err(not_on_channel(name));
         } else {
             part_one(cx, &folded, &reason);
         }
@@ -202,7 +202,7 @@ pub fn topic(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
     let folded = fold(name);
     let me = cx.me;
     let Some(chan) = cx.state.channels.get(&folded) else {
-        return Err(err(ERR_NOSUCHCHANNEL, [name, "No such channel"]));
+        return Err(no_such_channel(name));
     };
     let chan_name = chan.name.clone();
     if msg.params.len() < 2 {
@@ -215,16 +215,10 @@ pub fn topic(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
         };
     }
     if chan.member(me).is_none() {
-        return Err(err(
-            ERR_NOTONCHANNEL,
-            [chan_name.as_str(), "You're not on that channel"],
-        ));
+        return Err(not_on_channel(&chan_name));
     }
     if chan.modes.topic_lock && !chan.is_op(me) {
-        return Err(err(
-            ERR_CHANOPRIVSNEEDED,
-            [chan_name.as_str(), "You're not channel operator"],
-        ));
+        return Err(not_chanop(&chan_name));
     }
     let text: String = truncate(msg.param(1), cx.config.limits.topic_len).to_string();
     let setter = cx.user().source();
@@ -292,20 +286,14 @@ pub fn kick(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
     let folded = fold(name);
     let me = cx.me;
     let Some(chan) = cx.state.channels.get(&folded) else {
-        return Err(err(ERR_NOSUCHCHANNEL, [name, "No such channel"]));
+        return Err(no_such_channel(name));
     };
     let chan_name = chan.name.clone();
     if chan.member(me).is_none() {
-        return Err(err(
-            ERR_NOTONCHANNEL,
-            [chan_name.as_str(), "You're not on that channel"],
-        ));
+        return Err(not_on_channel(&chan_name));
     }
     if !chan.is_op(me) {
-        return Err(err(
-            ERR_CHANOPRIVSNEEDED,
-            [chan_name.as_str(), "You're not channel operator"],
-        ));
+        return Err(not_chanop(&chan_name));
     }
     let reason = match msg.param(2) {
         "" => cx.user().nick.clone(),
@@ -314,7 +302,7 @@ pub fn kick(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
     let max = cx.config.limits.targets_per_message;
     for target in msg.param(1).split(',').filter(|n| !n.is_empty()).take(max) {
         let Some(slot) = cx.state.slot_of_nick(target) else {
-            cx.reply(ERR_NOSUCHNICK, &[target, "No such nick/channel"]);
+            cx.send_err(no_such_nick(target));
             continue;
         };
         let in_chan = cx
@@ -349,28 +337,22 @@ pub fn invite(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
     let (nick, name) = (msg.param(0), msg.param(1));
     let me = cx.me;
     let Some(target) = cx.state.slot_of_nick(nick) else {
-        return Err(err(ERR_NOSUCHNICK, [nick, "No such nick/channel"]));
+        return Err(no_such_nick(nick));
     };
     let folded = fold(name);
     let Some(chan) = cx.state.channels.get(&folded) else {
-        return Err(err(ERR_NOSUCHCHANNEL, [name, "No such channel"]));
+        return Err(no_such_channel(name));
     };
     let chan_name = chan.name.clone();
     if chan.member(me).is_none() {
-        return Err(err(
-            ERR_NOTONCHANNEL,
-            [chan_name.as_str(), "You're not on that channel"],
-        ));
+        return Err(not_on_channel(&chan_name));
     }
     if chan.modes.invite_only && !chan.is_op(me) {
-        return Err(err(
-            ERR_CHANOPRIVSNEEDED,
-            [chan_name.as_str(), "You're not channel operator"],
-        ));
+        return Err(not_chanop(&chan_name));
     }
     let (target_id, target_nick, away) = match cx.conns.get(target) {
         Some(c) => (c.id, c.user.nick.clone(), c.user.away.clone()),
-        None => return Err(err(ERR_NOSUCHNICK, [nick, "No such nick/channel"])),
+        None => return Err(no_such_nick(nick)),
     };
     if chan.member(target).is_some() {
         return Err(err(

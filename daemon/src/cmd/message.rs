@@ -2,7 +2,7 @@
 //! and `AWAY`. Live messages carry `time` (server-time) and relayed client-only tags
 //! (message-tags); echo-message sends the sender its own copy.
 
-use super::{err, CmdError, Cx};
+use super::{err, no_such_channel, no_such_nick, CmdError, Cx};
 use crate::outgoing::Outgoing;
 use crate::state::Cap;
 use chatd_proto::numeric::*;
@@ -98,7 +98,7 @@ fn deliver(cx: &mut Cx, msg: &Message, kind: Kind) -> Result<(), CmdError> {
             let source = cx.user().source();
             let Some(chan) = cx.state.channels.get(&folded) else {
                 if !quiet {
-                    cx.reply(ERR_NOSUCHCHANNEL, &[target, "No such channel"]);
+                    cx.send_err(no_such_channel(target));
                 }
                 continue;
             };
@@ -120,7 +120,7 @@ fn deliver(cx: &mut Cx, msg: &Message, kind: Kind) -> Result<(), CmdError> {
         } else {
             let Some(slot) = cx.state.slot_of_nick(target) else {
                 if !quiet {
-                    cx.reply(ERR_NOSUCHNICK, &[target, "No such nick/channel"]);
+                    cx.send_err(no_such_nick(target));
                 }
                 continue;
             };

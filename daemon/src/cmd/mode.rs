@@ -1,7 +1,7 @@
 //! `MODE` for channels (`+o +v +t +n +m +i +k +l +b`) and for users (`+i`).
 //! RFC 2812 §3.1.5 and §3.2.3; ISUPPORT `CHANMODES=b,k,l,imnt PREFIX=(ov)@+ MODES`.
 
-use super::{err, CmdError, Cx};
+use super::{err, no_such_channel, no_such_nick, not_chanop, CmdError, Cx};
 use crate::outgoing::Outgoing;
 use crate::state::channel::Ban;
 use chatd_proto::mask::normalize_mask;
@@ -20,7 +20,7 @@ pub fn mode(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
 fn user_mode(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
     let target = msg.param(0);
     if cx.state.slot_of_nick(target).is_none() {
-        return Err(err(ERR_NOSUCHNICK, [target, "No such nick/channel"]));
+        return Err(no_such_nick(target));
     }
     if !fold_eq(target, &cx.user().nick) {
         return Err(err(
@@ -71,7 +71,7 @@ fn channel_mode(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
     let folded = fold(name);
     let me = cx.me;
     let Some(chan) = cx.state.channels.get(&folded) else {
-        return Err(err(ERR_NOSUCHCHANNEL, [name, "No such channel"]));
+        return Err(no_such_channel(name));
     };
     let chan_name = chan.name.clone();
     let Some(modestring) = msg.params.get(1) else {
@@ -149,7 +149,7 @@ fn channel_mode(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
                     continue;
                 }
                 let Some(slot) = cx.state.slot_of_nick(arg) else {
-                    cx.reply(ERR_NOSUCHNICK, &[arg.as_str(), "No such nick/channel"]);
+                    cx.send_err(no_such_nick(arg));
                     continue;
                 };
                 let nick = cx.user_of(slot).map(|u| u.nick.clone()).unwrap_or_default();
@@ -248,10 +248,7 @@ fn channel_mode(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
         }
     }
     if denied {
-        cx.reply(
-            ERR_CHANOPRIVSNEEDED,
-            &[chan_name.as_str(), "You're not channel operator"],
-        );
+        cx.send_err(not_chanop(&chan_name));
     }
     if changes.is_empty() {
         return Ok(());

@@ -1,6 +1,6 @@
 //! Queries: `WHO`, `WHOIS`, `ISON`, `USERHOST`, `LUSERS`, `MOTD`, `VERSION`, `TIME`.
 
-use super::{err, CmdError, Cx};
+use super::{err, no_such_nick, CmdError, Cx};
 use crate::state::{Cap, User};
 use crate::VERSION;
 use chatd_proto::mask::glob_match;
@@ -89,7 +89,7 @@ pub fn whois(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
         return Err(err(ERR_NONICKNAMEGIVEN, ["No nickname given"]));
     }
     let Some(slot) = cx.state.slot_of_nick(nick) else {
-        cx.reply(ERR_NOSUCHNICK, &[nick, "No such nick/channel"]);
+        cx.send_err(no_such_nick(nick));
         cx.reply(RPL_ENDOFWHOIS, &[nick, "End of /WHOIS list"]);
         return Ok(());
     };

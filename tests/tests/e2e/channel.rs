@@ -4,29 +4,7 @@
 
 use chatd_proto::numeric::*;
 use chatd_proto::Message;
-use chatd_tests::{Client, TestServer};
-
-/// The messages in `got` with this command or numeric.
-fn all<'a>(got: &'a [Message], command: &str) -> Vec<&'a Message> {
-    got.iter().filter(|m| m.command == command).collect()
-}
-
-/// The one message in `got` with this command or numeric; panics with `got` if not one.
-fn one<'a>(got: &'a [Message], command: &str) -> &'a Message {
-    match all(got, command).as_slice() {
-        [m] => m,
-        other => panic!("expected one {command}, got {}: {got:#?}", other.len()),
-    }
-}
-
-fn has(got: &[Message], command: &str) -> bool {
-    got.iter().any(|m| m.command == command)
-}
-
-/// The commands of `got`, in order, for order and absence checks.
-fn commands(got: &[Message]) -> Vec<&str> {
-    got.iter().map(|m| m.command.as_str()).collect()
-}
+use chatd_tests::*;
 
 /// The nicks (with prefixes) of every 353 in `got` for `chan`, sorted.
 fn names_in(got: &[Message], chan: &str) -> Vec<String> {
@@ -38,29 +16,6 @@ fn names_in(got: &[Message], chan: &str) -> Vec<String> {
         .collect();
     names.sort();
     names
-}
-
-/// Sends `JOIN chan` and waits for its end of NAMES.
-fn join(c: &mut Client, chan: &str) {
-    c.send(&format!("JOIN {chan}"));
-    c.expect(
-        |m| m.command == RPL_ENDOFNAMES && m.param(1).eq_ignore_ascii_case(chan),
-        &format!("366 for {chan}"),
-    );
-}
-
-/// Clients for `nicks`, all in `chan` (the first created it), with every burst read.
-fn channel_with(server: &TestServer, chan: &str, nicks: &[&str]) -> Vec<Client> {
-    let mut clients: Vec<Client> = Vec::new();
-    for nick in nicks {
-        let mut c = server.connect(nick);
-        join(&mut c, chan);
-        clients.push(c);
-    }
-    for c in &mut clients {
-        c.sync();
-    }
-    clients
 }
 
 // ---- JOIN ----

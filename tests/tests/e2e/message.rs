@@ -3,26 +3,8 @@
 
 use chatd_proto::numeric::*;
 use chatd_proto::Message;
-use chatd_tests::{Client, TestServer};
+use chatd_tests::*;
 use std::time::{SystemTime, UNIX_EPOCH};
-
-/// Sends `JOIN chan` and waits for the end of its NAMES reply.
-fn join(c: &mut Client, chan: &str) {
-    c.send(&format!("JOIN {chan}"));
-    c.expect_numeric(RPL_ENDOFNAMES);
-}
-
-/// Clients with these nicks (no caps), all in `chan`, every JOIN already read.
-fn in_channel(server: &TestServer, chan: &str, nicks: &[&str]) -> Vec<Client> {
-    let mut clients: Vec<Client> = nicks.iter().map(|n| server.connect(n)).collect();
-    for c in &mut clients {
-        join(c, chan);
-    }
-    for c in &mut clients {
-        c.sync();
-    }
-    clients
-}
 
 fn is_privmsg(m: &Message) -> bool {
     m.command == "PRIVMSG"
@@ -78,7 +60,7 @@ fn now_millis() -> i64 {
 #[test]
 fn privmsg_to_channel_reaches_every_other_member_and_not_the_sender() {
     let server = TestServer::start();
-    let mut cs = in_channel(&server, "#c", &["alice", "bob", "carol"]);
+    let mut cs = channel_with(&server, "#c", &["alice", "bob", "carol"]);
     cs[0].send("PRIVMSG #c :hello all");
     for c in &mut cs[1..] {
         let m = c.expect_privmsg_from("alice", "hello all");
@@ -95,7 +77,7 @@ fn privmsg_to_channel_reaches_every_other_member_and_not_the_sender() {
 #[test]
 fn channel_names_are_case_insensitive_and_shown_as_created() {
     let server = TestServer::start();
-    let mut cs = in_channel(&server, "#Chat", &["alice", "bob"]);
+    let mut cs = channel_with(&server, "#Chat", &["alice", "bob"]);
     cs[0].send("PRIVMSG #CHAT :shout");
     let m = cs[1].expect_privmsg_from("alice", "shout");
     assert_eq!(m.param(0), "#Chat", "{m}");
@@ -104,7 +86,7 @@ fn channel_names_are_case_insensitive_and_shown_as_created() {
 #[test]
 fn privmsg_to_a_nick_reaches_only_that_nick() {
     let server = TestServer::start();
-    let mut cs = in_channel(&server, "#c", &["alice", "bob", "carol"]);
+    let mut cs = channel_with(&server, "#c", &["alice", "bob", "carol"]);
     cs[0].send("PRIVMSG BOB :just you");
     let m = cs[1].expect_privmsg_from("alice", "just you");
     assert_eq!(m.param(0), "bob", "the target is the recipient's nick: {m}");
@@ -117,7 +99,7 @@ fn privmsg_to_a_nick_reaches_only_that_nick() {
 #[test]
 fn notice_to_channel_and_to_nick() {
     let server = TestServer::start();
-    let mut cs = in_channel(&server, "#c", &["alice", "bob"]);
+    let mut cs = channel_with(&server, "#c", &["alice", "bob"]);
     cs[0].send("NOTICE #c :channel notice");
     cs[0].send("NOTICE bob :private notice");
     let m = cs[1].expect_command("NOTICE");
@@ -140,7 +122,7 @@ fn notice_to_channel_and_to_nick() {
 #[test]
 fn several_targets_each_get_the_message() {
     let server = TestServer::start();
-    let mut cs = in_channel(&server, "#c", &["alice", "bob"]);
+    let mut cs = channel_with(&server, "#c", &["alice", "bob"]);
     let mut carol = server.connect("carol");
     cs[0].send("PRIVMSG #c,carol :to many");
     cs[1].expect_privmsg_from("alice", "to many");
@@ -203,7 +185,7 @@ fn privmsg_to_unknown_nick_is_401_and_unknown_channel_is_403() {
 #[test]
 fn outsider_cannot_send_to_a_no_external_channel() {
     let server = TestServer::start();
-    let mut cs = in_channel(&server, "#c", &["alice", "bob"]);
+    let mut cs = channel_with(&server, "#c", &["alice", "bob"]);
     let mut eve = server.connect("eve");
     eve.send("PRIVMSG #c :let me in");
     let e = eve.expect_numeric(ERR_CANNOTSENDTOCHAN);
@@ -246,7 +228,7 @@ fn too_many_targets_is_407_and_delivers_nothing() {
 #[test]
 fn notice_never_gets_an_error_reply() {
     let server = TestServer::start_with(|c| c.limits.targets_per_message = 2);
-    let _cs = in_channel(&server, "#c", &["alice", "bob"]);
+    let _cs = channel_with(&server, "#c", &["alice", "bob"]);
     let mut eve = server.connect("eve");
     let mut carol = server.connect("carol");
     carol.send("AWAY :out");
@@ -518,7 +500,7 @@ fn auto_join_puts_everyone_in_the_lobby() {
 #[test]
 fn quit_is_seen_by_peers_with_its_reason_and_the_quitter_gets_error() {
     let server = TestServer::start();
-    let mut cs = in_channel(&server, "#c", &["alice", "bob"]);
+    let mut cs = channel_with(&server, "#c", &["alice", "bob"]);
     let mut outsider = server.connect("outsider");
     let mut bob = cs.pop().unwrap();
     bob.send("QUIT :gone fishing");
@@ -543,7 +525,7 @@ fn quit_is_seen_by_peers_with_its_reason_and_the_quitter_gets_error() {
 #[test]
 fn abrupt_disconnect_is_a_quit_and_the_others_keep_chatting() {
     let server = TestServer::start();
-    let mut cs = in_channel(&server, "#c", &["alice", "bob", "carol"]);
+    let mut cs = channel_with(&server, "#c", &["alice", "bob", "carol"]);
     let bob = cs.remove(1);
     drop(bob);
     for c in &mut cs {
@@ -561,7 +543,7 @@ fn abrupt_disconnect_is_a_quit_and_the_others_keep_chatting() {
 #[test]
 fn nick_change_is_seen_by_channel_peers() {
     let server = TestServer::start();
-    let mut cs = in_channel(&server, "#c", &["alice", "bob"]);
+    let mut cs = channel_with(&server, "#c", &["alice", "bob"]);
     let mut outsider = server.connect("outsider");
     cs[1].send("NICK robert");
     let m = cs[1].expect_command("NICK");
@@ -586,7 +568,7 @@ fn twenty_clients_each_hear_every_other_message_once_in_order() {
     let server = TestServer::start();
     let nicks: Vec<String> = (0..CLIENTS).map(|i| format!("user{i:02}")).collect();
     let nick_refs: Vec<&str> = nicks.iter().map(String::as_str).collect();
-    let mut cs = in_channel(&server, "#fan", &nick_refs);
+    let mut cs = channel_with(&server, "#fan", &nick_refs);
     // Interleave the senders so the server sees them mixed.
     for n in 0..MESSAGES {
         for (i, c) in cs.iter_mut().enumerate() {

@@ -3,40 +3,7 @@
 //! The effects of modes on JOIN and PRIVMSG are checked here too.
 
 use chatd_proto::numeric::*;
-use chatd_proto::Message;
-use chatd_tests::{Client, TestServer};
-
-/// The messages in `got` with this command or numeric.
-fn all<'a>(got: &'a [Message], command: &str) -> Vec<&'a Message> {
-    got.iter().filter(|m| m.command == command).collect()
-}
-
-/// The one message in `got` with this command or numeric; panics with `got` if not one.
-fn one<'a>(got: &'a [Message], command: &str) -> &'a Message {
-    match all(got, command).as_slice() {
-        [m] => m,
-        other => panic!("expected one {command}, got {}: {got:#?}", other.len()),
-    }
-}
-
-fn has(got: &[Message], command: &str) -> bool {
-    got.iter().any(|m| m.command == command)
-}
-
-/// Clients for `nicks`, all in `chan` (the first created it and is op), bursts read.
-fn channel_with(server: &TestServer, chan: &str, nicks: &[&str]) -> Vec<Client> {
-    let mut clients: Vec<Client> = Vec::new();
-    for nick in nicks {
-        let mut c = server.connect(nick);
-        c.send(&format!("JOIN {chan}"));
-        c.expect_numeric(RPL_ENDOFNAMES);
-        clients.push(c);
-    }
-    for c in &mut clients {
-        c.sync();
-    }
-    clients
-}
+use chatd_tests::*;
 
 /// `MODE chan` as the client sees it: the 324 params after the client nick.
 fn modes_of(c: &mut Client, chan: &str) -> Vec<String> {
