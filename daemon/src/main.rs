@@ -12,7 +12,7 @@ use std::process::ExitCode;
 /// An IRC-compatible chat server. With no arguments it listens on 127.0.0.1:6667
 /// and keeps its data in ./data.
 #[derive(Parser, Debug)]
-#[command(name = "chatd", version, about)]
+#[command(name = "chatd", version)]
 struct Args {
     /// TOML configuration file (see conf/chatd.toml for every key and its default).
     #[arg(short, long, value_name = "FILE")]
