@@ -205,3 +205,37 @@ fn bad_listen_flag_is_a_usage_error() {
     let out = run(chatd().args(["--listen", "not-an-address"]));
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn log_file_and_level_from_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let log = dir.path().join("chatd.log");
+    let conf = dir.path().join("chatd.toml");
+    std::fs::write(
+        &conf,
+        format!(
+            "[log]\nlevel = \"debug\"\nfile = {:?}\n",
+            log.to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let _chatd = Running(
+        chatd()
+            .arg("--config")
+            .arg(&conf)
+            .args(["--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
+            .arg(dir.path().join("data"))
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    register(port, "logged");
+    // The registration is logged before 001 is queued, so it is in the file by now.
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("nick=logged"), "{text}");
+    assert!(
+        text.contains("cmd=USER"),
+        "debug level logs commands: {text}"
+    );
+}
