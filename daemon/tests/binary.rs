@@ -25,6 +25,18 @@ impl Drop for Running {
     }
 }
 
+/// Starts chatd on `port` with `data` as its data dir and, if given, a config file.
+fn start(config: Option<&Path>, port: u16, data: &Path) -> Running {
+    let mut cmd = chatd();
+    if let Some(conf) = config {
+        cmd.arg("--config").arg(conf);
+    }
+    cmd.args(["--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
+        .arg(data)
+        .stderr(Stdio::null());
+    Running(cmd.spawn().expect("chatd starts"))
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -84,14 +96,7 @@ fn starts_with_listen_and_data_dir_flags_and_serves_clients() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("state");
     let port = free_port();
-    let _chatd = Running(
-        chatd()
-            .args(["--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
-            .arg(&data)
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let _chatd = start(None, port, &data);
     let lines = register(port, "procuser");
     assert!(lines.last().unwrap().contains("Welcome"), "{lines:?}");
     assert!(data.is_dir(), "data dir created");
@@ -125,16 +130,7 @@ fn config_file_is_used_and_flags_override_it() {
         "[server]\nname = \"irc.example.org\"\nlisten = [\"127.0.0.1:1\"]\nauto_join = []\n",
     )
     .unwrap();
-    let _chatd = Running(
-        chatd()
-            .arg("--config")
-            .arg(&conf)
-            .args(["--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
-            .arg(dir.path().join("data"))
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let _chatd = start(Some(&conf), port, &dir.path().join("data"));
     let lines = register(port, "confuser");
     assert!(
         lines.last().unwrap().starts_with(":irc.example.org 001"),
@@ -220,16 +216,7 @@ fn log_file_and_level_from_config() {
         ),
     )
     .unwrap();
-    let _chatd = Running(
-        chatd()
-            .arg("--config")
-            .arg(&conf)
-            .args(["--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
-            .arg(dir.path().join("data"))
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let _chatd = start(Some(&conf), port, &dir.path().join("data"));
     register(port, "logged");
     // The registration is logged before 001 is queued, so it is in the file by now.
     let text = std::fs::read_to_string(&log).unwrap();

@@ -5,7 +5,7 @@ use super::{err, no_such_channel, no_such_nick, not_chanop, not_on_channel, CmdE
 use crate::outgoing::Outgoing;
 use crate::state::channel::Topic;
 use crate::state::names::is_valid_channel;
-use crate::state::{Cap, Channel, Member};
+use crate::state::{Cap, Channel, Member, State};
 use chatd_proto::numeric::*;
 use chatd_proto::{fold, Message};
 
@@ -199,11 +199,8 @@ pub fn remove_member(cx: &mut Cx, folded: &str, slot: usize) {
 /// `TOPIC <channel> [:<topic>]` — RFC 2812 §3.2.4.
 pub fn topic(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
     let name = msg.param(0);
-    let folded = fold(name);
     let me = cx.me;
-    let Some(chan) = cx.state.channels.get(&folded) else {
-        return Err(no_such_channel(name));
-    };
+    let (folded, chan) = channel_named(cx.state, name)?;
     let chan_name = chan.name.clone();
     if msg.params.len() < 2 {
         return match chan.topic.clone() {
@@ -283,11 +280,8 @@ pub fn list(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
 /// `KICK <channel> <nick>{,<nick>} [:<reason>]` — RFC 2812 §3.2.8.
 pub fn kick(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
     let name = msg.param(0);
-    let folded = fold(name);
     let me = cx.me;
-    let Some(chan) = cx.state.channels.get(&folded) else {
-        return Err(no_such_channel(name));
-    };
+    let (folded, chan) = channel_named(cx.state, name)?;
     let chan_name = chan.name.clone();
     if chan.member(me).is_none() {
         return Err(not_on_channel(&chan_name));
@@ -339,10 +333,7 @@ pub fn invite(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
     let Some(target) = cx.state.slot_of_nick(nick) else {
         return Err(no_such_nick(nick));
     };
-    let folded = fold(name);
-    let Some(chan) = cx.state.channels.get(&folded) else {
-        return Err(no_such_channel(name));
-    };
+    let (folded, chan) = channel_named(cx.state, name)?;
     let chan_name = chan.name.clone();
     if chan.member(me).is_none() {
         return Err(not_on_channel(&chan_name));
@@ -381,6 +372,15 @@ pub fn invite(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
     let mut out = Outgoing::new(cx.relay_from(me, "INVITE", vec![target_nick, chan_name]));
     cx.send_outgoing(target, &mut out);
     Ok(())
+}
+
+/// The channel `name` refers to, with its folded key, or `403 ERR_NOSUCHCHANNEL`.
+pub fn channel_named<'a>(state: &'a State, name: &str) -> Result<(String, &'a Channel), CmdError> {
+    let folded = fold(name);
+    match state.channels.get(&folded) {
+        Some(chan) => Ok((folded, chan)),
+        None => Err(no_such_channel(name)),
+    }
 }
 
 /// The longest prefix of `s` within `max` bytes, cut on a character boundary.

@@ -1,12 +1,12 @@
 //! `MODE` for channels (`+o +v +t +n +m +i +k +l +b`) and for users (`+i`).
 //! RFC 2812 §3.1.5 and §3.2.3; ISUPPORT `CHANMODES=b,k,l,imnt PREFIX=(ov)@+ MODES`.
 
-use super::{err, no_such_channel, no_such_nick, not_chanop, CmdError, Cx};
+use super::{err, no_such_nick, not_chanop, CmdError, Cx};
 use crate::outgoing::Outgoing;
 use crate::state::channel::Ban;
 use chatd_proto::mask::normalize_mask;
 use chatd_proto::numeric::*;
-use chatd_proto::{fold, fold_eq, Message};
+use chatd_proto::{fold_eq, Message};
 
 /// `MODE <target> [<modestring> [<args>...]]`.
 pub fn mode(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
@@ -68,11 +68,8 @@ fn user_mode(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
 
 fn channel_mode(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
     let name = msg.param(0);
-    let folded = fold(name);
     let me = cx.me;
-    let Some(chan) = cx.state.channels.get(&folded) else {
-        return Err(no_such_channel(name));
-    };
+    let (folded, chan) = super::channel::channel_named(cx.state, name)?;
     let chan_name = chan.name.clone();
     let Some(modestring) = msg.params.get(1) else {
         let mut params = vec![chan_name.clone()];
