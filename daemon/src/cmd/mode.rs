@@ -79,14 +79,16 @@ fn channel_mode(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
         cx.reply(RPL_CREATIONTIME, &[chan_name, created]);
         return Ok(());
     };
-    let is_op = chan.is_op(me);
+    let mut gate = Gate {
+        is_op: chan.is_op(me),
+        denied: false,
+        with_arg: 0,
+        max_with_arg: cx.config.limits.modes_per_command,
+    };
     let mut args = msg.params[2..].iter();
     let mut adding = true;
     // Applied changes, for one MODE line to the channel.
     let mut changes: Vec<(bool, char, Option<String>)> = Vec::new();
-    let mut with_arg = 0;
-    let max_with_arg = cx.config.limits.modes_per_command;
-    let mut denied = false;
     let setter = cx.user().source();
     let now = chrono::Utc::now().timestamp();
     for c in modestring.chars() {
@@ -100,12 +102,7 @@ fn channel_mode(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
                     }
                     continue;
                 };
-                if !is_op {
-                    denied = true;
-                    continue;
-                }
-                with_arg += 1;
-                if with_arg > max_with_arg {
+                if !gate.allow(true) {
                     continue;
                 }
                 let mask = normalize_mask(arg);
@@ -137,12 +134,7 @@ fn channel_mode(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
                     cx.reply(ERR_NEEDMOREPARAMS, &["MODE", "Not enough parameters"]);
                     continue;
                 };
-                if !is_op {
-                    denied = true;
-                    continue;
-                }
-                with_arg += 1;
-                if with_arg > max_with_arg {
+                if !gate.allow(true) {
                     continue;
                 }
                 let Some(slot) = cx.state.slot_of_nick(arg) else {
@@ -174,8 +166,7 @@ fn channel_mode(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
             }
             'k' => {
                 let arg = args.next();
-                if !is_op {
-                    denied = true;
+                if !gate.allow(arg.is_some()) {
                     continue;
                 }
                 let chan = cx.state.channels.get_mut(&folded).expect("exists");
@@ -196,8 +187,7 @@ fn channel_mode(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
             }
             'l' => {
                 let arg = if adding { args.next() } else { None };
-                if !is_op {
-                    denied = true;
+                if !gate.allow(arg.is_some()) {
                     continue;
                 }
                 let chan = cx.state.channels.get_mut(&folded).expect("exists");
@@ -220,8 +210,7 @@ fn channel_mode(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
                 }
             }
             'i' | 'm' | 'n' | 't' => {
-                if !is_op {
-                    denied = true;
+                if !gate.allow(false) {
                     continue;
                 }
                 let modes = &mut cx.state.channels.get_mut(&folded).expect("exists").modes;
@@ -244,7 +233,7 @@ fn channel_mode(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
             }
         }
     }
-    if denied {
+    if gate.denied {
         cx.send_err(not_chanop(&chan_name));
     }
     if changes.is_empty() {
@@ -265,6 +254,31 @@ fn channel_mode(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
     let mut out = Outgoing::new(cx.relay_from(me, "MODE", params));
     cx.send_to_channel(&folded, &mut out, None, None);
     Ok(())
+}
+
+/// Who may change modes, and the `MODES` budget of changes that take a parameter.
+struct Gate {
+    is_op: bool,
+    /// A change was refused for want of operator status (one 482 at the end).
+    denied: bool,
+    with_arg: usize,
+    max_with_arg: usize,
+}
+
+impl Gate {
+    /// Whether one more change may be applied; one that takes a parameter also uses
+    /// up the `MODES` budget, and those past it are ignored, as ISUPPORT promises.
+    fn allow(&mut self, takes_param: bool) -> bool {
+        if !self.is_op {
+            self.denied = true;
+            return false;
+        }
+        if takes_param {
+            self.with_arg += 1;
+            return self.with_arg <= self.max_with_arg;
+        }
+        true
+    }
 }
 
 fn valid_key(k: &str) -> bool {

@@ -547,3 +547,22 @@ fn nick_arguments_are_case_insensitive_and_shown_as_spelled_by_their_owner() {
     assert!(!has(&c[0].sync(), "MODE"));
     assert!(!has(&c[1].sync(), "MODE"));
 }
+
+#[test]
+fn changes_with_a_parameter_past_modes_are_ignored() {
+    // ISUPPORT MODES=3: +k, +l, +v and +b all take a parameter; the fourth is dropped,
+    // while parameterless flags still apply.
+    let server = TestServer::start_with(|config| config.limits.modes_per_command = 3);
+    let mut c = channel_with(&server, "#lobby", &["alice", "bob"]);
+    set_and_see(
+        &mut c,
+        "MODE #lobby +klvmb sesame 5 bob *!*@evil",
+        &["#lobby", "+klvm", "sesame", "5", "bob"],
+    );
+    c[0].send("MODE #lobby +b");
+    let got = c[0].sync();
+    assert!(
+        !has(&got, RPL_BANLIST),
+        "the ban past the budget was applied: {got:?}"
+    );
+}
