@@ -195,7 +195,7 @@ impl Config {
                 );
             }
         }
-        if log::LevelFilter::from_str_level(&self.log.level).is_none() {
+        if parse_level(&self.log.level).is_none() {
             return bad(
                 "log.level",
                 "must be one of error, warn, info, debug, trace",
@@ -230,20 +230,9 @@ impl Config {
     }
 }
 
-/// `log::LevelFilter` parsing by name, case-insensitive.
-trait FromStrLevel: Sized {
-    fn from_str_level(s: &str) -> Option<Self>;
-}
-
-impl FromStrLevel for log::LevelFilter {
-    fn from_str_level(s: &str) -> Option<Self> {
-        s.parse().ok()
-    }
-}
-
 /// Parses a log level name (`info`, `DEBUG`...).
 pub fn parse_level(s: &str) -> Option<log::LevelFilter> {
-    log::LevelFilter::from_str_level(s)
+    s.parse().ok()
 }
 
 #[cfg(test)]

@@ -66,10 +66,6 @@ impl Conn {
         }
     }
 
-    pub fn queued_bytes(&self) -> usize {
-        self.out_bytes
-    }
-
     /// Reads what the socket has, up to `budget` bytes, into the line buffer.
     /// Returns bytes read, and whether the peer closed its side.
     pub fn read_some(&mut self, scratch: &mut [u8], budget: usize) -> io::Result<(usize, bool)> {
@@ -183,11 +179,6 @@ impl Conns {
         self.slab.get_mut(slot)
     }
 
-    /// The connection with this id, if it is still the same one.
-    pub fn by_id(&self, id: ConnId) -> Option<&Conn> {
-        self.slab.get(id.slot).filter(|c| c.id == id)
-    }
-
     /// Queues shared bytes for `slot`. Past the SendQ limit the connection is closed
     /// instead, so one slow reader never holds memory or slows anyone else.
     pub fn send(&mut self, slot: usize, bytes: Bytes) {
@@ -195,14 +186,14 @@ impl Conns {
         let Some(conn) = self.slab.get_mut(slot) else {
             return;
         };
-        if conn.closing.is_some() && conn.out_bytes > limit {
-            return;
-        }
-        if conn.out_bytes + bytes.len() > limit && conn.closing.is_none() {
-            conn.out.clear();
-            conn.out_offset = 0;
-            conn.out_bytes = 0;
-            self.close(slot, "SendQ exceeded");
+        if conn.out_bytes + bytes.len() > limit {
+            if conn.closing.is_none() {
+                // Drop what is queued so the ERROR line still fits.
+                conn.out.clear();
+                conn.out_offset = 0;
+                conn.out_bytes = 0;
+                self.close(slot, "SendQ exceeded");
+            }
             return;
         }
         conn.out_bytes += bytes.len();

@@ -40,10 +40,6 @@ impl Outgoing {
         }
     }
 
-    pub fn message(&self) -> &Message {
-        &self.msg
-    }
-
     /// The bytes for a recipient with `caps`, serialized on first use.
     pub fn bytes_for(&mut self, caps: Caps) -> Bytes {
         let key = caps.0 & self.mask;

@@ -4,7 +4,7 @@
 
 use crate::cmd::{self, channel, Cx};
 use crate::config::Config;
-use crate::conn::{Conn, ConnId, Conns};
+use crate::conn::{Conn, Conns};
 use crate::outgoing::Outgoing;
 use crate::state::{State, User};
 use chatd_proto::numeric::ERR_INPUTTOOLONG;
@@ -426,11 +426,6 @@ impl Server {
             self.conns.close(slot, "Server shutting down");
         }
         self.end_of_pass();
-    }
-
-    /// A connection's id, for things that outlive one event.
-    pub fn conn_id(&self, slot: usize) -> Option<ConnId> {
-        self.conns.get(slot).map(|c| c.id)
     }
 }
 

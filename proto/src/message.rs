@@ -80,15 +80,6 @@ impl Message {
         s.into_bytes()
     }
 
-    /// The wire form with its `\r\n`, without tags.
-    pub fn to_line_without_tags(&self) -> Vec<u8> {
-        let mut s = String::with_capacity(64);
-        self.write_to(&mut s, false)
-            .expect("writing to a String cannot fail");
-        s.push_str("\r\n");
-        s.into_bytes()
-    }
-
     /// Writes the wire form (no line ending); tags only when `with_tags`.
     pub fn write_to<W: fmt::Write>(&self, out: &mut W, with_tags: bool) -> fmt::Result {
         if with_tags && !self.tags.is_empty() {

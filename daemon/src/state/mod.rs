@@ -48,12 +48,4 @@ impl State {
     pub fn slot_of_nick(&self, nick: &str) -> Option<usize> {
         self.nicks.get(&fold(nick)).copied()
     }
-
-    pub fn channel(&self, name: &str) -> Option<&Channel> {
-        self.channels.get(&fold(name))
-    }
-
-    pub fn channel_mut(&mut self, name: &str) -> Option<&mut Channel> {
-        self.channels.get_mut(&fold(name))
-    }
 }

@@ -1,7 +1,6 @@
 //! [`User`]: who a connection is (nick, user, host, realname), what it negotiated
 //! ([`Caps`]), and its user modes and away state.
 
-use chatd_proto::fold;
 use std::time::Instant;
 
 /// One IRCv3 capability the server offers.
@@ -126,10 +125,6 @@ impl User {
 
     pub fn has_nick(&self) -> bool {
         self.nick != "*"
-    }
-
-    pub fn folded_nick(&self) -> String {
-        fold(&self.nick)
     }
 
     pub fn in_channel(&self, folded: &str) -> bool {
