@@ -2,16 +2,19 @@
 //! per command with its checks declared), and [`dispatch`]. Handlers live in `cmd/`,
 //! one file per family.
 
+pub mod account;
 pub mod channel;
+pub mod history;
 pub mod message;
 pub mod mode;
 pub mod query;
 pub mod registration;
 
 use crate::config::Config;
-use crate::conn::Conns;
+use crate::conn::{ConnId, Conns};
 use crate::outgoing::{server_time_now, Outgoing};
 use crate::state::{Cap, State, User};
+use crate::store::Store;
 use chatd_proto::numeric::*;
 use chatd_proto::Message;
 use std::collections::HashSet;
@@ -75,7 +78,10 @@ pub struct Spec {
     pub run: Handler,
 }
 
-use self::{channel as ch, message as msg, mode as md, query as q, registration as reg};
+use self::{
+    account as acc, channel as ch, history as hist, message as msg, mode as md, query as q,
+    registration as reg,
+};
 
 /// Every command the server knows. Keep `docs/protocol.md` in step with it.
 pub static COMMANDS: &[Spec] = &[
@@ -120,6 +126,42 @@ pub static COMMANDS: &[Spec] = &[
         min_params: 0,
         access: Access::Any,
         run: reg::quit,
+    },
+    Spec {
+        name: "AUTHENTICATE",
+        min_params: 1,
+        access: Access::Any,
+        run: acc::authenticate,
+    },
+    Spec {
+        name: "REGISTER",
+        min_params: 3,
+        access: Access::Any,
+        run: acc::register,
+    },
+    Spec {
+        name: "LOGIN",
+        min_params: 2,
+        access: Access::Any,
+        run: acc::login,
+    },
+    Spec {
+        name: "LOGOUT",
+        min_params: 0,
+        access: Access::Registered,
+        run: acc::logout,
+    },
+    Spec {
+        name: "HISTORY",
+        min_params: 1,
+        access: Access::Registered,
+        run: hist::history,
+    },
+    Spec {
+        name: "CHATHISTORY",
+        min_params: 1,
+        access: Access::Registered,
+        run: hist::chathistory,
     },
     Spec {
         name: "JOIN",
@@ -251,10 +293,29 @@ pub struct Cx<'a> {
     pub state: &'a mut State,
     pub config: &'a Config,
     pub motd: &'a [String],
+    pub store: &'a Store,
     pub now: Instant,
 }
 
 impl Cx<'_> {
+    /// The sender's connection id.
+    pub fn my_id(&self) -> ConnId {
+        self.conns.get(self.me).expect("the sender is connected").id
+    }
+
+    /// Whether `id` is the connection in `cx.me` and it is still there (completions
+    /// may arrive after a client left and its slot was reused).
+    pub fn alive(&self, id: ConnId) -> bool {
+        self.me == id.slot && self.conns.get(id.slot).is_some_and(|c| c.id == id)
+    }
+
+    /// A server NOTICE to the sender.
+    pub fn notice(&mut self, text: &str) {
+        let nick = self.user().nick.clone();
+        let msg = Message::new("NOTICE", [nick.as_str(), text]).with_source(self.server_name());
+        self.conns.send_msg(self.me, &msg);
+    }
+
     pub fn server_name(&self) -> &str {
         &self.config.server.name
     }

@@ -11,7 +11,69 @@ use std::time::Duration;
 pub struct Config {
     pub server: ServerConfig,
     pub limits: LimitsConfig,
+    pub accounts: AccountsConfig,
+    pub history: HistoryConfig,
     pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AccountsConfig {
+    /// PBKDF2-HMAC-SHA256 iterations for new password hashes.
+    pub pbkdf2_iterations: u32,
+    /// Shortest password REGISTER accepts.
+    pub min_password_len: usize,
+    /// Seconds someone not logged in may hold a registered account's nick before
+    /// being renamed.
+    pub nick_grace_secs: u64,
+    /// Prefix of the nick given on rename (`Guest12345`).
+    pub guest_prefix: String,
+    /// Failed logins one connection may make; later attempts are refused.
+    pub login_failures_per_conn: u32,
+    /// Failed logins from one IP address per minute; later attempts are refused
+    /// until the minute is over.
+    pub login_failures_per_ip: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HistoryConfig {
+    /// Log every PRIVMSG/NOTICE (HISTORY, CHATHISTORY, missed messages). The offline
+    /// queue works either way.
+    pub log_messages: bool,
+    /// Most messages in one HISTORY/CHATHISTORY answer (ISUPPORT CHATHISTORY).
+    pub page_size: usize,
+    /// Most missed messages replayed per channel when an account logs in.
+    pub missed_per_channel: usize,
+    /// Most messages waiting in one account's offline queue.
+    pub queue_max_messages: usize,
+    /// Days a queue may go unread before the account takes no more messages.
+    pub queue_max_age_days: u32,
+}
+
+impl Default for AccountsConfig {
+    fn default() -> Self {
+        AccountsConfig {
+            pbkdf2_iterations: 100_000,
+            min_password_len: 8,
+            nick_grace_secs: 60,
+            guest_prefix: "Guest".into(),
+            login_failures_per_conn: 3,
+            login_failures_per_ip: 10,
+        }
+    }
+}
+
+impl Default for HistoryConfig {
+    fn default() -> Self {
+        HistoryConfig {
+            log_messages: true,
+            page_size: 100,
+            missed_per_channel: 50,
+            queue_max_messages: 1000,
+            queue_max_age_days: 30,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -187,6 +249,60 @@ impl Config {
                 return bad(key, "must be at least 1");
             }
         }
+        let a = &self.accounts;
+        if a.pbkdf2_iterations < 1000 {
+            return bad("accounts.pbkdf2_iterations", "must be at least 1000");
+        }
+        if a.pbkdf2_iterations < 100_000 {
+            log::warn!(
+                "accounts.pbkdf2_iterations = {} is below the recommended 100000",
+                a.pbkdf2_iterations
+            );
+        }
+        for (key, value, min, max) in [
+            ("accounts.min_password_len", a.min_password_len, 1, 300),
+            ("accounts.nick_grace_secs", a.nick_grace_secs as usize, 0, 86_400),
+            (
+                "accounts.login_failures_per_conn",
+                a.login_failures_per_conn as usize,
+                1,
+                1000,
+            ),
+            (
+                "accounts.login_failures_per_ip",
+                a.login_failures_per_ip as usize,
+                1,
+                100_000,
+            ),
+            ("history.page_size", self.history.page_size, 1, 10_000),
+            (
+                "history.missed_per_channel",
+                self.history.missed_per_channel,
+                0,
+                10_000,
+            ),
+            (
+                "history.queue_max_messages",
+                self.history.queue_max_messages,
+                1,
+                1_000_000,
+            ),
+            (
+                "history.queue_max_age_days",
+                self.history.queue_max_age_days as usize,
+                1,
+                36_500,
+            ),
+        ] {
+            if value < min || value > max {
+                return bad(key, &format!("{value} is outside {min}..={max}"));
+            }
+        }
+        if a.guest_prefix.is_empty()
+            || !crate::state::names::is_valid_nick(&format!("{}1", a.guest_prefix), 30)
+        {
+            return bad("accounts.guest_prefix", "must start a valid nick");
+        }
         for chan in &self.server.auto_join {
             if !crate::state::names::is_valid_channel(chan, l.channel_len) {
                 return bad(
@@ -224,6 +340,9 @@ impl Config {
     }
     pub fn ping_interval(&self) -> Duration {
         Duration::from_secs(self.limits.ping_interval_secs)
+    }
+    pub fn nick_grace(&self) -> Duration {
+        Duration::from_secs(self.accounts.nick_grace_secs)
     }
     pub fn ping_timeout(&self) -> Duration {
         Duration::from_secs(self.limits.ping_timeout_secs)

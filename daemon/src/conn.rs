@@ -43,6 +43,15 @@ pub struct Conn {
     pub ping_sent: Option<Instant>,
     /// Set when reading stopped before `WouldBlock` (fairness); read again next pass.
     pub read_pending: bool,
+    /// Replayed lines (offline queue, missed messages) not yet moved to `out`: they
+    /// are fed in as the client reads, so a long replay never trips the SendQ.
+    backlog: VecDeque<(Bytes, Option<i64>)>,
+    /// Bytes ever queued in `out`, and ever written to the socket.
+    queued_total: u64,
+    written_total: u64,
+    /// (value of `queued_total` after the line, offline-queue row id): the row may be
+    /// deleted once `written_total` reaches the mark.
+    write_marks: VecDeque<(u64, i64)>,
 }
 
 impl Conn {
@@ -63,7 +72,34 @@ impl Conn {
             last_seen: now,
             ping_sent: None,
             read_pending: false,
+            backlog: VecDeque::new(),
+            queued_total: 0,
+            written_total: 0,
+            write_marks: VecDeque::new(),
         }
+    }
+
+    /// Offline-queue rows whose lines have all been handed to the kernel.
+    pub fn take_written_rows(&mut self) -> Vec<i64> {
+        let mut rows = Vec::new();
+        while let Some(&(mark, row)) = self.write_marks.front() {
+            if mark > self.written_total {
+                break;
+            }
+            rows.push(row);
+            self.write_marks.pop_front();
+        }
+        rows
+    }
+
+    /// Whether offline-queue rows wait for their lines to be written.
+    pub fn has_write_marks(&self) -> bool {
+        !self.write_marks.is_empty()
+    }
+
+    /// Lines waiting in the replay backlog.
+    pub fn backlog_len(&self) -> usize {
+        self.backlog.len()
     }
 
     /// Reads what the socket has, up to `budget` bytes, into the line buffer.
@@ -124,6 +160,7 @@ impl Conn {
 
     fn consume(&mut self, mut n: usize) {
         self.out_bytes -= n;
+        self.written_total += n as u64;
         while n > 0 {
             let front_left =
                 self.out.front().expect("written bytes were queued").len() - self.out_offset;
@@ -197,10 +234,40 @@ impl Conns {
             return;
         }
         conn.out_bytes += bytes.len();
+        conn.queued_total += bytes.len() as u64;
         conn.out.push_back(bytes);
         if !conn.dirty {
             conn.dirty = true;
             self.dirty.push(slot);
+        }
+    }
+
+    /// Queues a replayed line behind the others in the backlog; `row` is the
+    /// offline-queue row it delivers, deleted once the line is written.
+    pub fn send_replay(&mut self, slot: usize, bytes: Bytes, row: Option<i64>) {
+        if let Some(conn) = self.slab.get_mut(slot) {
+            conn.backlog.push_back((bytes, row));
+            self.pump(slot);
+        }
+    }
+
+    /// Moves backlog lines into the output queue while it is under half the SendQ.
+    pub fn pump(&mut self, slot: usize) {
+        let limit = self.sendq_limit / 2;
+        loop {
+            let Some(conn) = self.slab.get_mut(slot) else {
+                return;
+            };
+            if conn.closing.is_some() || conn.out_bytes >= limit {
+                return;
+            }
+            let Some((bytes, row)) = conn.backlog.pop_front() else {
+                return;
+            };
+            self.send(slot, bytes);
+            if let (Some(row), Some(conn)) = (row, self.slab.get_mut(slot)) {
+                conn.write_marks.push_back((conn.queued_total, row));
+            }
         }
     }
 

@@ -9,6 +9,7 @@ pub mod conn;
 pub mod outgoing;
 pub mod server;
 pub mod state;
+pub mod store;
 
 pub use config::Config;
 pub use server::{Server, ServerHandle};

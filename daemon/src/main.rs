@@ -65,7 +65,7 @@ fn main() -> ExitCode {
             log::error!("cannot start: {e}");
             return ExitCode::from(match e {
                 StartError::Bind(..) => 3,
-                StartError::DataDir(..) => 4,
+                StartError::DataDir(..) | StartError::Store(_) => 4,
                 StartError::Poll(_) => 1,
             });
         }

@@ -14,6 +14,7 @@ fn cap_for_tag(key: &str) -> Cap {
     match key {
         "time" => Cap::ServerTime,
         "batch" => Cap::Batch,
+        "account" => Cap::AccountTag,
         _ => Cap::MessageTags,
     }
 }

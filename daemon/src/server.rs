@@ -2,11 +2,12 @@
 //! state and the timers; routes each token to accept, read or write; and ends every
 //! pass by tearing down closed connections and flushing the dirty ones once each.
 
-use crate::cmd::{self, channel, Cx};
+use crate::cmd::{self, account, channel, history, message, Cx};
 use crate::config::Config;
 use crate::conn::{Conn, Conns};
 use crate::outgoing::Outgoing;
 use crate::state::{State, User};
+use crate::store::{Completion, Request, Store, StoreError, StoreOptions};
 use chatd_proto::numeric::ERR_INPUTTOOLONG;
 use chatd_proto::{parse, LineError, Message, ParseError};
 use mio::net::TcpListener;
@@ -18,6 +19,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::Receiver;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -34,6 +36,7 @@ pub enum StartError {
     DataDir(PathBuf, io::Error),
     Bind(SocketAddr, io::Error),
     Poll(io::Error),
+    Store(StoreError),
 }
 
 impl fmt::Display for StartError {
@@ -50,6 +53,7 @@ impl fmt::Display for StartError {
             }
             StartError::Bind(a, e) => write!(f, "cannot listen on {a}: {e}"),
             StartError::Poll(e) => write!(f, "cannot create the event loop: {e}"),
+            StartError::Store(e) => write!(f, "cannot open the database: {e}"),
         }
     }
 }
@@ -87,6 +91,9 @@ pub struct Server {
     scratch: Vec<u8>,
     /// Connections whose read stopped at the budget, to read again next pass.
     read_again: Vec<usize>,
+    /// `None` only after shutdown closed it.
+    store: Option<Store>,
+    completions: Receiver<Completion>,
 }
 
 impl Server {
@@ -109,11 +116,40 @@ impl Server {
         }
         let waker = Arc::new(Waker::new(poll.registry(), WAKER).map_err(StartError::Poll)?);
         let motd = config.motd_lines();
+        let wake = {
+            let waker = waker.clone();
+            Arc::new(move || {
+                if let Err(e) = waker.wake() {
+                    log::error!("cannot wake the loop: {e}");
+                }
+            })
+        };
+        let h = &config.history;
+        let options = StoreOptions {
+            pbkdf2_iterations: config.accounts.pbkdf2_iterations,
+            queue_max_messages: h.queue_max_messages,
+            queue_max_age_secs: i64::from(h.queue_max_age_days) * 86_400,
+            missed_per_channel: h.missed_per_channel,
+        };
+        let (store, completions, loaded) =
+            Store::open(&data_dir, options, wake).map_err(StartError::Store)?;
+        log::info!(
+            "store {} open: {} accounts",
+            store.path().display(),
+            loaded.accounts.len()
+        );
+        let mut state = State::new(chrono::Utc::now().timestamp());
+        state.last_msg_id = loaded.last_id;
+        for a in loaded.accounts {
+            state.accounts.insert(chatd_proto::fold(&a.name), a);
+        }
         Ok(Server {
             poll,
             listeners,
             conns: Conns::new(config.limits.sendq_bytes),
-            state: State::new(chrono::Utc::now().timestamp()),
+            state,
+            store: Some(store),
+            completions,
             motd,
             config,
             waker,
@@ -163,7 +199,7 @@ impl Server {
             let now = Instant::now();
             for event in events.iter() {
                 match event.token() {
-                    WAKER => {}
+                    WAKER => self.take_completions(now),
                     Token(t) if t >= LISTENER_BASE => self.accept(t - LISTENER_BASE, now),
                     Token(slot) => {
                         if event.is_readable() || event.is_read_closed() || event.is_error() {
@@ -283,11 +319,57 @@ impl Server {
             state: &mut self.state,
             config: &self.config,
             motd: &self.motd,
+            store: self.store.as_ref().expect("the store is open while the loop runs"),
             now,
         }
     }
 
+    /// Finishes the commands whose store or password work is done.
+    fn take_completions(&mut self, now: Instant) {
+        while let Ok(done) = self.completions.try_recv() {
+            match done {
+                Completion::Queued { ticket, result } => {
+                    message::on_queued(&mut self.cx(ticket.conn.slot, now), &ticket, result)
+                }
+                Completion::Registered { ticket, result } => {
+                    account::on_registered(&mut self.cx(ticket.conn.slot, now), &ticket, result)
+                }
+                Completion::Verified {
+                    ticket,
+                    account: name,
+                    ok,
+                } => account::on_verified(&mut self.cx(ticket.conn.slot, now), &ticket, &name, ok),
+                Completion::Queue { ticket, rows } => {
+                    account::on_queue(&mut self.cx(ticket.conn.slot, now), &ticket, rows)
+                }
+                Completion::Memberships { ticket, channels } => {
+                    account::on_memberships(&mut self.cx(ticket.conn.slot, now), &ticket, channels)
+                }
+                Completion::History { ticket, messages } => {
+                    history::on_history(&mut self.cx(ticket.conn.slot, now), &ticket, messages)
+                }
+                Completion::Targets { ticket, targets } => {
+                    history::on_targets(&mut self.cx(ticket.conn.slot, now), &ticket, targets)
+                }
+                Completion::Synced { .. } => {}
+            }
+        }
+    }
+
     fn run_timers(&mut self, now: Instant) {
+        while let Some(&Reverse((at, slot, serial))) = self.state.nick_checks.peek() {
+            if at > now {
+                break;
+            }
+            self.state.nick_checks.pop();
+            if self
+                .conns
+                .get(slot)
+                .is_some_and(|c| c.id.serial == serial && c.closing.is_none())
+            {
+                account::enforce_nick(&mut self.cx(slot, now));
+            }
+        }
         while let Some(&Reverse((at, slot, serial))) = self.timers.peek() {
             if at > now {
                 break;
@@ -332,6 +414,12 @@ impl Server {
 
     /// Tears down closed connections and flushes dirty ones, until neither is left.
     fn end_of_pass(&mut self) {
+        if !self.state.log_batch.is_empty() {
+            let batch = std::mem::take(&mut self.state.log_batch);
+            if let Some(store) = &self.store {
+                store.send(Request::Log(batch));
+            }
+        }
         loop {
             while let Some(slot) = self.conns.closing.pop() {
                 self.teardown(slot);
@@ -346,10 +434,28 @@ impl Server {
     }
 
     fn flush(&mut self, slot: usize) {
+        let result = loop {
+            let Some(conn) = self.conns.get_mut(slot) else {
+                return;
+            };
+            let result = conn.flush();
+            let rows = conn.take_written_rows();
+            let refill = matches!(result, Ok(true)) && conn.backlog_len() > 0;
+            if !rows.is_empty() {
+                if let Some(store) = &self.store {
+                    store.send(Request::Dequeue { ids: rows });
+                }
+            }
+            if !refill {
+                break result;
+            }
+            self.conns.pump(slot);
+        };
+        account::finish_replay_if_done(&mut self.cx(slot, Instant::now()), slot);
         let Some(conn) = self.conns.get_mut(slot) else {
             return;
         };
-        match conn.flush() {
+        match result {
             Ok(drained) => {
                 if drained == conn.write_interest {
                     let interest = if drained {
@@ -400,6 +506,9 @@ impl Server {
             let mut out = Outgoing::new(cx.relay_from(slot, "QUIT", vec![reason.clone()]));
             cx.send_to_peers(slot, &mut out, false, None);
         }
+        if let Some(name) = cx.user().account.clone() {
+            account::end_session(&mut cx, slot, &name);
+        }
         for folded in cx.user().channels.clone() {
             channel::remove_member(&mut cx, &folded, slot);
         }
@@ -419,13 +528,23 @@ impl Server {
     fn shutdown(&mut self) {
         log::info!("shutting down: {} connections", self.conns.slab.len());
         let slots: Vec<usize> = self.conns.slab.iter().map(|(s, _)| s).collect();
+        let now = Instant::now();
         for slot in slots {
+            // Accounts remember where they stopped reading before channels are dropped.
+            if let Some(name) = self.conns.get(slot).and_then(|c| c.user.account.clone()) {
+                account::end_session(&mut self.cx(slot, now), slot, &name);
+            }
             if let Some(conn) = self.conns.get_mut(slot) {
                 conn.user.channels.clear();
+                conn.user.account = None;
             }
             self.conns.close(slot, "Server shutting down");
         }
         self.end_of_pass();
+        if let Some(store) = self.store.take() {
+            store.close();
+            log::info!("store closed");
+        }
     }
 }
 

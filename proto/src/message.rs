@@ -11,6 +11,15 @@ pub struct Tag {
     pub value: String,
 }
 
+impl Tag {
+    pub fn new(key: impl Into<String>, value: impl Into<String>) -> Tag {
+        Tag {
+            key: key.into(),
+            value: value.into(),
+        }
+    }
+}
+
 /// One IRC message. `Display` writes the wire form without the line ending.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Message {

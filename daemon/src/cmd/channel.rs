@@ -6,6 +6,7 @@ use crate::outgoing::Outgoing;
 use crate::state::channel::Topic;
 use crate::state::names::is_valid_channel;
 use crate::state::{Cap, Channel, Member, State};
+use crate::store::Request;
 use chatd_proto::numeric::*;
 use chatd_proto::{fold, Message};
 
@@ -28,6 +29,16 @@ pub fn join(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
 
 /// Joins one channel, creating it (with the joiner as operator) if needed.
 pub fn join_one(cx: &mut Cx, name: &str, key: Option<&str>) {
+    join_inner(cx, name, key, false);
+}
+
+/// Rejoins a channel an account remembers: `+i`, `+k` and `+l` do not keep it out
+/// (it was a member), `+b` does.
+pub fn rejoin(cx: &mut Cx, name: &str) {
+    join_inner(cx, name, None, true);
+}
+
+fn join_inner(cx: &mut Cx, name: &str, key: Option<&str>, remembered: bool) {
     let limits = &cx.config.limits;
     if !is_valid_channel(name, limits.channel_len) {
         cx.reply(ERR_BADCHANMASK, &[name, "Bad Channel Mask"]);
@@ -50,7 +61,7 @@ pub fn join_one(cx: &mut Cx, name: &str, key: Option<&str>) {
     let now = chrono::Utc::now().timestamp();
     let created = match cx.state.channels.get_mut(&folded) {
         Some(chan) => {
-            let invited = chan.invites.contains(&my_id);
+            let invited = chan.invites.contains(&my_id) || remembered;
             let refusal = if chan.is_banned(&source) && !invited {
                 Some((ERR_BANNEDFROMCHAN, "Cannot join channel (+b)"))
             } else if chan.modes.invite_only && !invited {
@@ -86,6 +97,13 @@ pub fn join_one(cx: &mut Cx, name: &str, key: Option<&str>) {
     };
     cx.user_mut().channels.push(folded.clone());
     let chan_name = cx.state.channels[&folded].name.clone();
+    if let Some(account) = cx.user().account.as_deref().map(fold) {
+        cx.store.send(Request::Join {
+            account,
+            channel: chan_name.clone(),
+            last_id: cx.state.last_msg_id,
+        });
+    }
     let mut out = Outgoing::new(cx.relay_from(me, "JOIN", vec![chan_name.clone()]));
     cx.send_to_channel(&folded, &mut out, None, None);
     // away-notify: members learn at once that the newcomer is away.
@@ -180,7 +198,19 @@ pub fn part_one(cx: &mut Cx, folded: &str, reason: &str) {
     }
     let mut out = Outgoing::new(cx.relay_from(me, "PART", params));
     cx.send_to_channel(folded, &mut out, None, None);
+    forget_membership(cx, me, folded);
     remove_member(cx, folded, me);
+}
+
+/// PART and KICK end a remembered membership (a disconnect does not).
+fn forget_membership(cx: &mut Cx, slot: usize, folded: &str) {
+    if let Some(account) = cx.user_of(slot).and_then(|u| u.account.as_deref()) {
+        let account = fold(account);
+        cx.store.send(Request::Part {
+            account,
+            channel: folded.to_string(),
+        });
+    }
 }
 
 /// Drops `slot` from a channel's members and the channel from its list.
@@ -318,6 +348,7 @@ pub fn kick(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
             vec![chan_name.clone(), victim, reason.clone()],
         ));
         cx.send_to_channel(&folded, &mut out, None, None);
+        forget_membership(cx, slot, &folded);
         remove_member(cx, &folded, slot);
         if !cx.state.channels.contains_key(&folded) {
             break;

@@ -1,10 +1,13 @@
 //! Messaging: `PRIVMSG`, `NOTICE`, `TAGMSG` to channels and nicks (several targets),
-//! and `AWAY`. Live messages carry `time` (server-time) and relayed client-only tags
-//! (message-tags); echo-message sends the sender its own copy.
+//! and `AWAY`. Live messages carry `time` (server-time), `msgid` and relayed
+//! client-only tags (message-tags) and `account` (account-tag); echo-message sends
+//! the sender its own copy. Every PRIVMSG/NOTICE is logged (batched per loop pass);
+//! one to a registered account that is offline goes to its offline queue.
 
-use super::{err, no_such_channel, no_such_nick, CmdError, Cx};
+use super::{account, err, history, no_such_channel, no_such_nick, CmdError, Cx};
 use crate::outgoing::Outgoing;
 use crate::state::Cap;
+use crate::store::{self, Conv, QueueRefusal, Request, StoredMessage, Ticket};
 use chatd_proto::numeric::*;
 use chatd_proto::{fold, Message, Tag};
 
@@ -80,18 +83,49 @@ fn deliver(cx: &mut Cx, msg: &Message, kind: Kind) -> Result<(), CmdError> {
         .collect();
     let echo = cx.user().caps.has(Cap::EchoMessage);
     let needs = (kind == Kind::Tagmsg).then_some(Cap::MessageTags);
+    let stored_kind = match kind {
+        Kind::Privmsg => Some(store::Kind::Privmsg),
+        Kind::Notice => Some(store::Kind::Notice),
+        Kind::Tagmsg => None,
+    };
     if kind != Kind::Tagmsg {
         cx.user_mut().last_message = cx.now;
     }
+    let account = cx.user().account.clone();
+    let source = cx.user().source();
     for target in targets {
+        // One id and one time per target: each is its own logged message.
+        let now = chrono::Utc::now();
+        let time_ms = now.timestamp_millis();
+        let id = stored_kind.map(|_| cx.state.next_msg_id(time_ms));
         let build = |cx: &Cx, shown_target: String| {
             let mut params = vec![shown_target];
             if kind != Kind::Tagmsg {
                 params.push(text.to_string());
             }
             let mut m = cx.relay_from(me, cmd, params);
+            m.tags.retain(|t| t.key != "time");
+            m.tags.push(Tag::new("time", history::format_time(time_ms)));
+            if let Some(id) = id {
+                m.tags.push(Tag::new("msgid", store::msgid_of(id)));
+            }
+            if let Some(a) = &account {
+                m.tags.push(Tag::new("account", a.as_str()));
+            }
             m.tags.extend(client_tags.iter().cloned());
             Outgoing::new(m)
+        };
+        let stored = |target: String, conv: Conv| {
+            Some(StoredMessage {
+                id: id?,
+                time_ms,
+                kind: stored_kind?,
+                source: source.clone(),
+                account: account.clone(),
+                target,
+                conv,
+                text: text.to_string(),
+            })
         };
         if target.starts_with('#') {
             let folded = fold(target);
@@ -112,15 +146,31 @@ fn deliver(cx: &mut Cx, msg: &Message, kind: Kind) -> Result<(), CmdError> {
                 }
                 continue;
             }
-            let mut out = build(cx, chan.name.clone());
+            let name = chan.name.clone();
+            let mut out = build(cx, name.clone());
             cx.send_to_channel(&folded, &mut out, Some(me), needs);
             if echo {
                 cx.send_outgoing(me, &mut out);
             }
+            if let Some(m) = stored(name, Conv::Channel(folded)) {
+                log_message(cx, m);
+            }
         } else {
             let Some(slot) = cx.state.slot_of_nick(target) else {
-                if !quiet {
-                    cx.send_err(no_such_nick(target));
+                if kind == Kind::Privmsg && fold(target) == fold(account::NICKSERV) {
+                    account::nickserv(cx, text);
+                    continue;
+                }
+                let offline = stored(
+                    target.to_string(),
+                    Conv::Direct(history::my_party(cx), history::party_of_nick(cx, target)),
+                );
+                match (cx.state.account(target).map(|a| a.name.clone()), offline) {
+                    (Some(name), Some(m)) => {
+                        to_account(cx, &name, m, &mut build(cx, name.clone()), echo)
+                    }
+                    _ if !quiet => cx.send_err(no_such_nick(target)),
+                    _ => {}
                 }
                 continue;
             };
@@ -136,6 +186,10 @@ fn deliver(cx: &mut Cx, msg: &Message, kind: Kind) -> Result<(), CmdError> {
             if needs.is_none_or(|c| caps.has(c)) {
                 cx.send_outgoing(slot, &mut out);
             }
+            let conv = Conv::Direct(history::my_party(cx), history::party_of_nick(cx, &nick));
+            if let Some(m) = stored(nick.clone(), conv) {
+                log_message(cx, m);
+            }
             // A message to yourself is already your echo: one copy, not two.
             if echo && slot != me {
                 cx.send_outgoing(me, &mut out);
@@ -146,6 +200,80 @@ fn deliver(cx: &mut Cx, msg: &Message, kind: Kind) -> Result<(), CmdError> {
         }
     }
     Ok(())
+}
+
+/// Adds a message to this pass's log batch (when logging is on).
+fn log_message(cx: &mut Cx, m: StoredMessage) {
+    if cx.config.history.log_messages {
+        cx.state.log_batch.push(m);
+    }
+}
+
+/// A message to a registered account whose nick is not online: to its sessions under
+/// other nicks if it has any, else into its offline queue.
+fn to_account(cx: &mut Cx, name: &str, m: StoredMessage, out: &mut Outgoing, echo: bool) {
+    let me = cx.me;
+    let folded = fold(name);
+    let sessions = cx.state.sessions.get(&folded).cloned().unwrap_or_default();
+    if !sessions.is_empty() {
+        for slot in sessions {
+            let Some(nick) = cx.user_of(slot).map(|u| u.nick.clone()) else {
+                continue;
+            };
+            let bytes = history::replay_bytes(&m, Some(&nick), cx.user_of(slot).map(|u| u.caps).unwrap_or_default(), None);
+            cx.conns.send(slot, bytes);
+        }
+        if echo {
+            cx.send_outgoing(me, out);
+        }
+        log_message(cx, m);
+        return;
+    }
+    if echo {
+        cx.send_outgoing(me, out);
+    }
+    let ticket = Ticket {
+        conn: cx.my_id(),
+        what: format!("{} {name}", m.kind.command()),
+    };
+    cx.store.send(Request::Queue {
+        ticket,
+        account: folded,
+        msg: m,
+    });
+}
+
+/// The store committed (or refused) an offline message: tell the sender.
+pub fn on_queued(cx: &mut Cx, ticket: &Ticket, result: Result<(), QueueRefusal>) {
+    if !cx.alive(ticket.conn) {
+        return;
+    }
+    let (command, target) = ticket.what.split_once(' ').unwrap_or(("PRIVMSG", ""));
+    match result {
+        Ok(()) => cx.notice(&format!(
+            "{target} is offline; your message was queued and will be delivered when they log in"
+        )),
+        Err(refusal) => {
+            let (code, text) = match refusal {
+                QueueRefusal::Full => (
+                    "QUEUE_FULL",
+                    format!("{target} is offline and has too many messages waiting; yours was not delivered"),
+                ),
+                QueueRefusal::Stale => (
+                    "QUEUE_STALE",
+                    format!("{target} has not picked up their messages for too long; yours was not delivered"),
+                ),
+                QueueRefusal::Unavailable => (
+                    "TEMPORARILY_UNAVAILABLE",
+                    format!("Your message to {target} could not be stored; it was not delivered"),
+                ),
+            };
+            let server = cx.server_name().to_string();
+            cx.send_me(
+                &Message::new("FAIL", [command, code, target, text.as_str()]).with_source(server),
+            );
+        }
+    }
 }
 
 /// `AWAY [:<message>]` — RFC 2812 §4.1; away-notify tells channel peers.

@@ -127,6 +127,12 @@ pub fn whois(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
         RPL_WHOISSERVER,
         &[u.nick.clone(), server, cx.config.server.network.clone()],
     );
+    if let Some(account) = &u.account {
+        cx.reply(
+            RPL_WHOISACCOUNT,
+            &[u.nick.clone(), account.clone(), "is logged in as".into()],
+        );
+    }
     if let Some(away) = &u.away {
         cx.reply(RPL_AWAY, &[u.nick.clone(), away.clone()]);
     }

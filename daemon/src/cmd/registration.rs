@@ -1,7 +1,7 @@
 //! Connection registration and liveness: `CAP`, `PASS`, `NICK`, `USER`, `PING`,
 //! `PONG`, `QUIT`, and the welcome burst (001–005, LUSERS, MOTD) with ISUPPORT.
 
-use super::{channel, err, query, CmdError, Cx};
+use super::{account, channel, err, query, CmdError, Cx};
 use crate::config::Config;
 use crate::outgoing::Outgoing;
 use crate::state::names::is_valid_nick;
@@ -28,7 +28,13 @@ pub fn cap(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
             if version >= 302 {
                 user.caps.set(Cap::CapNotify, true);
             }
-            let names: Vec<&str> = Cap::ALL.iter().map(|(_, n)| *n).collect();
+            let names: Vec<String> = Cap::ALL
+                .iter()
+                .map(|(cap, n)| match cap_value(*cap) {
+                    Some(v) if version >= 302 => format!("{n}={v}"),
+                    _ => n.to_string(),
+                })
+                .collect();
             let reply = cap_reply("LS", names.join(" ")).with_source(cx.server_name());
             cx.send_me(&reply);
         }
@@ -83,7 +89,17 @@ pub fn cap(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
     Ok(())
 }
 
-/// `PASS <password>` — RFC 2812 §3.1.1; only before registration.
+/// The value a capability shows in `CAP LS 302`.
+fn cap_value(cap: Cap) -> Option<&'static str> {
+    match cap {
+        Cap::Sasl => Some("PLAIN"),
+        Cap::AccountRegistration => Some("before-connect,custom-account-name"),
+        _ => None,
+    }
+}
+
+/// `PASS <password>` — RFC 2812 §3.1.1; only before registration. `account:password`
+/// logs in to an account.
 pub fn pass(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
     if cx.user().registered {
         return Err(err(ERR_ALREADYREGISTERED, ["You may not reregister"]));
@@ -103,6 +119,9 @@ pub fn nick(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
         return Err(err(ERR_ERRONEUSNICKNAME, [new, "Erroneous nickname"]));
     }
     let folded = fold(new);
+    if folded == fold(account::NICKSERV) {
+        return Err(err(ERR_NICKNAMEINUSE, [new, "Nickname is reserved for services"]));
+    }
     if let Some(&holder) = cx.state.nicks.get(&folded) {
         if holder != cx.me {
             return Err(err(ERR_NICKNAMEINUSE, [new, "Nickname is already in use"]));
@@ -112,6 +131,18 @@ pub fn nick(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
     if old == new {
         return Ok(());
     }
+    change_nick(cx, new);
+    if cx.user().registered && fold(&old) != folded {
+        account::check_nick(cx);
+    }
+    try_register(cx);
+    Ok(())
+}
+
+/// Gives the sender nick `new` (checked by the caller) and tells whoever sees it.
+pub fn change_nick(cx: &mut Cx, new: &str) {
+    let folded = fold(new);
+    let old = cx.user().nick.clone();
     let mut out = Outgoing::new(cx.relay_from(cx.me, "NICK", vec![new.to_string()]));
     let me = cx.me;
     if cx.user().has_nick() {
@@ -126,8 +157,6 @@ pub fn nick(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
         log::info!("conn={me} nick={old} renamed to {new}");
     }
     cx.user_mut().nick = new.to_string();
-    try_register(cx);
-    Ok(())
 }
 
 /// `USER <username> <mode> <unused> :<realname>` — RFC 2812 §3.1.3.
@@ -179,13 +208,29 @@ pub fn quit(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
 /// Completes registration once NICK, USER and (if started) CAP negotiation are done.
 pub fn try_register(cx: &mut Cx) {
     let user = cx.user();
-    if user.registered || !user.has_nick() || user.user.is_empty() || user.cap_negotiating {
+    if user.registered
+        || !user.has_nick()
+        || user.user.is_empty()
+        || user.cap_negotiating
+        || user.login_pending
+    {
         return;
     }
-    let wanted = &cx.config.server.password;
-    if !wanted.is_empty() && user.password.as_deref() != Some(wanted.as_str()) {
+    let wanted = cx.config.server.password.clone();
+    let given = cx.user_mut().password.take();
+    let server_ok = wanted.is_empty() || given.as_deref() == Some(wanted.as_str());
+    if let Some(pass) = given.filter(|p| p.as_str() != wanted) {
+        if cx.user().account.is_none() && account::pass_login(cx, &pass) {
+            // Registration goes on when the password check answers.
+            return;
+        }
+    }
+    if !server_ok && cx.user().account.is_none() {
         cx.reply(ERR_PASSWDMISMATCH, &["Password incorrect"]);
         cx.conns.close(cx.me, "Bad password");
+        return;
+    }
+    if cx.conns.get(cx.me).is_some_and(|c| c.closing.is_some()) {
         return;
     }
     cx.user_mut().registered = true;
@@ -202,6 +247,11 @@ pub fn try_register(cx: &mut Cx) {
     welcome(cx);
     for chan in cx.config.server.auto_join.clone() {
         channel::join_one(cx, &chan, None);
+    }
+    if cx.user().account.is_some() {
+        account::after_login(cx);
+    } else {
+        account::check_nick(cx);
     }
 }
 
@@ -261,5 +311,7 @@ pub fn isupport_tokens(config: &Config) -> Vec<String> {
         format!("TOPICLEN={}", l.topic_len),
         format!("USERLEN={}", l.user_len + 1),
         "UTF8ONLY".into(),
+        format!("CHATHISTORY={}", config.history.page_size),
+        "MSGREFTYPES=msgid,timestamp".into(),
     ]
 }

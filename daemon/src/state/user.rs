@@ -14,17 +14,27 @@ pub enum Cap {
     Batch = 1 << 4,
     CapNotify = 1 << 5,
     AwayNotify = 1 << 6,
+    AccountTag = 1 << 7,
+    AccountNotify = 1 << 8,
+    Sasl = 1 << 9,
+    AccountRegistration = 1 << 10,
+    Chathistory = 1 << 11,
 }
 
 impl Cap {
     /// Every offered capability with its name, in the order `CAP LS` lists them.
     pub const ALL: &'static [(Cap, &'static str)] = &[
+        (Cap::AccountNotify, "account-notify"),
+        (Cap::AccountTag, "account-tag"),
         (Cap::AwayNotify, "away-notify"),
         (Cap::Batch, "batch"),
         (Cap::CapNotify, "cap-notify"),
+        (Cap::AccountRegistration, "draft/account-registration"),
+        (Cap::Chathistory, "draft/chathistory"),
         (Cap::EchoMessage, "echo-message"),
         (Cap::MessageTags, "message-tags"),
         (Cap::MultiPrefix, "multi-prefix"),
+        (Cap::Sasl, "sasl"),
         (Cap::ServerTime, "server-time"),
     ];
 
@@ -88,6 +98,16 @@ pub struct User {
     /// 302 when the client sent `CAP LS 302`.
     pub cap_version: u32,
     pub password: Option<String>,
+    /// The account logged in to (display case).
+    pub account: Option<String>,
+    /// A password check is under way; registration waits for it.
+    pub login_pending: bool,
+    /// Failed logins on this connection.
+    pub login_failures: u32,
+    /// SASL exchange in progress: the base64 received so far (`None` outside one).
+    pub sasl: Option<String>,
+    /// This connection is delivering its account's offline queue.
+    pub replaying: bool,
     pub away: Option<String>,
     pub invisible: bool,
     /// Folded names of the channels joined, in join order.
@@ -110,6 +130,11 @@ impl User {
             cap_negotiating: false,
             cap_version: 0,
             password: None,
+            account: None,
+            login_pending: false,
+            login_failures: 0,
+            sasl: None,
+            replaying: false,
             away: None,
             invisible: false,
             channels: Vec::new(),

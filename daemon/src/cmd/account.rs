@@ -1,0 +1,686 @@
+//! Accounts: one login path behind every door — `REGISTER` (IRCv3
+//! draft/account-registration), SASL PLAIN (`AUTHENTICATE`), `PASS account:password`,
+//! `LOGIN`/`LOGOUT`, and `NickServ` (`IDENTIFY`, `REGISTER`) — plus what follows a
+//! login: account-notify, the offline queue, remembered channels with what was missed,
+//! and nick ownership.
+//!
+//! Password work happens off the loop: a handler sends a [`Request`] and returns; the
+//! matching `on_*` function runs when the [`Completion`] arrives.
+
+use super::{channel, err, history, CmdError, Cx};
+use crate::outgoing::Outgoing;
+use crate::state::names::is_valid_nick;
+use crate::state::Cap;
+use crate::store::{Account, Membership, RegisterError, Request, StoredMessage, Ticket};
+use chatd_proto::numeric::*;
+use chatd_proto::{fold, Message};
+use std::time::Duration;
+
+/// The services nick that answers `IDENTIFY` and `REGISTER` for auto-identifying
+/// clients.
+pub const NICKSERV: &str = "NickServ";
+const NICKSERV_SOURCE: &str = "NickServ!NickServ@services";
+/// Longest SASL payload (base64) accepted.
+const SASL_MAX: usize = 4096;
+
+/// How a login arrived: decides the replies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Door {
+    Sasl,
+    Pass,
+    Login,
+    NickServ,
+    Register,
+    NickServRegister,
+}
+
+impl Door {
+    fn as_str(self) -> &'static str {
+        match self {
+            Door::Sasl => "sasl",
+            Door::Pass => "pass",
+            Door::Login => "login",
+            Door::NickServ => "nickserv",
+            Door::Register => "register",
+            Door::NickServRegister => "nickserv-register",
+        }
+    }
+
+    fn parse(s: &str) -> Door {
+        match s.split(' ').next().unwrap_or("") {
+            "sasl" => Door::Sasl,
+            "pass" => Door::Pass,
+            "nickserv" => Door::NickServ,
+            "register" => Door::Register,
+            "nickserv-register" => Door::NickServRegister,
+            _ => Door::Login,
+        }
+    }
+}
+
+fn ticket(cx: &Cx, door: Door) -> Ticket {
+    Ticket {
+        conn: cx.my_id(),
+        what: door.as_str().to_string(),
+    }
+}
+
+/// `REGISTER <account|*> <email|*> <password>` — IRCv3 draft/account-registration;
+/// before or after connection registration.
+pub fn register(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
+    let (account, email, password) = (msg.param(0), msg.param(1), msg.param(2));
+    start_register(cx, Door::Register, account, email, password);
+    Ok(())
+}
+
+/// `LOGIN <account> <password>` — a login for people typing by hand.
+pub fn login(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
+    begin_login(cx, Door::Login, msg.param(0), msg.param(1));
+    Ok(())
+}
+
+/// `LOGOUT` — leaves the account; the connection stays.
+pub fn logout(cx: &mut Cx, _msg: &Message) -> Result<(), CmdError> {
+    let Some(account) = cx.user().account.clone() else {
+        fail(cx, "LOGOUT", "NOT_LOGGED_IN", "", "You are not logged in");
+        return Ok(());
+    };
+    end_session(cx, cx.me, &account);
+    cx.user_mut().account = None;
+    let source = cx.user().source();
+    cx.reply(RPL_LOGGEDOUT, &[source.as_str(), "You are now logged out"]);
+    let me = cx.me;
+    let mut out = Outgoing::new(cx.relay_from(me, "ACCOUNT", vec!["*".into()]));
+    cx.send_to_peers(me, &mut out, false, Some(Cap::AccountNotify));
+    log::info!("conn={me} account={account} logged out");
+    check_nick(cx);
+    Ok(())
+}
+
+/// `AUTHENTICATE <mechanism> | <base64> | + | *` — SASL PLAIN (IRCv3 sasl-3.1).
+pub fn authenticate(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
+    let arg = msg.param(0);
+    if arg == "*" {
+        if cx.user_mut().sasl.take().is_some() {
+            return Err(err(ERR_SASLABORTED, ["SASL authentication aborted"]));
+        }
+        return Err(err(ERR_SASLFAIL, ["SASL authentication failed"]));
+    }
+    if cx.user().account.is_some() {
+        cx.user_mut().sasl = None;
+        return Err(err(
+            ERR_SASLALREADY,
+            ["You have already authenticated using SASL"],
+        ));
+    }
+    let Some(mut buf) = cx.user_mut().sasl.take() else {
+        if !arg.eq_ignore_ascii_case("PLAIN") {
+            cx.reply(RPL_SASLMECHS, &["PLAIN", "are available SASL mechanisms"]);
+            return Err(err(ERR_SASLFAIL, ["SASL authentication failed"]));
+        }
+        if cx.user().login_pending {
+            return Err(err(ERR_SASLFAIL, ["A login is already under way"]));
+        }
+        cx.user_mut().sasl = Some(String::new());
+        let server = cx.server_name().to_string();
+        cx.send_me(&Message::new("AUTHENTICATE", ["+"]).with_source(server));
+        return Ok(());
+    };
+    if arg != "+" {
+        buf.push_str(arg);
+    }
+    if buf.len() > SASL_MAX {
+        return Err(err(ERR_SASLTOOLONG, ["SASL message too long"]));
+    }
+    if arg.len() == 400 {
+        // A full chunk: more follows (or a lone "+").
+        cx.user_mut().sasl = Some(buf);
+        return Ok(());
+    }
+    let decoded = base64_decode(&buf).and_then(|b| String::from_utf8(b).ok());
+    let Some(plain) = decoded else {
+        return Err(err(ERR_SASLFAIL, ["SASL authentication failed: bad encoding"]));
+    };
+    let mut parts = plain.split('\0');
+    let (authz, authc, password) = (
+        parts.next().unwrap_or(""),
+        parts.next().unwrap_or(""),
+        parts.next().unwrap_or(""),
+    );
+    if authc.is_empty() || parts.next().is_some() || (!authz.is_empty() && fold(authz) != fold(authc))
+    {
+        return Err(err(ERR_SASLFAIL, ["SASL authentication failed"]));
+    }
+    begin_login(cx, Door::Sasl, authc, password);
+    Ok(())
+}
+
+/// `PRIVMSG NickServ :<command>` — `IDENTIFY [account] <password>`,
+/// `REGISTER <password> [email]`, `LOGOUT`, `HELP`.
+pub fn nickserv(cx: &mut Cx, text: &str) {
+    let mut words = text.split_whitespace();
+    let command = words.next().unwrap_or("").to_ascii_uppercase();
+    let args: Vec<&str> = words.collect();
+    match (command.as_str(), args.as_slice()) {
+        ("IDENTIFY" | "ID" | "LOGIN", [password]) => {
+            let nick = cx.user().nick.clone();
+            begin_login(cx, Door::NickServ, &nick, password);
+        }
+        ("IDENTIFY" | "ID" | "LOGIN", [account, password]) => {
+            begin_login(cx, Door::NickServ, account, password);
+        }
+        ("REGISTER", [password]) => {
+            start_register(cx, Door::NickServRegister, "*", "*", password)
+        }
+        ("REGISTER", [password, email]) => {
+            start_register(cx, Door::NickServRegister, "*", email, password)
+        }
+        ("LOGOUT", []) => {
+            let _ = logout(cx, &Message::new("LOGOUT", Vec::<String>::new()));
+        }
+        ("HELP", _) | ("", _) => {
+            for line in [
+                "NickServ keeps your nick yours. Commands:",
+                "REGISTER <password> [email]  - register your current nick as an account",
+                "IDENTIFY [account] <password> - log in",
+                "LOGOUT                        - log out",
+                "The same without NickServ: REGISTER * * <password>, LOGIN <account> <password>.",
+            ] {
+                nickserv_notice(cx, line);
+            }
+        }
+        _ => nickserv_notice(
+            cx,
+            &format!("Unknown command or wrong arguments: {command}. Try HELP."),
+        ),
+    }
+}
+
+fn nickserv_notice(cx: &mut Cx, text: &str) {
+    let nick = cx.user().nick.clone();
+    cx.send_me(&Message::new("NOTICE", [nick.as_str(), text]).with_source(NICKSERV_SOURCE));
+}
+
+/// Called by registration with the PASS it got: `account:password` (or
+/// `account password`) logs in. Returns true when a check is under way.
+pub fn pass_login(cx: &mut Cx, pass: &str) -> bool {
+    let Some((account, password)) = pass.split_once([':', ' ']) else {
+        return false;
+    };
+    if cx.state.account(account).is_none() {
+        return false;
+    }
+    begin_login(cx, Door::Pass, account, password);
+    cx.user().login_pending
+}
+
+/// A FAIL line: `FAIL <command> <code> [<context>] :<text>`.
+fn fail(cx: &mut Cx, command: &str, code: &str, context: &str, text: &str) {
+    let mut params = vec![command, code];
+    if !context.is_empty() {
+        params.push(context);
+    }
+    params.push(text);
+    let server = cx.server_name().to_string();
+    cx.send_me(&Message::new("FAIL", params).with_source(server));
+}
+
+fn start_register(cx: &mut Cx, door: Door, account: &str, email: &str, password: &str) {
+    let fail_with = |cx: &mut Cx, code: &str, ctx: &str, text: &str| match door {
+        Door::NickServRegister => nickserv_notice(cx, text),
+        _ => fail(cx, "REGISTER", code, ctx, text),
+    };
+    let nick = cx.user().nick.clone();
+    let name = if account == "*" { nick.as_str() } else { account };
+    if name == "*" || name.is_empty() {
+        return fail_with(cx, "NEED_NICK", "*", "Choose a nick (NICK) before registering");
+    }
+    if password.is_empty() {
+        return fail_with(
+            cx,
+            "NEED_MORE_PARAMS",
+            name,
+            "Usage: REGISTER <account|*> <email|*> <password>",
+        );
+    }
+    if cx.user().account.is_some() {
+        return fail_with(cx, "ALREADY_AUTHENTICATED", name, "You are already logged in");
+    }
+    if cx.user().login_pending {
+        return fail_with(
+            cx,
+            "TEMPORARILY_UNAVAILABLE",
+            name,
+            "A login or registration is already under way",
+        );
+    }
+    if !is_valid_nick(name, cx.config.limits.nick_len) || fold(name) == fold(NICKSERV) {
+        return fail_with(
+            cx,
+            "BAD_ACCOUNT_NAME",
+            name,
+            "Account names follow the rules of nicks",
+        );
+    }
+    let folded = fold(name);
+    if cx.state.accounts.contains_key(&folded) || cx.state.registering.contains(&folded) {
+        return fail_with(
+            cx,
+            "ACCOUNT_EXISTS",
+            name,
+            &format!("The account {name} is already registered"),
+        );
+    }
+    // Someone else online under that nick who is not us: their nick, not ours to take.
+    if cx.state.slot_of_nick(name).is_some_and(|s| s != cx.me) {
+        return fail_with(
+            cx,
+            "ACCOUNT_EXISTS",
+            name,
+            &format!("{name} is in use by someone else right now"),
+        );
+    }
+    let min = cx.config.accounts.min_password_len;
+    if password.chars().count() < min {
+        return fail_with(
+            cx,
+            "WEAK_PASSWORD",
+            name,
+            &format!("Passwords need at least {min} characters"),
+        );
+    }
+    let email = match email {
+        "*" | "" => None,
+        e if e.contains('@') && !e.starts_with('@') && !e.ends_with('@') => Some(e.to_string()),
+        _ => return fail_with(cx, "INVALID_EMAIL", name, "That is not an email address"),
+    };
+    cx.state.registering.insert(folded);
+    cx.user_mut().login_pending = true;
+    let mut ticket = ticket(cx, door);
+    ticket.what = format!("{} {name}", door.as_str());
+    cx.store.send(Request::Register {
+        ticket,
+        name: name.to_string(),
+        email,
+        password: password.to_string(),
+    });
+}
+
+/// The registration's outcome. Runs whether or not the connection is still there.
+pub fn on_registered(cx: &mut Cx, ticket: &Ticket, result: Result<Account, RegisterError>) {
+    let door = Door::parse(&ticket.what);
+    let asked = ticket.what.split_once(' ').map_or("", |(_, n)| n);
+    cx.state.registering.remove(&fold(asked));
+    let name = match &result {
+        Ok(a) => a.name.clone(),
+        Err(_) => asked.to_string(),
+    };
+    if let Ok(account) = &result {
+        cx.state
+            .accounts
+            .insert(fold(&account.name), account.clone());
+        log::info!("account={} registered", account.name);
+    }
+    if !cx.alive(ticket.conn) {
+        return;
+    }
+    cx.user_mut().login_pending = false;
+    match result {
+        Ok(_) => {
+            if door == Door::NickServRegister {
+                nickserv_notice(cx, &format!("Account {name} registered"));
+            } else {
+                let server = cx.server_name().to_string();
+                let text = format!("Account {name} registered; you are logged in");
+                cx.send_me(
+                    &Message::new("REGISTER", ["SUCCESS", name.as_str(), text.as_str()])
+                        .with_source(server),
+                );
+            }
+            complete_login(cx, &name, door);
+        }
+        Err(e) => {
+            let (code, text) = match e {
+                RegisterError::Exists => ("ACCOUNT_EXISTS", "That account is already registered"),
+                RegisterError::Unavailable(why) => {
+                    log::error!("registration failed: {why}");
+                    (
+                        "TEMPORARILY_UNAVAILABLE",
+                        "Registration is not possible right now; try again later",
+                    )
+                }
+            };
+            if door == Door::NickServRegister {
+                nickserv_notice(cx, text);
+            } else {
+                fail(cx, "REGISTER", code, &name, text);
+            }
+        }
+    }
+    super::registration::try_register(cx);
+}
+
+/// Starts a password check for `account`, after the rate limits.
+fn begin_login(cx: &mut Cx, door: Door, account: &str, password: &str) {
+    if cx.user().account.is_some() {
+        return login_failed(cx, door, "You are already logged in", false);
+    }
+    if cx.user().login_pending {
+        return login_failed(cx, door, "A login is already under way", false);
+    }
+    let accounts = &cx.config.accounts;
+    if cx.user().login_failures >= accounts.login_failures_per_conn {
+        return login_failed(
+            cx,
+            door,
+            "Too many failed logins on this connection; reconnect to try again",
+            false,
+        );
+    }
+    let host = cx.user().host.clone();
+    let per_ip = accounts.login_failures_per_ip;
+    if let Some((count, since)) = cx.state.login_failures.get(&host) {
+        if cx.now.saturating_duration_since(*since) < Duration::from_secs(60) && *count >= per_ip
+        {
+            return login_failed(
+                cx,
+                door,
+                "Too many failed logins from your address; wait a minute",
+                false,
+            );
+        }
+    }
+    let Some(stored) = cx.state.account(account).cloned() else {
+        return login_failed(cx, door, "Invalid account or password", true);
+    };
+    cx.user_mut().login_pending = true;
+    let ticket = ticket(cx, door);
+    cx.store.send(Request::Verify {
+        ticket,
+        account: stored.name.clone(),
+        password: password.to_string(),
+        hash: stored.hash,
+    });
+}
+
+/// The password check's outcome.
+pub fn on_verified(cx: &mut Cx, ticket: &Ticket, account: &str, ok: bool) {
+    if !cx.alive(ticket.conn) {
+        return;
+    }
+    let door = Door::parse(&ticket.what);
+    cx.user_mut().login_pending = false;
+    if ok && cx.user().account.is_none() {
+        complete_login(cx, account, door);
+    } else if !ok {
+        log::info!(
+            "conn={} host={} failed login to account={account}",
+            cx.me,
+            cx.user().host
+        );
+        login_failed(cx, door, "Invalid account or password", true);
+    }
+    if cx.conns.get(cx.me).is_some_and(|c| c.closing.is_none()) {
+        super::registration::try_register(cx);
+    }
+}
+
+fn login_failed(cx: &mut Cx, door: Door, text: &str, counts: bool) {
+    if counts {
+        cx.user_mut().login_failures += 1;
+        let host = cx.user().host.clone();
+        let now = cx.now;
+        let entry = cx.state.login_failures.entry(host).or_insert((0, now));
+        if now.saturating_duration_since(entry.1) >= Duration::from_secs(60) {
+            *entry = (0, now);
+        }
+        entry.0 += 1;
+    }
+    match door {
+        Door::Sasl => cx.reply(ERR_SASLFAIL, &[format!("SASL authentication failed: {text}")]),
+        Door::Pass => {
+            cx.reply(ERR_PASSWDMISMATCH, &[format!("Password incorrect: {text}")]);
+            cx.conns.close(cx.me, "Bad password");
+        }
+        Door::NickServ | Door::NickServRegister => nickserv_notice(cx, text),
+        Door::Login | Door::Register => fail(cx, "LOGIN", "LOGIN_FAILED", "*", text),
+    }
+}
+
+/// Logs the connection in to `account` and tells it, its peers and the store.
+fn complete_login(cx: &mut Cx, account: &str, door: Door) {
+    let me = cx.me;
+    let folded = fold(account);
+    let name = cx
+        .state
+        .accounts
+        .get(&folded)
+        .map(|a| a.name.clone())
+        .unwrap_or_else(|| account.to_string());
+    cx.user_mut().account = Some(name.clone());
+    cx.state.sessions.entry(folded).or_default().push(me);
+    let source = cx.user().source();
+    cx.reply(
+        RPL_LOGGEDIN,
+        &[
+            source.as_str(),
+            name.as_str(),
+            &format!("You are now logged in as {name}"),
+        ],
+    );
+    match door {
+        Door::Sasl => cx.reply(RPL_SASLSUCCESS, &["SASL authentication successful"]),
+        Door::NickServ => nickserv_notice(cx, &format!("You are now identified as {name}")),
+        _ => {}
+    }
+    log::info!("conn={me} account={name} logged in ({})", door.as_str());
+    cx.store.send(Request::Seen {
+        account: fold(&name),
+        time: chrono::Utc::now().timestamp(),
+    });
+    // Channels joined before logging in are remembered from now on.
+    for folded in cx.user().channels.clone() {
+        if let Some(chan) = cx.state.channels.get(&folded) {
+            cx.store.send(Request::Join {
+                account: fold(&name),
+                channel: chan.name.clone(),
+                last_id: cx.state.last_msg_id,
+            });
+        }
+    }
+    if cx.user().registered {
+        let mut out = Outgoing::new(cx.relay_from(me, "ACCOUNT", vec![name]));
+        cx.send_to_peers(me, &mut out, false, Some(Cap::AccountNotify));
+        after_login(cx);
+    }
+}
+
+/// Once logged in and registered: ask the store for the offline queue and the
+/// remembered channels.
+pub fn after_login(cx: &mut Cx) {
+    let Some(account) = cx.user().account.clone() else {
+        return;
+    };
+    let folded = fold(&account);
+    if cx.state.replaying.insert(folded.clone()) {
+        cx.user_mut().replaying = true;
+        let mut ticket = ticket(cx, Door::Login);
+        ticket.what = folded.clone();
+        cx.store.send(Request::FetchQueue {
+            ticket,
+            account: folded.clone(),
+        });
+    }
+    let ticket = ticket(cx, Door::Login);
+    cx.store.send(Request::FetchMemberships {
+        ticket,
+        account: folded,
+    });
+}
+
+/// The offline queue arrived: deliver it, oldest first, each row deleted once its
+/// line is written.
+pub fn on_queue(cx: &mut Cx, ticket: &Ticket, rows: Vec<(i64, StoredMessage)>) {
+    let account = ticket.what.as_str();
+    if !cx.alive(ticket.conn) || cx.user().account.as_deref().map(fold).as_deref() != Some(account)
+    {
+        cx.state.replaying.remove(account);
+        if cx.alive(ticket.conn) {
+            cx.user_mut().replaying = false;
+        }
+        return;
+    }
+    let me = cx.me;
+    let count = rows.len();
+    let nick = cx.user().nick.clone();
+    let caps = cx.user().caps;
+    for (row, msg) in rows {
+        let bytes = history::replay_bytes(&msg, Some(&nick), caps, None);
+        cx.conns.send_replay(me, bytes, Some(row));
+    }
+    if count > 0 {
+        let text = if count == 1 {
+            "1 message was delivered while you were away".to_string()
+        } else {
+            format!("{count} messages were delivered while you were away")
+        };
+        let notice = Message::new("NOTICE", [nick.as_str(), text.as_str()])
+            .with_source(cx.server_name());
+        cx.conns.send_replay(me, notice.to_line().into(), None);
+        log::info!("conn={me} account={account} offline queue: {count} delivered");
+    }
+    finish_replay_if_done(cx, me);
+}
+
+/// Releases the account's replay once every queued line was written.
+pub fn finish_replay_if_done(cx: &mut Cx, slot: usize) {
+    let Some(conn) = cx.conns.get_mut(slot) else {
+        return;
+    };
+    if conn.user.replaying && conn.backlog_len() == 0 && !conn.has_write_marks() {
+        conn.user.replaying = false;
+        if let Some(account) = conn.user.account.as_deref() {
+            let folded = fold(account);
+            cx.state.replaying.remove(&folded);
+        }
+    }
+}
+
+/// Remembered channels arrived: rejoin each, then replay what was missed there.
+pub fn on_memberships(cx: &mut Cx, ticket: &Ticket, channels: Vec<Membership>) {
+    if !cx.alive(ticket.conn) || cx.user().account.is_none() {
+        return;
+    }
+    for m in channels {
+        let folded = fold(&m.channel);
+        channel::rejoin(cx, &m.channel);
+        if !cx.user().in_channel(&folded) || m.missed.is_empty() {
+            continue;
+        }
+        let shown = cx
+            .state
+            .channels
+            .get(&folded)
+            .map(|c| c.name.clone())
+            .unwrap_or(m.channel);
+        history::send_replay_batch(cx, &shown, &m.missed);
+    }
+}
+
+/// Drops `slot` from the account's sessions; the last one out records where it
+/// stopped reading its channels.
+pub fn end_session(cx: &mut Cx, slot: usize, account: &str) {
+    let folded = fold(account);
+    let mut last = false;
+    if let Some(slots) = cx.state.sessions.get_mut(&folded) {
+        slots.retain(|s| *s != slot);
+        if slots.is_empty() {
+            cx.state.sessions.remove(&folded);
+            last = true;
+        }
+    }
+    if let Some(conn) = cx.conns.get_mut(slot) {
+        if conn.user.replaying {
+            conn.user.replaying = false;
+            cx.state.replaying.remove(&folded);
+        }
+    }
+    if last {
+        let channels = cx
+            .user_of(slot)
+            .map(|u| u.channels.clone())
+            .unwrap_or_default();
+        if !channels.is_empty() {
+            cx.store.send(Request::Left {
+                account: folded.clone(),
+                channels,
+                last_id: cx.state.last_msg_id,
+            });
+        }
+        cx.store.send(Request::Seen {
+            account: folded,
+            time: chrono::Utc::now().timestamp(),
+        });
+    }
+}
+
+/// After registration or a nick change: someone holding a registered account's nick
+/// without being logged in to it gets a warning and, after the grace period, a new
+/// nick.
+pub fn check_nick(cx: &mut Cx) {
+    let user = cx.user();
+    if !user.registered || !owned_by_other(cx) {
+        return;
+    }
+    let nick = user.nick.clone();
+    let grace = cx.config.accounts.nick_grace_secs;
+    nickserv_notice(
+        cx,
+        &format!(
+            "{nick} is a registered account. Log in within {grace} seconds \
+             (/msg NickServ IDENTIFY <password>, or LOGIN {nick} <password>) \
+             or your nick will be changed."
+        ),
+    );
+    let at = cx.now + cx.config.nick_grace();
+    let id = cx.my_id();
+    cx.state.check_nick_at(at, id);
+}
+
+/// Whether the sender's nick is a registered account it is not logged in to.
+fn owned_by_other(cx: &Cx) -> bool {
+    let user = cx.user();
+    let folded = fold(&user.nick);
+    cx.state.accounts.contains_key(&folded)
+        && user.account.as_deref().map(fold).as_deref() != Some(folded.as_str())
+}
+
+/// The grace period is over: rename the sender if it still holds someone's nick.
+pub fn enforce_nick(cx: &mut Cx) {
+    if !cx.user().registered || !owned_by_other(cx) {
+        return;
+    }
+    let old = cx.user().nick.clone();
+    let prefix = cx.config.accounts.guest_prefix.clone();
+    let guest = loop {
+        let candidate = format!("{prefix}{}", rand::random::<u32>() % 100_000);
+        if cx.state.slot_of_nick(&candidate).is_none()
+            && cx.state.account(&candidate).is_none()
+            && candidate.len() <= cx.config.limits.nick_len
+        {
+            break candidate;
+        }
+    };
+    nickserv_notice(
+        cx,
+        &format!("{old} belongs to a registered account and you did not log in: you are now {guest}"),
+    );
+    super::registration::change_nick(cx, &guest);
+    log::info!("conn={} renamed {old} to {guest}: nick is a registered account", cx.me);
+}
+
+/// Standard base64 (RFC 4648, with padding), as SASL uses.
+fn base64_decode(s: &str) -> Option<Vec<u8>> {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.decode(s).ok()
+}

@@ -1,0 +1,935 @@
+//! The SQL: one function per request kind, each on a `&Connection` (a transaction or
+//! savepoint derefs to one) with cached prepared statements. No function here
+//! commits; the store thread decides the transaction.
+//!
+//! Keys: accounts and channels are folded with `chatd_proto::fold` here, so callers
+//! may pass either form. See `schema.rs` for the columns.
+
+use super::{
+    Account, Conv, Kind, Membership, PasswordHash, QueueRefusal, Range, RegisterError,
+    StoredMessage, TargetActivity,
+};
+use chatd_proto::fold;
+use chatd_proto::mask::split_source;
+use rusqlite::{params, Connection, OptionalExtension, Result, Row};
+
+/// Statements we keep prepared (the default cache of 16 is too small for all of them).
+pub(super) const STATEMENT_CACHE: usize = 64;
+
+/// How many of a direct conversation's newest messages [`targets`] reads to find the
+/// other party's latest nick.
+const NAME_SCAN: i64 = 256;
+
+/// The columns [`message_from_row`] reads, in order.
+const MESSAGE_COLUMNS: &str =
+    "m.id, m.time_ms, m.kind, m.source, m.account, m.target, m.conv, m.party_a, m.party_b, m.text";
+
+/// The `conv`, `party_a`, `party_b` columns of a conversation.
+fn conv_columns(conv: &Conv) -> (String, Option<String>, Option<String>) {
+    match conv {
+        Conv::Channel(name) => (fold(name), None, None),
+        Conv::Direct(a, b) => {
+            let (a, b) = (fold(a), fold(b));
+            let key = if a <= b {
+                format!("{a}|{b}")
+            } else {
+                format!("{b}|{a}")
+            };
+            (key, Some(a), Some(b))
+        }
+    }
+}
+
+/// The conversation key alone.
+fn conv_key(conv: &Conv) -> String {
+    conv_columns(conv).0
+}
+
+fn kind_of(code: i64) -> Kind {
+    if code == Kind::Notice as i64 {
+        Kind::Notice
+    } else {
+        Kind::Privmsg
+    }
+}
+
+/// Reads [`MESSAGE_COLUMNS`] starting at column `at`.
+fn message_from_row(row: &Row<'_>, at: usize) -> Result<StoredMessage> {
+    let conv: String = row.get(at + 6)?;
+    let party_a: Option<String> = row.get(at + 7)?;
+    let party_b: Option<String> = row.get(at + 8)?;
+    let conv = match (party_a, party_b) {
+        (Some(a), Some(b)) => Conv::Direct(a, b),
+        _ => Conv::Channel(conv),
+    };
+    Ok(StoredMessage {
+        id: row.get(at)?,
+        time_ms: row.get(at + 1)?,
+        kind: kind_of(row.get(at + 2)?),
+        source: row.get(at + 3)?,
+        account: row.get(at + 4)?,
+        target: row.get(at + 5)?,
+        conv,
+        text: row.get(at + 9)?,
+    })
+}
+
+fn limit_param(limit: usize) -> i64 {
+    i64::try_from(limit).unwrap_or(i64::MAX)
+}
+
+/// The identity of a message's sender: `a:<account>` when logged in, else `n:<nick>`.
+fn sender_identity(account: Option<&str>, source: &str) -> String {
+    match account {
+        Some(account) => format!("a:{}", fold(account)),
+        None => format!("n:{}", fold(split_source(source).nick)),
+    }
+}
+
+// ---- messages ----
+
+/// Inserts one message unless its id is already logged.
+pub(super) fn insert_message(conn: &Connection, msg: &StoredMessage) -> Result<()> {
+    let (conv, party_a, party_b) = conv_columns(&msg.conv);
+    let mut stmt = conn.prepare_cached(
+        "INSERT OR IGNORE INTO messages \
+         (id, time_ms, kind, source, account, target, conv, party_a, party_b, text) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    )?;
+    stmt.execute(params![
+        msg.id,
+        msg.time_ms,
+        msg.kind as i64,
+        msg.source,
+        msg.account,
+        msg.target,
+        conv,
+        party_a,
+        party_b,
+        msg.text,
+    ])?;
+    Ok(())
+}
+
+/// [`super::Request::Log`].
+pub(super) fn log(conn: &Connection, msgs: &[StoredMessage]) -> Result<()> {
+    for msg in msgs {
+        insert_message(conn, msg)?;
+    }
+    Ok(())
+}
+
+/// The largest logged message id, 0 when the log is empty.
+pub(super) fn last_id(conn: &Connection) -> Result<i64> {
+    conn.query_row("SELECT COALESCE(max(id), 0) FROM messages", [], |r| {
+        r.get(0)
+    })
+}
+
+/// Messages of conversation `conv` (a key) with `lo < id < hi`, at most `limit`: the
+/// newest ones if `newest` else the oldest ones. Always returned oldest first.
+fn messages_between(
+    conn: &Connection,
+    conv: &str,
+    lo: i64,
+    hi: i64,
+    newest: bool,
+    limit: usize,
+) -> Result<Vec<StoredMessage>> {
+    if limit == 0 || lo >= hi {
+        return Ok(Vec::new());
+    }
+    let sql = if newest { NEWEST_SQL } else { OLDEST_SQL };
+    let mut stmt = conn.prepare_cached(sql)?;
+    let rows = stmt.query_map(params![conv, lo, hi, limit_param(limit)], |row| {
+        message_from_row(row, 0)
+    })?;
+    let mut out = rows.collect::<Result<Vec<_>>>()?;
+    if newest {
+        out.reverse();
+    }
+    Ok(out)
+}
+
+// `prepare_cached` keys on the text, so the two orders are two fixed strings.
+const OLDEST_SQL: &str = "SELECT m.id, m.time_ms, m.kind, m.source, m.account, m.target, \
+     m.conv, m.party_a, m.party_b, m.text FROM messages m \
+     WHERE m.conv = ?1 AND m.id > ?2 AND m.id < ?3 ORDER BY m.id ASC LIMIT ?4";
+const NEWEST_SQL: &str = "SELECT m.id, m.time_ms, m.kind, m.source, m.account, m.target, \
+     m.conv, m.party_a, m.party_b, m.text FROM messages m \
+     WHERE m.conv = ?1 AND m.id > ?2 AND m.id < ?3 ORDER BY m.id DESC LIMIT ?4";
+
+/// [`super::Request::History`]: see [`Range`]. Bounds are exclusive except that
+/// `Around` includes the message at `around`; `Around` takes `limit / 2` messages
+/// before `around` and up to the rest at or after it (a short side is not refilled
+/// from the other); `Between` takes the `limit` messages nearest `from`. Oldest first.
+pub(super) fn history(
+    conn: &Connection,
+    conv: &Conv,
+    range: &Range,
+    limit: usize,
+) -> Result<Vec<StoredMessage>> {
+    let key = conv_key(conv);
+    let (min, max) = (i64::MIN, i64::MAX);
+    match *range {
+        Range::Latest { after } => {
+            messages_between(conn, &key, after.unwrap_or(min), max, true, limit)
+        }
+        Range::Before { before } => messages_between(conn, &key, min, before, true, limit),
+        Range::After { after } => messages_between(conn, &key, after, max, false, limit),
+        Range::Around { around } => {
+            let before_n = limit / 2;
+            let mut out = messages_between(conn, &key, min, around, true, before_n)?;
+            out.extend(messages_between(
+                conn,
+                &key,
+                around.saturating_sub(1),
+                max,
+                false,
+                limit - before_n,
+            )?);
+            Ok(out)
+        }
+        Range::Between { from, to } => {
+            if from <= to {
+                messages_between(conn, &key, from, to, false, limit)
+            } else {
+                messages_between(conn, &key, to, from, true, limit)
+            }
+        }
+    }
+}
+
+// ---- offline queue ----
+
+/// [`super::Request::Queue`]: refuses when `max_messages` rows already wait for the
+/// account (`Full`; 0 refuses all), or when the oldest waiting row was queued more
+/// than `max_age_secs` before `now_ms` (`Stale`; 0 or less means no age limit).
+/// Otherwise logs the message (if not already) and queues it.
+pub(super) fn queue(
+    conn: &Connection,
+    account: &str,
+    msg: &StoredMessage,
+    now_ms: i64,
+    max_messages: usize,
+    max_age_secs: i64,
+) -> Result<Result<(), QueueRefusal>> {
+    let account = fold(account);
+    let (waiting, oldest): (i64, Option<i64>) = conn
+        .prepare_cached("SELECT count(*), min(queued_ms) FROM offline_queue WHERE account = ?1")?
+        .query_row([&account], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    if usize::try_from(waiting).unwrap_or(usize::MAX) >= max_messages {
+        return Ok(Err(QueueRefusal::Full));
+    }
+    if let Some(oldest) = oldest {
+        if max_age_secs > 0 && now_ms.saturating_sub(oldest) > max_age_secs.saturating_mul(1000) {
+            return Ok(Err(QueueRefusal::Stale));
+        }
+    }
+    insert_message(conn, msg)?;
+    conn.prepare_cached(
+        "INSERT INTO offline_queue (account, message_id, queued_ms) VALUES (?1, ?2, ?3)",
+    )?
+    .execute(params![account, msg.id, now_ms])?;
+    Ok(Ok(()))
+}
+
+/// [`super::Request::FetchQueue`]: (queue row id, message), oldest first.
+pub(super) fn fetch_queue(conn: &Connection, account: &str) -> Result<Vec<(i64, StoredMessage)>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT q.id, {MESSAGE_COLUMNS} FROM offline_queue q \
+         JOIN messages m ON m.id = q.message_id \
+         WHERE q.account = ?1 ORDER BY q.id"
+    ))?;
+    let rows = stmt.query_map([fold(account)], |row| {
+        Ok((row.get(0)?, message_from_row(row, 1)?))
+    })?;
+    rows.collect()
+}
+
+/// [`super::Request::Dequeue`].
+pub(super) fn dequeue(conn: &Connection, ids: &[i64]) -> Result<()> {
+    let mut stmt = conn.prepare_cached("DELETE FROM offline_queue WHERE id = ?1")?;
+    for id in ids {
+        stmt.execute([id])?;
+    }
+    Ok(())
+}
+
+// ---- accounts ----
+
+/// [`super::Request::CreateAccount`]: `Exists` when the folded name is taken.
+pub(super) fn create_account(
+    conn: &Connection,
+    account: &Account,
+) -> Result<Result<(), RegisterError>> {
+    let inserted = conn
+        .prepare_cached(
+            "INSERT INTO accounts \
+             (name, folded, email, hash, salt, iterations, created, last_seen) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (folded) DO NOTHING",
+        )?
+        .execute(params![
+            account.name,
+            fold(&account.name),
+            account.email,
+            account.hash.hash,
+            account.hash.salt,
+            account.hash.iterations,
+            account.created,
+            account.last_seen,
+        ])?;
+    Ok(if inserted == 0 {
+        Err(RegisterError::Exists)
+    } else {
+        Ok(())
+    })
+}
+
+/// Every account, in creation order.
+pub(super) fn load_accounts(conn: &Connection) -> Result<Vec<Account>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT name, email, hash, salt, iterations, created, last_seen \
+         FROM accounts ORDER BY id",
+    )?;
+    let rows = stmt.query_map([], |row| {
+        Ok(Account {
+            name: row.get(0)?,
+            email: row.get(1)?,
+            hash: PasswordHash {
+                hash: row.get(2)?,
+                salt: row.get(3)?,
+                iterations: row.get(4)?,
+            },
+            created: row.get(5)?,
+            last_seen: row.get(6)?,
+        })
+    })?;
+    rows.collect()
+}
+
+/// [`super::Request::DeleteAccount`]: the account, its queue and its memberships
+/// (its logged messages stay).
+pub(super) fn delete_account(conn: &Connection, account: &str) -> Result<()> {
+    let account = fold(account);
+    conn.prepare_cached("DELETE FROM offline_queue WHERE account = ?1")?
+        .execute([&account])?;
+    conn.prepare_cached("DELETE FROM memberships WHERE account = ?1")?
+        .execute([&account])?;
+    conn.prepare_cached("DELETE FROM accounts WHERE folded = ?1")?
+        .execute([&account])?;
+    Ok(())
+}
+
+/// [`super::Request::Seen`].
+pub(super) fn seen(conn: &Connection, account: &str, time: i64) -> Result<()> {
+    conn.prepare_cached("UPDATE accounts SET last_seen = ?2 WHERE folded = ?1")?
+        .execute(params![fold(account), time])?;
+    Ok(())
+}
+
+// ---- memberships ----
+
+/// [`super::Request::Join`]: insert or replace the membership.
+pub(super) fn join(conn: &Connection, account: &str, channel: &str, last_id: i64) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO memberships (account, channel, display, last_id) \
+         VALUES (?1, ?2, ?3, ?4) \
+         ON CONFLICT (account, channel) \
+         DO UPDATE SET display = excluded.display, last_id = excluded.last_id",
+    )?
+    .execute(params![fold(account), fold(channel), channel, last_id])?;
+    Ok(())
+}
+
+/// [`super::Request::Part`].
+pub(super) fn part(conn: &Connection, account: &str, channel: &str) -> Result<()> {
+    conn.prepare_cached("DELETE FROM memberships WHERE account = ?1 AND channel = ?2")?
+        .execute(params![fold(account), fold(channel)])?;
+    Ok(())
+}
+
+/// [`super::Request::Left`].
+pub(super) fn left(
+    conn: &Connection,
+    account: &str,
+    channels: &[String],
+    last_id: i64,
+) -> Result<()> {
+    let account = fold(account);
+    let mut stmt = conn.prepare_cached(
+        "UPDATE memberships SET last_id = ?3 WHERE account = ?1 AND channel = ?2",
+    )?;
+    for channel in channels {
+        stmt.execute(params![account, fold(channel), last_id])?;
+    }
+    Ok(())
+}
+
+/// [`super::Request::FetchMemberships`]: every membership (by folded channel name),
+/// each with the newest `missed` messages after its `last_id`, oldest first.
+pub(super) fn fetch_memberships(
+    conn: &Connection,
+    account: &str,
+    missed: usize,
+) -> Result<Vec<Membership>> {
+    let rows: Vec<(String, String, i64)> = conn
+        .prepare_cached(
+            "SELECT channel, display, last_id FROM memberships \
+             WHERE account = ?1 ORDER BY channel",
+        )?
+        .query_map([fold(account)], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<Result<_>>()?;
+    rows.into_iter()
+        .map(|(folded, display, last_id)| {
+            Ok(Membership {
+                channel: display,
+                missed: messages_between(conn, &folded, last_id, i64::MAX, true, missed)?,
+            })
+        })
+        .collect()
+}
+
+// ---- targets ----
+
+/// [`super::Request::Targets`]: the direct conversations of `party` and the given
+/// channels that have a message with `min(from, to) < id < max(from, to)`, newest
+/// latest-activity first, at most `limit`. `latest_ms` is the time of the newest
+/// message in that range.
+///
+/// Names: a channel is named by the target of its newest message in the range (as
+/// that sender typed it; the loop may prefer the live channel's display name). A
+/// direct conversation is named by the other party's latest nick: the nick of the
+/// newest message the other party sent in it, or, if none of the newest
+/// [`NAME_SCAN`] messages is theirs, the target of the newest message (which `party`
+/// addressed to them).
+pub(super) fn targets(
+    conn: &Connection,
+    party: &str,
+    channels: &[String],
+    from: i64,
+    to: i64,
+    limit: usize,
+) -> Result<Vec<TargetActivity>> {
+    if limit == 0 {
+        return Ok(Vec::new());
+    }
+    let party = fold(party);
+    let (lo, hi) = (from.min(to), from.max(to));
+
+    enum Found {
+        Channel(String),
+        Direct { conv: String, other: String },
+    }
+    // (newest id in range, its time, what)
+    let mut found: Vec<(i64, i64, Found)> = Vec::new();
+
+    // The bare columns take their values from the row with max(id) (SQLite rule).
+    let mut stmt = conn.prepare_cached(
+        "SELECT conv, max(id), time_ms, party_a, party_b FROM messages \
+         WHERE (party_a = ?1 OR party_b = ?1) AND id > ?2 AND id < ?3 GROUP BY conv",
+    )?;
+    let rows = stmt.query_map(params![party, lo, hi], |r| {
+        let conv: String = r.get(0)?;
+        let id: i64 = r.get(1)?;
+        let time_ms: i64 = r.get(2)?;
+        let a: String = r.get(3)?;
+        let b: String = r.get(4)?;
+        let other = if a == party { b } else { a };
+        Ok((id, time_ms, Found::Direct { conv, other }))
+    })?;
+    for row in rows {
+        found.push(row?);
+    }
+
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, time_ms, target FROM messages \
+         WHERE conv = ?1 AND id > ?2 AND id < ?3 ORDER BY id DESC LIMIT 1",
+    )?;
+    let mut seen = std::collections::HashSet::new();
+    for channel in channels {
+        let key = fold(channel);
+        if !seen.insert(key.clone()) {
+            continue;
+        }
+        let newest: Option<(i64, i64, String)> = stmt
+            .query_row(params![key, lo, hi], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .optional()?;
+        if let Some((id, time_ms, target)) = newest {
+            found.push((id, time_ms, Found::Channel(target)));
+        }
+    }
+
+    found.sort_by_key(|f| std::cmp::Reverse(f.0));
+    found.truncate(limit);
+    found
+        .into_iter()
+        .map(|(_, latest_ms, what)| {
+            let name = match what {
+                Found::Channel(name) => name,
+                Found::Direct { conv, other } => direct_name(conn, &conv, &other)?,
+            };
+            Ok(TargetActivity { name, latest_ms })
+        })
+        .collect()
+}
+
+/// The other party's latest nick in a direct conversation; see [`targets`].
+fn direct_name(conn: &Connection, conv: &str, other: &str) -> Result<String> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT source, account, target FROM messages WHERE conv = ?1 \
+         ORDER BY id DESC LIMIT ?2",
+    )?;
+    let mut rows = stmt.query(params![conv, NAME_SCAN])?;
+    let mut fallback = None;
+    while let Some(row) = rows.next()? {
+        let source: String = row.get(0)?;
+        let account: Option<String> = row.get(1)?;
+        if sender_identity(account.as_deref(), &source) == other {
+            return Ok(split_source(&source).nick.to_string());
+        }
+        if fallback.is_none() {
+            fallback = Some(row.get::<_, String>(2)?);
+        }
+    }
+    // Never empty: without any message the identity itself names them.
+    Ok(fallback.unwrap_or_else(|| other.split_once(':').map_or(other, |(_, n)| n).to_string()))
+}
+
+#[cfg(test)]
+pub(super) mod tests {
+    use super::*;
+    use crate::store::schema;
+
+    pub(crate) fn open_db(dir: &std::path::Path) -> Connection {
+        let mut conn = Connection::open(dir.join("t.db")).unwrap();
+        conn.execute_batch("PRAGMA foreign_keys = ON").unwrap();
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+        schema::migrate(&mut conn).unwrap();
+        conn
+    }
+
+    pub(crate) fn chan_msg(id: i64, channel: &str, nick: &str, text: &str) -> StoredMessage {
+        StoredMessage {
+            id,
+            time_ms: id * 10,
+            kind: Kind::Privmsg,
+            source: format!("{nick}!u@h"),
+            account: None,
+            target: channel.to_string(),
+            conv: Conv::Channel(fold(channel)),
+            text: text.to_string(),
+        }
+    }
+
+    /// A direct message from `from_nick` (identity `from`) to `to_nick` (identity `to`).
+    pub(crate) fn dm(
+        id: i64,
+        from: &str,
+        from_nick: &str,
+        to: &str,
+        to_nick: &str,
+        text: &str,
+    ) -> StoredMessage {
+        StoredMessage {
+            id,
+            time_ms: id * 10,
+            kind: Kind::Notice,
+            source: format!("{from_nick}!u@h"),
+            account: from.strip_prefix("a:").map(str::to_string),
+            target: to_nick.to_string(),
+            conv: Conv::Direct(from.to_string(), to.to_string()),
+            text: text.to_string(),
+        }
+    }
+
+    fn ids(msgs: &[StoredMessage]) -> Vec<i64> {
+        msgs.iter().map(|m| m.id).collect()
+    }
+
+    #[test]
+    fn log_round_trips_and_ignores_duplicates() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = open_db(dir.path());
+        let a = chan_msg(1, "#Chan", "alice", "hello");
+        let mut b = dm(2, "a:alice", "Alice", "n:bob", "Bob", "hi bob");
+        b.account = Some("Alice".into());
+        log(&conn, &[a.clone(), b.clone()]).unwrap();
+        let mut dup = a.clone();
+        dup.text = "changed".into();
+        log(&conn, &[dup]).unwrap();
+        assert_eq!(last_id(&conn).unwrap(), 2);
+        let got = history(
+            &conn,
+            &Conv::Channel("#chan".into()),
+            &Range::Latest { after: None },
+            10,
+        )
+        .unwrap();
+        assert_eq!(got, vec![a]);
+        let got = history(
+            &conn,
+            &Conv::Direct("n:bob".into(), "a:alice".into()),
+            &Range::Latest { after: None },
+            10,
+        )
+        .unwrap();
+        assert_eq!(got, vec![b]);
+    }
+
+    #[test]
+    fn empty_log_last_id_is_zero() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = open_db(dir.path());
+        assert_eq!(last_id(&conn).unwrap(), 0);
+    }
+
+    #[test]
+    fn history_ranges() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = open_db(dir.path());
+        let mut msgs: Vec<_> = (1..=10).map(|i| chan_msg(i * 10, "#c", "n", "x")).collect();
+        // Noise in other conversations, interleaved.
+        msgs.extend((1..=10).map(|i| chan_msg(i * 10 + 5, "#other", "n", "y")));
+        msgs.push(dm(1000, "n:a", "a", "n:b", "b", "z"));
+        log(&conn, &msgs).unwrap();
+        let c = Conv::Channel("#c".into());
+        let h = |range: Range, limit: usize| ids(&history(&conn, &c, &range, limit).unwrap());
+
+        assert_eq!(h(Range::Latest { after: None }, 3), [80, 90, 100]);
+        assert_eq!(h(Range::Latest { after: None }, 50).len(), 10);
+        assert_eq!(h(Range::Latest { after: Some(80) }, 5), [90, 100]);
+        assert_eq!(h(Range::Latest { after: Some(20) }, 3), [80, 90, 100]);
+        assert_eq!(h(Range::Latest { after: Some(100) }, 3), Vec::<i64>::new());
+
+        assert_eq!(h(Range::Before { before: 50 }, 2), [30, 40]);
+        assert_eq!(h(Range::Before { before: 55 }, 2), [40, 50]);
+        assert_eq!(h(Range::Before { before: 10 }, 2), Vec::<i64>::new());
+
+        assert_eq!(h(Range::After { after: 50 }, 2), [60, 70]);
+        assert_eq!(h(Range::After { after: 90 }, 5), [100]);
+        assert_eq!(h(Range::After { after: 0 }, 1), [10]);
+
+        assert_eq!(h(Range::Around { around: 50 }, 4), [30, 40, 50, 60]);
+        assert_eq!(h(Range::Around { around: 50 }, 3), [40, 50, 60]);
+        assert_eq!(h(Range::Around { around: 55 }, 4), [40, 50, 60, 70]);
+        assert_eq!(h(Range::Around { around: 10 }, 4), [10, 20]);
+        assert_eq!(h(Range::Around { around: 100 }, 4), [80, 90, 100]);
+        assert_eq!(h(Range::Around { around: 50 }, 1), [50]);
+
+        assert_eq!(h(Range::Between { from: 20, to: 70 }, 10), [30, 40, 50, 60]);
+        assert_eq!(h(Range::Between { from: 20, to: 70 }, 2), [30, 40]);
+        assert_eq!(h(Range::Between { from: 70, to: 20 }, 2), [50, 60]);
+        assert_eq!(h(Range::Between { from: 70, to: 20 }, 10), [30, 40, 50, 60]);
+        assert_eq!(
+            h(Range::Between { from: 50, to: 50 }, 10),
+            Vec::<i64>::new()
+        );
+        assert_eq!(
+            h(Range::Between { from: 50, to: 60 }, 10),
+            Vec::<i64>::new()
+        );
+
+        for range in [
+            Range::Latest { after: None },
+            Range::Before { before: 100 },
+            Range::After { after: 0 },
+            Range::Around { around: 50 },
+            Range::Between { from: 0, to: 1000 },
+        ] {
+            assert!(h(range, 0).is_empty());
+        }
+        // Unfolded names find the same conversation.
+        let upper = history(
+            &conn,
+            &Conv::Channel("#C".into()),
+            &Range::After { after: 0 },
+            1,
+        );
+        assert_eq!(ids(&upper.unwrap()), [10]);
+    }
+
+    #[test]
+    fn direct_history_is_shared_by_both_parties() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = open_db(dir.path());
+        log(
+            &conn,
+            &[
+                dm(1, "a:alice", "alice", "n:bob", "bob", "1"),
+                dm(2, "n:bob", "bob", "a:alice", "alice", "2"),
+                dm(3, "n:bob", "bob", "n:carol", "carol", "3"),
+            ],
+        )
+        .unwrap();
+        for conv in [
+            Conv::Direct("a:alice".into(), "n:bob".into()),
+            Conv::Direct("n:bob".into(), "a:alice".into()),
+        ] {
+            let got = history(&conn, &conv, &Range::Latest { after: None }, 10).unwrap();
+            assert_eq!(ids(&got), [1, 2]);
+        }
+        // A party never sees another pair's conversation.
+        let got = history(
+            &conn,
+            &Conv::Direct("a:alice".into(), "n:carol".into()),
+            &Range::Latest { after: None },
+            10,
+        )
+        .unwrap();
+        assert!(got.is_empty());
+    }
+
+    #[test]
+    fn queue_full_and_stale() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = open_db(dir.path());
+        let q = |id: i64, account: &str, now: i64| {
+            queue(
+                &conn,
+                account,
+                &dm(id, "n:x", "x", "a:bob", "bob", "m"),
+                now,
+                3,
+                60,
+            )
+            .unwrap()
+        };
+        assert_eq!(q(1, "bob", 1_000), Ok(()));
+        assert_eq!(q(2, "Bob", 2_000), Ok(()));
+        assert_eq!(q(3, "bob", 3_000), Ok(()));
+        assert_eq!(q(4, "bob", 4_000), Err(QueueRefusal::Full));
+        // Refused messages are not logged by the queue.
+        assert_eq!(last_id(&conn).unwrap(), 3);
+        // Another account has its own limits.
+        assert_eq!(q(5, "carol", 5_000), Ok(()));
+
+        // Age: oldest queued at 5_000; exactly 60 s later is still fine, later is stale.
+        assert_eq!(q(6, "carol", 65_000), Ok(()));
+        assert_eq!(q(7, "carol", 65_001), Err(QueueRefusal::Stale));
+
+        // Delivering the old rows makes room again.
+        let rows = fetch_queue(&conn, "CAROL").unwrap();
+        assert_eq!(rows.len(), 2);
+        dequeue(&conn, &[rows[0].0]).unwrap();
+        assert_eq!(q(8, "carol", 65_001), Ok(()));
+
+        // No age limit when it is 0; no queue at all when the count limit is 0.
+        let m = dm(9, "n:x", "x", "a:dan", "dan", "m");
+        assert_eq!(queue(&conn, "dan", &m, 0, 5, 0).unwrap(), Ok(()));
+        let m = dm(10, "n:x", "x", "a:dan", "dan", "m");
+        assert_eq!(queue(&conn, "dan", &m, i64::MAX / 2, 5, 0).unwrap(), Ok(()));
+        let m = dm(11, "n:x", "x", "a:eve", "eve", "m");
+        assert_eq!(
+            queue(&conn, "eve", &m, 0, 0, 60).unwrap(),
+            Err(QueueRefusal::Full)
+        );
+    }
+
+    #[test]
+    fn fetch_queue_order_and_dequeue() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = open_db(dir.path());
+        // Queue order is arrival order, whatever the message ids.
+        let msgs = [
+            dm(30, "n:x", "x", "a:bob", "bob", "first"),
+            dm(10, "n:y", "y", "a:bob", "bob", "second"),
+            dm(20, "n:x", "x", "a:bob", "bob", "third"),
+        ];
+        // The same message may also arrive in a Log batch.
+        log(&conn, &msgs[1..2]).unwrap();
+        for (i, m) in msgs.iter().enumerate() {
+            assert_eq!(queue(&conn, "bob", m, i as i64, 100, 3600).unwrap(), Ok(()));
+        }
+        queue(
+            &conn,
+            "carol",
+            &dm(40, "n:x", "x", "a:carol", "carol", "c"),
+            0,
+            100,
+            3600,
+        )
+        .unwrap()
+        .unwrap();
+        let rows = fetch_queue(&conn, "Bob").unwrap();
+        let texts: Vec<_> = rows.iter().map(|(_, m)| m.text.as_str()).collect();
+        assert_eq!(texts, ["first", "second", "third"]);
+        assert_eq!(rows[1].1, msgs[1]);
+        assert!(rows.windows(2).all(|w| w[0].0 < w[1].0));
+
+        dequeue(&conn, &[rows[0].0, rows[2].0, 9999]).unwrap();
+        let left: Vec<_> = fetch_queue(&conn, "bob").unwrap();
+        assert_eq!(left.len(), 1);
+        assert_eq!(left[0].1.text, "second");
+        assert_eq!(fetch_queue(&conn, "carol").unwrap().len(), 1);
+        assert!(fetch_queue(&conn, "nobody").unwrap().is_empty());
+    }
+
+    fn account(name: &str) -> Account {
+        Account {
+            name: name.to_string(),
+            hash: PasswordHash {
+                iterations: 1,
+                salt: vec![1, 2],
+                hash: vec![3, 4],
+            },
+            email: Some(format!("{name}@example.org")),
+            created: 100,
+            last_seen: 100,
+        }
+    }
+
+    #[test]
+    fn accounts_create_seen_delete() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = open_db(dir.path());
+        assert_eq!(create_account(&conn, &account("Alice")).unwrap(), Ok(()));
+        assert_eq!(
+            create_account(&conn, &account("ALICE")).unwrap(),
+            Err(RegisterError::Exists)
+        );
+        let mut bob = account("bob");
+        bob.email = None;
+        assert_eq!(create_account(&conn, &bob).unwrap(), Ok(()));
+        seen(&conn, "BOB", 500).unwrap();
+        seen(&conn, "nobody", 500).unwrap();
+        let all = load_accounts(&conn).unwrap();
+        bob.last_seen = 500;
+        assert_eq!(all, vec![account("Alice"), bob]);
+
+        queue(
+            &conn,
+            "alice",
+            &dm(1, "n:x", "x", "a:alice", "alice", "m"),
+            0,
+            10,
+            0,
+        )
+        .unwrap()
+        .unwrap();
+        join(&conn, "alice", "#Chan", 0).unwrap();
+        delete_account(&conn, "Alice").unwrap();
+        assert_eq!(load_accounts(&conn).unwrap().len(), 1);
+        assert!(fetch_queue(&conn, "alice").unwrap().is_empty());
+        assert!(fetch_memberships(&conn, "alice", 10).unwrap().is_empty());
+        // The logged message stays.
+        assert_eq!(last_id(&conn).unwrap(), 1);
+        // The name is free again.
+        assert_eq!(create_account(&conn, &account("alice")).unwrap(), Ok(()));
+    }
+
+    #[test]
+    fn memberships_and_missed_bounds() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = open_db(dir.path());
+        let msgs: Vec<_> = (1..=10).map(|i| chan_msg(i, "#A", "n", "a")).collect();
+        log(&conn, &msgs).unwrap();
+        log(&conn, &[chan_msg(11, "#b", "n", "b")]).unwrap();
+
+        join(&conn, "Alice", "#A", 3).unwrap();
+        join(&conn, "alice", "#b", 11).unwrap();
+        join(&conn, "bob", "#A", 0).unwrap();
+        let got = fetch_memberships(&conn, "alice", 4).unwrap();
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0].channel, "#A");
+        assert_eq!(ids(&got[0].missed), [7, 8, 9, 10]);
+        assert_eq!(got[1].channel, "#b");
+        assert!(got[1].missed.is_empty());
+
+        let got = fetch_memberships(&conn, "alice", 100).unwrap();
+        assert_eq!(ids(&got[0].missed), [4, 5, 6, 7, 8, 9, 10]);
+        assert!(fetch_memberships(&conn, "alice", 0).unwrap()[0]
+            .missed
+            .is_empty());
+
+        left(&conn, "alice", &["#a".to_string(), "#b".to_string()], 8).unwrap();
+        let got = fetch_memberships(&conn, "alice", 4).unwrap();
+        assert_eq!(ids(&got[0].missed), [9, 10]);
+        assert_eq!(ids(&got[1].missed), [11]);
+
+        // Joining again updates the display name and position.
+        join(&conn, "alice", "#a", 9).unwrap();
+        let got = fetch_memberships(&conn, "alice", 4).unwrap();
+        assert_eq!(got[0].channel, "#a");
+        assert_eq!(ids(&got[0].missed), [10]);
+
+        part(&conn, "alice", "#B").unwrap();
+        let got = fetch_memberships(&conn, "alice", 4).unwrap();
+        assert_eq!(got.len(), 1);
+        // Bob is untouched.
+        assert_eq!(
+            fetch_memberships(&conn, "bob", 100).unwrap()[0]
+                .missed
+                .len(),
+            10
+        );
+    }
+
+    #[test]
+    fn targets_lists_conversations_newest_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = open_db(dir.path());
+        log(
+            &conn,
+            &[
+                // alice <-> bob (both registered): bob wrote, later as Bob_.
+                dm(10, "a:bob", "bob", "a:alice", "alice", "hi"),
+                dm(20, "a:alice", "Alice", "a:bob", "bob", "hey"),
+                // alice -> carol: carol never wrote; alice called her Carol.
+                dm(30, "a:alice", "Alice", "a:carol", "Carol", "ping"),
+                chan_msg(40, "#Rust", "x", "channel"),
+                dm(50, "a:bob", "Bob_", "a:alice", "alice", "renamed"),
+                // An unregistered nick is its own identity: not alice's conversation.
+                dm(55, "n:bob", "bob", "n:dave", "dave", "nick-only pair"),
+                // Not alice's.
+                dm(60, "a:bob", "Bob_", "a:carol", "carol", "other pair"),
+                chan_msg(70, "#other", "x", "not asked"),
+                dm(80, "a:alice", "Alice", "a:bob", "Bob_", "later"),
+            ],
+        )
+        .unwrap();
+        let chans = [
+            "#rust".to_string(),
+            "#quiet".to_string(),
+            "#RUST".to_string(),
+        ];
+        let t = |from: i64, to: i64, limit: usize| {
+            targets(&conn, "a:alice", &chans, from, to, limit)
+                .unwrap()
+                .into_iter()
+                .map(|t| (t.name, t.latest_ms))
+                .collect::<Vec<_>>()
+        };
+        let all = vec![
+            ("Bob_".to_string(), 800),
+            ("#Rust".to_string(), 400),
+            ("Carol".to_string(), 300),
+        ];
+        assert_eq!(t(0, 1000, 10), all);
+        // Either order of bounds.
+        assert_eq!(t(1000, 0, 10), all);
+        assert_eq!(t(0, 1000, 2), all[..2].to_vec());
+        // Exclusive bounds: 80 is outside, so bob's latest in range is 50.
+        assert_eq!(
+            t(30, 80, 10),
+            vec![("Bob_".to_string(), 500), ("#Rust".to_string(), 400)]
+        );
+        assert_eq!(t(0, 10, 10), vec![]);
+        assert_eq!(t(0, 1000, 0), vec![]);
+        // Bob's account sees its conversations with alice and carol; the nick-only
+        // identity n:bob sees only its own.
+        let bob = targets(&conn, "a:BOB", &[], 0, 1000, 10).unwrap();
+        let names: Vec<_> = bob.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(names, ["Alice", "carol"]);
+        let nick_bob = targets(&conn, "n:bob", &[], 0, 1000, 10).unwrap();
+        assert_eq!(
+            nick_bob,
+            vec![TargetActivity {
+                name: "dave".into(),
+                latest_ms: 550
+            }]
+        );
+    }
+}

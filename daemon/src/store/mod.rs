@@ -1,0 +1,395 @@
+//! The store: everything chatd keeps on disk, in one SQLite file (`chatd.db` in the
+//! data dir, WAL mode), owned by one thread so the event loop never waits on it.
+//!
+//! The loop sends [`Request`]s with [`Store::send`] and never blocks; the store thread
+//! does each batch of requests it finds waiting in **one transaction** (group commit)
+//! and answers with [`Completion`]s on a channel, waking the loop with its `Waker`.
+//! Password hashing (PBKDF2, deliberately slow) runs on a second thread, the hasher,
+//! so neither the loop nor the message log waits on it.
+//!
+//! Files: `schema.rs` numbered migrations; `db.rs` the SQL, one function per request;
+//! `worker.rs` the two threads and the batching; `password.rs` PBKDF2-HMAC-SHA256.
+
+mod db;
+pub mod password;
+mod schema;
+mod worker;
+
+pub use password::PasswordHash;
+
+use crate::conn::ConnId;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{Receiver, Sender};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+/// The database file inside the data dir.
+pub const DB_FILE: &str = "chatd.db";
+
+/// Settings the store needs from the config.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// PBKDF2 iterations for new password hashes.
+    pub pbkdf2_iterations: u32,
+    /// Offline queue: most messages waiting for one account.
+    pub queue_max_messages: usize,
+    /// Offline queue: once the oldest waiting message is older than this (seconds),
+    /// the account takes no more (it has not picked up its messages for too long).
+    pub queue_max_age_secs: i64,
+    /// Most missed messages replayed per channel on login.
+    pub missed_per_channel: usize,
+}
+
+/// Why the store could not open.
+#[derive(Debug)]
+pub struct StoreError(pub String);
+
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+/// A registered account as the loop keeps it in memory (loaded at start).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    /// As registered (display case).
+    pub name: String,
+    pub hash: PasswordHash,
+    pub email: Option<String>,
+    /// Unix seconds.
+    pub created: i64,
+    pub last_seen: i64,
+}
+
+/// PRIVMSG or NOTICE.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Privmsg = 0,
+    Notice = 1,
+}
+
+impl Kind {
+    pub fn command(self) -> &'static str {
+        match self {
+            Kind::Privmsg => "PRIVMSG",
+            Kind::Notice => "NOTICE",
+        }
+    }
+}
+
+/// Who may read a conversation's history.
+///
+/// A party is an identity string: `a:<folded account>` for a logged-in sender or a
+/// registered recipient, `n:<folded nick>` otherwise.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Conv {
+    /// A channel, by folded name.
+    Channel(String),
+    /// A private conversation between two parties (any order; the store sorts them).
+    Direct(String, String),
+}
+
+/// One PRIVMSG/NOTICE as logged and replayed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredMessage {
+    /// The unique id; the `msgid` tag is [`msgid_of`] it. Ids grow with time.
+    pub id: i64,
+    /// Unix milliseconds, server time.
+    pub time_ms: i64,
+    pub kind: Kind,
+    /// `nick!user@host` of the sender at the time.
+    pub source: String,
+    /// The sender's account, if logged in.
+    pub account: Option<String>,
+    /// The target as it was sent to (`#Chan` or the recipient's nick).
+    pub target: String,
+    pub conv: Conv,
+    pub text: String,
+}
+
+/// The `msgid` tag value of a message id: 16 hex digits, so text order is time order.
+pub fn msgid_of(id: i64) -> String {
+    format!("{id:016x}")
+}
+
+/// The message id of a `msgid` tag value, if it is one of ours.
+pub fn id_of_msgid(msgid: &str) -> Option<i64> {
+    if msgid.len() != 16 {
+        return None;
+    }
+    i64::from_str_radix(msgid, 16).ok().filter(|id| *id > 0)
+}
+
+/// Which messages of a conversation a history request wants. Bounds are message ids
+/// (a timestamp `t` ms maps to id `t << 16`, see [`id_at_ms`]); all bounds exclusive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Range {
+    /// The newest `limit` messages, optionally only those after `after`.
+    Latest { after: Option<i64> },
+    /// The newest `limit` messages before `before`.
+    Before { before: i64 },
+    /// The oldest `limit` messages after `after`.
+    After { after: i64 },
+    /// About `limit / 2` on each side of `around` (the message itself included).
+    Around { around: i64 },
+    /// Between two bounds (either order), the `limit` messages nearest the first.
+    Between { from: i64, to: i64 },
+}
+
+/// The smallest message id at or after Unix time `ms`.
+pub fn id_at_ms(ms: i64) -> i64 {
+    ms << 16
+}
+
+/// What to pass back with a completion so the loop can finish the command.
+/// The store never looks inside.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ticket {
+    pub conn: ConnId,
+    /// Handler-defined detail (the command, its target...).
+    pub what: String,
+}
+
+/// Work for the store (or, for password work, the hasher). Its `Debug` shows only
+/// the kind, so a password can never reach a log.
+pub enum Request {
+    /// Log messages (batched by the loop: one request per loop pass).
+    Log(Vec<StoredMessage>),
+    /// Log `msg` and queue it for offline `account` (folded). Answered with
+    /// [`Completion::Queued`] only after the commit.
+    Queue {
+        ticket: Ticket,
+        account: String,
+        msg: StoredMessage,
+    },
+    /// Hash `password` (on the hasher), then insert the account. Answered with
+    /// [`Completion::Registered`].
+    Register {
+        ticket: Ticket,
+        name: String,
+        email: Option<String>,
+        password: String,
+    },
+    /// Sent by the hasher once a [`Request::Register`] password is hashed: insert the
+    /// account. Answered with [`Completion::Registered`].
+    CreateAccount { ticket: Ticket, account: Account },
+    /// Check `password` against `hash` (on the hasher). Answered with
+    /// [`Completion::Verified`].
+    Verify {
+        ticket: Ticket,
+        account: String,
+        password: String,
+        hash: PasswordHash,
+    },
+    /// Delete an account with its queue and memberships (not its logged messages).
+    DeleteAccount { account: String },
+    /// Record that an account was seen now (login, logout, disconnect).
+    Seen { account: String, time: i64 },
+    /// The account's offline queue, oldest first. Answered with [`Completion::Queue`].
+    FetchQueue { ticket: Ticket, account: String },
+    /// Remove delivered rows of the offline queue (by queue row id).
+    Dequeue { ids: Vec<i64> },
+    /// Remember that `account` is in `channel` (display name), reading from `last_id`.
+    Join {
+        account: String,
+        channel: String,
+        last_id: i64,
+    },
+    /// Forget a membership (PART, KICK).
+    Part { account: String, channel: String },
+    /// The account stopped reading these channels (folded names) at message `last_id`.
+    Left {
+        account: String,
+        channels: Vec<String>,
+        last_id: i64,
+    },
+    /// The account's channels with what it missed in each (at most
+    /// `missed_per_channel` newest, oldest first). Answered with
+    /// [`Completion::Memberships`].
+    FetchMemberships { ticket: Ticket, account: String },
+    /// History of one conversation. Answered with [`Completion::History`].
+    History {
+        ticket: Ticket,
+        conv: Conv,
+        range: Range,
+        limit: usize,
+    },
+    /// Conversations of `party` (an identity) plus `channels` (folded) with messages
+    /// between two ids, newest activity first. Answered with [`Completion::Targets`].
+    Targets {
+        ticket: Ticket,
+        party: String,
+        channels: Vec<String>,
+        from: i64,
+        to: i64,
+        limit: usize,
+    },
+    /// Answered with [`Completion::Synced`] once everything sent before is committed.
+    Sync { ticket: Ticket },
+}
+
+impl std::fmt::Debug for Request {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = match self {
+            Request::Log(_) => "Log",
+            Request::Queue { .. } => "Queue",
+            Request::Register { .. } => "Register",
+            Request::CreateAccount { .. } => "CreateAccount",
+            Request::Verify { .. } => "Verify",
+            Request::DeleteAccount { .. } => "DeleteAccount",
+            Request::Seen { .. } => "Seen",
+            Request::FetchQueue { .. } => "FetchQueue",
+            Request::Dequeue { .. } => "Dequeue",
+            Request::Join { .. } => "Join",
+            Request::Part { .. } => "Part",
+            Request::Left { .. } => "Left",
+            Request::FetchMemberships { .. } => "FetchMemberships",
+            Request::History { .. } => "History",
+            Request::Targets { .. } => "Targets",
+            Request::Sync { .. } => "Sync",
+        };
+        write!(f, "Request::{kind}")
+    }
+}
+
+/// Why an offline message was not queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueueRefusal {
+    /// `queue_max_messages` are already waiting.
+    Full,
+    /// The oldest waiting message is older than `queue_max_age_secs`.
+    Stale,
+    /// The database refused the write (disk full...).
+    Unavailable,
+}
+
+/// Why a registration failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RegisterError {
+    Exists,
+    /// The database refused the write (disk full...).
+    Unavailable(String),
+}
+
+/// A membership row with what was missed in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Membership {
+    /// Display name as joined.
+    pub channel: String,
+    /// Oldest first.
+    pub missed: Vec<StoredMessage>,
+}
+
+/// One conversation in a TARGETS answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetActivity {
+    /// For a channel its display name; for a direct conversation the *other* party's
+    /// latest nick as seen in the log.
+    pub name: String,
+    /// Time of the latest message, Unix ms.
+    pub latest_ms: i64,
+}
+
+/// An answer from the store or the hasher.
+#[derive(Debug)]
+pub enum Completion {
+    Queued {
+        ticket: Ticket,
+        result: Result<(), QueueRefusal>,
+    },
+    Registered {
+        ticket: Ticket,
+        result: Result<Account, RegisterError>,
+    },
+    Verified {
+        ticket: Ticket,
+        account: String,
+        ok: bool,
+    },
+    /// (queue row id, message), oldest first.
+    Queue {
+        ticket: Ticket,
+        rows: Vec<(i64, StoredMessage)>,
+    },
+    Memberships {
+        ticket: Ticket,
+        channels: Vec<Membership>,
+    },
+    /// Oldest first.
+    History {
+        ticket: Ticket,
+        messages: Vec<StoredMessage>,
+    },
+    Targets {
+        ticket: Ticket,
+        targets: Vec<TargetActivity>,
+    },
+    Synced {
+        ticket: Ticket,
+    },
+}
+
+/// What the loop needs at start.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    pub accounts: Vec<Account>,
+    /// The largest message id in the log (0 when empty); new ids must be larger.
+    pub last_id: i64,
+}
+
+/// The loop's handle on the store thread and the hasher.
+pub struct Store {
+    requests: Sender<Request>,
+    hasher: Sender<Request>,
+    threads: Vec<JoinHandle<()>>,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Opens (creating and migrating) `data_dir/chatd.db`, loads what the loop needs,
+    /// and starts the threads. Completions arrive on the returned receiver, each batch
+    /// followed by `wake()`.
+    pub fn open(
+        data_dir: &Path,
+        options: StoreOptions,
+        wake: Arc<dyn Fn() + Send + Sync>,
+    ) -> Result<(Store, Receiver<Completion>, Loaded), StoreError> {
+        worker::open(data_dir, options, wake)
+    }
+
+    /// Hands a request to its thread. Never blocks.
+    pub fn send(&self, request: Request) {
+        let to = match request {
+            Request::Register { .. } | Request::Verify { .. } => &self.hasher,
+            _ => &self.requests,
+        };
+        if to.send(request).is_err() {
+            log::error!("the store thread has stopped; a request was dropped");
+        }
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Commits everything sent so far and stops the threads (graceful shutdown).
+    pub fn close(self) {
+        let Store {
+            requests,
+            hasher,
+            threads,
+            ..
+        } = self;
+        drop(hasher);
+        drop(requests);
+        for t in threads {
+            if t.join().is_err() {
+                log::error!("a store thread panicked");
+            }
+        }
+    }
+}
