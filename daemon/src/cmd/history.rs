@@ -40,6 +40,57 @@ pub fn party_of_nick(cx: &Cx, nick: &str) -> String {
     format!("n:{}", fold(nick))
 }
 
+/// The oldest message (exclusive id bound) the sender may read in a private
+/// conversation: none for an account, the start of this connection for a nick —
+/// a nick's earlier holder is not necessarily the same person.
+fn floor(cx: &Cx, conv: &Conv) -> i64 {
+    let user = cx.user();
+    match conv {
+        Conv::Direct(..) if user.account.is_none() => id_at_ms(user.signon * 1000),
+        _ => 0,
+    }
+}
+
+/// `range` with every lower bound raised to `floor` where that keeps it exact;
+/// `on_history` drops anything older that still comes back.
+fn clamp(range: Range, floor: i64) -> Range {
+    if floor == 0 {
+        return range;
+    }
+    match range {
+        Range::Latest { after } => Range::Latest {
+            after: Some(after.unwrap_or(0).max(floor)),
+        },
+        Range::After { after } => Range::After {
+            after: after.max(floor),
+        },
+        Range::Between { from, to } if from <= to => Range::Between {
+            from: from.max(floor),
+            to,
+        },
+        Range::Between { from, to } => Range::Between {
+            from,
+            to: to.max(floor),
+        },
+        other => other,
+    }
+}
+
+/// Sends a history request for the sender; the answer goes to [`on_history`].
+fn request(cx: &mut Cx, command: &str, target: &str, conv: Conv, range: Range, limit: usize) {
+    let floor = floor(cx, &conv);
+    let ticket = Ticket {
+        conn: cx.my_id(),
+        what: format!("{command} {target} {floor}"),
+    };
+    cx.store.send(Request::History {
+        ticket,
+        conv,
+        range: clamp(range, floor),
+        limit,
+    });
+}
+
 /// The conversation `target` names for the sender, if the sender may read it.
 fn conversation(cx: &Cx, target: &str) -> Result<Conv, CmdError> {
     if target.starts_with('#') {
@@ -86,16 +137,7 @@ pub fn history(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
         );
         return Ok(());
     };
-    let ticket = Ticket {
-        conn: cx.my_id(),
-        what: format!("HISTORY {target}"),
-    };
-    cx.store.send(Request::History {
-        ticket,
-        conv,
-        range,
-        limit,
-    });
+    request(cx, "HISTORY", target, conv, range, limit);
     Ok(())
 }
 
@@ -232,12 +274,15 @@ pub fn chathistory(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
         };
         let party = my_party(cx);
         let channels = cx.user().channels.clone();
+        // Private conversations of a nick count only from this connection on.
+        let floor = floor(cx, &Conv::Direct(String::new(), String::new()));
+        let (from, to) = (id_at_ms(a.min(b)).max(floor), id_at_ms(a.max(b)));
         cx.store.send(Request::Targets {
             ticket,
             party,
             channels,
-            from: id_at_ms(a),
-            to: id_at_ms(b),
+            from,
+            to,
             limit,
         });
         return Ok(());
@@ -297,16 +342,7 @@ pub fn chathistory(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
         bad_ref(cx, msg.param(2));
         return Ok(());
     };
-    let ticket = Ticket {
-        conn: id,
-        what: format!("CHATHISTORY {target}"),
-    };
-    cx.store.send(Request::History {
-        ticket,
-        conv,
-        range,
-        limit,
-    });
+    request(cx, "CHATHISTORY", target, conv, range, limit);
     Ok(())
 }
 
@@ -315,7 +351,11 @@ pub fn on_history(cx: &mut Cx, ticket: &Ticket, messages: Vec<StoredMessage>) {
     if !cx.alive(ticket.conn) {
         return;
     }
-    let (command, target) = ticket.what.split_once(' ').unwrap_or(("HISTORY", ""));
+    let mut words = ticket.what.split(' ');
+    let (command, target) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
+    let floor: i64 = words.next().and_then(|f| f.parse().ok()).unwrap_or(0);
+    let mut messages = messages;
+    messages.retain(|m| m.id > floor);
     let shown = if target.starts_with('#') {
         cx.state
             .channels

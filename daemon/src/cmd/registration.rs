@@ -248,11 +248,8 @@ pub fn try_register(cx: &mut Cx) {
     for chan in cx.config.server.auto_join.clone() {
         channel::join_one(cx, &chan, None);
     }
-    if cx.user().account.is_some() {
-        account::after_login(cx);
-    } else {
-        account::check_nick(cx);
-    }
+    account::after_login(cx);
+    account::check_nick(cx);
 }
 
 fn welcome(cx: &mut Cx) {
