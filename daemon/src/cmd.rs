@@ -7,6 +7,7 @@ pub mod channel;
 pub mod history;
 pub mod message;
 pub mod mode;
+pub mod oper;
 pub mod query;
 pub mod registration;
 
@@ -79,8 +80,8 @@ pub struct Spec {
 }
 
 use self::{
-    account as acc, channel as ch, history as hist, message as msg, mode as md, query as q,
-    registration as reg,
+    account as acc, channel as ch, history as hist, message as msg, mode as md, oper as op,
+    query as q, registration as reg,
 };
 
 /// Every command the server knows. Keep `docs/protocol.md` in step with it.
@@ -150,6 +151,24 @@ pub static COMMANDS: &[Spec] = &[
         min_params: 0,
         access: Access::Registered,
         run: acc::logout,
+    },
+    Spec {
+        name: "OPER",
+        min_params: 2,
+        access: Access::Registered,
+        run: op::oper,
+    },
+    Spec {
+        name: "KILL",
+        min_params: 1,
+        access: Access::Registered,
+        run: op::kill,
+    },
+    Spec {
+        name: "WALLOPS",
+        min_params: 1,
+        access: Access::Registered,
+        run: op::wallops,
     },
     Spec {
         name: "HISTORY",

@@ -14,6 +14,28 @@ pub struct Config {
     pub accounts: AccountsConfig,
     pub history: HistoryConfig,
     pub log: LogConfig,
+    pub admin: AdminConfig,
+    /// IRC operators (`OPER <name> <password>`).
+    pub oper: Vec<OperConfig>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    /// The admin socket; default `admin.sock` in the data dir.
+    pub socket: Option<PathBuf>,
+    /// A group allowed to use the socket (mode 0660); default none (mode 0600).
+    pub group: Option<String>,
+    /// uids allowed besides chatd's own and root.
+    pub allow_uids: Vec<u32>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OperConfig {
+    pub name: String,
+    /// A hash from `chatd hash-password`, never the password itself.
+    pub password: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -261,7 +283,12 @@ impl Config {
         }
         for (key, value, min, max) in [
             ("accounts.min_password_len", a.min_password_len, 1, 300),
-            ("accounts.nick_grace_secs", a.nick_grace_secs as usize, 0, 86_400),
+            (
+                "accounts.nick_grace_secs",
+                a.nick_grace_secs as usize,
+                0,
+                86_400,
+            ),
             (
                 "accounts.login_failures_per_conn",
                 a.login_failures_per_conn as usize,
@@ -302,6 +329,17 @@ impl Config {
             || !crate::state::names::is_valid_nick(&format!("{}1", a.guest_prefix), 30)
         {
             return bad("accounts.guest_prefix", "must start a valid nick");
+        }
+        for (i, oper) in self.oper.iter().enumerate() {
+            if oper.name.is_empty() || oper.name.contains(' ') {
+                return bad(&format!("oper[{i}].name"), "must be one word");
+            }
+            if oper.password.parse::<crate::store::PasswordHash>().is_err() {
+                return bad(
+                    &format!("oper[{i}].password"),
+                    "must be a hash printed by `chatd hash-password`",
+                );
+            }
         }
         for chan in &self.server.auto_join {
             if !crate::state::names::is_valid_channel(chan, l.channel_len) {

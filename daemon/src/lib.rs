@@ -3,6 +3,7 @@
 //! Map: `server.rs` the loop, `conn.rs` sockets and queues, `outgoing.rs` shared
 //! serialized messages, `state/` users and channels, `cmd.rs` + `cmd/` the commands.
 
+pub mod admin;
 pub mod cmd;
 pub mod config;
 pub mod conn;

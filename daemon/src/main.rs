@@ -26,12 +26,48 @@ struct Args {
     /// Log level: error, warn, info, debug or trace. Replaces `log.level`.
     #[arg(long, value_name = "LEVEL")]
     log_level: Option<String>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum Command {
+    /// Read a password from standard input and print its hash, for the `password`
+    /// of an `[[oper]]` entry in the config.
+    HashPassword {
+        /// PBKDF2 iterations.
+        #[arg(long, default_value_t = 100_000)]
+        iterations: u32,
+    },
+}
+
+/// `chatd hash-password`: one line from stdin, its hash on stdout.
+fn hash_password(iterations: u32) -> ExitCode {
+    use std::io::IsTerminal;
+    if std::io::stdin().is_terminal() {
+        eprintln!("Password (the line is shown as you type; pipe it in to avoid that):");
+    }
+    let mut line = String::new();
+    if std::io::stdin().read_line(&mut line).is_err() {
+        eprintln!("chatd: cannot read the password from standard input");
+        return ExitCode::from(2);
+    }
+    let password = line.trim_end_matches(['\r', '\n']);
+    if password.is_empty() || iterations < 1000 {
+        eprintln!("chatd: need a non-empty password and at least 1000 iterations");
+        return ExitCode::from(2);
+    }
+    println!("{}", chatd::store::password::hash(password, iterations));
+    ExitCode::SUCCESS
 }
 
 /// Exit codes: 0 clean stop, 1 runtime failure, 2 usage or configuration error,
 /// 3 cannot bind a listener, 4 data directory unusable.
 fn main() -> ExitCode {
     let args = Args::parse();
+    if let Some(Command::HashPassword { iterations }) = args.command {
+        return hash_password(iterations);
+    }
     let mut config = match &args.config {
         Some(path) => match Config::load(path) {
             Ok(c) => c,
@@ -60,12 +96,17 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     let server = match Server::bind(config) {
-        Ok(s) => s,
+        Ok(mut s) => {
+            if let Some(path) = &args.config {
+                s.set_config_path(path.clone());
+            }
+            s
+        }
         Err(e) => {
             log::error!("cannot start: {e}");
             return ExitCode::from(match e {
                 StartError::Bind(..) => 3,
-                StartError::DataDir(..) | StartError::Store(_) => 4,
+                StartError::DataDir(..) | StartError::Store(_) | StartError::Admin(_) => 4,
                 StartError::Poll(_) => 1,
             });
         }
@@ -115,5 +156,7 @@ fn init_logging(config: &Config) -> Result<(), String> {
             .map_err(|e| format!("log file {}: {e}", path.display()))?;
         loggers.push(WriteLogger::new(level, log_config, file));
     }
+    // `chatctl tail-log -f`: passes on what `level` lets through, only while followed.
+    loggers.push(Box::new(chatd::admin::logtap::LogTap { level }));
     CombinedLogger::init(loggers).map_err(|e| e.to_string())
 }

@@ -2,6 +2,8 @@
 //! state and the timers; routes each token to accept, read or write; and ends every
 //! pass by tearing down closed connections and flushing the dirty ones once each.
 
+use crate::admin::commands::{self as admin_cmd, AdminState, Ctl};
+use crate::admin::{self, logtap, Admin};
 use crate::cmd::{self, account, channel, history, message, Cx};
 use crate::config::Config;
 use crate::conn::{Conn, Conns};
@@ -37,6 +39,7 @@ pub enum StartError {
     Bind(SocketAddr, io::Error),
     Poll(io::Error),
     Store(StoreError),
+    Admin(String),
 }
 
 impl fmt::Display for StartError {
@@ -54,6 +57,7 @@ impl fmt::Display for StartError {
             StartError::Bind(a, e) => write!(f, "cannot listen on {a}: {e}"),
             StartError::Poll(e) => write!(f, "cannot create the event loop: {e}"),
             StartError::Store(e) => write!(f, "cannot open the database: {e}"),
+            StartError::Admin(e) => write!(f, "cannot set up the admin socket: {e}"),
         }
     }
 }
@@ -94,6 +98,8 @@ pub struct Server {
     /// `None` only after shutdown closed it.
     store: Option<Store>,
     completions: Receiver<Completion>,
+    admin: Admin,
+    admin_state: AdminState,
 }
 
 impl Server {
@@ -132,7 +138,10 @@ impl Server {
             missed_per_channel: h.missed_per_channel,
         };
         let (store, completions, loaded) =
-            Store::open(&data_dir, options, wake).map_err(StartError::Store)?;
+            Store::open(&data_dir, options, wake.clone()).map_err(StartError::Store)?;
+        logtap::set_wake(Box::new(move || wake()));
+        let admin = Admin::bind(&config, poll.registry()).map_err(|e| StartError::Admin(e.0))?;
+        log::info!("admin socket at {}", admin.path().display());
         log::info!(
             "store {} open: {} accounts",
             store.path().display(),
@@ -140,6 +149,7 @@ impl Server {
         );
         let mut state = State::new(chrono::Utc::now().timestamp());
         state.last_msg_id = loaded.last_id;
+        state.bans = loaded.bans;
         for a in loaded.accounts {
             state.accounts.insert(chatd_proto::fold(&a.name), a);
         }
@@ -150,6 +160,8 @@ impl Server {
             state,
             store: Some(store),
             completions,
+            admin,
+            admin_state: AdminState::default(),
             motd,
             config,
             waker,
@@ -166,6 +178,16 @@ impl Server {
             .iter()
             .filter_map(|l| l.local_addr().ok())
             .collect()
+    }
+
+    /// The config file, so `reload` can read it again.
+    pub fn set_config_path(&mut self, path: PathBuf) {
+        self.admin_state.config_path = Some(path);
+    }
+
+    /// Where the admin socket listens.
+    pub fn admin_socket(&self) -> &std::path::Path {
+        self.admin.path()
     }
 
     pub fn handle(&self) -> ServerHandle {
@@ -200,7 +222,9 @@ impl Server {
             for event in events.iter() {
                 match event.token() {
                     WAKER => self.take_completions(now),
+                    admin::LISTENER => self.admin.accept(self.poll.registry()),
                     Token(t) if t >= LISTENER_BASE => self.accept(t - LISTENER_BASE, now),
+                    Token(t) if t >= admin::BASE => self.admin_event(t - admin::BASE, now),
                     Token(slot) => {
                         if event.is_readable() || event.is_read_closed() || event.is_error() {
                             self.read(slot, now);
@@ -216,7 +240,7 @@ impl Server {
             }
             self.run_timers(now);
             self.end_of_pass();
-            if self.stop.load(Ordering::SeqCst) {
+            if self.stop.load(Ordering::SeqCst) || self.admin_state.shutdown.is_some() {
                 self.shutdown();
                 return Ok(());
             }
@@ -239,8 +263,15 @@ impl Server {
                 log::debug!("peer={peer} set_nodelay: {e}");
             }
             let id = self.conns.next_id();
-            if id.slot >= LISTENER_BASE {
+            if id.slot >= admin::BASE {
                 return;
+            }
+            let ip = peer.ip().to_string();
+            if let Some(ban) = self.state.bans.iter().find(|b| b.mask == ip) {
+                let line = format!("ERROR :Closing Link: {ip} (Banned: {})\r\n", ban.reason);
+                let _ = std::io::Write::write(&mut sock, line.as_bytes());
+                log::info!("peer={peer} refused: banned");
+                continue;
             }
             if let Err(e) =
                 self.poll
@@ -319,14 +350,98 @@ impl Server {
             state: &mut self.state,
             config: &self.config,
             motd: &self.motd,
-            store: self.store.as_ref().expect("the store is open while the loop runs"),
+            store: self
+                .store
+                .as_ref()
+                .expect("the store is open while the loop runs"),
             now,
+        }
+    }
+
+    /// The parts admin commands work with.
+    fn ctl(&mut self, now: Instant) -> Ctl<'_> {
+        let started = self.state.started;
+        Ctl {
+            admin: &mut self.admin,
+            st: &mut self.admin_state,
+            conns: &mut self.conns,
+            state: &mut self.state,
+            config: &mut self.config,
+            motd: &mut self.motd,
+            store: self
+                .store
+                .as_ref()
+                .expect("the store is open while the loop runs"),
+            now,
+            started,
+        }
+    }
+
+    /// Requests from an admin connection.
+    fn admin_event(&mut self, slot: usize, now: Instant) {
+        for line in self.admin.read(slot) {
+            admin_cmd::run(&mut self.ctl(now), slot, &line);
+        }
+        self.admin.flush(slot, self.poll.registry());
+        self.update_tap();
+    }
+
+    /// Turns message and log tapping on while someone follows.
+    fn update_tap(&mut self) {
+        let following = self.admin.following();
+        self.state.tap = following;
+        logtap::follow(self.admin.follow_level());
+    }
+
+    /// Streams tapped messages and log lines to the admin connections following them.
+    fn feed_admin(&mut self) {
+        if !self.state.tap {
+            return;
+        }
+        let messages = std::mem::take(&mut self.state.tapped);
+        let lines = logtap::take();
+        if messages.is_empty() && lines.is_empty() {
+            return;
+        }
+        let mut sends = Vec::new();
+        for (slot, conn) in self.admin.conns.iter() {
+            for stream in &conn.streams {
+                for m in messages
+                    .iter()
+                    .filter(|m| admin_cmd::stream_shows(&stream.filter, m))
+                {
+                    sends.push((
+                        slot,
+                        serde_json::json!({"id": stream.id, "event": "message", "data": admin_cmd::message_json(m)}),
+                    ));
+                }
+                for l in lines.iter().filter(|l| l.level <= stream.level) {
+                    sends.push((
+                        slot,
+                        serde_json::json!({"id": stream.id, "event": "log", "data": {"time": l.time, "level": l.level.as_str(), "text": l.text}}),
+                    ));
+                }
+            }
+        }
+        for (slot, value) in sends {
+            self.admin.send(slot, &value);
         }
     }
 
     /// Finishes the commands whose store or password work is done.
     fn take_completions(&mut self, now: Instant) {
         while let Ok(done) = self.completions.try_recv() {
+            if done.ticket().what.starts_with("admin ") {
+                let ticket = done.ticket().clone();
+                admin_cmd::complete(&mut self.ctl(now), &ticket, done);
+                continue;
+            }
+            if done.ticket().what.starts_with("oper ") {
+                if let Completion::Verified { ticket, ok, .. } = &done {
+                    cmd::oper::on_verified(&mut self.cx(ticket.conn.slot, now), ticket, *ok);
+                }
+                continue;
+            }
             match done {
                 Completion::Queued { ticket, result } => {
                     message::on_queued(&mut self.cx(ticket.conn.slot, now), &ticket, result)
@@ -351,9 +466,12 @@ impl Server {
                 Completion::Targets { ticket, targets } => {
                     history::on_targets(&mut self.cx(ticket.conn.slot, now), &ticket, targets)
                 }
-                Completion::Synced { .. } => {}
+                Completion::Synced { .. }
+                | Completion::Accounts { .. }
+                | Completion::Stats { .. } => {}
             }
         }
+        self.update_tap();
     }
 
     fn run_timers(&mut self, now: Instant) {
@@ -414,6 +532,8 @@ impl Server {
 
     /// Tears down closed connections and flushes dirty ones, until neither is left.
     fn end_of_pass(&mut self) {
+        self.feed_admin();
+        self.admin.flush_all(self.poll.registry());
         if !self.state.log_batch.is_empty() {
             let batch = std::mem::take(&mut self.state.log_batch);
             if let Some(store) = &self.store {
@@ -526,6 +646,11 @@ impl Server {
     }
 
     fn shutdown(&mut self) {
+        let reason = self
+            .admin_state
+            .shutdown
+            .clone()
+            .unwrap_or_else(|| "Server shutting down".to_string());
         log::info!("shutting down: {} connections", self.conns.slab.len());
         let slots: Vec<usize> = self.conns.slab.iter().map(|(s, _)| s).collect();
         let now = Instant::now();
@@ -538,9 +663,10 @@ impl Server {
                 conn.user.channels.clear();
                 conn.user.account = None;
             }
-            self.conns.close(slot, "Server shutting down");
+            self.conns.close(slot, &reason);
         }
         self.end_of_pass();
+        self.admin.remove_socket();
         if let Some(store) = self.store.take() {
             store.close();
             log::info!("store closed");

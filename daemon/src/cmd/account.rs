@@ -81,20 +81,28 @@ pub fn login(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
 
 /// `LOGOUT` — leaves the account; the connection stays.
 pub fn logout(cx: &mut Cx, _msg: &Message) -> Result<(), CmdError> {
-    let Some(account) = cx.user().account.clone() else {
+    if cx.user().account.is_none() {
         fail(cx, "LOGOUT", "NOT_LOGGED_IN", "", "You are not logged in");
         return Ok(());
+    }
+    force_logout(cx, "You are now logged out");
+    Ok(())
+}
+
+/// Logs the sender out of its account (LOGOUT, or the account was deleted).
+pub fn force_logout(cx: &mut Cx, text: &str) {
+    let Some(account) = cx.user().account.clone() else {
+        return;
     };
     end_session(cx, cx.me, &account);
     cx.user_mut().account = None;
     let source = cx.user().source();
-    cx.reply(RPL_LOGGEDOUT, &[source.as_str(), "You are now logged out"]);
+    cx.reply(RPL_LOGGEDOUT, &[source.as_str(), text]);
     let me = cx.me;
     let mut out = Outgoing::new(cx.relay_from(me, "ACCOUNT", vec!["*".into()]));
     cx.send_to_peers(me, &mut out, false, Some(Cap::AccountNotify));
     log::info!("conn={me} account={account} logged out");
     check_nick(cx);
-    Ok(())
 }
 
 /// `AUTHENTICATE <mechanism> | <base64> | + | *` — SASL PLAIN (IRCv3 sasl-3.1).
@@ -139,7 +147,10 @@ pub fn authenticate(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
     }
     let decoded = base64_decode(&buf).and_then(|b| String::from_utf8(b).ok());
     let Some(plain) = decoded else {
-        return Err(err(ERR_SASLFAIL, ["SASL authentication failed: bad encoding"]));
+        return Err(err(
+            ERR_SASLFAIL,
+            ["SASL authentication failed: bad encoding"],
+        ));
     };
     let mut parts = plain.split('\0');
     let (authz, authc, password) = (
@@ -147,7 +158,9 @@ pub fn authenticate(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
         parts.next().unwrap_or(""),
         parts.next().unwrap_or(""),
     );
-    if authc.is_empty() || parts.next().is_some() || (!authz.is_empty() && fold(authz) != fold(authc))
+    if authc.is_empty()
+        || parts.next().is_some()
+        || (!authz.is_empty() && fold(authz) != fold(authc))
     {
         return Err(err(ERR_SASLFAIL, ["SASL authentication failed"]));
     }
@@ -169,9 +182,7 @@ pub fn nickserv(cx: &mut Cx, text: &str) {
         ("IDENTIFY" | "ID" | "LOGIN", [account, password]) => {
             begin_login(cx, Door::NickServ, account, password);
         }
-        ("REGISTER", [password]) => {
-            start_register(cx, Door::NickServRegister, "*", "*", password)
-        }
+        ("REGISTER", [password]) => start_register(cx, Door::NickServRegister, "*", "*", password),
         ("REGISTER", [password, email]) => {
             start_register(cx, Door::NickServRegister, "*", email, password)
         }
@@ -231,9 +242,18 @@ fn start_register(cx: &mut Cx, door: Door, account: &str, email: &str, password:
         _ => fail(cx, "REGISTER", code, ctx, text),
     };
     let nick = cx.user().nick.clone();
-    let name = if account == "*" { nick.as_str() } else { account };
+    let name = if account == "*" {
+        nick.as_str()
+    } else {
+        account
+    };
     if name == "*" || name.is_empty() {
-        return fail_with(cx, "NEED_NICK", "*", "Choose a nick (NICK) before registering");
+        return fail_with(
+            cx,
+            "NEED_NICK",
+            "*",
+            "Choose a nick (NICK) before registering",
+        );
     }
     if password.is_empty() {
         return fail_with(
@@ -244,7 +264,12 @@ fn start_register(cx: &mut Cx, door: Door, account: &str, email: &str, password:
         );
     }
     if cx.user().account.is_some() {
-        return fail_with(cx, "ALREADY_AUTHENTICATED", name, "You are already logged in");
+        return fail_with(
+            cx,
+            "ALREADY_AUTHENTICATED",
+            name,
+            "You are already logged in",
+        );
     }
     if cx.user().login_pending {
         return fail_with(
@@ -380,8 +405,7 @@ fn begin_login(cx: &mut Cx, door: Door, account: &str, password: &str) {
     let host = cx.user().host.clone();
     let per_ip = accounts.login_failures_per_ip;
     if let Some((count, since)) = cx.state.login_failures.get(&host) {
-        if cx.now.saturating_duration_since(*since) < Duration::from_secs(60) && *count >= per_ip
-        {
+        if cx.now.saturating_duration_since(*since) < Duration::from_secs(60) && *count >= per_ip {
             return login_failed(
                 cx,
                 door,
@@ -437,7 +461,10 @@ fn login_failed(cx: &mut Cx, door: Door, text: &str, counts: bool) {
         entry.0 += 1;
     }
     match door {
-        Door::Sasl => cx.reply(ERR_SASLFAIL, &[format!("SASL authentication failed: {text}")]),
+        Door::Sasl => cx.reply(
+            ERR_SASLFAIL,
+            &[format!("SASL authentication failed: {text}")],
+        ),
         Door::Pass => {
             cx.reply(ERR_PASSWDMISMATCH, &[format!("Password incorrect: {text}")]);
             cx.conns.close(cx.me, "Bad password");
@@ -544,8 +571,8 @@ pub fn on_queue(cx: &mut Cx, ticket: &Ticket, rows: Vec<(i64, StoredMessage)>) {
         } else {
             format!("{count} messages were delivered while you were away")
         };
-        let notice = Message::new("NOTICE", [nick.as_str(), text.as_str()])
-            .with_source(cx.server_name());
+        let notice =
+            Message::new("NOTICE", [nick.as_str(), text.as_str()]).with_source(cx.server_name());
         cx.conns.send_replay(me, notice.to_line().into(), None);
         log::info!("conn={me} account={account} offline queue: {count} delivered");
     }
@@ -673,10 +700,15 @@ pub fn enforce_nick(cx: &mut Cx) {
     };
     nickserv_notice(
         cx,
-        &format!("{old} belongs to a registered account and you did not log in: you are now {guest}"),
+        &format!(
+            "{old} belongs to a registered account and you did not log in: you are now {guest}"
+        ),
     );
     super::registration::change_nick(cx, &guest);
-    log::info!("conn={} renamed {old} to {guest}: nick is a registered account", cx.me);
+    log::info!(
+        "conn={} renamed {old} to {guest}: nick is a registered account",
+        cx.me
+    );
 }
 
 /// Standard base64 (RFC 4648, with padding), as SASL uses.

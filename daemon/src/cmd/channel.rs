@@ -307,22 +307,25 @@ pub fn list(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
     Ok(())
 }
 
-/// `KICK <channel> <nick>{,<nick>} [:<reason>]` — RFC 2812 §3.2.8.
+/// `KICK <channel> <nick>{,<nick>} [:<reason>]` — RFC 2812 §3.2.8. IRC operators
+/// may kick in any channel.
 pub fn kick(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
     let name = msg.param(0);
     let me = cx.me;
+    let oper = cx.user().oper.is_some();
     let (folded, chan) = channel_named(cx.state, name)?;
     let chan_name = chan.name.clone();
-    if chan.member(me).is_none() {
+    if chan.member(me).is_none() && !oper {
         return Err(not_on_channel(&chan_name));
     }
-    if !chan.is_op(me) {
+    if !chan.is_op(me) && !oper {
         return Err(not_chanop(&chan_name));
     }
     let reason = match msg.param(2) {
         "" => cx.user().nick.clone(),
         r => truncate(r, cx.config.limits.kick_len).to_string(),
     };
+    let source = cx.user().source();
     let max = cx.config.limits.targets_per_message;
     for target in msg.param(1).split(',').filter(|n| !n.is_empty()).take(max) {
         let Some(slot) = cx.state.slot_of_nick(target) else {
@@ -341,20 +344,28 @@ pub fn kick(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
             );
             continue;
         }
-        let victim = cx.user_of(slot).map(|u| u.nick.clone()).unwrap_or_default();
-        let mut out = Outgoing::new(cx.relay_from(
-            me,
-            "KICK",
-            vec![chan_name.clone(), victim, reason.clone()],
-        ));
-        cx.send_to_channel(&folded, &mut out, None, None);
-        forget_membership(cx, slot, &folded);
-        remove_member(cx, &folded, slot);
+        kick_member(cx, &folded, slot, &source, &reason);
         if !cx.state.channels.contains_key(&folded) {
             break;
         }
     }
     Ok(())
+}
+
+/// Removes `slot` from a channel with a `KICK` from `source` (a user or the server),
+/// which every member sees; the membership is forgotten.
+pub fn kick_member(cx: &mut Cx, folded: &str, slot: usize, source: &str, reason: &str) {
+    let Some(chan_name) = cx.state.channels.get(folded).map(|c| c.name.clone()) else {
+        return;
+    };
+    let victim = cx.user_of(slot).map(|u| u.nick.clone()).unwrap_or_default();
+    let kick = Message::new("KICK", [chan_name, victim, reason.to_string()])
+        .with_source(source)
+        .with_tag("time", crate::outgoing::server_time_now());
+    let mut out = Outgoing::new(kick);
+    cx.send_to_channel(folded, &mut out, None, None);
+    forget_membership(cx, slot, folded);
+    remove_member(cx, folded, slot);
 }
 
 /// `INVITE <nick> <channel>` — RFC 2812 §3.2.7.

@@ -398,7 +398,8 @@ pub fn on_targets(cx: &mut Cx, ticket: &Ticket, targets: Vec<store::TargetActivi
         if let Some(id) = &batch {
             m = m.with_tag("batch", id.as_str());
         }
-        cx.conns.send_replay(me, Outgoing::new(m).bytes_for(caps), None);
+        cx.conns
+            .send_replay(me, Outgoing::new(m).bytes_for(caps), None);
     }
     if let Some(id) = &batch {
         let end = Message::new("BATCH", [format!("-{id}")]).with_source(server.as_str());
@@ -414,8 +415,11 @@ pub fn send_replay_batch(cx: &mut Cx, target: &str, messages: &[StoredMessage]) 
     let batch = caps.has(Cap::Batch).then(new_batch_id);
     let server = cx.server_name().to_string();
     if let Some(id) = &batch {
-        let start = Message::new("BATCH", [format!("+{id}"), "chathistory".into(), target.into()])
-            .with_source(server.as_str());
+        let start = Message::new(
+            "BATCH",
+            [format!("+{id}"), "chathistory".into(), target.into()],
+        )
+        .with_source(server.as_str());
         cx.conns.send_replay(me, start.to_line().into(), None);
     }
     for m in messages {
@@ -500,10 +504,7 @@ mod tests {
             Ref::parse("timestamp=2026-01-01T00:00:00.000Z"),
             Some(Ref::Time(1_767_225_600_000))
         );
-        assert_eq!(
-            Ref::parse("msgid=0000000000000001"),
-            Some(Ref::Id(1))
-        );
+        assert_eq!(Ref::parse("msgid=0000000000000001"), Some(Ref::Id(1)));
         assert_eq!(Ref::parse("msgid=nope"), None);
         assert_eq!(Ref::parse("time=1"), None);
     }

@@ -202,10 +202,19 @@ fn deliver(cx: &mut Cx, msg: &Message, kind: Kind) -> Result<(), CmdError> {
     Ok(())
 }
 
-/// Adds a message to this pass's log batch (when logging is on).
+/// Adds a message to this pass's log batch (when logging is on), counts it, and
+/// copies it to `tail-log -f` followers.
 fn log_message(cx: &mut Cx, m: StoredMessage) {
+    note(cx, &m);
     if cx.config.history.log_messages {
         cx.state.log_batch.push(m);
+    }
+}
+
+fn note(cx: &mut Cx, m: &StoredMessage) {
+    cx.state.rate.count(m.time_ms / 1000);
+    if cx.state.tap {
+        cx.state.tapped.push(m.clone());
     }
 }
 
@@ -220,7 +229,12 @@ fn to_account(cx: &mut Cx, name: &str, m: StoredMessage, out: &mut Outgoing, ech
             let Some(nick) = cx.user_of(slot).map(|u| u.nick.clone()) else {
                 continue;
             };
-            let bytes = history::replay_bytes(&m, Some(&nick), cx.user_of(slot).map(|u| u.caps).unwrap_or_default(), None);
+            let bytes = history::replay_bytes(
+                &m,
+                Some(&nick),
+                cx.user_of(slot).map(|u| u.caps).unwrap_or_default(),
+                None,
+            );
             cx.conns.send(slot, bytes);
         }
         if echo {
@@ -232,6 +246,7 @@ fn to_account(cx: &mut Cx, name: &str, m: StoredMessage, out: &mut Outgoing, ech
     if echo {
         cx.send_outgoing(me, out);
     }
+    note(cx, &m);
     let ticket = Ticket {
         conn: cx.my_id(),
         what: format!("{} {name}", m.kind.command()),

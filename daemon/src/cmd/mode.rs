@@ -80,7 +80,7 @@ fn channel_mode(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
         return Ok(());
     };
     let mut gate = Gate {
-        is_op: chan.is_op(me),
+        is_op: chan.is_op(me) || cx.user().oper.is_some(),
         denied: false,
         with_arg: 0,
         max_with_arg: cx.config.limits.modes_per_command,

@@ -127,6 +127,12 @@ pub fn whois(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
         RPL_WHOISSERVER,
         &[u.nick.clone(), server, cx.config.server.network.clone()],
     );
+    if u.oper.is_some() {
+        cx.reply(
+            RPL_WHOISOPERATOR,
+            &[u.nick.clone(), "is an IRC operator".into()],
+        );
+    }
     if let Some(account) = &u.account {
         cx.reply(
             RPL_WHOISACCOUNT,

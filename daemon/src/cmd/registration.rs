@@ -120,7 +120,10 @@ pub fn nick(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
     }
     let folded = fold(new);
     if folded == fold(account::NICKSERV) {
-        return Err(err(ERR_NICKNAMEINUSE, [new, "Nickname is reserved for services"]));
+        return Err(err(
+            ERR_NICKNAMEINUSE,
+            [new, "Nickname is reserved for services"],
+        ));
     }
     if let Some(&holder) = cx.state.nicks.get(&folded) {
         if holder != cx.me {
@@ -231,6 +234,13 @@ pub fn try_register(cx: &mut Cx) {
         return;
     }
     if cx.conns.get(cx.me).is_some_and(|c| c.closing.is_some()) {
+        return;
+    }
+    let (source, host) = (cx.user().source(), cx.user().host.clone());
+    if let Some(ban) = cx.state.banned(&source, &host) {
+        let reason = format!("Banned: {}", ban.reason);
+        log::info!("conn={} {source} refused: {reason}", cx.me);
+        cx.conns.close(cx.me, &reason);
         return;
     }
     cx.user_mut().registered = true;

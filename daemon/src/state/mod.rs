@@ -9,7 +9,7 @@ pub use channel::{Channel, Member};
 pub use user::{Cap, Caps, User};
 
 use crate::conn::ConnId;
-use crate::store::{Account, StoredMessage};
+use crate::store::{Account, Ban, StoredMessage};
 use chatd_proto::fold;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, HashSet};
@@ -42,6 +42,64 @@ pub struct State {
     pub last_msg_id: i64,
     /// Messages to log, sent to the store once per loop pass.
     pub log_batch: Vec<StoredMessage>,
+    /// Server bans (from the store at start, and `chatctl ban`).
+    pub bans: Vec<Ban>,
+    /// Messages per second over the last minute (`chatctl stats`).
+    pub rate: Rate,
+    /// Someone follows the message log (`tail-log -f`): keep copies in `tapped`.
+    pub tap: bool,
+    pub tapped: Vec<StoredMessage>,
+}
+
+/// Counts of messages in each of the last 60 seconds.
+#[derive(Debug, Clone)]
+pub struct Rate {
+    buckets: [u32; 60],
+    /// The Unix second each bucket counts.
+    seconds: [i64; 60],
+}
+
+impl Default for Rate {
+    fn default() -> Rate {
+        Rate {
+            buckets: [0; 60],
+            seconds: [0; 60],
+        }
+    }
+}
+
+impl Rate {
+    pub fn count(&mut self, now: i64) {
+        let i = now.rem_euclid(60) as usize;
+        if self.seconds[i] != now {
+            self.seconds[i] = now;
+            self.buckets[i] = 0;
+        }
+        self.buckets[i] += 1;
+    }
+
+    /// The average over the 60 seconds before `now`.
+    pub fn per_sec(&self, now: i64) -> f64 {
+        let total: u64 = (0..60)
+            .filter(|&i| self.seconds[i] <= now && now.saturating_sub(self.seconds[i]) < 60)
+            .map(|i| u64::from(self.buckets[i]))
+            .sum();
+        total as f64 / 60.0
+    }
+}
+
+/// Whether a ban covers a client with `source` (`nick!user@host`) from `ip`.
+pub fn ban_matches(ban: &Ban, source: &str, ip: &str) -> bool {
+    if ban
+        .expires
+        .is_some_and(|e| e <= chrono::Utc::now().timestamp())
+    {
+        return false;
+    }
+    if ban.mask.parse::<std::net::IpAddr>().is_ok() {
+        return ban.mask.eq_ignore_ascii_case(ip);
+    }
+    chatd_proto::mask::glob_match(&ban.mask, source)
 }
 
 /// Client counts (LUSERS 251–266).
@@ -82,8 +140,32 @@ impl State {
         self.accounts.get(&fold(name))
     }
 
+    /// The first ban that covers `source` from `ip`.
+    pub fn banned(&self, source: &str, ip: &str) -> Option<&Ban> {
+        self.bans.iter().find(|b| ban_matches(b, source, ip))
+    }
+
     /// Schedules a nick-ownership check of `conn` at `at`.
     pub fn check_nick_at(&mut self, at: Instant, conn: ConnId) {
         self.nick_checks.push(Reverse((at, conn.slot, conn.serial)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rate_averages_the_last_minute() {
+        let mut r = Rate::default();
+        assert_eq!(r.per_sec(1_000_000), 0.0);
+        for _ in 0..120 {
+            r.count(1_000_000);
+        }
+        r.count(1_000_030);
+        assert_eq!(r.per_sec(1_000_030), 121.0 / 60.0);
+        // A minute later the first second has left the window.
+        assert_eq!(r.per_sec(1_000_060), 1.0 / 60.0);
+        assert_eq!(r.per_sec(1_000_200), 0.0);
     }
 }

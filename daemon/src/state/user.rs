@@ -108,6 +108,8 @@ pub struct User {
     pub sasl: Option<String>,
     /// This connection is delivering its account's offline queue.
     pub replaying: bool,
+    /// The `[[oper]]` name after a successful OPER.
+    pub oper: Option<String>,
     pub away: Option<String>,
     pub invisible: bool,
     /// Folded names of the channels joined, in join order.
@@ -135,6 +137,7 @@ impl User {
             login_failures: 0,
             sasl: None,
             replaying: false,
+            oper: None,
             away: None,
             invisible: false,
             channels: Vec::new(),
@@ -156,12 +159,15 @@ impl User {
         self.channels.iter().any(|c| c == folded)
     }
 
-    /// User modes as `+i` (or `+` when none).
+    /// User modes as `+io` (or `+` when none).
     pub fn mode_string(&self) -> String {
+        let mut s = String::from("+");
         if self.invisible {
-            "+i".into()
-        } else {
-            "+".into()
+            s.push('i');
         }
+        if self.oper.is_some() {
+            s.push('o');
+        }
+        s
     }
 }

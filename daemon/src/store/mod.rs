@@ -229,6 +229,52 @@ pub enum Request {
     },
     /// Answered with [`Completion::Synced`] once everything sent before is committed.
     Sync { ticket: Ticket },
+    /// Store a ban (replacing one with the same mask).
+    AddBan(Ban),
+    /// Delete a ban by mask (exact, case-insensitive).
+    RemoveBan { mask: String },
+    /// Every account with its queue depth. Answered with [`Completion::Accounts`].
+    ListAccounts { ticket: Ticket },
+    /// Store-wide figures. Answered with [`Completion::Stats`].
+    Stats { ticket: Ticket },
+    /// The last `n` logged messages (all conversations, or those `filter` names),
+    /// oldest first. Answered with [`Completion::History`].
+    Tail {
+        ticket: Ticket,
+        n: usize,
+        filter: Option<TailFilter>,
+    },
+}
+
+/// What `tail-log --target` selects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TailFilter {
+    /// A channel, by name.
+    Channel(String),
+    /// Private messages from or to this nick or account.
+    Party(String),
+}
+
+/// A server ban, kept in the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ban {
+    /// `nick!user@host` glob, or an IP address.
+    pub mask: String,
+    pub reason: String,
+    /// Unix seconds.
+    pub set_at: i64,
+    /// Unix seconds; `None` is permanent.
+    pub expires: Option<i64>,
+}
+
+/// One account as `chatctl accounts` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountSummary {
+    pub name: String,
+    pub email: Option<String>,
+    pub created: i64,
+    pub last_seen: i64,
+    pub queue_depth: i64,
 }
 
 impl std::fmt::Debug for Request {
@@ -250,6 +296,11 @@ impl std::fmt::Debug for Request {
             Request::History { .. } => "History",
             Request::Targets { .. } => "Targets",
             Request::Sync { .. } => "Sync",
+            Request::AddBan(_) => "AddBan",
+            Request::RemoveBan { .. } => "RemoveBan",
+            Request::ListAccounts { .. } => "ListAccounts",
+            Request::Stats { .. } => "Stats",
+            Request::Tail { .. } => "Tail",
         };
         write!(f, "Request::{kind}")
     }
@@ -330,6 +381,35 @@ pub enum Completion {
     Synced {
         ticket: Ticket,
     },
+    Accounts {
+        ticket: Ticket,
+        accounts: Vec<AccountSummary>,
+    },
+    Stats {
+        ticket: Ticket,
+        /// Messages waiting in all offline queues.
+        queue_total: i64,
+        /// Bytes of the database and its WAL on disk.
+        store_bytes: u64,
+    },
+}
+
+impl Completion {
+    /// The ticket the request carried.
+    pub fn ticket(&self) -> &Ticket {
+        match self {
+            Completion::Queued { ticket, .. }
+            | Completion::Registered { ticket, .. }
+            | Completion::Verified { ticket, .. }
+            | Completion::Queue { ticket, .. }
+            | Completion::Memberships { ticket, .. }
+            | Completion::History { ticket, .. }
+            | Completion::Targets { ticket, .. }
+            | Completion::Synced { ticket }
+            | Completion::Accounts { ticket, .. }
+            | Completion::Stats { ticket, .. } => ticket,
+        }
+    }
 }
 
 /// What the loop needs at start.
@@ -338,6 +418,8 @@ pub struct Loaded {
     pub accounts: Vec<Account>,
     /// The largest message id in the log (0 when empty); new ids must be larger.
     pub last_id: i64,
+    /// Bans that have not expired.
+    pub bans: Vec<Ban>,
 }
 
 /// The loop's handle on the store thread and the hasher.

@@ -26,6 +26,50 @@ pub struct PasswordHash {
     pub hash: Vec<u8>,
 }
 
+/// The text form, for config files: `$pbkdf2-sha256$i=<iterations>$<salt>$<hash>`
+/// with unpadded standard base64.
+impl std::fmt::Display for PasswordHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::STANDARD_NO_PAD;
+        write!(
+            f,
+            "$pbkdf2-sha256$i={}${}${}",
+            self.iterations,
+            b64.encode(&self.salt),
+            b64.encode(&self.hash)
+        )
+    }
+}
+
+impl std::str::FromStr for PasswordHash {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<PasswordHash, String> {
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::STANDARD_NO_PAD;
+        let parts: Vec<&str> = s.split('$').collect();
+        let [_, "pbkdf2-sha256", iter, salt, hash] = parts.as_slice() else {
+            return Err("expected $pbkdf2-sha256$i=N$salt$hash".into());
+        };
+        let iterations = iter
+            .strip_prefix("i=")
+            .and_then(|n| n.parse::<u32>().ok())
+            .filter(|n| *n > 0)
+            .ok_or("bad iteration count")?;
+        let salt = b64.decode(salt).map_err(|_| "bad salt")?;
+        let hash = b64.decode(hash).map_err(|_| "bad hash")?;
+        if hash.is_empty() || hash.len() > MAX_HASH_LEN {
+            return Err("bad hash length".into());
+        }
+        Ok(PasswordHash {
+            iterations,
+            salt,
+            hash,
+        })
+    }
+}
+
 /// Hashes `password` with a fresh random salt. `iterations` below 1 count as 1.
 pub fn hash(password: &str, iterations: u32) -> PasswordHash {
     let iterations = iterations.max(1);
@@ -68,6 +112,20 @@ mod tests {
         0x77, 0xef, 0x31, 0x7c, 0x71, 0xb8, 0x45, 0xb1, 0xe3, 0x0b, 0xd5, 0x09, 0x11, 0x20, 0x41,
         0xd3, 0xa1, 0x97, 0x83,
     ];
+
+    #[test]
+    fn text_form_round_trips() {
+        let h = hash("secret", 1000);
+        let text = h.to_string();
+        assert!(text.starts_with("$pbkdf2-sha256$i=1000$"), "{text}");
+        let back: PasswordHash = text.parse().unwrap();
+        assert_eq!(back, h);
+        assert!(verify("secret", &back));
+        assert!("plain".parse::<PasswordHash>().is_err());
+        assert!("$pbkdf2-sha256$i=0$AAAA$AAAA"
+            .parse::<PasswordHash>()
+            .is_err());
+    }
 
     #[test]
     fn rfc7914_vector() {

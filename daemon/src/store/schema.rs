@@ -59,6 +59,15 @@ pub(super) const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (account, channel)
     ) WITHOUT ROWID;
     ",
+    // 2: server bans (chatctl ban).
+    "
+    CREATE TABLE bans (
+        mask TEXT NOT NULL PRIMARY KEY COLLATE NOCASE,
+        reason TEXT NOT NULL,
+        set_at INTEGER NOT NULL,
+        expires INTEGER
+    );
+    ",
 ];
 
 /// The schema version this code writes.

@@ -116,6 +116,7 @@ fn load(conn: &Connection) -> rusqlite::Result<Loaded> {
     Ok(Loaded {
         accounts: db::load_accounts(conn)?,
         last_id: db::last_id(conn)?,
+        bans: db::load_bans(conn, now_ms() / 1000)?,
     })
 }
 
@@ -344,7 +345,37 @@ fn execute(
         Request::Sync { ticket } => Some(Completion::Synced {
             ticket: ticket.clone(),
         }),
+        Request::AddBan(ban) => {
+            db::add_ban(conn, ban)?;
+            None
+        }
+        Request::RemoveBan { mask } => {
+            db::remove_ban(conn, mask)?;
+            None
+        }
+        Request::ListAccounts { ticket } => Some(Completion::Accounts {
+            ticket: ticket.clone(),
+            accounts: db::list_accounts(conn)?,
+        }),
+        Request::Stats { ticket } => Some(Completion::Stats {
+            ticket: ticket.clone(),
+            queue_total: db::queue_total(conn)?,
+            store_bytes: store_bytes(conn),
+        }),
+        Request::Tail { ticket, n, filter } => Some(Completion::History {
+            ticket: ticket.clone(),
+            messages: db::tail(conn, *n, filter.as_ref())?,
+        }),
     })
+}
+
+/// Bytes on disk of the main database file and its WAL.
+fn store_bytes(conn: &Connection) -> u64 {
+    let Some(path) = conn.path().filter(|p| !p.is_empty()) else {
+        return 0;
+    };
+    let size = |p: String| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+    size(path.to_string()) + size(format!("{path}-wal"))
 }
 
 fn create(
@@ -389,6 +420,11 @@ fn request_name(request: &Request) -> &'static str {
         Request::History { .. } => "History",
         Request::Targets { .. } => "Targets",
         Request::Sync { .. } => "Sync",
+        Request::AddBan(_) => "AddBan",
+        Request::RemoveBan { .. } => "RemoveBan",
+        Request::ListAccounts { .. } => "ListAccounts",
+        Request::Stats { .. } => "Stats",
+        Request::Tail { .. } => "Tail",
     }
 }
 
@@ -429,6 +465,20 @@ fn failure_of(request: &Request, why: &str) -> Option<Completion> {
             targets: Vec::new(),
         },
         Request::Sync { ticket: t } => Completion::Synced { ticket: t.clone() },
+        Request::ListAccounts { ticket: t } => Completion::Accounts {
+            ticket: t.clone(),
+            accounts: Vec::new(),
+        },
+        Request::Stats { ticket: t } => Completion::Stats {
+            ticket: t.clone(),
+            queue_total: 0,
+            store_bytes: 0,
+        },
+        Request::Tail { ticket: t, .. } => Completion::History {
+            ticket: t.clone(),
+            messages: Vec::new(),
+        },
+        Request::AddBan(_) | Request::RemoveBan { .. } => return None,
         Request::Log(_)
         | Request::DeleteAccount { .. }
         | Request::Seen { .. }
@@ -467,7 +517,11 @@ fn fail(completion: Completion, why: &str) -> Completion {
             targets: Vec::new(),
         },
         // A password check does not depend on the commit; Synced must still answer.
-        c @ (Completion::Verified { .. } | Completion::Synced { .. }) => c,
+        // Nor do reads that changed nothing.
+        c @ (Completion::Verified { .. }
+        | Completion::Synced { .. }
+        | Completion::Accounts { .. }
+        | Completion::Stats { .. }) => c,
     }
 }
 

@@ -1,0 +1,655 @@
+//! The admin commands (`docs/admin.md`), run on the loop thread against the same
+//! state as IRC commands. [`Ctl`] borrows what they touch; [`run`] dispatches one
+//! request line; [`complete`] finishes the ones that asked the store.
+
+use super::{Admin, Stream};
+use crate::cmd::{account, channel, history, Cx};
+use crate::config::Config;
+use crate::conn::Conns;
+use crate::state::State;
+use crate::store::{self, Ban, Completion, Request, Store, StoredMessage, TailFilter, Ticket};
+use chatd_proto::{fold, Message};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// An admin request waiting for the store.
+#[derive(Debug, Clone)]
+pub enum Pending {
+    Accounts { id: Value },
+    Stats { id: Value },
+    Tail { id: Value, stream: Option<Stream> },
+}
+
+/// Admin-side state that outlives one request.
+#[derive(Default)]
+pub struct AdminState {
+    pub pending: HashMap<u64, (usize, u64, Pending)>,
+    pub next_ticket: u64,
+    /// Set by `shutdown`: the reason clients are given.
+    pub shutdown: Option<String>,
+    /// The config file, for `reload`.
+    pub config_path: Option<PathBuf>,
+}
+
+/// Everything an admin command may touch.
+pub struct Ctl<'a> {
+    pub admin: &'a mut Admin,
+    pub st: &'a mut AdminState,
+    pub conns: &'a mut Conns,
+    pub state: &'a mut State,
+    pub config: &'a mut Config,
+    pub motd: &'a mut Vec<String>,
+    pub store: &'a Store,
+    pub now: Instant,
+    /// Unix seconds the server started.
+    pub started: i64,
+}
+
+impl Ctl<'_> {
+    /// An IRC command context acting on `slot`.
+    fn cx(&mut self, slot: usize) -> Cx<'_> {
+        Cx {
+            me: slot,
+            conns: self.conns,
+            state: self.state,
+            config: self.config,
+            motd: self.motd,
+            store: self.store,
+            now: self.now,
+        }
+    }
+
+    fn ticket(&mut self, slot: usize, pending: Pending) -> Ticket {
+        self.st.next_ticket += 1;
+        let n = self.st.next_ticket;
+        let conn = self.admin.conns[slot].id;
+        self.st.pending.insert(n, (slot, conn.serial, pending));
+        Ticket {
+            conn,
+            what: format!("admin {n}"),
+        }
+    }
+}
+
+type Outcome = Result<Option<Value>, (&'static str, String)>;
+
+fn bad(msg: impl Into<String>) -> (&'static str, String) {
+    ("bad_request", msg.into())
+}
+
+fn not_found(msg: impl Into<String>) -> (&'static str, String) {
+    ("not_found", msg.into())
+}
+
+fn str_arg<'v>(req: &'v Value, key: &str) -> Result<Option<&'v str>, (&'static str, String)> {
+    match req.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.as_str())),
+        Some(_) => Err(bad(format!("{key} must be a string"))),
+    }
+}
+
+fn need_str<'v>(req: &'v Value, key: &str) -> Result<&'v str, (&'static str, String)> {
+    str_arg(req, key)?
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| bad(format!("{key} is required")))
+}
+
+fn u64_arg(req: &Value, key: &str) -> Result<Option<u64>, (&'static str, String)> {
+    match req.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => v
+            .as_u64()
+            .map(Some)
+            .ok_or_else(|| bad(format!("{key} must be a non-negative integer"))),
+    }
+}
+
+fn bool_arg(req: &Value, key: &str) -> Result<bool, (&'static str, String)> {
+    match req.get(key) {
+        None | Some(Value::Null) => Ok(false),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(_) => Err(bad(format!("{key} must be true or false"))),
+    }
+}
+
+/// Runs one request line from admin connection `slot`.
+pub fn run(ctl: &mut Ctl, slot: usize, line: &str) {
+    let req: Value = match serde_json::from_str(line) {
+        Ok(v @ Value::Object(_)) => v,
+        Ok(_) => {
+            return ctl.admin.error(
+                slot,
+                &Value::Null,
+                "bad_request",
+                "a request is a JSON object",
+            )
+        }
+        Err(e) => {
+            return ctl
+                .admin
+                .error(slot, &Value::Null, "bad_request", &format!("not JSON: {e}"))
+        }
+    };
+    let id = req.get("id").cloned().unwrap_or(Value::Null);
+    let Some(cmd) = req.get("cmd").and_then(Value::as_str) else {
+        return ctl
+            .admin
+            .error(slot, &id, "bad_request", "the request has no \"cmd\"");
+    };
+    log::info!("admin connection {slot}: {cmd}");
+    let outcome = match cmd {
+        "users" => users(ctl, &req),
+        "accounts" => {
+            let ticket = ctl.ticket(slot, Pending::Accounts { id: id.clone() });
+            ctl.store.send(Request::ListAccounts { ticket });
+            Ok(None)
+        }
+        "accounts-delete" => accounts_delete(ctl, &req),
+        "channels" => Ok(Some(channels(ctl))),
+        "kick" => kick(ctl, &req),
+        "ban" => ban(ctl, &req),
+        "unban" => unban(ctl, &req),
+        "bans" => Ok(Some(bans(ctl))),
+        "tail-log" => tail(ctl, slot, &id, &req),
+        "wall" => wall(ctl, &req),
+        "stats" => {
+            let ticket = ctl.ticket(slot, Pending::Stats { id: id.clone() });
+            ctl.store.send(Request::Stats { ticket });
+            Ok(None)
+        }
+        "reload" => reload(ctl),
+        "shutdown" => {
+            let message =
+                str_arg(&req, "message").map(|m| m.unwrap_or("Server shutting down").to_string());
+            message.map(|m| {
+                log::info!("admin connection {slot}: shutdown ({m})");
+                ctl.st.shutdown = Some(m);
+                Some(json!({}))
+            })
+        }
+        "cancel" => match u64_arg(&req, "stream") {
+            Ok(_) | Err(_) => {
+                let stream = req.get("stream").cloned().unwrap_or(Value::Null);
+                let conn = &mut ctl.admin.conns[slot];
+                let before = conn.streams.len();
+                conn.streams.retain(|s| s.id != stream);
+                if conn.streams.len() == before {
+                    Err(not_found("no such stream"))
+                } else {
+                    Ok(Some(Value::Null))
+                }
+            }
+        },
+        other => Err(("unknown_command", format!("unknown command: {other}"))),
+    };
+    match outcome {
+        Ok(Some(result)) => ctl.admin.reply(slot, &id, result),
+        Ok(None) => {}
+        Err((code, message)) => ctl.admin.error(slot, &id, code, &message),
+    }
+}
+
+fn users(ctl: &mut Ctl, req: &Value) -> Outcome {
+    let filter = str_arg(req, "channel")?.map(fold);
+    if let Some(f) = &filter {
+        if !ctl.state.channels.contains_key(f) {
+            return Err(not_found(format!("no such channel: {f}")));
+        }
+    }
+    let mut out = Vec::new();
+    for (_, conn) in ctl.conns.slab.iter() {
+        let u = &conn.user;
+        if !u.registered || filter.as_ref().is_some_and(|f| !u.in_channel(f)) {
+            continue;
+        }
+        let channels: Vec<String> = u
+            .channels
+            .iter()
+            .filter_map(|c| ctl.state.channels.get(c).map(|c| c.name.clone()))
+            .collect();
+        out.push(json!({
+            "nick": u.nick,
+            "user": u.user,
+            "host": u.host,
+            "realname": u.realname,
+            "account": u.account,
+            "connected_since": u.signon,
+            "idle_secs": ctl.now.saturating_duration_since(u.last_message).as_secs(),
+            "channels": channels,
+            "oper": u.oper.is_some(),
+            "away": u.away,
+        }));
+    }
+    out.sort_by(|a, b| a["nick"].as_str().cmp(&b["nick"].as_str()));
+    Ok(Some(Value::Array(out)))
+}
+
+fn accounts_delete(ctl: &mut Ctl, req: &Value) -> Outcome {
+    let name = need_str(req, "name")?;
+    let folded = fold(name);
+    let Some(acct) = ctl.state.accounts.remove(&folded) else {
+        return Err(not_found(format!("no such account: {name}")));
+    };
+    for slot in ctl.state.sessions.get(&folded).cloned().unwrap_or_default() {
+        account::force_logout(
+            &mut ctl.cx(slot),
+            "Your account was deleted by an administrator",
+        );
+    }
+    ctl.store.send(Request::DeleteAccount { account: folded });
+    log::info!("account={} deleted by an administrator", acct.name);
+    Ok(Some(json!({"name": acct.name})))
+}
+
+fn channels(ctl: &mut Ctl) -> Value {
+    let mut out: Vec<Value> = ctl
+        .state
+        .channels
+        .values()
+        .map(|c| {
+            json!({
+                "name": c.name,
+                "members": c.members.len(),
+                "topic": c.topic.as_ref().map(|t| t.text.clone()),
+                "modes": c.modes.to_params(true).join(" "),
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
+    Value::Array(out)
+}
+
+fn kick(ctl: &mut Ctl, req: &Value) -> Outcome {
+    let nick = need_str(req, "nick")?;
+    let reason = str_arg(req, "reason")?.unwrap_or("").to_string();
+    let Some(slot) = ctl.state.slot_of_nick(nick) else {
+        return Err(not_found(format!("no such nick: {nick}")));
+    };
+    let shown = ctl
+        .conns
+        .get(slot)
+        .map(|c| c.user.nick.clone())
+        .unwrap_or_default();
+    match str_arg(req, "channel")? {
+        None => {
+            let why = if reason.is_empty() {
+                "Killed by admin".to_string()
+            } else {
+                format!("Killed by admin ({reason})")
+            };
+            log::info!("admin kicked {shown} off the server: {reason}");
+            ctl.conns.close(slot, &why);
+        }
+        Some(chan) => {
+            let folded = fold(chan);
+            let in_chan = ctl
+                .state
+                .channels
+                .get(&folded)
+                .is_some_and(|c| c.member(slot).is_some());
+            if !in_chan {
+                return Err(not_found(format!("{shown} is not on {chan}")));
+            }
+            let server = ctl.config.server.name.clone();
+            let reason = if reason.is_empty() {
+                "Removed by an administrator".to_string()
+            } else {
+                reason
+            };
+            channel::kick_member(&mut ctl.cx(slot), &folded, slot, &server, &reason);
+            log::info!("admin kicked {shown} from {chan}: {reason}");
+        }
+    }
+    Ok(Some(json!({"nick": shown})))
+}
+
+/// `1h`-style durations are parsed by chatctl; the socket takes seconds.
+fn ban(ctl: &mut Ctl, req: &Value) -> Outcome {
+    let raw = need_str(req, "mask")?;
+    let mask = if raw.parse::<std::net::IpAddr>().is_ok() {
+        raw.to_string()
+    } else if raw.contains(['!', '@']) || raw.contains('*') || raw.contains('?') {
+        chatd_proto::mask::normalize_mask(raw)
+    } else {
+        return Err(bad(format!(
+            "{raw:?} is neither an IP address nor a nick!user@host mask"
+        )));
+    };
+    let reason = str_arg(req, "reason")?.unwrap_or("Banned").to_string();
+    let now = chrono::Utc::now().timestamp();
+    let expires = u64_arg(req, "duration_secs")?.map(|d| now + d.min(i64::MAX as u64 / 2) as i64);
+    let ban = Ban {
+        mask: mask.clone(),
+        reason: reason.clone(),
+        set_at: now,
+        expires,
+    };
+    ctl.state
+        .bans
+        .retain(|b| !b.mask.eq_ignore_ascii_case(&mask));
+    ctl.state.bans.push(ban.clone());
+    ctl.store.send(Request::AddBan(ban.clone()));
+    let victims: Vec<usize> = ctl
+        .conns
+        .slab
+        .iter()
+        .filter(|(_, c)| crate::state::ban_matches(&ban, &c.user.source(), &c.user.host))
+        .map(|(s, _)| s)
+        .collect();
+    for slot in &victims {
+        ctl.conns.close(*slot, &format!("Banned: {reason}"));
+    }
+    log::info!(
+        "admin banned {mask} ({reason}); {} disconnected",
+        victims.len()
+    );
+    Ok(Some(
+        json!({"mask": mask, "expires": expires, "disconnected": victims.len()}),
+    ))
+}
+
+fn unban(ctl: &mut Ctl, req: &Value) -> Outcome {
+    let raw = need_str(req, "mask")?;
+    let before = ctl.state.bans.len();
+    let normalized = chatd_proto::mask::normalize_mask(raw);
+    ctl.state
+        .bans
+        .retain(|b| !b.mask.eq_ignore_ascii_case(raw) && !b.mask.eq_ignore_ascii_case(&normalized));
+    if ctl.state.bans.len() == before {
+        return Err(not_found(format!("no ban on {raw}")));
+    }
+    ctl.store.send(Request::RemoveBan {
+        mask: raw.to_string(),
+    });
+    if normalized != raw {
+        ctl.store.send(Request::RemoveBan { mask: normalized });
+    }
+    log::info!("admin removed the ban on {raw}");
+    Ok(Some(json!({"mask": raw})))
+}
+
+fn bans(ctl: &mut Ctl) -> Value {
+    let now = chrono::Utc::now().timestamp();
+    ctl.state.bans.retain(|b| b.expires.is_none_or(|e| e > now));
+    Value::Array(
+        ctl.state
+            .bans
+            .iter()
+            .map(|b| {
+                json!({"mask": b.mask, "reason": b.reason, "set_at": b.set_at, "expires": b.expires})
+            })
+            .collect(),
+    )
+}
+
+fn tail(ctl: &mut Ctl, slot: usize, id: &Value, req: &Value) -> Outcome {
+    let n = u64_arg(req, "n")?.unwrap_or(20).min(10_000) as usize;
+    let follow = bool_arg(req, "follow")?;
+    let filter = str_arg(req, "target")?.map(|t| {
+        if t.starts_with('#') {
+            TailFilter::Channel(t.to_string())
+        } else {
+            TailFilter::Party(t.to_string())
+        }
+    });
+    let level = match str_arg(req, "level")? {
+        None => log::LevelFilter::Info,
+        Some(l) => crate::config::parse_level(l)
+            .ok_or_else(|| bad("level must be error, warn, info, debug or trace"))?,
+    };
+    let stream = follow.then(|| Stream {
+        id: id.clone(),
+        filter: filter.clone(),
+        level,
+    });
+    let ticket = ctl.ticket(
+        slot,
+        Pending::Tail {
+            id: id.clone(),
+            stream,
+        },
+    );
+    ctl.store.send(Request::Tail { ticket, n, filter });
+    Ok(None)
+}
+
+fn wall(ctl: &mut Ctl, req: &Value) -> Outcome {
+    let text = need_str(req, "text")?;
+    let server = ctl.config.server.name.clone();
+    let mut count = 0;
+    let slots: Vec<usize> = ctl.conns.slab.iter().map(|(s, _)| s).collect();
+    for slot in slots {
+        let Some(nick) = ctl
+            .conns
+            .get(slot)
+            .filter(|c| c.user.registered)
+            .map(|c| c.user.nick.clone())
+        else {
+            continue;
+        };
+        let msg = Message::new("NOTICE", [nick, format!("[Server notice] {text}")])
+            .with_source(server.as_str());
+        ctl.conns.send_msg(slot, &msg);
+        count += 1;
+    }
+    log::info!("admin wall to {count} users: {text}");
+    Ok(Some(json!({"users": count})))
+}
+
+fn reload(ctl: &mut Ctl) -> Outcome {
+    let Some(path) = ctl.st.config_path.clone() else {
+        *ctl.motd = ctl.config.motd_lines();
+        return Ok(Some(json!({
+            "changed": ["server.motd_file (re-read)"],
+            "unchanged": ["chatd runs without --config: there is no file to reload"],
+        })));
+    };
+    let mut new = Config::load(&path).map_err(|e| ("bad_request", e.to_string()))?;
+    let (changed, unchanged) = apply_reload(ctl.config, &mut new);
+    *ctl.config = new;
+    *ctl.motd = ctl.config.motd_lines();
+    ctl.conns.sendq_limit = ctl.config.limits.sendq_bytes;
+    log::info!(
+        "config reloaded from {}: changed {changed:?}; needs a restart: {unchanged:?}",
+        path.display()
+    );
+    Ok(Some(json!({"changed": changed, "unchanged": unchanged})))
+}
+
+/// Keeps in `new` what cannot change while running, and lists what changed.
+pub fn apply_reload(old: &Config, new: &mut Config) -> (Vec<String>, Vec<String>) {
+    let mut unchanged = Vec::new();
+    let restart_only: [(&str, bool); 8] = [
+        ("server.listen", old.server.listen != new.server.listen),
+        (
+            "server.data_dir",
+            old.server.data_dir != new.server.data_dir,
+        ),
+        ("log", format!("{:?}", old.log) != format!("{:?}", new.log)),
+        (
+            "admin",
+            format!("{:?}", old.admin) != format!("{:?}", new.admin),
+        ),
+        (
+            "accounts.pbkdf2_iterations",
+            old.accounts.pbkdf2_iterations != new.accounts.pbkdf2_iterations,
+        ),
+        (
+            "history.queue_max_messages",
+            old.history.queue_max_messages != new.history.queue_max_messages,
+        ),
+        (
+            "history.queue_max_age_days",
+            old.history.queue_max_age_days != new.history.queue_max_age_days,
+        ),
+        (
+            "history.missed_per_channel",
+            old.history.missed_per_channel != new.history.missed_per_channel,
+        ),
+    ];
+    for (key, differs) in restart_only {
+        if differs {
+            unchanged.push(format!("{key} (needs a restart)"));
+        }
+    }
+    new.server.listen = old.server.listen.clone();
+    new.server.data_dir = old.server.data_dir.clone();
+    new.log = old.log.clone();
+    new.admin = old.admin.clone();
+    new.accounts.pbkdf2_iterations = old.accounts.pbkdf2_iterations;
+    new.history.queue_max_messages = old.history.queue_max_messages;
+    new.history.queue_max_age_days = old.history.queue_max_age_days;
+    new.history.missed_per_channel = old.history.missed_per_channel;
+    let mut changed = Vec::new();
+    let sections = [
+        (
+            "server",
+            format!("{:?}", old.server),
+            format!("{:?}", new.server),
+        ),
+        (
+            "limits",
+            format!("{:?}", old.limits),
+            format!("{:?}", new.limits),
+        ),
+        (
+            "accounts",
+            format!("{:?}", old.accounts),
+            format!("{:?}", new.accounts),
+        ),
+        (
+            "history",
+            format!("{:?}", old.history),
+            format!("{:?}", new.history),
+        ),
+        ("oper", format!("{:?}", old.oper), format!("{:?}", new.oper)),
+    ];
+    for (name, a, b) in sections {
+        if a != b {
+            changed.push(name.to_string());
+        }
+    }
+    changed.push("server.motd_file (re-read)".into());
+    (changed, unchanged)
+}
+
+/// Finishes an admin request the store answered. Returns the stream to add, if any.
+pub fn complete(ctl: &mut Ctl, ticket: &Ticket, done: Completion) {
+    let Some(n) = ticket
+        .what
+        .strip_prefix("admin ")
+        .and_then(|n| n.parse::<u64>().ok())
+    else {
+        return;
+    };
+    let Some((slot, serial, pending)) = ctl.st.pending.remove(&n) else {
+        return;
+    };
+    if ctl
+        .admin
+        .conns
+        .get(slot)
+        .is_none_or(|c| c.id.serial != serial)
+    {
+        return;
+    }
+    match (pending, done) {
+        (Pending::Accounts { id }, Completion::Accounts { accounts, .. }) => {
+            let rows: Vec<Value> = accounts
+                .into_iter()
+                .map(|a| {
+                    let online = ctl.state.sessions.contains_key(&fold(&a.name));
+                    json!({
+                        "name": a.name, "email": a.email, "created": a.created,
+                        "last_seen": a.last_seen, "queue_depth": a.queue_depth, "online": online,
+                    })
+                })
+                .collect();
+            ctl.admin.reply(slot, &id, Value::Array(rows));
+        }
+        (
+            Pending::Stats { id },
+            Completion::Stats {
+                queue_total,
+                store_bytes,
+                ..
+            },
+        ) => {
+            let now = chrono::Utc::now().timestamp();
+            let counts = ctl.state.counts;
+            let result = json!({
+                "uptime_secs": now - ctl.started,
+                "connections": ctl.conns.slab.len(),
+                "registered": counts.registered,
+                "channels": ctl.state.channels.len(),
+                "accounts": ctl.state.accounts.len(),
+                "messages_per_sec": ctl.state.rate.per_sec(now),
+                "queue_total": queue_total,
+                "store_bytes": store_bytes,
+                "rss_bytes": rss_bytes(),
+            });
+            ctl.admin.reply(slot, &id, result);
+        }
+        (Pending::Tail { id, stream }, Completion::History { messages, .. }) => {
+            let rows: Vec<Value> = messages.iter().map(message_json).collect();
+            ctl.admin.reply(slot, &id, Value::Array(rows));
+            if let Some(stream) = stream {
+                ctl.admin.conns[slot].streams.push(stream);
+            }
+        }
+        (pending, _) => {
+            let id = match pending {
+                Pending::Accounts { id } | Pending::Stats { id } | Pending::Tail { id, .. } => id,
+            };
+            ctl.admin.error(
+                slot,
+                &id,
+                "unavailable",
+                "the store gave an unexpected answer",
+            );
+        }
+    }
+}
+
+/// A logged message as the admin protocol shows it.
+pub fn message_json(m: &StoredMessage) -> Value {
+    json!({
+        "time": history::format_time(m.time_ms),
+        "msgid": store::msgid_of(m.id),
+        "kind": m.kind.command(),
+        "from": m.source,
+        "account": m.account,
+        "target": m.target,
+        "text": m.text,
+    })
+}
+
+/// Whether a stream with `filter` shows `m`.
+pub fn stream_shows(filter: &Option<TailFilter>, m: &StoredMessage) -> bool {
+    match filter {
+        None => true,
+        Some(TailFilter::Channel(c)) => {
+            matches!(&m.conv, store::Conv::Channel(f) if *f == fold(c))
+        }
+        Some(TailFilter::Party(p)) => {
+            let (a, n) = (format!("a:{}", fold(p)), format!("n:{}", fold(p)));
+            matches!(&m.conv, store::Conv::Direct(x, y)
+                if [x, y].iter().any(|id| **id == a || **id == n))
+        }
+    }
+}
+
+/// The process's resident memory, from `/proc/self/status`.
+pub fn rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb * 1024)
+}
