@@ -15,6 +15,7 @@ pub struct Config {
     pub history: HistoryConfig,
     pub log: LogConfig,
     pub admin: AdminConfig,
+    pub tls: TlsConfig,
     /// IRC operators (`OPER <name> <password>`).
     pub oper: Vec<OperConfig>,
 }
@@ -28,6 +29,37 @@ pub struct AdminConfig {
     pub group: Option<String>,
     /// uids allowed besides chatd's own and root.
     pub allow_uids: Vec<u32>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    /// TLS listeners, used only when `cert` and `key` are set.
+    pub listen: Vec<SocketAddr>,
+    /// PEM certificate chain, leaf first.
+    pub cert: Option<PathBuf>,
+    /// PEM private key.
+    pub key: Option<PathBuf>,
+    /// Seconds a TLS client has to finish its handshake.
+    pub handshake_timeout_secs: u64,
+}
+
+impl Default for TlsConfig {
+    fn default() -> Self {
+        TlsConfig {
+            listen: vec!["127.0.0.1:6697".parse().expect("literal address")],
+            cert: None,
+            key: None,
+            handshake_timeout_secs: 10,
+        }
+    }
+}
+
+impl TlsConfig {
+    /// Whether TLS listeners are configured (a certificate and a key).
+    pub fn enabled(&self) -> bool {
+        self.cert.is_some() && self.key.is_some()
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -238,8 +270,26 @@ impl Config {
         if self.server.network.is_empty() || self.server.network.contains(' ') {
             return bad("server.network", "must be one word");
         }
-        if self.server.listen.is_empty() {
-            return bad("server.listen", "at least one address is needed");
+        if self.tls.cert.is_some() != self.tls.key.is_some() {
+            return bad(
+                "tls.cert",
+                "tls.cert and tls.key go together: set both or neither",
+            );
+        }
+        if self.tls.enabled() && self.tls.listen.is_empty() {
+            return bad(
+                "tls.listen",
+                "at least one address is needed with a certificate",
+            );
+        }
+        if self.server.listen.is_empty() && !self.tls.enabled() {
+            return bad(
+                "server.listen",
+                "at least one address is needed (or a TLS listener with tls.cert and tls.key)",
+            );
+        }
+        if self.tls.handshake_timeout_secs == 0 {
+            return bad("tls.handshake_timeout_secs", "must be at least 1");
         }
         let l = &self.limits;
         for (key, value, min, max) in [
@@ -378,6 +428,9 @@ impl Config {
     }
     pub fn ping_interval(&self) -> Duration {
         Duration::from_secs(self.limits.ping_interval_secs)
+    }
+    pub fn handshake_timeout(&self) -> Duration {
+        Duration::from_secs(self.tls.handshake_timeout_secs)
     }
     pub fn nick_grace(&self) -> Duration {
         Duration::from_secs(self.accounts.nick_grace_secs)

@@ -52,6 +52,12 @@ pub struct Conn {
     /// (value of `queued_total` after the line, offline-queue row id): the row may be
     /// deleted once `written_total` reaches the mark.
     write_marks: VecDeque<(u64, i64)>,
+    /// TLS session on a TLS listener's connection.
+    pub tls: Option<Box<rustls::ServerConnection>>,
+    /// Plaintext handed to rustls that has not yet all reached the socket.
+    tls_pending: u64,
+    /// Bytes read from the socket so far (a plaintext port refuses a TLS hello).
+    bytes_in: u64,
 }
 
 impl Conn {
@@ -76,7 +82,20 @@ impl Conn {
             queued_total: 0,
             written_total: 0,
             write_marks: VecDeque::new(),
+            tls: None,
+            tls_pending: 0,
+            bytes_in: 0,
         }
+    }
+
+    /// Whether a TLS handshake is still under way.
+    pub fn tls_handshaking(&self) -> bool {
+        self.tls.as_ref().is_some_and(|t| t.is_handshaking())
+    }
+
+    /// Whether TLS has records to send (handshake, alerts) even with no output queued.
+    pub fn tls_wants_write(&self) -> bool {
+        self.tls.as_ref().is_some_and(|t| t.wants_write())
     }
 
     /// Offline-queue rows whose lines have all been handed to the kernel.
@@ -105,11 +124,21 @@ impl Conn {
     /// Reads what the socket has, up to `budget` bytes, into the line buffer.
     /// Returns bytes read, and whether the peer closed its side.
     pub fn read_some(&mut self, scratch: &mut [u8], budget: usize) -> io::Result<(usize, bool)> {
+        if self.tls.is_some() {
+            return self.read_tls(scratch, budget);
+        }
         let mut total = 0;
         while total < budget {
             match self.sock.read(scratch) {
                 Ok(0) => return Ok((total, true)),
                 Ok(n) => {
+                    if self.bytes_in == 0 && scratch[0] == 0x16 {
+                        return Err(io::Error::new(
+                            io::ErrorKind::InvalidData,
+                            "TLS handshake on a plaintext port",
+                        ));
+                    }
+                    self.bytes_in += n as u64;
                     self.lines.push(&scratch[..n]);
                     total += n;
                     // Hand lines over as they come so a huge burst cannot grow the buffer.
@@ -130,8 +159,108 @@ impl Conn {
         Ok((total, false))
     }
 
+    /// [`Conn::read_some`] through TLS: records from the socket, plaintext out.
+    fn read_tls(&mut self, scratch: &mut [u8], budget: usize) -> io::Result<(usize, bool)> {
+        let tls = self.tls.as_mut().expect("a TLS connection");
+        let mut total = 0;
+        let mut eof = false;
+        while total < budget {
+            let mut would_block = false;
+            match tls.read_tls(&mut self.sock) {
+                Ok(0) => eof = true,
+                Ok(n) => self.bytes_in += n as u64,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => would_block = true,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+            if let Err(e) = tls.process_new_packets() {
+                // Tell the peer why (an alert), best effort, then give up on it.
+                let _ = tls.write_tls(&mut self.sock);
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("TLS error: {e}"),
+                ));
+            }
+            loop {
+                match tls.reader().read(scratch) {
+                    Ok(0) => {
+                        eof = true;
+                        break;
+                    }
+                    Ok(n) => {
+                        self.lines.push(&scratch[..n]);
+                        total += n;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                        eof = true;
+                        break;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            if eof || would_block {
+                self.read_pending = false;
+                return Ok((total, eof));
+            }
+            if self.lines.pending() > 16 * 1024 {
+                break;
+            }
+        }
+        self.read_pending = true;
+        Ok((total, false))
+    }
+
+    /// [`Conn::flush`] through TLS: plaintext into rustls (up to its buffer limit),
+    /// records out to the socket. Plaintext counts as written once rustls has sent
+    /// every record.
+    fn flush_tls(&mut self) -> io::Result<bool> {
+        loop {
+            let before = self.out_bytes;
+            while let Some(front) = self.out.front() {
+                let tls = self.tls.as_mut().expect("a TLS connection");
+                let n = tls.writer().write(&front[self.out_offset..])?;
+                if n == 0 {
+                    break;
+                }
+                self.tls_pending += n as u64;
+                self.consume(n, false);
+            }
+            let tls = self.tls.as_mut().expect("a TLS connection");
+            while tls.wants_write() {
+                match tls.write_tls(&mut self.sock) {
+                    Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                    Ok(_) => {}
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            self.written_total += self.tls_pending;
+            self.tls_pending = 0;
+            if self.out.is_empty() {
+                return Ok(true);
+            }
+            if self.out_bytes == before {
+                // rustls takes no more yet (handshake still under way).
+                return Ok(false);
+            }
+        }
+    }
+
+    /// Sends a TLS close_notify (before the socket is shut), best effort.
+    pub fn close_tls(&mut self) {
+        if let Some(tls) = self.tls.as_mut() {
+            tls.send_close_notify();
+            let _ = tls.write_tls(&mut self.sock);
+        }
+    }
+
     /// Writes queued output until done or `WouldBlock`. Returns whether the queue is empty.
     pub fn flush(&mut self) -> io::Result<bool> {
+        if self.tls.is_some() {
+            return self.flush_tls();
+        }
         const MAX_IOV: usize = 64;
         while !self.out.is_empty() {
             let written = {
@@ -150,7 +279,7 @@ impl Conn {
                     Err(e) => return Err(e),
                 }
             };
-            self.consume(written);
+            self.consume(written, true);
         }
         if self.out.capacity() > 64 {
             self.out = VecDeque::new();
@@ -158,9 +287,13 @@ impl Conn {
         Ok(true)
     }
 
-    fn consume(&mut self, mut n: usize) {
+    /// Drops `n` bytes from the front of the queue; `written` when they reached the
+    /// socket (not just rustls).
+    fn consume(&mut self, mut n: usize, written: bool) {
         self.out_bytes -= n;
-        self.written_total += n as u64;
+        if written {
+            self.written_total += n as u64;
+        }
         while n > 0 {
             let front_left =
                 self.out.front().expect("written bytes were queued").len() - self.out_offset;
@@ -282,6 +415,17 @@ impl Conns {
             if conn.closing.is_none() {
                 conn.closing = Some(reason.to_string());
                 self.closing.push(slot);
+            }
+        }
+    }
+
+    /// Queues `slot` for a flush this pass even with nothing new queued (TLS
+    /// handshake records).
+    pub fn mark_dirty(&mut self, slot: usize) {
+        if let Some(conn) = self.slab.get_mut(slot) {
+            if !conn.dirty {
+                conn.dirty = true;
+                self.dirty.push(slot);
             }
         }
     }

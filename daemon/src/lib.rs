@@ -11,6 +11,7 @@ pub mod outgoing;
 pub mod server;
 pub mod state;
 pub mod store;
+pub mod tls;
 
 pub use config::Config;
 pub use server::{Server, ServerHandle};

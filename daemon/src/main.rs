@@ -62,13 +62,14 @@ fn hash_password(iterations: u32) -> ExitCode {
 }
 
 /// Exit codes: 0 clean stop, 1 runtime failure, 2 usage or configuration error,
-/// 3 cannot bind a listener, 4 data directory unusable.
+/// 3 cannot bind a listener, 4 data directory (database, admin socket) unusable,
+/// 5 TLS certificate or key unusable.
 fn main() -> ExitCode {
     let args = Args::parse();
     if let Some(Command::HashPassword { iterations }) = args.command {
         return hash_password(iterations);
     }
-    let mut config = match &args.config {
+    let file_config = match &args.config {
         Some(path) => match Config::load(path) {
             Ok(c) => c,
             Err(e) => {
@@ -78,6 +79,7 @@ fn main() -> ExitCode {
         },
         None => Config::default(),
     };
+    let mut config = file_config.clone();
     if !args.listen.is_empty() {
         config.server.listen = args.listen.clone();
     }
@@ -98,7 +100,11 @@ fn main() -> ExitCode {
     let server = match Server::bind(config) {
         Ok(mut s) => {
             if let Some(path) = &args.config {
-                s.set_config_path(path.clone());
+                s.set_config_file(path.clone(), file_config);
+            }
+            if let Err(e) = s.handle_signals() {
+                log::error!("cannot install signal handlers: {e}");
+                return ExitCode::from(1);
             }
             s
         }
@@ -107,6 +113,7 @@ fn main() -> ExitCode {
             return ExitCode::from(match e {
                 StartError::Bind(..) => 3,
                 StartError::DataDir(..) | StartError::Store(_) | StartError::Admin(_) => 4,
+                StartError::Tls(_) => 5,
                 StartError::Poll(_) => 1,
             });
         }

@@ -17,7 +17,7 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::fmt;
-use std::io;
+use std::io::{self, Read};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -29,6 +29,8 @@ use std::time::{Duration, Instant};
 const WAKER: Token = Token(usize::MAX - 1);
 /// Listener `i` has token `LISTENER_BASE + i`; connection tokens are slab slots below it.
 const LISTENER_BASE: usize = usize::MAX - 1024;
+/// Signal pipe `i` has token `SIGNAL_BASE + i`.
+const SIGNAL_BASE: usize = usize::MAX - 8;
 /// Bytes read from one connection per pass before others get their turn.
 const READ_BUDGET: usize = 64 * 1024;
 
@@ -40,6 +42,7 @@ pub enum StartError {
     Poll(io::Error),
     Store(StoreError),
     Admin(String),
+    Tls(String),
 }
 
 impl fmt::Display for StartError {
@@ -58,6 +61,7 @@ impl fmt::Display for StartError {
             StartError::Poll(e) => write!(f, "cannot create the event loop: {e}"),
             StartError::Store(e) => write!(f, "cannot open the database: {e}"),
             StartError::Admin(e) => write!(f, "cannot set up the admin socket: {e}"),
+            StartError::Tls(e) => write!(f, "TLS: {e}"),
         }
     }
 }
@@ -84,6 +88,12 @@ impl ServerHandle {
 pub struct Server {
     poll: Poll,
     listeners: Vec<TcpListener>,
+    /// Whether listener `i` speaks TLS.
+    listener_tls: Vec<bool>,
+    /// The TLS settings new connections get (replaced on reload).
+    tls_config: Option<Arc<rustls::ServerConfig>>,
+    /// Read ends of the signal pipes (SIGTERM/SIGINT, SIGHUP), once installed.
+    signals: Vec<mio::net::UnixStream>,
     conns: Conns,
     state: State,
     config: Config,
@@ -111,14 +121,31 @@ impl Server {
         std::fs::write(&probe, b"")
             .and_then(|_| std::fs::remove_file(&probe))
             .map_err(|e| StartError::DataDir(data_dir.clone(), e))?;
+        let tls_config = match (&config.tls.cert, &config.tls.key) {
+            (Some(cert), Some(key)) => Some(crate::tls::load(cert, key).map_err(StartError::Tls)?),
+            _ => None,
+        };
         let poll = Poll::new().map_err(StartError::Poll)?;
         let mut listeners = Vec::new();
-        for (i, addr) in config.server.listen.iter().enumerate() {
-            let mut l = TcpListener::bind(*addr).map_err(|e| StartError::Bind(*addr, e))?;
+        let mut listener_tls = Vec::new();
+        let tls_addrs = if tls_config.is_some() {
+            config.tls.listen.clone()
+        } else {
+            Vec::new()
+        };
+        let all = config
+            .server
+            .listen
+            .iter()
+            .map(|a| (*a, false))
+            .chain(tls_addrs.into_iter().map(|a| (a, true)));
+        for (i, (addr, tls)) in all.enumerate() {
+            let mut l = TcpListener::bind(addr).map_err(|e| StartError::Bind(addr, e))?;
             poll.registry()
                 .register(&mut l, Token(LISTENER_BASE + i), Interest::READABLE)
                 .map_err(StartError::Poll)?;
             listeners.push(l);
+            listener_tls.push(tls);
         }
         let waker = Arc::new(Waker::new(poll.registry(), WAKER).map_err(StartError::Poll)?);
         let motd = config.motd_lines();
@@ -156,6 +183,9 @@ impl Server {
         Ok(Server {
             poll,
             listeners,
+            listener_tls,
+            tls_config,
+            signals: Vec::new(),
             conns: Conns::new(config.limits.sendq_bytes),
             state,
             store: Some(store),
@@ -172,17 +202,65 @@ impl Server {
         })
     }
 
-    /// The addresses actually bound (port 0 resolved).
+    /// The plaintext addresses actually bound (port 0 resolved).
     pub fn local_addrs(&self) -> Vec<SocketAddr> {
+        self.addrs(false)
+    }
+
+    /// The TLS addresses actually bound.
+    pub fn tls_addrs(&self) -> Vec<SocketAddr> {
+        self.addrs(true)
+    }
+
+    fn addrs(&self, tls: bool) -> Vec<SocketAddr> {
         self.listeners
             .iter()
-            .filter_map(|l| l.local_addr().ok())
+            .zip(&self.listener_tls)
+            .filter(|(_, t)| **t == tls)
+            .filter_map(|(l, _)| l.local_addr().ok())
             .collect()
     }
 
-    /// The config file, so `reload` can read it again.
-    pub fn set_config_path(&mut self, path: PathBuf) {
+    /// SIGTERM and SIGINT stop the server gracefully; SIGHUP reloads the config and
+    /// TLS certificates. For the daemon binary; tests leave signals alone.
+    pub fn handle_signals(&mut self) -> io::Result<()> {
+        use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+        for (i, signals) in [&[SIGTERM, SIGINT][..], &[SIGHUP][..]].iter().enumerate() {
+            let (mut read, write) = mio::net::UnixStream::pair()?;
+            let write = std::os::unix::net::UnixStream::from(std::os::fd::OwnedFd::from(write));
+            for &sig in *signals {
+                signal_hook::low_level::pipe::register(sig, write.try_clone()?)?;
+            }
+            self.poll
+                .registry()
+                .register(&mut read, Token(SIGNAL_BASE + i), Interest::READABLE)?;
+            self.signals.push(read);
+        }
+        Ok(())
+    }
+
+    /// A signal arrived on pipe `i`: 0 stop, 1 reload.
+    fn signal(&mut self, i: usize, now: Instant) {
+        let mut buf = [0u8; 64];
+        if let Some(pipe) = self.signals.get_mut(i) {
+            while matches!(pipe.read(&mut buf), Ok(n) if n > 0) {}
+        }
+        if i == 0 {
+            log::info!("SIGTERM/SIGINT: shutting down");
+            self.stop.store(true, Ordering::SeqCst);
+        } else {
+            log::info!("SIGHUP: reloading");
+            if let Err(e) = admin_cmd::reload(&mut self.ctl(now)) {
+                log::error!("reload failed, keeping the running config: {e}");
+            }
+        }
+    }
+
+    /// The config file, so `reload` can read it again, with what it held at start
+    /// (before command-line overrides).
+    pub fn set_config_file(&mut self, path: PathBuf, as_loaded: Config) {
         self.admin_state.config_path = Some(path);
+        self.admin_state.file_config = Some(as_loaded);
     }
 
     /// Where the admin socket listens.
@@ -223,6 +301,9 @@ impl Server {
                 match event.token() {
                     WAKER => self.take_completions(now),
                     admin::LISTENER => self.admin.accept(self.poll.registry()),
+                    Token(t) if (SIGNAL_BASE..SIGNAL_BASE + 2).contains(&t) => {
+                        self.signal(t - SIGNAL_BASE, now)
+                    }
                     Token(t) if t >= LISTENER_BASE => self.accept(t - LISTENER_BASE, now),
                     Token(t) if t >= admin::BASE => self.admin_event(t - admin::BASE, now),
                     Token(slot) => {
@@ -286,16 +367,32 @@ impl Server {
                 // "::1" would read as a trailing parameter in WHO replies.
                 host.insert(0, '0');
             }
-            let user = User::new(host, chrono::Utc::now().timestamp(), now);
-            let slot = self.conns.slab.insert(Conn::new(id, sock, peer, user, now));
+            let mut user = User::new(host, chrono::Utc::now().timestamp(), now);
+            let tls = match (self.listener_tls[index], &self.tls_config) {
+                (true, Some(config)) => match rustls::ServerConnection::new(config.clone()) {
+                    Ok(t) => Some(Box::new(t)),
+                    Err(e) => {
+                        log::warn!("peer={peer} TLS setup failed: {e}");
+                        continue;
+                    }
+                },
+                _ => None,
+            };
+            user.tls = tls.is_some();
+            let mut conn = Conn::new(id, sock, peer, user, now);
+            conn.tls = tls;
+            let slot = self.conns.slab.insert(conn);
             self.state.counts.unregistered += 1;
             debug_assert_eq!(slot, id.slot);
             // The first look comes at whichever is sooner: the registration deadline
             // or the first idle check, so a quick registration starts pinging on time.
-            let first = self
+            let mut first = self
                 .config
                 .registration_timeout()
                 .min(self.config.ping_interval());
+            if self.listener_tls[index] {
+                first = first.min(self.config.handshake_timeout());
+            }
             self.timers.push(Reverse((now + first, id.slot, id.serial)));
             log::info!("conn={slot} peer={peer} accepted");
         }
@@ -311,6 +408,9 @@ impl Server {
         let result = conn.read_some(&mut self.scratch, READ_BUDGET);
         if conn.read_pending {
             self.read_again.push(slot);
+        }
+        if conn.tls_wants_write() {
+            self.conns.mark_dirty(slot);
         }
         self.process_lines(slot, now);
         match result {
@@ -372,6 +472,7 @@ impl Server {
                 .store
                 .as_ref()
                 .expect("the store is open while the loop runs"),
+            tls: &mut self.tls_config,
             now,
             started,
         }
@@ -501,11 +602,19 @@ impl Server {
             }
             let next = if !conn.user.registered {
                 let deadline = conn.connected_at + self.config.registration_timeout();
-                if now >= deadline {
+                let handshake = conn.connected_at + self.config.handshake_timeout();
+                if conn.tls_handshaking() {
+                    if now >= handshake {
+                        self.conns.close(slot, "TLS handshake timed out");
+                        continue;
+                    }
+                    deadline.min(handshake)
+                } else if now >= deadline {
                     self.conns.close(slot, "Registration timed out");
                     continue;
+                } else {
+                    deadline
                 }
-                deadline
             } else if let Some(sent) = conn.ping_sent {
                 let deadline = sent + self.config.ping_timeout();
                 if now >= deadline {
@@ -640,6 +749,7 @@ impl Server {
         cx.conns.send_msg(slot, &error);
         let mut conn = self.conns.slab.remove(slot);
         let _ = conn.flush();
+        conn.close_tls();
         let _ = self.poll.registry().deregister(&mut conn.sock);
         let _ = conn.sock.shutdown(std::net::Shutdown::Both);
         log::info!("conn={slot} nick={nick} peer={peer} closed: {reason}");

@@ -29,8 +29,10 @@ pub struct AdminState {
     pub next_ticket: u64,
     /// Set by `shutdown`: the reason clients are given.
     pub shutdown: Option<String>,
-    /// The config file, for `reload`.
+    /// The config file, for `reload`, and what it said at start (before
+    /// command-line overrides), to tell which restart-only keys the file changed.
     pub config_path: Option<PathBuf>,
+    pub file_config: Option<Config>,
 }
 
 /// Everything an admin command may touch.
@@ -42,6 +44,8 @@ pub struct Ctl<'a> {
     pub config: &'a mut Config,
     pub motd: &'a mut Vec<String>,
     pub store: &'a Store,
+    /// The TLS settings new connections get.
+    pub tls: &'a mut Option<std::sync::Arc<rustls::ServerConfig>>,
     pub now: Instant,
     /// Unix seconds the server started.
     pub started: i64,
@@ -160,7 +164,9 @@ pub fn run(ctl: &mut Ctl, slot: usize, line: &str) {
             ctl.store.send(Request::Stats { ticket });
             Ok(None)
         }
-        "reload" => reload(ctl),
+        "reload" => reload(ctl)
+            .map(|(changed, unchanged)| Some(json!({"changed": changed, "unchanged": unchanged})))
+            .map_err(|e| ("bad_request", e)),
         "shutdown" => {
             let message =
                 str_arg(&req, "message").map(|m| m.unwrap_or("Server shutting down").to_string());
@@ -439,36 +445,65 @@ fn wall(ctl: &mut Ctl, req: &Value) -> Outcome {
     Ok(Some(json!({"users": count})))
 }
 
-fn reload(ctl: &mut Ctl) -> Outcome {
-    let Some(path) = ctl.st.config_path.clone() else {
-        *ctl.motd = ctl.config.motd_lines();
-        return Ok(Some(json!({
-            "changed": ["server.motd_file (re-read)"],
-            "unchanged": ["chatd runs without --config: there is no file to reload"],
-        })));
+/// Re-reads the config file (and the TLS certificate) and applies what can change
+/// while running. On any error nothing changes. Used by `reload` and SIGHUP.
+pub fn reload(ctl: &mut Ctl) -> Result<(Vec<String>, Vec<String>), String> {
+    let mut new = match ctl.st.config_path.clone() {
+        Some(path) => Config::load(&path).map_err(|e| e.to_string())?,
+        None => ctl.config.clone(),
     };
-    let mut new = Config::load(&path).map_err(|e| ("bad_request", e.to_string()))?;
-    let (changed, unchanged) = apply_reload(ctl.config, &mut new);
+    let file_before = ctl
+        .st
+        .file_config
+        .clone()
+        .unwrap_or_else(|| ctl.config.clone());
+    let file_now = new.clone();
+    let (mut changed, mut unchanged) = apply_reload(&file_before, ctl.config, &mut new);
+    ctl.st.file_config = Some(file_now);
+    if ctl.st.config_path.is_none() {
+        unchanged.push("chatd runs without --config: only files are re-read".into());
+    }
+    let tls = match (&new.tls.cert, &new.tls.key) {
+        (Some(cert), Some(key)) => Some(crate::tls::load(cert, key)?),
+        _ => None,
+    };
+    if tls.is_some() != ctl.tls.is_some() {
+        unchanged.push("turning TLS on or off (needs a restart)".into());
+    } else if let Some(tls) = tls {
+        *ctl.tls = Some(tls);
+        changed.push("tls certificate (re-read)".into());
+    }
     *ctl.config = new;
     *ctl.motd = ctl.config.motd_lines();
     ctl.conns.sendq_limit = ctl.config.limits.sendq_bytes;
-    log::info!(
-        "config reloaded from {}: changed {changed:?}; needs a restart: {unchanged:?}",
-        path.display()
-    );
-    Ok(Some(json!({"changed": changed, "unchanged": unchanged})))
+    log::info!("config reloaded: changed {changed:?}; needs a restart: {unchanged:?}");
+    Ok((changed, unchanged))
 }
 
-/// Keeps in `new` what cannot change while running, and lists what changed.
-pub fn apply_reload(old: &Config, new: &mut Config) -> (Vec<String>, Vec<String>) {
+/// Keeps in `new` what cannot change while running (as `running` has it), and lists
+/// what changed. `file_before` is what the file said before, so keys that command-line
+/// flags override are reported only when the file itself changed them.
+pub fn apply_reload(
+    file_before: &Config,
+    running: &Config,
+    new: &mut Config,
+) -> (Vec<String>, Vec<String>) {
+    let old = running;
     let mut unchanged = Vec::new();
-    let restart_only: [(&str, bool); 8] = [
-        ("server.listen", old.server.listen != new.server.listen),
+    let restart_only: [(&str, bool); 9] = [
+        ("tls.listen", old.tls.listen != new.tls.listen),
+        (
+            "server.listen",
+            file_before.server.listen != new.server.listen,
+        ),
         (
             "server.data_dir",
-            old.server.data_dir != new.server.data_dir,
+            file_before.server.data_dir != new.server.data_dir,
         ),
-        ("log", format!("{:?}", old.log) != format!("{:?}", new.log)),
+        (
+            "log",
+            format!("{:?}", file_before.log) != format!("{:?}", new.log),
+        ),
         (
             "admin",
             format!("{:?}", old.admin) != format!("{:?}", new.admin),
@@ -499,6 +534,7 @@ pub fn apply_reload(old: &Config, new: &mut Config) -> (Vec<String>, Vec<String>
     new.server.data_dir = old.server.data_dir.clone();
     new.log = old.log.clone();
     new.admin = old.admin.clone();
+    new.tls.listen = old.tls.listen.clone();
     new.accounts.pbkdf2_iterations = old.accounts.pbkdf2_iterations;
     new.history.queue_max_messages = old.history.queue_max_messages;
     new.history.queue_max_age_days = old.history.queue_max_age_days;

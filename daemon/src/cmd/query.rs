@@ -127,6 +127,12 @@ pub fn whois(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
         RPL_WHOISSERVER,
         &[u.nick.clone(), server, cx.config.server.network.clone()],
     );
+    if u.tls {
+        cx.reply(
+            RPL_WHOISSECURE,
+            &[u.nick.clone(), "is using a secure connection".into()],
+        );
+    }
     if u.oper.is_some() {
         cx.reply(
             RPL_WHOISOPERATOR,

@@ -110,6 +110,8 @@ pub struct User {
     pub replaying: bool,
     /// The `[[oper]]` name after a successful OPER.
     pub oper: Option<String>,
+    /// Connected over TLS.
+    pub tls: bool,
     pub away: Option<String>,
     pub invisible: bool,
     /// Folded names of the channels joined, in join order.
@@ -138,6 +140,7 @@ impl User {
             sasl: None,
             replaying: false,
             oper: None,
+            tls: false,
             away: None,
             invisible: false,
             channels: Vec::new(),
