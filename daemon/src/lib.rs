@@ -8,6 +8,7 @@ pub mod cmd;
 pub mod config;
 pub mod conn;
 pub mod outgoing;
+pub mod process;
 pub mod server;
 pub mod state;
 pub mod store;

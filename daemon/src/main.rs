@@ -118,7 +118,12 @@ fn main() -> ExitCode {
             });
         }
     };
-    log::info!("{} started", chatd::VERSION);
+    log::info!(
+        "{} started (open files limit {})",
+        chatd::VERSION,
+        chatd::process::raise_nofile()
+    );
+    chatd::process::notify("READY=1");
     match server.run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -250,9 +250,11 @@ impl Server {
             self.stop.store(true, Ordering::SeqCst);
         } else {
             log::info!("SIGHUP: reloading");
+            crate::process::notify("RELOADING=1");
             if let Err(e) = admin_cmd::reload(&mut self.ctl(now)) {
                 log::error!("reload failed, keeping the running config: {e}");
             }
+            crate::process::notify("READY=1");
         }
     }
 
@@ -569,7 +571,8 @@ impl Server {
                 }
                 Completion::Synced { .. }
                 | Completion::Accounts { .. }
-                | Completion::Stats { .. } => {}
+                | Completion::Stats { .. }
+                | Completion::Backup { .. } => {}
             }
         }
         self.update_tap();
@@ -762,6 +765,7 @@ impl Server {
             .clone()
             .unwrap_or_else(|| "Server shutting down".to_string());
         log::info!("shutting down: {} connections", self.conns.slab.len());
+        crate::process::notify("STOPPING=1");
         let slots: Vec<usize> = self.conns.slab.iter().map(|(s, _)| s).collect();
         let now = Instant::now();
         for slot in slots {

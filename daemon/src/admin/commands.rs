@@ -20,6 +20,7 @@ pub enum Pending {
     Accounts { id: Value },
     Stats { id: Value },
     Tail { id: Value, stream: Option<Stream> },
+    Backup { id: Value },
 }
 
 /// Admin-side state that outlives one request.
@@ -163,6 +164,19 @@ pub fn run(ctl: &mut Ctl, slot: usize, line: &str) {
             let ticket = ctl.ticket(slot, Pending::Stats { id: id.clone() });
             ctl.store.send(Request::Stats { ticket });
             Ok(None)
+        }
+        "backup" => {
+            let path = need_str(&req, "path").map(PathBuf::from);
+            path.and_then(|path| {
+                if !path.is_absolute() {
+                    return Err(bad(
+                        "path must be absolute (the daemon's working directory is not yours)",
+                    ));
+                }
+                let ticket = ctl.ticket(slot, Pending::Backup { id: id.clone() });
+                ctl.store.send(Request::Backup { ticket, path });
+                Ok(None)
+            })
         }
         "reload" => reload(ctl)
             .map(|(changed, unchanged)| Some(json!({"changed": changed, "unchanged": unchanged})))
@@ -636,9 +650,16 @@ pub fn complete(ctl: &mut Ctl, ticket: &Ticket, done: Completion) {
                 ctl.admin.conns[slot].streams.push(stream);
             }
         }
+        (Pending::Backup { id }, Completion::Backup { result, .. }) => match result {
+            Ok(bytes) => ctl.admin.reply(slot, &id, json!({"bytes": bytes})),
+            Err(e) => ctl.admin.error(slot, &id, "unavailable", &e),
+        },
         (pending, _) => {
             let id = match pending {
-                Pending::Accounts { id } | Pending::Stats { id } | Pending::Tail { id, .. } => id,
+                Pending::Accounts { id }
+                | Pending::Stats { id }
+                | Pending::Tail { id, .. }
+                | Pending::Backup { id } => id,
             };
             ctl.admin.error(
                 slot,

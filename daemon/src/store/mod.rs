@@ -237,6 +237,10 @@ pub enum Request {
     ListAccounts { ticket: Ticket },
     /// Store-wide figures. Answered with [`Completion::Stats`].
     Stats { ticket: Ticket },
+    /// A consistent copy of the database at `path` (which must not exist), made
+    /// with `VACUUM INTO` outside any batch transaction. Answered with
+    /// [`Completion::Backup`].
+    Backup { ticket: Ticket, path: PathBuf },
     /// The last `n` logged messages (all conversations, or those `filter` names),
     /// oldest first. Answered with [`Completion::History`].
     Tail {
@@ -301,6 +305,7 @@ impl std::fmt::Debug for Request {
             Request::ListAccounts { .. } => "ListAccounts",
             Request::Stats { .. } => "Stats",
             Request::Tail { .. } => "Tail",
+            Request::Backup { .. } => "Backup",
         };
         write!(f, "Request::{kind}")
     }
@@ -385,6 +390,11 @@ pub enum Completion {
         ticket: Ticket,
         accounts: Vec<AccountSummary>,
     },
+    Backup {
+        ticket: Ticket,
+        /// The copy's size in bytes, or why it failed.
+        result: Result<u64, String>,
+    },
     Stats {
         ticket: Ticket,
         /// Messages waiting in all offline queues.
@@ -407,7 +417,8 @@ impl Completion {
             | Completion::Targets { ticket, .. }
             | Completion::Synced { ticket }
             | Completion::Accounts { ticket, .. }
-            | Completion::Stats { ticket, .. } => ticket,
+            | Completion::Stats { ticket, .. }
+            | Completion::Backup { ticket, .. } => ticket,
         }
     }
 }

@@ -159,7 +159,22 @@ impl Worker {
                     Err(_) => break,
                 }
             }
-            let done = run_batch(&mut self.conn, &self.options, batch);
+            let (backups, batch): (Vec<Request>, Vec<Request>) = batch
+                .into_iter()
+                .partition(|r| matches!(r, Request::Backup { .. }));
+            let mut done = if batch.is_empty() {
+                Vec::new()
+            } else {
+                run_batch(&mut self.conn, &self.options, batch)
+            };
+            for request in backups {
+                if let Request::Backup { ticket, path } = request {
+                    done.push(Completion::Backup {
+                        result: backup(&self.conn, &path),
+                        ticket,
+                    });
+                }
+            }
             if !done.is_empty() {
                 for completion in done {
                     // The loop may already be gone at shutdown; nothing to tell then.
@@ -176,6 +191,21 @@ impl Worker {
             Err((_, e)) => log::error!("store: closing the database failed: {e}"),
         }
     }
+}
+
+/// `VACUUM INTO`: a consistent, compacted copy while the database stays in use.
+fn backup(conn: &Connection, path: &std::path::Path) -> Result<u64, String> {
+    if path.exists() {
+        return Err(format!("{} already exists", path.display()));
+    }
+    let target = path
+        .to_str()
+        .ok_or_else(|| format!("{} is not valid UTF-8", path.display()))?;
+    conn.execute("VACUUM INTO ?1", [target])
+        .map_err(|e| format!("backup to {} failed: {e}", path.display()))?;
+    let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    log::info!("store: backed up to {} ({size} bytes)", path.display());
+    Ok(size)
 }
 
 fn now_ms() -> i64 {
@@ -362,6 +392,14 @@ fn execute(
             queue_total: db::queue_total(conn)?,
             store_bytes: store_bytes(conn),
         }),
+        // Taken out of batches by the worker; inside a transaction VACUUM cannot run.
+        Request::Backup { ticket, path } => Some(Completion::Backup {
+            ticket: ticket.clone(),
+            result: Err(format!(
+                "{}: a backup cannot run inside a transaction",
+                path.display()
+            )),
+        }),
         Request::Tail { ticket, n, filter } => Some(Completion::History {
             ticket: ticket.clone(),
             messages: db::tail(conn, *n, filter.as_ref())?,
@@ -425,6 +463,7 @@ fn request_name(request: &Request) -> &'static str {
         Request::ListAccounts { .. } => "ListAccounts",
         Request::Stats { .. } => "Stats",
         Request::Tail { .. } => "Tail",
+        Request::Backup { .. } => "Backup",
     }
 }
 
@@ -478,6 +517,10 @@ fn failure_of(request: &Request, why: &str) -> Option<Completion> {
             ticket: t.clone(),
             messages: Vec::new(),
         },
+        Request::Backup { ticket: t, .. } => Completion::Backup {
+            ticket: t.clone(),
+            result: Err(why.to_string()),
+        },
         Request::AddBan(_) | Request::RemoveBan { .. } => return None,
         Request::Log(_)
         | Request::DeleteAccount { .. }
@@ -521,7 +564,8 @@ fn fail(completion: Completion, why: &str) -> Completion {
         c @ (Completion::Verified { .. }
         | Completion::Synced { .. }
         | Completion::Accounts { .. }
-        | Completion::Stats { .. }) => c,
+        | Completion::Stats { .. }
+        | Completion::Backup { .. }) => c,
     }
 }
 
