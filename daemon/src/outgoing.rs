@@ -41,6 +41,15 @@ impl Outgoing {
         }
     }
 
+    /// The same message addressed to `target` (its first parameter).
+    pub fn retarget(&self, target: &str) -> Outgoing {
+        let mut msg = self.msg.clone();
+        if let Some(p) = msg.params.first_mut() {
+            *p = target.to_string();
+        }
+        Outgoing::new(msg)
+    }
+
     /// The bytes for a recipient with `caps`, serialized on first use.
     pub fn bytes_for(&mut self, caps: Caps) -> Bytes {
         let key = caps.0 & self.mask;

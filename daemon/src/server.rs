@@ -288,9 +288,12 @@ impl Server {
             let timeout = if !self.read_again.is_empty() {
                 Some(Duration::ZERO)
             } else {
-                self.timers
-                    .peek()
-                    .map(|Reverse((at, _, _))| at.saturating_duration_since(now))
+                let next = [self.timers.peek(), self.state.nick_checks.peek()]
+                    .into_iter()
+                    .flatten()
+                    .map(|Reverse((at, _, _))| *at)
+                    .min();
+                next.map(|at| at.saturating_duration_since(now))
             };
             if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if e.kind() == io::ErrorKind::Interrupted {

@@ -229,13 +229,8 @@ fn to_account(cx: &mut Cx, name: &str, m: StoredMessage, out: &mut Outgoing, ech
             let Some(nick) = cx.user_of(slot).map(|u| u.nick.clone()) else {
                 continue;
             };
-            let bytes = history::replay_bytes(
-                &m,
-                Some(&nick),
-                cx.user_of(slot).map(|u| u.caps).unwrap_or_default(),
-                None,
-            );
-            cx.conns.send(slot, bytes);
+            let mut live = out.retarget(&nick);
+            cx.send_outgoing(slot, &mut live);
         }
         if echo {
             cx.send_outgoing(me, out);
