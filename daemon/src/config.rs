@@ -166,6 +166,27 @@ pub struct LimitsConfig {
     /// Bytes queued for a client that is not reading before it is disconnected.
     pub sendq_bytes: usize,
     pub registration_timeout_secs: u64,
+    /// Connections at once; more are refused ("Server is full").
+    pub max_clients: usize,
+    /// Connections from one IPv4 address or one IPv6 /64 at once.
+    pub conns_per_ip: usize,
+    /// New connections from one address (IPv4, or IPv6 /64) per minute.
+    pub connects_per_ip_per_minute: u32,
+    /// Members of one channel (471 when full).
+    pub members_per_channel: usize,
+    /// Flood control: lines a client may send at once ...
+    pub flood_burst: u32,
+    /// ... and per second after that; lines beyond wait (fakelag).
+    pub flood_rate: u32,
+    /// Bytes of waiting lines beyond which a flooding client is disconnected
+    /// ("Excess Flood").
+    pub recvq_bytes: usize,
+    /// Operators and these accounts get `trusted_flood_burst`/`trusted_flood_rate`.
+    pub trusted_accounts: Vec<String>,
+    pub trusted_flood_burst: u32,
+    pub trusted_flood_rate: u32,
+    /// Accounts one address may REGISTER per hour.
+    pub registrations_per_ip_per_hour: u32,
     /// Idle time after which the server sends PING.
     pub ping_interval_secs: u64,
     /// Time allowed to answer that PING.
@@ -213,6 +234,17 @@ impl Default for LimitsConfig {
             bans_per_channel: 100,
             sendq_bytes: 1 << 20,
             registration_timeout_secs: 60,
+            max_clients: 10_000,
+            conns_per_ip: 10,
+            connects_per_ip_per_minute: 60,
+            members_per_channel: 10_000,
+            flood_burst: 20,
+            flood_rate: 5,
+            recvq_bytes: 16 * 1024,
+            trusted_accounts: Vec::new(),
+            trusted_flood_burst: 200,
+            trusted_flood_rate: 100,
+            registrations_per_ip_per_hour: 5,
             ping_interval_secs: 120,
             ping_timeout_secs: 60,
         }
@@ -304,6 +336,41 @@ impl Config {
             ("limits.modes_per_command", l.modes_per_command, 1, 100),
             ("limits.bans_per_channel", l.bans_per_channel, 0, 100_000),
             ("limits.sendq_bytes", l.sendq_bytes, 4096, 1 << 30),
+            ("limits.max_clients", l.max_clients, 1, 10_000_000),
+            ("limits.conns_per_ip", l.conns_per_ip, 1, 10_000_000),
+            (
+                "limits.connects_per_ip_per_minute",
+                l.connects_per_ip_per_minute as usize,
+                1,
+                10_000_000,
+            ),
+            (
+                "limits.members_per_channel",
+                l.members_per_channel,
+                1,
+                10_000_000,
+            ),
+            ("limits.flood_burst", l.flood_burst as usize, 1, 10_000_000),
+            ("limits.flood_rate", l.flood_rate as usize, 1, 10_000_000),
+            ("limits.recvq_bytes", l.recvq_bytes, 1024, 1 << 30),
+            (
+                "limits.trusted_flood_burst",
+                l.trusted_flood_burst as usize,
+                1,
+                10_000_000,
+            ),
+            (
+                "limits.trusted_flood_rate",
+                l.trusted_flood_rate as usize,
+                1,
+                10_000_000,
+            ),
+            (
+                "limits.registrations_per_ip_per_hour",
+                l.registrations_per_ip_per_hour as usize,
+                1,
+                10_000_000,
+            ),
         ] {
             if value < min || value > max {
                 return bad(key, &format!("{value} is outside {min}..={max}"));

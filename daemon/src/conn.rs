@@ -58,6 +58,13 @@ pub struct Conn {
     tls_pending: u64,
     /// Bytes read from the socket so far (a plaintext port refuses a TLS hello).
     bytes_in: u64,
+    /// Flood control: lines the client may still send now, refilled over time.
+    flood_tokens: f64,
+    flood_at: Instant,
+    /// Lines are waiting for flood tokens (fakelag); a timer resumes them.
+    pub throttled: bool,
+    /// The connection counts toward its address's limit under this key.
+    pub ip_key: String,
 }
 
 impl Conn {
@@ -85,6 +92,31 @@ impl Conn {
             tls: None,
             tls_pending: 0,
             bytes_in: 0,
+            flood_tokens: f64::MAX,
+            flood_at: now,
+            throttled: false,
+            ip_key: String::new(),
+        }
+    }
+
+    /// Takes one line's worth of flood budget (`burst` lines, refilled at `rate`
+    /// per second). `Err(wait)` when there is none: try again after `wait`.
+    pub fn take_flood_token(
+        &mut self,
+        now: Instant,
+        burst: u32,
+        rate: u32,
+    ) -> Result<(), std::time::Duration> {
+        let elapsed = now.saturating_duration_since(self.flood_at).as_secs_f64();
+        self.flood_at = now;
+        self.flood_tokens = (self.flood_tokens.min(f64::from(burst)) + elapsed * f64::from(rate))
+            .min(f64::from(burst));
+        if self.flood_tokens >= 1.0 {
+            self.flood_tokens -= 1.0;
+            Ok(())
+        } else {
+            let wait = (1.0 - self.flood_tokens) / f64::from(rate.max(1));
+            Err(std::time::Duration::from_secs_f64(wait))
         }
     }
 

@@ -102,6 +102,8 @@ pub struct Server {
     stop: Arc<AtomicBool>,
     /// (deadline, slot, serial): when to look at a connection's liveness next.
     timers: BinaryHeap<Reverse<(Instant, usize, u64)>>,
+    /// (when, slot, serial): when a throttled connection has flood budget again.
+    resume: BinaryHeap<Reverse<(Instant, usize, u64)>>,
     scratch: Vec<u8>,
     /// Connections whose read stopped at the budget, to read again next pass.
     read_again: Vec<usize>,
@@ -197,6 +199,7 @@ impl Server {
             waker,
             stop: Arc::new(AtomicBool::new(false)),
             timers: BinaryHeap::new(),
+            resume: BinaryHeap::new(),
             scratch: vec![0; 16 * 1024],
             read_again: Vec::new(),
         })
@@ -288,7 +291,11 @@ impl Server {
             let timeout = if !self.read_again.is_empty() {
                 Some(Duration::ZERO)
             } else {
-                let next = [self.timers.peek(), self.state.nick_checks.peek()]
+                let next = [
+                    self.timers.peek(),
+                    self.state.nick_checks.peek(),
+                    self.resume.peek(),
+                ]
                     .into_iter()
                     .flatten()
                     .map(|Reverse((at, _, _))| *at)
@@ -353,10 +360,29 @@ impl Server {
                 return;
             }
             let ip = peer.ip().to_string();
-            if let Some(ban) = self.state.bans.iter().find(|b| b.mask == ip) {
-                let line = format!("ERROR :Closing Link: {ip} (Banned: {})\r\n", ban.reason);
+            let key = crate::state::ip_key(peer.ip());
+            let limits = &self.config.limits;
+            let refusal = if let Some(ban) = self.state.bans.iter().find(|b| b.mask == ip) {
+                Some(format!("Banned: {}", ban.reason))
+            } else if self.conns.slab.len() >= limits.max_clients {
+                Some("Server is full; try again later".to_string())
+            } else if self.state.per_ip.get(&key).copied().unwrap_or(0) >= limits.conns_per_ip {
+                Some("Too many connections from your address".to_string())
+            } else if !crate::state::within_rate(
+                &mut self.state.connects,
+                &key,
+                limits.connects_per_ip_per_minute,
+                Duration::from_secs(60),
+                now,
+            ) {
+                Some("Connecting too fast; wait a minute".to_string())
+            } else {
+                None
+            };
+            if let Some(reason) = refusal {
+                let line = format!("ERROR :Closing Link: {ip} ({reason})\r\n");
                 let _ = std::io::Write::write(&mut sock, line.as_bytes());
-                log::info!("peer={peer} refused: banned");
+                log::info!("peer={peer} refused: {reason}");
                 continue;
             }
             if let Err(e) =
@@ -386,6 +412,8 @@ impl Server {
             user.tls = tls.is_some();
             let mut conn = Conn::new(id, sock, peer, user, now);
             conn.tls = tls;
+            *self.state.per_ip.entry(key.clone()).or_insert(0) += 1;
+            conn.ip_key = key;
             let slot = self.conns.slab.insert(conn);
             self.state.counts.unregistered += 1;
             debug_assert_eq!(slot, id.slot);
@@ -411,13 +439,20 @@ impl Server {
             return;
         }
         let result = conn.read_some(&mut self.scratch, READ_BUDGET);
-        if conn.read_pending {
+        if conn.read_pending && !conn.throttled {
             self.read_again.push(slot);
         }
         if conn.tls_wants_write() {
             self.conns.mark_dirty(slot);
         }
         self.process_lines(slot, now);
+        let recvq = self.config.limits.recvq_bytes;
+        if let Some(conn) = self.conns.get_mut(slot) {
+            if conn.throttled && conn.lines.pending() > recvq {
+                self.conns.close(slot, "Excess Flood");
+                return;
+            }
+        }
         match result {
             Ok((_, true)) => self.conns.close(slot, "Remote host closed the connection"),
             Ok(_) => {}
@@ -430,7 +465,43 @@ impl Server {
             let Some(conn) = self.conns.get_mut(slot) else {
                 return;
             };
-            if conn.closing.is_some() {
+            if conn.closing.is_some() || conn.throttled {
+                return;
+            }
+            // Only complete lines cost flood budget; a partial one may still have to
+            // be reported as an overflow.
+            let complete = conn.lines.has_line();
+            let limits = &self.config.limits;
+            let trusted = conn.user.oper.is_some()
+                || conn.user.account.as_deref().is_some_and(|a| {
+                    limits
+                        .trusted_accounts
+                        .iter()
+                        .any(|t| chatd_proto::fold(t) == chatd_proto::fold(a))
+                });
+            let (burst, rate) = if trusted {
+                (limits.trusted_flood_burst, limits.trusted_flood_rate)
+            } else {
+                (limits.flood_burst, limits.flood_rate)
+            };
+            if !complete {
+                match conn.lines.next_line() {
+                    Some(Err(LineError::Overflow)) => {
+                        self.conns.close(slot, "RecvQ exceeded (no line end)")
+                    }
+                    Some(Err(LineError::TooLong)) => {
+                        self.cx(slot, now)
+                            .reply(ERR_INPUTTOOLONG, &["Input line was too long"]);
+                        continue;
+                    }
+                    _ => {}
+                }
+                return;
+            }
+            if let Err(wait) = conn.take_flood_token(now, burst, rate) {
+                conn.throttled = true;
+                let id = conn.id;
+                self.resume.push(Reverse((now + wait, id.slot, id.serial)));
                 return;
             }
             let Some(line) = conn.lines.next_line() else {
@@ -582,6 +653,21 @@ impl Server {
     }
 
     fn run_timers(&mut self, now: Instant) {
+        while let Some(&Reverse((at, slot, serial))) = self.resume.peek() {
+            if at > now {
+                break;
+            }
+            self.resume.pop();
+            let Some(conn) = self.conns.get_mut(slot) else {
+                continue;
+            };
+            if conn.id.serial != serial || !conn.throttled {
+                continue;
+            }
+            conn.throttled = false;
+            // Lines already read first; then whatever the socket has (edge-triggered).
+            self.read(slot, now);
+        }
         while let Some(&Reverse((at, slot, serial))) = self.state.nick_checks.peek() {
             if at > now {
                 break;
@@ -754,6 +840,12 @@ impl Server {
         let error = Message::new("ERROR", [format!("Closing Link: {host} ({reason})")]);
         cx.conns.send_msg(slot, &error);
         let mut conn = self.conns.slab.remove(slot);
+        if let Some(n) = self.state.per_ip.get_mut(&conn.ip_key) {
+            *n -= 1;
+            if *n == 0 {
+                self.state.per_ip.remove(&conn.ip_key);
+            }
+        }
         let _ = conn.flush();
         conn.close_tls();
         let _ = self.poll.registry().deregister(&mut conn.sock);

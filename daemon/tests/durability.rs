@@ -45,7 +45,7 @@ fn start(dir: &Path, port: u16) -> Running {
     let conf = dir.join("chatd.toml");
     std::fs::write(
         &conf,
-        "[server]\nauto_join = []\n\n[accounts]\npbkdf2_iterations = 1000\n",
+        "[server]\nauto_join = []\n\n[limits]\nconns_per_ip = 100000\nconnects_per_ip_per_minute = 1000000\nflood_burst = 1000000\nflood_rate = 1000000\nregistrations_per_ip_per_hour = 1000000\n\n[accounts]\npbkdf2_iterations = 1000\n",
     )
     .unwrap();
     let child = Command::new(env!("CARGO_BIN_EXE_chatd"))

@@ -53,7 +53,7 @@ fn write_config(dir: &Path, motd: &str) -> std::path::PathBuf {
     std::fs::write(
         &conf,
         format!(
-            "[server]\nauto_join = []\nmotd = {motd:?}\n\n[accounts]\npbkdf2_iterations = 1000\n"
+            "[server]\nauto_join = []\nmotd = {motd:?}\n\n[limits]\nconns_per_ip = 100000\nconnects_per_ip_per_minute = 1000000\nflood_burst = 1000000\nflood_rate = 1000000\nregistrations_per_ip_per_hour = 1000000\n\n[accounts]\npbkdf2_iterations = 1000\n"
         ),
     )
     .unwrap();

@@ -58,6 +58,11 @@ impl LineBuffer {
         self.buf.len() - self.start
     }
 
+    /// Whether a complete line (ended by `\n`) is waiting.
+    pub fn has_line(&self) -> bool {
+        memchr(b'\n', &self.buf[self.start + self.scanned..]).is_some()
+    }
+
     /// Adds bytes read from the peer. Call [`LineBuffer::next_line`] until it returns `None`
     /// after each push.
     pub fn push(&mut self, data: &[u8]) {

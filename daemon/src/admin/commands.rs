@@ -340,7 +340,11 @@ fn ban(ctl: &mut Ctl, req: &Value) -> Outcome {
     };
     let reason = str_arg(req, "reason")?.unwrap_or("Banned").to_string();
     let now = chrono::Utc::now().timestamp();
-    let expires = u64_arg(req, "duration_secs")?.map(|d| now + d.min(i64::MAX as u64 / 2) as i64);
+    let duration = u64_arg(req, "duration_secs")?;
+    if duration == Some(0) {
+        return Err(bad("duration_secs must be at least 1 (leave it out for a permanent ban)"));
+    }
+    let expires = duration.map(|d| now + d.min(i64::MAX as u64 / 2) as i64);
     let ban = Ban {
         mask: mask.clone(),
         reason: reason.clone(),
@@ -582,7 +586,7 @@ pub fn apply_reload(
             changed.push(name.to_string());
         }
     }
-    changed.push("server.motd_file (re-read)".into());
+    changed.push("motd (re-read)".into());
     (changed, unchanged)
 }
 

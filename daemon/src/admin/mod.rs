@@ -64,8 +64,8 @@ pub struct Admin {
     path: PathBuf,
     pub conns: Slab<AdminConn>,
     next_serial: u64,
-    /// uids allowed besides our own and root.
-    allow_uids: Vec<u32>,
+    /// Who may connect besides our own uid and root.
+    allowed: peer::Allowed,
 }
 
 /// The socket path the config names (default: `admin.sock` in the data dir).
@@ -108,7 +108,7 @@ impl Admin {
             path,
             conns: Slab::new(),
             next_serial: 1,
-            allow_uids: config.admin.allow_uids.clone(),
+            allowed: peer::Allowed::new(&config.admin.allow_uids, config.admin.group.as_deref()),
         })
     }
 
@@ -128,14 +128,14 @@ impl Admin {
                     return;
                 }
             };
-            let uid = match peer::uid_of(&sock) {
-                Ok(uid) => uid,
+            let (uid, gid) = match peer::cred_of(&sock) {
+                Ok(cred) => cred,
                 Err(e) => {
                     log::warn!("admin socket: cannot read peer credentials: {e}");
                     continue;
                 }
             };
-            if !peer::allowed(uid, &self.allow_uids) {
+            if !self.allowed.admits(uid, gid) {
                 log::warn!("admin socket: refused uid {uid}");
                 let line = error_line(
                     &Value::Null,

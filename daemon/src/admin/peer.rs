@@ -8,8 +8,8 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::io::AsRawFd;
 use std::path::Path;
 
-/// The peer's uid, from the kernel (`SO_PEERCRED`), not from anything it sent.
-pub fn uid_of(sock: &UnixStream) -> io::Result<u32> {
+/// The peer's uid and gid, from the kernel (`SO_PEERCRED`), not from anything it sent.
+pub fn cred_of(sock: &UnixStream) -> io::Result<(u32, u32)> {
     let mut cred = libc::ucred {
         pid: 0,
         uid: 0,
@@ -28,17 +28,78 @@ pub fn uid_of(sock: &UnixStream) -> io::Result<u32> {
         )
     };
     if rc == 0 {
-        Ok(cred.uid)
+        Ok((cred.uid, cred.gid))
     } else {
         Err(io::Error::last_os_error())
     }
 }
 
-/// Our own uid, root and the configured list may use the socket.
-pub fn allowed(uid: u32, extra: &[u32]) -> bool {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let me = unsafe { libc::geteuid() };
-    uid == me || uid == 0 || extra.contains(&uid)
+/// Who may use the socket besides chatd's own uid and root.
+#[derive(Debug, Clone, Default)]
+pub struct Allowed {
+    pub uids: Vec<u32>,
+    /// The configured group: its gid, and its members' uids.
+    pub gid: Option<u32>,
+    pub members: Vec<u32>,
+}
+
+impl Allowed {
+    /// The configured uids, plus the group's gid and members when a group is set.
+    pub fn new(uids: &[u32], group: Option<&str>) -> Allowed {
+        let mut allowed = Allowed {
+            uids: uids.to_vec(),
+            ..Allowed::default()
+        };
+        if let Some(group) = group {
+            allowed.gid = gid_of(group);
+            allowed.members = members_of(group);
+        }
+        allowed
+    }
+
+    /// Our own uid, root, the configured uids, and the configured group (as primary
+    /// group or member).
+    pub fn admits(&self, uid: u32, gid: u32) -> bool {
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        let me = unsafe { libc::geteuid() };
+        uid == me
+            || uid == 0
+            || self.uids.contains(&uid)
+            || self.gid == Some(gid)
+            || self.members.contains(&uid)
+    }
+}
+
+/// uids of the users listed as members of `group` in the group database.
+fn members_of(group: &str) -> Vec<u32> {
+    let Ok(name) = CString::new(group) else {
+        return Vec::new();
+    };
+    let mut names = Vec::new();
+    // SAFETY: as in `gid_of`; the member list is a null-terminated array of C strings
+    // in the same static storage, copied out before any other call.
+    unsafe {
+        let entry = libc::getgrnam(name.as_ptr());
+        if entry.is_null() {
+            return Vec::new();
+        }
+        let mut p = (*entry).gr_mem;
+        while !p.is_null() && !(*p).is_null() {
+            names.push(std::ffi::CStr::from_ptr(*p).to_owned());
+            p = p.add(1);
+        }
+    }
+    names
+        .iter()
+        .filter_map(|n| {
+            // SAFETY: `n` is a valid C string; getpwnam returns null or a valid entry,
+            // read at once.
+            unsafe {
+                let pw = libc::getpwnam(n.as_ptr());
+                (!pw.is_null()).then(|| (*pw).pw_uid)
+            }
+        })
+        .collect()
 }
 
 /// `0600`, or `0660` owned by `group`.

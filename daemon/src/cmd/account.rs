@@ -319,6 +319,26 @@ fn start_register(cx: &mut Cx, door: Door, account: &str, email: &str, password:
         e if e.contains('@') && !e.starts_with('@') && !e.ends_with('@') => Some(e.to_string()),
         _ => return fail_with(cx, "INVALID_EMAIL", name, "That is not an email address"),
     };
+    let key = cx
+        .conns
+        .get(cx.me)
+        .map(|c| c.ip_key.clone())
+        .unwrap_or_default();
+    let per_hour = cx.config.limits.registrations_per_ip_per_hour;
+    if !crate::state::within_rate(
+        &mut cx.state.registrations,
+        &key,
+        per_hour,
+        Duration::from_secs(3600),
+        cx.now,
+    ) {
+        return fail_with(
+            cx,
+            "TEMPORARILY_UNAVAILABLE",
+            name,
+            &format!("Your address registered {per_hour} accounts this hour; try again later"),
+        );
+    }
     cx.state.registering.insert(folded);
     cx.user_mut().login_pending = true;
     let mut ticket = ticket(cx, door);

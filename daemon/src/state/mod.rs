@@ -46,6 +46,12 @@ pub struct State {
     pub bans: Vec<Ban>,
     /// Messages per second over the last minute (`chatctl stats`).
     pub rate: Rate,
+    /// Open connections per address key ([`ip_key`]).
+    pub per_ip: HashMap<String, usize>,
+    /// New connections per address key in the current minute: (count, minute start).
+    pub connects: HashMap<String, (u32, Instant)>,
+    /// REGISTERs per address key in the current hour: (count, hour start).
+    pub registrations: HashMap<String, (u32, Instant)>,
     /// Someone follows the message log (`tail-log -f`): keep copies in `tapped`.
     pub tap: bool,
     pub tapped: Vec<StoredMessage>,
@@ -86,6 +92,42 @@ impl Rate {
             .sum();
         total as f64 / 60.0
     }
+}
+
+/// The key an address is limited under: an IPv4 address, or an IPv6 /64.
+pub fn ip_key(ip: std::net::IpAddr) -> String {
+    match ip {
+        std::net::IpAddr::V4(v4) => v4.to_string(),
+        std::net::IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+    }
+}
+
+/// Counts one event for `key` in a window of `window`; false once `max` are used.
+pub fn within_rate(
+    map: &mut HashMap<String, (u32, Instant)>,
+    key: &str,
+    max: u32,
+    window: std::time::Duration,
+    now: Instant,
+) -> bool {
+    if map.len() > 100_000 {
+        map.retain(|_, (_, since)| now.saturating_duration_since(*since) < window);
+    }
+    let entry = map.entry(key.to_string()).or_insert((0, now));
+    if now.saturating_duration_since(entry.1) >= window {
+        *entry = (0, now);
+    }
+    if entry.0 >= max {
+        return false;
+    }
+    entry.0 += 1;
+    true
 }
 
 /// Whether a ban covers a client with `source` (`nick!user@host`) from `ip`.
@@ -154,6 +196,27 @@ impl State {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ip_keys_group_ipv6_by_64() {
+        let k = |s: &str| ip_key(s.parse().unwrap());
+        assert_eq!(k("10.0.0.1"), "10.0.0.1");
+        assert_eq!(k("2001:db8:1:2:3:4:5:6"), "2001:db8:1:2::/64");
+        assert_eq!(k("2001:db8:1:2:ffff::1"), "2001:db8:1:2::/64");
+        assert_eq!(k("::ffff:10.0.0.1"), "10.0.0.1");
+    }
+
+    #[test]
+    fn within_rate_resets_after_the_window() {
+        let mut m = HashMap::new();
+        let t = Instant::now();
+        let w = std::time::Duration::from_secs(60);
+        assert!(within_rate(&mut m, "a", 2, w, t));
+        assert!(within_rate(&mut m, "a", 2, w, t));
+        assert!(!within_rate(&mut m, "a", 2, w, t));
+        assert!(within_rate(&mut m, "b", 2, w, t));
+        assert!(within_rate(&mut m, "a", 2, w, t + w));
+    }
 
     #[test]
     fn rate_averages_the_last_minute() {

@@ -9,11 +9,18 @@
 //! - `query` — WHO, WHOIS, ISON, USERHOST, LUSERS, MOTD, VERSION, TIME.
 //! - `input` — framing and length limits, malformed input.
 //! - `real_client` — irssi, driven in tmux, chats with a test client.
+//! - `accounts` — REGISTER, SASL PLAIN, PASS account:password, LOGIN/LOGOUT,
+//!   NickServ, account-tag, account-notify, nick ownership.
+//! - `history` — msgid, HISTORY, CHATHISTORY (IRCv3 draft/chathistory).
+//! - `offline` — the offline queue, remembered channels, a graceful restart.
 
+mod accounts;
 mod channel;
+mod history;
 mod input;
 mod message;
 mod mode;
+mod offline;
 mod query;
 mod real_client;
 mod registration;

@@ -1,0 +1,16 @@
+//! chatctl end to end: the built `chatctl` binary against the real chatd, run
+//! in-process on loopback with its admin socket in a temporary dir. Each command's
+//! effect is checked from an IRC client's side.
+//!
+//! - `harness.rs`  — the daemon, running chatctl, a blocking IRC client
+//! - `commands.rs` — every command: users, accounts, channels, kick, ban/unban/bans,
+//!   tail-log (and `-f` with Ctrl-C), wall, stats, reload, shutdown
+//! - `errors.rs`   — exit codes, one-line reasons, where the socket path comes from
+//! - `peer_uid.rs` — a uid the daemon does not allow (needs root; skipped otherwise)
+//! - `shell.rs`    — the interactive shell through a pseudo-terminal
+
+mod commands;
+mod errors;
+mod harness;
+mod peer_uid;
+mod shell;

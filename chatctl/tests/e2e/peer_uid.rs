@@ -1,0 +1,86 @@
+//! Who may use the admin socket (`docs/admin.md` "who may use it"): a uid that is not
+//! chatd's own, not root and not in `[admin] allow_uids` is refused. Running a client
+//! under another uid needs root; elsewhere these tests say so and pass.
+
+use crate::harness::{run_bounded, Daemon, CHATCTL};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The uid (and gid) of `nobody` on Debian-like systems.
+const NOBODY: u32 = 65534;
+
+fn running_as_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Lets anyone reach the socket and run a copy of chatctl, so that only chatd's own
+/// check (SO_PEERCRED) stands in the way.
+fn open_up(d: &Daemon) -> PathBuf {
+    let dir = d.dir.path();
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&d.socket, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let copy = dir.join("chatctl");
+    std::fs::copy(CHATCTL, &copy).unwrap();
+    std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).unwrap();
+    copy
+}
+
+/// Runs `chatctl` as `nobody`.
+fn chatctl_as_nobody(binary: &Path, socket: &Path, args: &[&str]) -> crate::harness::Run {
+    let mut cmd = Command::new(binary);
+    cmd.arg("--socket")
+        .arg(socket)
+        .args(args)
+        .env("HOME", "/nonexistent")
+        .current_dir("/")
+        .uid(NOBODY)
+        .gid(NOBODY);
+    run_bounded(cmd)
+}
+
+#[test]
+fn a_uid_not_allowed_is_refused_as_forbidden() {
+    if !running_as_root() {
+        println!("skipped: running a client under another uid needs root");
+        return;
+    }
+    let d = Daemon::start();
+    let binary = open_up(&d);
+    let run = chatctl_as_nobody(&binary, &d.socket, &["stats"]).fails_with(&format!(
+        "permission denied: your uid {NOBODY} is not allowed"
+    ));
+    assert_eq!(run.code, Some(1));
+    // The daemon is unharmed and still serves its own uid.
+    d.chatctl(&["stats"]).success();
+}
+
+#[test]
+fn a_uid_in_allow_uids_is_served() {
+    if !running_as_root() {
+        println!("skipped: running a client under another uid needs root");
+        return;
+    }
+    let d = Daemon::start_with(|c| c.admin.allow_uids = vec![NOBODY]);
+    let binary = open_up(&d);
+    chatctl_as_nobody(&binary, &d.socket, &["stats"]).success();
+}
+
+#[test]
+fn the_socket_file_is_private_by_default() {
+    if !running_as_root() {
+        println!("skipped: running a client under another uid needs root");
+        return;
+    }
+    let d = Daemon::start();
+    let mode = std::fs::metadata(&d.socket).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "the admin socket is created 0600");
+    let binary = open_up(&d);
+    std::fs::set_permissions(&d.socket, std::fs::Permissions::from_mode(0o600)).unwrap();
+    chatctl_as_nobody(&binary, &d.socket, &["stats"]).fails_with(&format!(
+        "permission denied: your uid {NOBODY} may not open {}",
+        d.socket.display()
+    ));
+}
