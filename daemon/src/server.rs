@@ -296,10 +296,10 @@ impl Server {
                     self.state.nick_checks.peek(),
                     self.resume.peek(),
                 ]
-                    .into_iter()
-                    .flatten()
-                    .map(|Reverse((at, _, _))| *at)
-                    .min();
+                .into_iter()
+                .flatten()
+                .map(|Reverse((at, _, _))| *at)
+                .min();
                 next.map(|at| at.saturating_duration_since(now))
             };
             if let Err(e) = self.poll.poll(&mut events, timeout) {

@@ -342,7 +342,9 @@ fn ban(ctl: &mut Ctl, req: &Value) -> Outcome {
     let now = chrono::Utc::now().timestamp();
     let duration = u64_arg(req, "duration_secs")?;
     if duration == Some(0) {
-        return Err(bad("duration_secs must be at least 1 (leave it out for a permanent ban)"));
+        return Err(bad(
+            "duration_secs must be at least 1 (leave it out for a permanent ban)",
+        ));
     }
     let expires = duration.map(|d| now + d.min(i64::MAX as u64 / 2) as i64);
     let ban = Ban {
