@@ -6,7 +6,7 @@ use crate::admin::commands::{self as admin_cmd, AdminState, Ctl};
 use crate::admin::{self, logtap, Admin};
 use crate::cmd::{self, account, channel, history, message, Cx};
 use crate::config::Config;
-use crate::conn::{Conn, Conns};
+use crate::conn::{Conn, Conns, Sock};
 use crate::outgoing::Outgoing;
 use crate::state::{State, User};
 use crate::store::{Completion, Request, Store, StoreError, StoreOptions};
@@ -117,6 +117,20 @@ pub struct Server {
 impl Server {
     /// Creates the data dir and binds every listener in `config.server.listen`.
     pub fn bind(config: Config) -> Result<Server, StartError> {
+        Server::open(config, true)
+    }
+
+    /// A server with no listeners and no admin socket, for driving the command layer
+    /// in process ([`Server::attach`], [`Server::feed`]): fuzzing. It still opens the
+    /// store in `config.server.data_dir`.
+    pub fn detached(mut config: Config) -> Result<Server, StartError> {
+        config.server.listen.clear();
+        config.tls.cert = None;
+        config.tls.key = None;
+        Server::open(config, false)
+    }
+
+    fn open(config: Config, sockets: bool) -> Result<Server, StartError> {
         let data_dir = config.server.data_dir.clone();
         std::fs::create_dir_all(&data_dir).map_err(|e| StartError::DataDir(data_dir.clone(), e))?;
         let probe = data_dir.join(".chatd-write-test");
@@ -169,8 +183,14 @@ impl Server {
         let (store, completions, loaded) =
             Store::open(&data_dir, options, wake.clone()).map_err(StartError::Store)?;
         logtap::set_wake(Box::new(move || wake()));
-        let admin = Admin::bind(&config, poll.registry()).map_err(|e| StartError::Admin(e.0))?;
-        log::info!("admin socket at {}", admin.path().display());
+        let admin = if sockets {
+            let admin =
+                Admin::bind(&config, poll.registry()).map_err(|e| StartError::Admin(e.0))?;
+            log::info!("admin socket at {}", admin.path().display());
+            admin
+        } else {
+            Admin::detached()
+        };
         log::info!(
             "store {} open: {} accounts",
             store.path().display(),
@@ -203,6 +223,66 @@ impl Server {
             scratch: vec![0; 16 * 1024],
             read_again: Vec::new(),
         })
+    }
+
+    /// Adds a client with no socket (see [`Server::detached`]); returns its slot.
+    pub fn attach(&mut self) -> usize {
+        let now = Instant::now();
+        let id = self.conns.next_id();
+        let peer: SocketAddr = "127.0.0.1:1".parse().expect("literal address");
+        let user = User::new("127.0.0.1".into(), chrono::Utc::now().timestamp(), now);
+        let mut conn = Conn::new(id, Sock::Detached(Vec::new()), peer, user, now);
+        conn.ip_key = "127.0.0.1".into();
+        self.state.counts.unregistered += 1;
+        self.conns.slab.insert(conn)
+    }
+
+    /// Hands `bytes` to an attached client as if read from its socket, runs what
+    /// they ask and one loop pass (store answers that already arrived included);
+    /// returns what the client was sent. Empty once the client is gone.
+    pub fn feed(&mut self, slot: usize, bytes: &[u8]) -> Vec<u8> {
+        let now = Instant::now();
+        if let Some(conn) = self.conns.get_mut(slot) {
+            conn.lines.push(bytes);
+            conn.throttled = false;
+        }
+        self.process_lines(slot, now);
+        self.take_completions(now);
+        self.run_timers(now);
+        self.end_of_pass();
+        self.conns
+            .get_mut(slot)
+            .map(|c| c.sock.take_sent())
+            .unwrap_or_default()
+    }
+
+    /// Waits for the store to answer everything sent so far, and runs the answers.
+    pub fn settle(&mut self) {
+        if let Some(store) = &self.store {
+            store.send(Request::Sync {
+                ticket: crate::store::Ticket {
+                    conn: crate::conn::ConnId {
+                        slot: usize::MAX,
+                        serial: 0,
+                    },
+                    what: "settle".into(),
+                },
+            });
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            match self.completions.recv_timeout(Duration::from_millis(100)) {
+                Ok(Completion::Synced { ticket }) if ticket.what == "settle" => break,
+                Ok(other) => self.complete(other, Instant::now()),
+                Err(_) => {}
+            }
+        }
+        self.end_of_pass();
+    }
+
+    /// Graceful stop of a detached server: the store is flushed and closed.
+    pub fn stop(mut self) {
+        self.shutdown();
     }
 
     /// The plaintext addresses actually bound (port 0 resolved).
@@ -410,7 +490,7 @@ impl Server {
                 _ => None,
             };
             user.tls = tls.is_some();
-            let mut conn = Conn::new(id, sock, peer, user, now);
+            let mut conn = Conn::new(id, Sock::Tcp(sock), peer, user, now);
             conn.tls = tls;
             *self.state.per_ip.entry(key.clone()).or_insert(0) += 1;
             conn.ip_key = key;
@@ -608,16 +688,24 @@ impl Server {
     /// Finishes the commands whose store or password work is done.
     fn take_completions(&mut self, now: Instant) {
         while let Ok(done) = self.completions.try_recv() {
+            self.complete(done, now);
+        }
+        self.update_tap();
+    }
+
+    /// Runs one store or hasher answer.
+    fn complete(&mut self, done: Completion, now: Instant) {
+        {
             if done.ticket().what.starts_with("admin ") {
                 let ticket = done.ticket().clone();
                 admin_cmd::complete(&mut self.ctl(now), &ticket, done);
-                continue;
+                return;
             }
             if done.ticket().what.starts_with("oper ") {
                 if let Completion::Verified { ticket, ok, .. } = &done {
                     cmd::oper::on_verified(&mut self.cx(ticket.conn.slot, now), ticket, *ok);
                 }
-                continue;
+                return;
             }
             match done {
                 Completion::Queued { ticket, result } => {
@@ -649,7 +737,6 @@ impl Server {
                 | Completion::Backup { .. } => {}
             }
         }
-        self.update_tap();
     }
 
     fn run_timers(&mut self, now: Instant) {
@@ -849,7 +936,7 @@ impl Server {
         let _ = conn.flush();
         conn.close_tls();
         let _ = self.poll.registry().deregister(&mut conn.sock);
-        let _ = conn.sock.shutdown(std::net::Shutdown::Both);
+        conn.sock.shutdown();
         log::info!("conn={slot} nick={nick} peer={peer} closed: {reason}");
     }
 
@@ -898,6 +985,12 @@ fn handle_line(cx: &mut Cx, bytes: Vec<u8>) {
             return;
         }
     };
+    if !cx.user().registered && looks_like_http(&msg) {
+        let me = cx.me;
+        cx.conns
+            .close(me, "This is an IRC server; HTTP is not spoken here");
+        return;
+    }
     if !valid_utf8 {
         let command = msg.command.to_ascii_uppercase();
         let fail = Message::new(
@@ -913,6 +1006,15 @@ fn handle_line(cx: &mut Cx, bytes: Vec<u8>) {
         return;
     }
     cmd::dispatch(cx, &msg);
+}
+
+/// `GET / HTTP/1.1` and friends: a web client (or scanner) on the IRC port.
+fn looks_like_http(msg: &Message) -> bool {
+    const METHODS: [&str; 8] = [
+        "GET", "POST", "HEAD", "PUT", "DELETE", "OPTIONS", "CONNECT", "PATCH",
+    ];
+    METHODS.contains(&msg.command.as_str())
+        && msg.params.last().is_some_and(|p| p.starts_with("HTTP/"))
 }
 
 /// Hides passwords in trace logs.

@@ -60,7 +60,8 @@ impl std::fmt::Display for AdminError {
 }
 
 pub struct Admin {
-    listener: UnixListener,
+    /// `None` for a server without an admin socket (in-process command fuzzing).
+    listener: Option<UnixListener>,
     path: PathBuf,
     pub conns: Slab<AdminConn>,
     next_serial: u64,
@@ -104,12 +105,23 @@ impl Admin {
             .register(&mut listener, LISTENER, Interest::READABLE)
             .map_err(|e| AdminError(format!("cannot watch {}: {e}", path.display())))?;
         Ok(Admin {
-            listener,
+            listener: Some(listener),
             path,
             conns: Slab::new(),
             next_serial: 1,
             allowed: peer::Allowed::new(&config.admin.allow_uids, config.admin.group.as_deref()),
         })
+    }
+
+    /// An admin side with no socket.
+    pub fn detached() -> Admin {
+        Admin {
+            listener: None,
+            path: PathBuf::new(),
+            conns: Slab::new(),
+            next_serial: 1,
+            allowed: peer::Allowed::default(),
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -118,8 +130,11 @@ impl Admin {
 
     /// Accepts waiting connections; refused peers get one error line.
     pub fn accept(&mut self, registry: &Registry) {
+        let Some(listener) = &self.listener else {
+            return;
+        };
         loop {
-            let mut sock = match self.listener.accept() {
+            let mut sock = match listener.accept() {
                 Ok((s, _)) => s,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -311,7 +326,9 @@ impl Admin {
 
     /// Removes the socket file (at shutdown).
     pub fn remove_socket(&self) {
-        let _ = std::fs::remove_file(&self.path);
+        if self.listener.is_some() {
+            let _ = std::fs::remove_file(&self.path);
+        }
     }
 }
 

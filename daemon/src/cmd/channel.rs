@@ -20,8 +20,17 @@ pub fn join(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
         return Ok(());
     }
     let mut keys = msg.param(1).split(',');
+    let max = cx.config.limits.channels_per_user;
     for name in msg.param(0).split(',').filter(|n| !n.is_empty()) {
         let key = keys.next().filter(|k| !k.is_empty());
+        if cx.user().channels.len() >= max {
+            // One 405 for the rest of a long list, not one per name.
+            cx.reply(
+                ERR_TOOMANYCHANNELS,
+                &[name, "You have joined too many channels"],
+            );
+            break;
+        }
         join_one(cx, name, key);
     }
     Ok(())
@@ -70,6 +79,8 @@ fn join_inner(cx: &mut Cx, name: &str, key: Option<&str>, remembered: bool) {
                 Some((ERR_BADCHANNELKEY, "Cannot join channel (+k)"))
             } else if chan.modes.limit.is_some_and(|l| chan.members.len() >= l) {
                 Some((ERR_CHANNELISFULL, "Cannot join channel (+l)"))
+            } else if chan.members.len() >= limits.members_per_channel {
+                Some((ERR_CHANNELISFULL, "Cannot join channel (it is full)"))
             } else {
                 None
             };
