@@ -13,14 +13,18 @@
 //!   NickServ, account-tag, account-notify, nick ownership.
 //! - `history` — msgid, HISTORY, CHATHISTORY (IRCv3 draft/chathistory).
 //! - `offline` — the offline queue, remembered channels, a graceful restart.
+//! - `limits` — max clients, per-address limits, flood control, hostile input.
+//! - `oper` — OPER, KILL, WALLOPS, operator powers, WHOIS 313.
 
 mod accounts;
 mod channel;
 mod history;
 mod input;
+mod limits;
 mod message;
 mod mode;
 mod offline;
+mod oper;
 mod query;
 mod real_client;
 mod registration;
