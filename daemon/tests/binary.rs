@@ -1,28 +1,17 @@
 //! The `chatd` binary as a process: arguments, defaults, start-up errors and their
 //! exit codes (0 ok, 2 usage/config, 3 cannot listen, 4 data dir unusable).
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpListener, TcpStream};
-use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+mod common;
 
-fn chatd() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_chatd"))
-}
+use common::{chatd, connect_retry, free_port, Running};
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
 
 fn run(cmd: &mut Command) -> Output {
     cmd.stdin(Stdio::null()).output().expect("chatd runs")
-}
-
-/// Kills the child when the test ends, however it ends.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// Starts chatd on `port` with `data` as its data dir and, if given, a config file.
@@ -37,27 +26,9 @@ fn start(config: Option<&Path>, port: u16, data: &Path) -> Running {
     Running(cmd.spawn().expect("chatd starts"))
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Connects (retrying while the daemon starts), registers, returns the lines up to 001.
 fn register(port: u16, nick: &str) -> Vec<String> {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let stream = loop {
-        match TcpStream::connect(("127.0.0.1", port)) {
-            Ok(s) => break s,
-            Err(e) if Instant::now() < deadline => {
-                let _ = e;
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            Err(e) => panic!("chatd never listened on {port}: {e}"),
-        }
-    };
+    let stream = connect_retry(port);
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();

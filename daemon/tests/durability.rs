@@ -3,52 +3,25 @@
 //! exactly once, in order, when the account logs in after a restart on the same data
 //! dir. (The graceful restart is tested in-process: tests/tests/e2e/offline.rs.)
 
+mod common;
+
 use chatd_proto::{parse, Message};
+use common::{chatd, connect_retry, free_port, Running, RELAXED};
 use std::io::{BufRead, BufReader, ErrorKind, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 const PW: &str = "hunter2hunter2";
 const TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Kills the child when the test ends, however it ends.
-struct Running(Child);
-
-impl Running {
-    /// SIGKILL, then reap.
-    fn kill9(mut self) {
-        self.0.kill().expect("SIGKILL chatd");
-        self.0.wait().expect("reap chatd");
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Starts chatd on `port` with `dir/data` as its data dir and a config that hashes
 /// passwords cheaply.
 fn start(dir: &Path, port: u16) -> Running {
     let conf = dir.join("chatd.toml");
-    std::fs::write(
-        &conf,
-        "[server]\nauto_join = []\n\n[limits]\nconns_per_ip = 100000\nconnects_per_ip_per_minute = 1000000\nflood_burst = 1000000\nflood_rate = 1000000\nregistrations_per_ip_per_hour = 1000000\n\n[accounts]\npbkdf2_iterations = 1000\n",
-    )
-    .unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_chatd"))
+    std::fs::write(&conf, format!("[server]\nauto_join = []\n\n{RELAXED}")).unwrap();
+    let child = chatd()
         .arg("--config")
         .arg(&conf)
         .args(["--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
@@ -72,17 +45,7 @@ impl Client {
     /// Connects (retrying while the daemon starts) and registers as `nick`, sending
     /// `before` first (CAP, PASS...); reads up to the end of the MOTD.
     fn connect(port: u16, nick: &str, before: &[String]) -> Client {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let stream = loop {
-            match TcpStream::connect(("127.0.0.1", port)) {
-                Ok(s) => break s,
-                Err(e) if Instant::now() < deadline => {
-                    let _ = e;
-                    std::thread::sleep(Duration::from_millis(50));
-                }
-                Err(e) => panic!("chatd never listened on {port}: {e}"),
-            }
-        };
+        let stream = connect_retry(port);
         stream.set_nodelay(true).unwrap();
         stream
             .set_read_timeout(Some(Duration::from_millis(200)))

@@ -2,59 +2,23 @@
 //! notifications, SIGHUP reload, SIGTERM during traffic (graceful, exit 0, nothing
 //! queued is lost), and start-up errors with their exit codes.
 
+mod common;
+
+use common::{chatd, connect_retry, free_port, Running, RELAXED};
 use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::os::unix::net::UnixDatagram;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Stdio;
+use std::time::Duration;
 
 const TIMEOUT: Duration = Duration::from_secs(10);
-
-struct Running(Child);
-
-impl Running {
-    fn signal(&self, sig: i32) {
-        // SAFETY: kill(2) on our own child's pid has no memory-safety preconditions.
-        let rc = unsafe { libc::kill(self.0.id() as i32, sig) };
-        assert_eq!(rc, 0, "signal {sig} sent");
-    }
-
-    /// Waits for the process to exit; its exit code.
-    fn wait(mut self) -> i32 {
-        let deadline = Instant::now() + TIMEOUT;
-        loop {
-            if let Some(status) = self.0.try_wait().unwrap() {
-                return status.code().expect("exited, not killed");
-            }
-            assert!(Instant::now() < deadline, "chatd did not exit in time");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn write_config(dir: &Path, motd: &str) -> std::path::PathBuf {
     let conf = dir.join("chatd.toml");
     std::fs::write(
         &conf,
-        format!(
-            "[server]\nauto_join = []\nmotd = {motd:?}\n\n[limits]\nconns_per_ip = 100000\nconnects_per_ip_per_minute = 1000000\nflood_burst = 1000000\nflood_rate = 1000000\nregistrations_per_ip_per_hour = 1000000\n\n[accounts]\npbkdf2_iterations = 1000\n"
-        ),
+        format!("[server]\nauto_join = []\nmotd = {motd:?}\n\n{RELAXED}"),
     )
     .unwrap();
     conf
@@ -62,7 +26,7 @@ fn write_config(dir: &Path, motd: &str) -> std::path::PathBuf {
 
 fn spawn(dir: &Path, port: u16, notify: Option<&Path>) -> Running {
     let conf = dir.join("chatd.toml");
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_chatd"));
+    let mut cmd = chatd();
     cmd.arg("--config")
         .arg(&conf)
         .args(["--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
@@ -83,16 +47,7 @@ struct Client {
 
 impl Client {
     fn connect(port: u16, nick: &str) -> Client {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let s = loop {
-            match TcpStream::connect(("127.0.0.1", port)) {
-                Ok(s) => break s,
-                Err(_) if Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(50))
-                }
-                Err(e) => panic!("chatd never listened: {e}"),
-            }
-        };
+        let s = connect_retry(port);
         s.set_read_timeout(Some(TIMEOUT)).unwrap();
         let mut c = Client {
             w: s.try_clone().unwrap(),
@@ -249,7 +204,7 @@ fn an_unreadable_certificate_stops_start_up_with_exit_5() {
     )
     .unwrap();
     let port = free_port();
-    let out = Command::new(env!("CARGO_BIN_EXE_chatd"))
+    let out = chatd()
         .arg("--config")
         .arg(&conf)
         .args(["--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
@@ -269,7 +224,7 @@ fn a_second_chatd_on_the_same_data_dir_is_refused_with_exit_4() {
     let port = free_port();
     let first = spawn(dir.path(), port, None);
     let _c = Client::connect(port, "first");
-    let out = Command::new(env!("CARGO_BIN_EXE_chatd"))
+    let out = chatd()
         .arg("--config")
         .arg(dir.path().join("chatd.toml"))
         .args([

@@ -281,9 +281,10 @@ pub struct AccountSummary {
     pub queue_depth: i64,
 }
 
-impl std::fmt::Debug for Request {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let kind = match self {
+impl Request {
+    /// The request's kind, for logs (never the request itself: it may hold a password).
+    pub fn kind(&self) -> &'static str {
+        match self {
             Request::Log(_) => "Log",
             Request::Queue { .. } => "Queue",
             Request::Register { .. } => "Register",
@@ -306,8 +307,13 @@ impl std::fmt::Debug for Request {
             Request::Stats { .. } => "Stats",
             Request::Tail { .. } => "Tail",
             Request::Backup { .. } => "Backup",
-        };
-        write!(f, "Request::{kind}")
+        }
+    }
+}
+
+impl std::fmt::Debug for Request {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Request::{}", self.kind())
     }
 }
 

@@ -246,7 +246,7 @@ fn run_batch(
         match result {
             Ok(done) => out.extend(done),
             Err(e) => {
-                log::error!("store: {} failed: {e}", request_name(request));
+                log::error!("store: {} failed: {e}", request.kind());
                 out.extend(failure_of(request, &e.to_string()));
             }
         }
@@ -436,34 +436,6 @@ fn new_account(name: &str, email: &Option<String>, password: &str, iterations: u
         email: email.clone(),
         created: now,
         last_seen: now,
-    }
-}
-
-/// A request's kind, for logs (never the request itself: it may hold a password).
-fn request_name(request: &Request) -> &'static str {
-    match request {
-        Request::Log(_) => "Log",
-        Request::Queue { .. } => "Queue",
-        Request::Register { .. } => "Register",
-        Request::CreateAccount { .. } => "CreateAccount",
-        Request::Verify { .. } => "Verify",
-        Request::DeleteAccount { .. } => "DeleteAccount",
-        Request::Seen { .. } => "Seen",
-        Request::FetchQueue { .. } => "FetchQueue",
-        Request::Dequeue { .. } => "Dequeue",
-        Request::Join { .. } => "Join",
-        Request::Part { .. } => "Part",
-        Request::Left { .. } => "Left",
-        Request::FetchMemberships { .. } => "FetchMemberships",
-        Request::History { .. } => "History",
-        Request::Targets { .. } => "Targets",
-        Request::Sync { .. } => "Sync",
-        Request::AddBan(_) => "AddBan",
-        Request::RemoveBan { .. } => "RemoveBan",
-        Request::ListAccounts { .. } => "ListAccounts",
-        Request::Stats { .. } => "Stats",
-        Request::Tail { .. } => "Tail",
-        Request::Backup { .. } => "Backup",
     }
 }
 
