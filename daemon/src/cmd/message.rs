@@ -98,13 +98,12 @@ fn deliver(cx: &mut Cx, msg: &Message, kind: Kind) -> Result<(), CmdError> {
         let now = chrono::Utc::now();
         let time_ms = now.timestamp_millis();
         let id = stored_kind.map(|_| cx.state.next_msg_id(time_ms));
-        let build = |cx: &Cx, shown_target: String| {
+        let build = |_cx: &Cx, shown_target: String| {
             let mut params = vec![shown_target];
             if kind != Kind::Tagmsg {
                 params.push(text.to_string());
             }
-            let mut m = cx.relay_from(me, cmd, params);
-            m.tags.retain(|t| t.key != "time");
+            let mut m = Message::new(cmd, params).with_source(source.as_str());
             m.tags.push(Tag::new("time", history::format_time(time_ms)));
             if let Some(id) = id {
                 m.tags.push(Tag::new("msgid", store::msgid_of(id)));
