@@ -1,0 +1,292 @@
+//! What a typed line means: text for the current channel or query, or a slash
+//! command (`/join`, `/msg`, `/history`...), and doing it on the client's thread.
+
+use crate::view::{self, Style};
+use crate::Ui;
+use chatd_bot::proto::Message;
+use chatd_bot::Context;
+
+/// One typed line, understood.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Text for the current channel or query.
+    Say(String),
+    Me(String),
+    Join(String, Option<String>),
+    Part(Option<String>, String),
+    Msg(String, String),
+    Query(Option<String>),
+    History(Option<String>, u32),
+    Register(String, Option<String>),
+    Login(Option<String>, String),
+    Nick(String),
+    Who(Option<String>),
+    Raw(String),
+    Quit(String),
+    Help,
+    /// A mistake, explained.
+    Error(String),
+}
+
+pub const HELP: &[&str] = &[
+    "Type a line to send it to the current channel or query. Commands:",
+    "  /join #channel [key]      join a channel and talk there",
+    "  /part [#channel] [reason] leave the current (or named) channel",
+    "  /msg nick text            send one private message",
+    "  /query nick               talk to nick privately (/query alone: where am I?)",
+    "  /me action                an action (/me waves)",
+    "  /history [n]              the last n messages here (default 20)",
+    "  /register password [email]  register your nick as an account",
+    "  /login [account] password   log in to an account",
+    "  /nick newnick             change nick",
+    "  /who [#channel|nick]      who is there",
+    "  /raw LINE                 send a raw IRC line",
+    "  /quit [reason]            leave",
+    "  /help                     this list",
+    "A line starting with // sends the text with one / less.",
+];
+
+pub fn parse(line: &str) -> Action {
+    let line = line.trim_end_matches(['\r', '\n']);
+    if let Some(text) = line.strip_prefix("//") {
+        return Action::Say(format!("/{text}"));
+    }
+    let Some(command) = line.strip_prefix('/') else {
+        return Action::Say(line.to_string());
+    };
+    let (name, rest) = command.split_once(' ').unwrap_or((command, ""));
+    let rest = rest.trim();
+    let mut words = rest.split_whitespace();
+    let first = words.next().map(str::to_string);
+    let second = words.next().map(str::to_string);
+    let after_first = || {
+        rest.split_once(char::is_whitespace)
+            .map(|(_, r)| r.trim().to_string())
+            .unwrap_or_default()
+    };
+    let missing = |usage: &str| Action::Error(format!("Usage: {usage}"));
+    match name.to_ascii_lowercase().as_str() {
+        "join" | "j" => match first {
+            Some(chan) => Action::Join(chan, second),
+            None => missing("/join #channel [key]"),
+        },
+        "part" | "leave" => match first {
+            Some(chan) if chan.starts_with(['#', '&']) => Action::Part(Some(chan), after_first()),
+            _ => Action::Part(None, rest.to_string()),
+        },
+        "msg" | "m" => match first {
+            Some(nick) if !after_first().is_empty() => Action::Msg(nick, after_first()),
+            _ => missing("/msg nick text"),
+        },
+        "query" | "q" => Action::Query(first),
+        "me" if !rest.is_empty() => Action::Me(rest.to_string()),
+        "me" => missing("/me action"),
+        "history" => match first.as_deref().map(str::parse::<u32>) {
+            None => Action::History(None, 20),
+            Some(Ok(n)) if n > 0 => Action::History(None, n),
+            Some(_) => match second.as_deref().map(str::parse::<u32>) {
+                None => Action::History(first, 20),
+                Some(Ok(n)) if n > 0 => Action::History(first, n),
+                _ => missing("/history [target] [n]"),
+            },
+        },
+        "register" => match first {
+            Some(password) => Action::Register(password, second),
+            None => missing("/register password [email]"),
+        },
+        "login" | "identify" => match (first, second) {
+            (Some(account), Some(password)) => Action::Login(Some(account), password),
+            (Some(password), None) => Action::Login(None, password),
+            _ => missing("/login [account] password"),
+        },
+        "nick" => match first {
+            Some(nick) => Action::Nick(nick),
+            None => missing("/nick newnick"),
+        },
+        "who" => Action::Who(first),
+        "raw" | "quote" if !rest.is_empty() => Action::Raw(rest.to_string()),
+        "raw" | "quote" => missing("/raw LINE"),
+        "quit" | "exit" => Action::Quit(rest.to_string()),
+        "help" | "?" => Action::Help,
+        other => Action::Error(format!("Unknown command /{other}. /help lists them.")),
+    }
+}
+
+/// What an action changes at once, on the prompt's thread, so the next prompt
+/// already shows where typed lines go.
+pub fn steer(action: &Action, ui: &mut Ui) {
+    match action {
+        Action::Join(channel, _) => ui.current = Some(channel.clone()),
+        Action::Query(Some(nick)) => ui.current = Some(nick.clone()),
+        _ => {}
+    }
+}
+
+/// Does `action` on the client's thread; returns lines to show the user.
+pub fn apply(action: Action, ctx: &mut Context<'_>, ui: &mut Ui, style: Style) -> Vec<String> {
+    let info = |text: &str| vec![view::info_line(text, style)];
+    let error = |text: &str| vec![view::error_line(text, style)];
+    if !ctx.is_connected() && !matches!(action, Action::Help | Action::Error(_)) {
+        return error("Not connected; your line was not sent.");
+    }
+    let echoes = ctx.state().has_cap("echo-message");
+    match action {
+        Action::Say(text) | Action::Me(text) if ui.current.is_none() => {
+            let _ = text;
+            error("Nowhere to send that: /join #channel or /query nick first.")
+        }
+        Action::Say(text) => {
+            let target = ui.current.clone().expect("checked above");
+            ctx.say(&target, &text);
+            if echoes {
+                Vec::new()
+            } else {
+                vec![view::own_line(&target, ctx.nick(), &text, style)]
+            }
+        }
+        Action::Me(text) => {
+            let target = ui.current.clone().expect("checked above");
+            ctx.action(&target, &text);
+            if echoes {
+                Vec::new()
+            } else {
+                vec![view::own_line(
+                    &target,
+                    ctx.nick(),
+                    &format!("* {text}"),
+                    style,
+                )]
+            }
+        }
+        Action::Join(channel, key) => {
+            let msg = match key {
+                Some(k) => Message::new("JOIN", [channel.as_str(), k.as_str()]),
+                None => Message::new("JOIN", [channel.as_str()]),
+            };
+            ctx.send(msg);
+            Vec::new()
+        }
+        Action::Part(channel, reason) => {
+            let Some(channel) =
+                channel.or_else(|| ui.current.clone().filter(|c| ctx.state().is_channel(c)))
+            else {
+                return error("Part which channel? /part #channel");
+            };
+            ctx.part(&channel, &reason);
+            Vec::new()
+        }
+        Action::Msg(nick, text) => {
+            ctx.say(&nick, &text);
+            if echoes {
+                Vec::new()
+            } else {
+                vec![view::own_line(&nick, ctx.nick(), &text, style)]
+            }
+        }
+        Action::Query(Some(nick)) => info(&format!(
+            "Talking to {nick}; /join a channel or /query someone else to leave."
+        )),
+        Action::Query(None) => match &ui.current {
+            Some(c) => info(&format!("Talking in {c}.")),
+            None => info("Not talking anywhere yet: /join #channel or /query nick."),
+        },
+        Action::History(target, n) => {
+            let Some(target) = target.or_else(|| ui.current.clone()) else {
+                return error("History of what? /history #channel [n]");
+            };
+            ctx.send(Message::new("HISTORY", [target, n.to_string()]));
+            Vec::new()
+        }
+        Action::Register(password, email) => {
+            let email = email.unwrap_or_else(|| "*".into());
+            ctx.send(Message::new(
+                "REGISTER",
+                ["*", email.as_str(), password.as_str()],
+            ));
+            Vec::new()
+        }
+        Action::Login(account, password) => {
+            let account = account.unwrap_or_else(|| ctx.nick().to_string());
+            ctx.send(Message::new("LOGIN", [account, password]));
+            Vec::new()
+        }
+        Action::Nick(nick) => {
+            ctx.set_nick(&nick);
+            Vec::new()
+        }
+        Action::Who(target) => {
+            let Some(target) = target.or_else(|| ui.current.clone()) else {
+                return error("Who where? /who #channel");
+            };
+            ctx.send(Message::new("WHO", [target]));
+            Vec::new()
+        }
+        Action::Raw(line) => {
+            if ctx.send_line(&line) {
+                Vec::new()
+            } else {
+                error("That is not an IRC line.")
+            }
+        }
+        Action::Quit(reason) => {
+            ctx.quit(&reason);
+            Vec::new()
+        }
+        Action::Help => HELP.iter().map(|l| view::info_line(l, style)).collect(),
+        Action::Error(text) => error(&text),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses() {
+        let cases: &[(&str, Action)] = &[
+            ("hello", Action::Say("hello".into())),
+            ("//etc/passwd", Action::Say("/etc/passwd".into())),
+            ("/join #rust", Action::Join("#rust".into(), None)),
+            (
+                "/JOIN #k secret",
+                Action::Join("#k".into(), Some("secret".into())),
+            ),
+            ("/part", Action::Part(None, String::new())),
+            (
+                "/part #a gone fishing",
+                Action::Part(Some("#a".into()), "gone fishing".into()),
+            ),
+            (
+                "/part gone fishing",
+                Action::Part(None, "gone fishing".into()),
+            ),
+            (
+                "/msg bob hi there",
+                Action::Msg("bob".into(), "hi there".into()),
+            ),
+            ("/query bob", Action::Query(Some("bob".into()))),
+            ("/history", Action::History(None, 20)),
+            ("/history 5", Action::History(None, 5)),
+            ("/history #a 5", Action::History(Some("#a".into()), 5)),
+            (
+                "/register hunter22",
+                Action::Register("hunter22".into(), None),
+            ),
+            (
+                "/login bob pw",
+                Action::Login(Some("bob".into()), "pw".into()),
+            ),
+            ("/login pw", Action::Login(None, "pw".into())),
+            ("/nick zed", Action::Nick("zed".into())),
+            ("/who", Action::Who(None)),
+            ("/quit bye now", Action::Quit("bye now".into())),
+            ("/help", Action::Help),
+        ];
+        for (line, want) in cases {
+            assert_eq!(&parse(line), want, "{line}");
+        }
+        for bad in ["/msg bob", "/join", "/bogus", "/history x y", "/me"] {
+            assert!(matches!(parse(bad), Action::Error(_)), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,197 @@
+//! `chat`: a small terminal client for chatd (and any IRC server), on the
+//! chatd-bot library. This file: arguments, the prompt loop (rustyline) and the
+//! wiring; `input.rs` the slash commands, `view.rs` how events look.
+//!
+//! ```text
+//! chat [--tls] [--nick N] [--password P] HOST[:PORT]
+//! ```
+
+mod input;
+mod view;
+
+use chatd_bot::{Bot, Config, Event};
+use clap::Parser;
+use rustyline::error::ReadlineError;
+use rustyline::{DefaultEditor, ExternalPrinter};
+use std::io::IsTerminal;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(
+    name = "chat",
+    about = "A terminal chat client for chatd and any IRC server",
+    after_help = "Type /help once connected for the commands."
+)]
+struct Args {
+    /// Connect with TLS (the port defaults to 6697)
+    #[arg(long)]
+    tls: bool,
+    /// Your nick (default: $USER)
+    #[arg(long, short)]
+    nick: Option<String>,
+    /// Log in to the account named like your nick (SASL PLAIN)
+    #[arg(long, short)]
+    password: Option<String>,
+    /// The server: HOST, or HOST:PORT (the port defaults to 6667)
+    #[arg(value_name = "HOST[:PORT]")]
+    server: String,
+}
+
+/// What the prompt and the event handler share.
+#[derive(Debug, Default)]
+pub struct Ui {
+    /// Where typed lines go: a channel or a nick.
+    pub current: Option<String>,
+}
+
+/// Where lines for the user go: above the prompt on a terminal, else stdout.
+type Print = Arc<Mutex<dyn FnMut(String) + Send>>;
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let nick = args
+        .nick
+        .clone()
+        .or_else(|| std::env::var("USER").ok())
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| "guest".into());
+    let mut config = Config::new(args.server.clone(), nick.clone()).tls(args.tls);
+    if let Some(p) = &args.password {
+        config = config.sasl(nick.clone(), p.clone());
+    }
+    config.quit_message = "Leaving".into();
+    if let Err(e) = config.host_port() {
+        eprintln!("chat: {e}");
+        return ExitCode::from(2);
+    }
+
+    let terminal = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+    let style = view::Style {
+        color: terminal && std::env::var_os("NO_COLOR").is_none(),
+        time: terminal,
+    };
+    let mut editor = match DefaultEditor::new() {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("chat: cannot set up the terminal: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let print: Print = match terminal.then(|| editor.create_external_printer()) {
+        Some(Ok(mut printer)) => Arc::new(Mutex::new(move |line: String| {
+            let _ = printer.print(format!("{line}\n"));
+        })),
+        _ => Arc::new(Mutex::new(|line: String| println!("{line}"))),
+    };
+    let say = |print: &Print, line: String| {
+        (print.lock().expect("the printer lock is never poisoned"))(line)
+    };
+
+    let ui = Arc::new(Mutex::new(Ui::default()));
+    let mut bot = match Bot::new(config) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("chat: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let (first_tx, first_rx) = mpsc::channel();
+    {
+        let ui = ui.clone();
+        let print = print.clone();
+        let first_tx = first_tx.clone();
+        bot.on(move |ctx, event| {
+            if matches!(event, Event::Connected { .. } | Event::Disconnected { .. }) {
+                let _ = first_tx.send(());
+            }
+            let line = {
+                let mut ui = ui.lock().expect("the ui lock is never poisoned");
+                view::follow(&mut ui, ctx.state(), event);
+                view::render(event, ctx.state(), style)
+            };
+            if let Some(line) = line {
+                say(&print, line);
+            }
+        });
+    }
+    let handle = bot.handle();
+    let stopped = Arc::new(AtomicBool::new(false));
+    let thread = {
+        let stopped = stopped.clone();
+        let print = print.clone();
+        std::thread::spawn(move || {
+            let result = bot.run();
+            stopped.store(true, Ordering::SeqCst);
+            let _ = first_tx.send(());
+            if let Err(e) = &result {
+                say(
+                    &print,
+                    view::error_line(&format!("{e} (press Enter to exit)"), style),
+                );
+            }
+            result
+        })
+    };
+    // Show the welcome before the first prompt.
+    let _ = first_rx.recv_timeout(Duration::from_secs(30));
+
+    let mut failed = false;
+    loop {
+        if stopped.load(Ordering::SeqCst) {
+            failed = true;
+            break;
+        }
+        let prompt = {
+            let ui = ui.lock().expect("the ui lock is never poisoned");
+            match &ui.current {
+                Some(target) if terminal => format!("[{target}] "),
+                _ if terminal => "> ".to_string(),
+                _ => String::new(),
+            }
+        };
+        match editor.readline(&prompt) {
+            Ok(line) => {
+                if line.trim().is_empty() {
+                    continue;
+                }
+                let _ = editor.add_history_entry(line.as_str());
+                match input::parse(&line) {
+                    input::Action::Quit(reason) => {
+                        handle.quit(&reason);
+                        break;
+                    }
+                    action => {
+                        input::steer(
+                            &action,
+                            &mut ui.lock().expect("the ui lock is never poisoned"),
+                        );
+                        let (ui, print) = (ui.clone(), print.clone());
+                        handle.run(move |ctx| {
+                            let mut ui = ui.lock().expect("the ui lock is never poisoned");
+                            for line in input::apply(action, ctx, &mut ui, style) {
+                                say(&print, line);
+                            }
+                        });
+                    }
+                }
+            }
+            Err(ReadlineError::Interrupted) | Err(ReadlineError::Eof) => {
+                handle.quit("");
+                break;
+            }
+            Err(e) => {
+                eprintln!("chat: {e}");
+                handle.quit("");
+                break;
+            }
+        }
+    }
+    let result = thread.join();
+    match result {
+        Ok(Ok(())) if !failed => ExitCode::SUCCESS,
+        _ => ExitCode::FAILURE,
+    }
+}

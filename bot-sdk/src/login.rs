@@ -1,0 +1,562 @@
+//! Registration of one connection: CAP negotiation, the login ([`Login`]: SASL
+//! PLAIN, REGISTER then SASL/LOGIN, or PASS), and nick fallbacks on `433`. A state
+//! machine fed with the server's lines; it answers with lines to send. No I/O.
+
+use crate::config::{Config, Login};
+use crate::proto::{numeric, Message};
+use crate::Error;
+use base64::Engine;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// What the machine asks for after a line.
+#[derive(Debug, PartialEq)]
+pub(crate) enum Step {
+    Send(Message),
+    /// Registration and login are complete.
+    Ready,
+    Fatal(String, FatalKind),
+}
+
+#[derive(Debug, PartialEq, Eq, Clone, Copy)]
+pub(crate) enum FatalKind {
+    Login,
+    Nick,
+}
+
+impl Step {
+    pub fn into_error(reason: String, kind: FatalKind) -> Error {
+        match kind {
+            FatalKind::Login => Error::Login(reason),
+            FatalKind::Nick => Error::Nick(reason),
+        }
+    }
+}
+
+#[derive(Debug, PartialEq, Eq, Clone, Copy)]
+enum Sasl {
+    Idle,
+    Started,
+    Done,
+}
+
+#[derive(Debug)]
+pub(crate) struct Registration {
+    login: Login,
+    nicks: Vec<String>,
+    next_nick: usize,
+    wanted_caps: Vec<String>,
+    /// Capabilities the server offers, with their values.
+    pub offered: BTreeMap<String, String>,
+    pub acked: BTreeSet<String>,
+    /// `CAP LS` has been answered in full.
+    ls_done: bool,
+    cap_ended: bool,
+    sasl: Sasl,
+    /// `REGISTER` sent, waiting for its answer.
+    registering: bool,
+    /// A login to do once registered (no SASL): `LOGIN` or `REGISTER`.
+    login_after_welcome: bool,
+    /// For [`Login::Register`]: the account is known to exist (kept across
+    /// reconnects by the caller), so log in rather than register.
+    pub account_exists: bool,
+    logged_in: bool,
+    welcomed: bool,
+    ready: bool,
+}
+
+impl Registration {
+    pub fn new(config: &Config, account_exists: bool) -> Registration {
+        let mut nicks = vec![config.nick.clone()];
+        nicks.extend(config.alt_nicks.iter().cloned());
+        nicks.push(format!("{}_", config.nick));
+        nicks.push(format!("{}__", config.nick));
+        for _ in 0..3 {
+            nicks.push(format!("{}{}", config.nick, rand::random::<u16>() % 1000));
+        }
+        Registration {
+            login: config.login.clone(),
+            nicks,
+            next_nick: 1,
+            wanted_caps: config.caps.clone(),
+            offered: BTreeMap::new(),
+            acked: BTreeSet::new(),
+            ls_done: false,
+            cap_ended: false,
+            sasl: Sasl::Idle,
+            registering: false,
+            login_after_welcome: false,
+            account_exists,
+            logged_in: false,
+            welcomed: false,
+            ready: false,
+        }
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.ready
+    }
+
+    /// The first lines of a connection.
+    pub fn start(&mut self, username: &str, realname: &str) -> Vec<Step> {
+        let mut out = Vec::new();
+        if let Login::ServerPassword(p) = &self.login {
+            out.push(send("PASS", [p.as_str()]));
+        }
+        out.push(send("CAP", ["LS", "302"]));
+        out.push(send("NICK", [self.nicks[0].as_str()]));
+        out.push(send("USER", [username, "0", "*", realname]));
+        out
+    }
+
+    fn credentials(&self) -> Option<(&str, &str)> {
+        match &self.login {
+            Login::Sasl { account, password } | Login::Register { account, password } => {
+                Some((account, password))
+            }
+            _ => None,
+        }
+    }
+
+    fn wants_sasl(&self) -> bool {
+        matches!(self.login, Login::Sasl { .. } | Login::Register { .. })
+    }
+
+    /// The server lets clients register before connecting (draft/account-registration).
+    fn can_register_early(&self) -> bool {
+        self.offered
+            .get("draft/account-registration")
+            .is_some_and(|v| v.split(',').any(|f| f == "before-connect"))
+    }
+
+    /// Handles one line from the server.
+    pub fn on_message(&mut self, msg: &Message) -> Vec<Step> {
+        let mut out = Vec::new();
+        match msg.command.as_str() {
+            "CAP" => self.on_cap(msg, &mut out),
+            "AUTHENTICATE" if msg.param(0) == "+" && self.sasl == Sasl::Started => {
+                let (account, password) = self.credentials().expect("SASL has credentials");
+                let payload = base64::engine::general_purpose::STANDARD
+                    .encode(format!("{account}\0{account}\0{password}"));
+                // Payloads go in 400-byte pieces; an exact multiple ends with `+`.
+                let bytes = payload.as_bytes();
+                for chunk in bytes.chunks(400) {
+                    out.push(send(
+                        "AUTHENTICATE",
+                        [std::str::from_utf8(chunk).expect("base64 is ASCII")],
+                    ));
+                }
+                if bytes.len() % 400 == 0 {
+                    out.push(send("AUTHENTICATE", ["+"]));
+                }
+            }
+            numeric::RPL_SASLSUCCESS | numeric::ERR_SASLALREADY => {
+                self.sasl = Sasl::Done;
+                self.logged_in = true;
+                self.end_caps(&mut out);
+            }
+            numeric::ERR_SASLFAIL | numeric::ERR_SASLTOOLONG | numeric::ERR_SASLABORTED
+                if self.sasl == Sasl::Started =>
+            {
+                out.push(Step::Fatal(
+                    format!("SASL: {}", msg.params.last().map_or("", String::as_str)),
+                    FatalKind::Login,
+                ));
+            }
+            numeric::RPL_LOGGEDIN => {
+                self.logged_in = true;
+            }
+            "REGISTER" if msg.param(0) == "SUCCESS" && self.registering => {
+                self.registering = false;
+                self.account_exists = true;
+                self.logged_in = true;
+                self.after_login(&mut out);
+            }
+            "FAIL" if msg.param(0) == "REGISTER" && self.registering => {
+                self.registering = false;
+                if msg.param(1) == "ACCOUNT_EXISTS" {
+                    self.account_exists = true;
+                    self.log_in(&mut out);
+                } else {
+                    out.push(Step::Fatal(
+                        format!(
+                            "REGISTER {}: {}",
+                            msg.param(1),
+                            msg.params.last().map_or("", String::as_str)
+                        ),
+                        FatalKind::Login,
+                    ));
+                }
+            }
+            "FAIL" if msg.param(0) == "LOGIN" => {
+                out.push(Step::Fatal(
+                    format!("LOGIN: {}", msg.params.last().map_or("", String::as_str)),
+                    FatalKind::Login,
+                ));
+            }
+            numeric::ERR_PASSWDMISMATCH => {
+                out.push(Step::Fatal(
+                    format!(
+                        "server password: {}",
+                        msg.params.last().map_or("", String::as_str)
+                    ),
+                    FatalKind::Login,
+                ));
+            }
+            numeric::ERR_NICKNAMEINUSE
+            | numeric::ERR_ERRONEUSNICKNAME
+            | numeric::ERR_NICKLOCKED
+                if !self.welcomed =>
+            {
+                match self.nicks.get(self.next_nick) {
+                    Some(nick) => {
+                        self.next_nick += 1;
+                        out.push(send("NICK", [nick.as_str()]));
+                    }
+                    None => out.push(Step::Fatal(
+                        format!("tried {}", self.nicks.join(", ")),
+                        FatalKind::Nick,
+                    )),
+                }
+            }
+            numeric::RPL_WELCOME => {
+                self.welcomed = true;
+                if !self.ls_done {
+                    // The server ignored CAP.
+                    match self.login {
+                        Login::Sasl { .. } => {
+                            out.push(Step::Fatal(
+                                "the server does not support capability negotiation (SASL)".into(),
+                                FatalKind::Login,
+                            ));
+                            return out;
+                        }
+                        Login::Register { .. } => self.login_after_welcome = true,
+                        _ => {}
+                    }
+                }
+                if self.login_after_welcome {
+                    self.login_after_welcome = false;
+                    match (&self.login, self.account_exists) {
+                        (Login::Register { .. }, false) => self.register(&mut out),
+                        _ => self.log_in(&mut out),
+                    }
+                }
+            }
+            _ => {}
+        }
+        if !self.ready && self.welcomed && !self.registering && self.login_done() {
+            self.ready = true;
+            out.push(Step::Ready);
+        }
+        out
+    }
+
+    fn login_done(&self) -> bool {
+        match self.login {
+            Login::None | Login::ServerPassword(_) => true,
+            Login::Sasl { .. } | Login::Register { .. } => self.logged_in,
+        }
+    }
+
+    fn on_cap(&mut self, msg: &Message, out: &mut Vec<Step>) {
+        match msg.param(1) {
+            "LS" => {
+                // `CAP * LS * :caps` continues; `CAP * LS :caps` ends.
+                let more = msg.params.len() > 3 && msg.param(2) == "*";
+                for cap in msg.params.last().into_iter().flat_map(|l| l.split(' ')) {
+                    if cap.is_empty() {
+                        continue;
+                    }
+                    let (name, value) = cap.split_once('=').unwrap_or((cap, ""));
+                    self.offered.insert(name.to_string(), value.to_string());
+                }
+                if more || self.ls_done {
+                    return;
+                }
+                self.ls_done = true;
+                let mut req: Vec<&str> = self
+                    .wanted_caps
+                    .iter()
+                    .map(String::as_str)
+                    .filter(|c| self.offered.contains_key(*c))
+                    .collect();
+                if self.wants_sasl() && self.offered.contains_key("sasl") {
+                    req.push("sasl");
+                }
+                if req.is_empty() {
+                    self.after_caps(out);
+                } else {
+                    out.push(send("CAP", ["REQ".to_string(), req.join(" ")]));
+                }
+            }
+            "ACK" => {
+                for cap in msg.params.last().into_iter().flat_map(|l| l.split(' ')) {
+                    match cap.strip_prefix('-') {
+                        Some(off) => {
+                            self.acked.remove(off);
+                        }
+                        None if !cap.is_empty() => {
+                            self.acked.insert(cap.to_string());
+                        }
+                        None => {}
+                    }
+                }
+                if !self.cap_ended {
+                    self.after_caps(out);
+                }
+            }
+            "NAK" if !self.cap_ended => self.after_caps(out),
+            _ => {}
+        }
+    }
+
+    /// Capabilities are settled: log in if it happens during negotiation.
+    fn after_caps(&mut self, out: &mut Vec<Step>) {
+        match (&self.login, self.account_exists) {
+            (Login::Register { .. }, false) if self.can_register_early() => self.register(out),
+            (Login::Register { .. }, false) => {
+                self.login_after_welcome = true;
+                self.end_caps(out);
+            }
+            (Login::Sasl { .. } | Login::Register { .. }, _) => self.log_in(out),
+            _ => self.end_caps(out),
+        }
+    }
+
+    fn register(&mut self, out: &mut Vec<Step>) {
+        let (account, password) = self.credentials().expect("Register has credentials");
+        let line = send("REGISTER", [account, "*", password]);
+        self.registering = true;
+        out.push(line);
+    }
+
+    /// Logs in to an existing account: SASL when negotiated, else `LOGIN` once
+    /// registered.
+    fn log_in(&mut self, out: &mut Vec<Step>) {
+        if self.acked.contains("sasl") && !self.welcomed {
+            self.sasl = Sasl::Started;
+            out.push(send("AUTHENTICATE", ["PLAIN"]));
+        } else if self.welcomed {
+            let (account, password) = self.credentials().expect("a login has credentials");
+            out.push(send("LOGIN", [account, password]));
+        } else if matches!(self.login, Login::Sasl { .. }) && self.ls_done {
+            out.push(Step::Fatal(
+                "the server does not offer SASL".into(),
+                FatalKind::Login,
+            ));
+        } else {
+            self.login_after_welcome = true;
+            self.end_caps(out);
+        }
+    }
+
+    /// Logged in during negotiation (REGISTER SUCCESS).
+    fn after_login(&mut self, out: &mut Vec<Step>) {
+        if !self.welcomed {
+            self.end_caps(out);
+        }
+    }
+
+    fn end_caps(&mut self, out: &mut Vec<Step>) {
+        if !self.cap_ended && !self.welcomed {
+            self.cap_ended = true;
+            out.push(send("CAP", ["END"]));
+        }
+    }
+}
+
+fn send<I, P>(command: &str, params: I) -> Step
+where
+    I: IntoIterator<Item = P>,
+    P: Into<String>,
+{
+    Step::Send(Message::new(command, params))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::parse;
+
+    /// Runs a conversation: each server line and the lines the client answers.
+    fn converse(reg: &mut Registration, script: &[(&str, &[&str])]) {
+        for (line, want) in script {
+            let got: Vec<String> = reg
+                .on_message(&parse(line).unwrap())
+                .into_iter()
+                .map(|s| match s {
+                    Step::Send(m) => m.to_string(),
+                    Step::Ready => "<ready>".into(),
+                    Step::Fatal(r, k) => format!("<fatal {k:?}: {r}>"),
+                })
+                .collect();
+            assert_eq!(&got, want, "after {line}");
+        }
+    }
+
+    const LS: &str = ":srv CAP * LS :sasl=PLAIN server-time batch draft/account-registration=before-connect,custom-account-name";
+
+    #[test]
+    fn sasl_plain() {
+        let config = Config::new("h", "bot").sasl("bot", "secret");
+        let mut reg = Registration::new(&config, false);
+        let start: Vec<String> = reg
+            .start("bot", "Bot")
+            .into_iter()
+            .map(|s| match s {
+                Step::Send(m) => m.to_string(),
+                _ => unreachable!(),
+            })
+            .collect();
+        assert_eq!(start, ["CAP LS 302", "NICK bot", "USER bot 0 * Bot"]);
+        converse(
+            &mut reg,
+            &[
+                (LS, &["CAP REQ :server-time batch sasl"]),
+                (
+                    ":srv CAP * ACK :server-time batch sasl",
+                    &["AUTHENTICATE PLAIN"],
+                ),
+                ("AUTHENTICATE +", &["AUTHENTICATE Ym90AGJvdABzZWNyZXQ="]),
+                (
+                    ":srv 900 bot bot!u@h bot :You are now logged in as bot",
+                    &[],
+                ),
+                (":srv 903 bot :SASL authentication successful", &["CAP END"]),
+                (":srv 001 bot :Welcome", &["<ready>"]),
+            ],
+        );
+    }
+
+    #[test]
+    fn sasl_failure_is_fatal() {
+        let config = Config::new("h", "bot").sasl("bot", "wrong");
+        let mut reg = Registration::new(&config, false);
+        converse(
+            &mut reg,
+            &[
+                (LS, &["CAP REQ :server-time batch sasl"]),
+                (
+                    ":srv CAP * ACK :server-time batch sasl",
+                    &["AUTHENTICATE PLAIN"],
+                ),
+                ("AUTHENTICATE +", &["AUTHENTICATE Ym90AGJvdAB3cm9uZw=="]),
+                (
+                    ":srv 904 bot :SASL authentication failed",
+                    &["<fatal Login: SASL: SASL authentication failed>"],
+                ),
+            ],
+        );
+    }
+
+    #[test]
+    fn register_first_then_sasl_when_it_exists() {
+        let config = Config::new("h", "bot").register("bot", "secret");
+        let mut reg = Registration::new(&config, false);
+        converse(
+            &mut reg,
+            &[
+                (LS, &["CAP REQ :server-time batch sasl"]),
+                (
+                    ":srv CAP * ACK :server-time batch sasl",
+                    &["REGISTER bot * secret"],
+                ),
+                (
+                    ":srv REGISTER SUCCESS bot :Account registered",
+                    &["CAP END"],
+                ),
+                (":srv 900 * *!u@h bot :You are now logged in as bot", &[]),
+                (":srv 001 bot :Welcome", &["<ready>"]),
+            ],
+        );
+        assert!(reg.account_exists);
+
+        // It existed already (an earlier run): REGISTER fails, SASL follows.
+        let mut reg = Registration::new(&config, false);
+        converse(
+            &mut reg,
+            &[
+                (LS, &["CAP REQ :server-time batch sasl"]),
+                (
+                    ":srv CAP * ACK :server-time batch sasl",
+                    &["REGISTER bot * secret"],
+                ),
+                (
+                    ":srv FAIL REGISTER ACCOUNT_EXISTS bot :Account already exists",
+                    &["AUTHENTICATE PLAIN"],
+                ),
+            ],
+        );
+        // Known to exist: straight to SASL.
+        let mut reg = Registration::new(&config, true);
+        converse(
+            &mut reg,
+            &[
+                (LS, &["CAP REQ :server-time batch sasl"]),
+                (
+                    ":srv CAP * ACK :server-time batch sasl",
+                    &["AUTHENTICATE PLAIN"],
+                ),
+            ],
+        );
+    }
+
+    #[test]
+    fn register_after_welcome_without_early_registration() {
+        let config = Config::new("h", "bot").register("bot", "secret");
+        let mut reg = Registration::new(&config, false);
+        converse(
+            &mut reg,
+            &[
+                (":srv CAP * LS :server-time", &["CAP REQ server-time"]),
+                (":srv CAP * ACK :server-time", &["CAP END"]),
+                (":srv 001 bot :Welcome", &["REGISTER bot * secret"]),
+                (
+                    ":srv FAIL REGISTER ACCOUNT_EXISTS bot :exists",
+                    &["LOGIN bot secret"],
+                ),
+                (
+                    ":srv 900 bot bot!u@h bot :You are now logged in as bot",
+                    &["<ready>"],
+                ),
+            ],
+        );
+    }
+
+    #[test]
+    fn nick_fallbacks_then_give_up() {
+        let mut config = Config::new("h", "bot");
+        config.alt_nicks = vec!["bot2".into()];
+        let mut reg = Registration::new(&config, false);
+        let taken = ":srv 433 * bot :Nickname is already in use";
+        converse(
+            &mut reg,
+            &[
+                (taken, &["NICK bot2"]),
+                (taken, &["NICK bot_"]),
+                (taken, &["NICK bot__"]),
+            ],
+        );
+        for _ in 0..3 {
+            let steps = reg.on_message(&parse(taken).unwrap());
+            assert!(matches!(&steps[0], Step::Send(m) if m.command == "NICK"));
+        }
+        let steps = reg.on_message(&parse(taken).unwrap());
+        assert!(matches!(steps[0], Step::Fatal(_, FatalKind::Nick)));
+    }
+
+    #[test]
+    fn server_password_and_no_cap_support() {
+        let config = Config::new("h", "bot").login(Login::ServerPassword("bot:pw".into()));
+        let mut reg = Registration::new(&config, false);
+        let first = reg.start("bot", "Bot");
+        assert_eq!(first[0], send("PASS", ["bot:pw"]));
+        converse(
+            &mut reg,
+            &[
+                (":srv 421 bot CAP :Unknown command", &[]),
+                (":srv 001 bot :Welcome", &["<ready>"]),
+            ],
+        );
+    }
+}

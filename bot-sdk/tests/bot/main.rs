@@ -1,0 +1,19 @@
+//! chatd-bot against the real chatd, run in-process on 127.0.0.1 (see `support`).
+//!
+//! - `login` — SASL PLAIN; REGISTER on first run then SASL on the next; the server
+//!   password `account:password`; refused logins; nick fallbacks on 433.
+//! - `commands` — the router in a channel and in private, generated help,
+//!   cooldowns, long replies split at the line limit, replayed messages.
+//! - `flood` — the token bucket under a burst, counted on a controlled clock.
+//! - `reconnect` — a server restart (reconnect, rejoin), a silent server (own
+//!   ping timeout), QUIT on a clean shutdown.
+//! - `tls` — the TLS transport (rustls) against chatd's TLS listener.
+//! - `chat` — the `chat` terminal client driven through a pseudo-terminal.
+
+mod chat;
+mod commands;
+mod flood;
+mod login;
+mod reconnect;
+mod support;
+mod tls;
