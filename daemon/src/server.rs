@@ -191,11 +191,6 @@ impl Server {
         } else {
             Admin::detached()
         };
-        log::info!(
-            "store {} open: {} accounts",
-            store.path().display(),
-            loaded.accounts.len()
-        );
         let mut state = State::new(chrono::Utc::now().timestamp());
         state.last_msg_id = loaded.last_id;
         state.bans = loaded.bans;
@@ -365,6 +360,9 @@ impl Server {
         for addr in self.local_addrs() {
             log::info!("listening on {addr}");
         }
+        for addr in self.tls_addrs() {
+            log::info!("listening on {addr} (TLS)");
+        }
         let mut events = Events::with_capacity(1024);
         loop {
             let now = Instant::now();
@@ -439,8 +437,11 @@ impl Server {
             if id.slot >= admin::BASE {
                 return;
             }
-            let ip = peer.ip().to_string();
-            let key = crate::state::ip_key(peer.ip());
+            // An IPv4 client on a `[::]` listener arrives as ::ffff:a.b.c.d; it is
+            // the IPv4 address for bans, limits and its host.
+            let peer_ip = peer.ip().to_canonical();
+            let ip = peer_ip.to_string();
+            let key = crate::state::ip_key(peer_ip);
             let limits = &self.config.limits;
             let refusal = if let Some(ban) = self.state.bans.iter().find(|b| b.mask == ip) {
                 Some(format!("Banned: {}", ban.reason))
@@ -473,7 +474,7 @@ impl Server {
                 log::warn!("peer={peer} register failed: {e}");
                 continue;
             }
-            let mut host = peer.ip().to_string();
+            let mut host = ip.clone();
             if host.starts_with(':') {
                 // "::1" would read as a trailing parameter in WHO replies.
                 host.insert(0, '0');

@@ -494,7 +494,11 @@ pub fn reload(ctl: &mut Ctl) -> Result<(Vec<String>, Vec<String>), String> {
         changed.push("tls certificate (re-read)".into());
     }
     *ctl.config = new;
-    *ctl.motd = ctl.config.motd_lines();
+    let motd = ctl.config.motd_lines();
+    if motd != *ctl.motd {
+        changed.push("motd".into());
+        *ctl.motd = motd;
+    }
     ctl.conns.sendq_limit = ctl.config.limits.sendq_bytes;
     log::info!("config reloaded: changed {changed:?}; needs a restart: {unchanged:?}");
     Ok((changed, unchanged))
@@ -588,7 +592,6 @@ pub fn apply_reload(
             changed.push(name.to_string());
         }
     }
-    changed.push("motd (re-read)".into());
     (changed, unchanged)
 }
 
