@@ -1,6 +1,7 @@
 //! Which admin socket to talk to: `--socket`, else the config file's `[admin] socket`
 //! (or `admin.sock` in its `[server] data_dir`), else `$CHATD_ADMIN_SOCKET`, else
-//! `./data/admin.sock`, where chatd with no config puts it.
+//! `./data/admin.sock`, where chatd with no config puts it, unless only the systemd
+//! service's `/run/chatd/admin.sock` exists.
 
 use crate::error::Error;
 use serde::Deserialize;
@@ -13,6 +14,8 @@ pub const ENV_VAR: &str = "CHATD_ADMIN_SOCKET";
 /// chatd's data dir when its config does not name one.
 const DEFAULT_DATA_DIR: &str = "data";
 const SOCKET_FILE: &str = "admin.sock";
+/// Where the shipped systemd unit and config put the socket.
+pub const SERVICE_SOCKET: &str = "/run/chatd/admin.sock";
 
 /// The few keys of chatd's config chatctl needs; the rest are the daemon's business
 /// and ignored, so chatctl keeps working when the daemon's config grows.
@@ -53,7 +56,11 @@ pub fn resolve(
     if let Some(env) = env.filter(|v| !v.is_empty()) {
         return Ok(PathBuf::from(env));
     }
-    Ok(Path::new(DEFAULT_DATA_DIR).join(SOCKET_FILE))
+    let local = Path::new(DEFAULT_DATA_DIR).join(SOCKET_FILE);
+    if !local.exists() && Path::new(SERVICE_SOCKET).exists() {
+        return Ok(PathBuf::from(SERVICE_SOCKET));
+    }
+    Ok(local)
 }
 
 /// The socket path a config file's text gives.
