@@ -344,7 +344,10 @@ fn backup_copies_the_database_while_chatd_runs() {
     let mut alice = d.irc("alice");
     alice.send("JOIN #kept");
     alice.send("PRIVMSG #kept :in the backup");
-    // A tail-log that sees the message means the store has it.
+    // After this round trip the message was handled and handed to the store, which
+    // answers the tail-log below after it.
+    alice.send("PING kept");
+    alice.expect(|m| m.command == "PONG", "PONG");
     let tail = d.json(&["tail-log", "-n", "5"]);
     assert!(tail.to_string().contains("in the backup"), "{tail}");
     let copy = d.dir.path().join("backup.db");
