@@ -99,7 +99,8 @@ impl LineBuffer {
         }
         self.scanned = pending.len();
         let longest = self.longest_legal(pending);
-        if pending.len() > longest {
+        // `+ 1`: a legal line's CR may arrive in one read and its LF in the next.
+        if pending.len() > longest + 1 {
             // Over-long with no end in sight: keep nothing, remember how much we dropped.
             self.discarded += pending.len();
             self.discarding = true;

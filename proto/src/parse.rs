@@ -73,7 +73,8 @@ pub fn parse(line: &str) -> Result<Message, ParseError> {
     }
 
     let (command, mut rest) = split_word(rest);
-    if command.is_empty() {
+    // A command never starts with `@`: without tags, `@` would be read back as tags.
+    if command.is_empty() || command.starts_with('@') {
         return Err(ParseError::NoCommand(line.to_string()));
     }
     msg.command = command.to_string();
