@@ -28,8 +28,10 @@ use std::time::Duration;
 /// Every message text is `b <sender> <seq> <nanoseconds since the start>`. A sender
 /// keeps at most --window messages unacknowledged; by default a message is
 /// acknowledged by its own echo (IRCv3 echo-message). There is no client-side flood
-/// control: with `--rate max` senders go as fast as the window allows, so a server
-/// with flood protection must have it relaxed.
+/// control: with `--rate max` senders go as fast as the window allows, so a server's
+/// flood protection must be relaxed (--spawn does that for chatd: no auto-join,
+/// connection and flood limits at their maximum, unless --config sets them), and so
+/// must its per-address connection limits: every client comes from 127.0.0.1.
 ///
 /// Exit status: 0 everything delivered in order; 1 the run could not be done (setup
 /// failed, server died); 2 usage error or a non-loopback target; 3 the run finished
@@ -108,11 +110,11 @@ struct Common {
     #[arg(long, default_value = "127.0.0.1:6667", conflicts_with = "spawn")]
     addr: String,
     /// Start this chatd binary on a free loopback port with a temporary data directory,
-    /// run the scenario against it, and kill it.
+    /// run the scenario against it, and stop it.
     #[arg(long, value_name = "PATH")]
     spawn: Option<PathBuf>,
-    /// Config file for the spawned chatd. `server.auto_join` is emptied unless the file
-    /// sets it.
+    /// Config file for the spawned chatd. Keys it does not set get the generator's
+    /// values: no auto-join, and connection and flood limits at their maximum.
     #[arg(long, value_name = "FILE", requires = "spawn")]
     config: Option<PathBuf>,
     /// Server process to measure (CPU, memory). Default: the spawned one, else the

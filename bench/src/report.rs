@@ -54,6 +54,9 @@ pub struct Report {
     pub nproc: usize,
     pub loadavg: [f64; 3],
     pub pings_answered: u64,
+    /// Average bytes per `read` during the sending period: how much the server wrote
+    /// to a client at once (it batches per loop pass).
+    pub bytes_per_read: Option<f64>,
     /// Connections the server closed before the end.
     pub connections_closed: u64,
     /// Errors (numerics, closed connections, refused capabilities); the first ones
@@ -180,6 +183,9 @@ impl Report {
                 "checks       lost {}, duplicated {}, reordered {}",
                 self.lost, self.duplicates, self.reordered
             )?;
+            if let Some(b) = self.bytes_per_read {
+                writeln!(o, "reads        {b:.0} bytes per read on average")?;
+            }
             if let Some(l) = &self.latency_us {
                 writeln!(
                     o,

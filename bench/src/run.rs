@@ -306,6 +306,7 @@ pub fn execute(
             .unwrap_or(1),
         loadavg,
         pings_answered: stats.pings_answered,
+        bytes_per_read: (stats.reads > 0).then(|| stats.bytes_read as f64 / stats.reads as f64),
         connections_closed: stats.closed,
         failures: shared.failure_count.load(Relaxed),
         failure_samples: shared.failures(),

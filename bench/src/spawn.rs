@@ -23,9 +23,8 @@ pub struct Spawned {
 impl Spawned {
     /// Starts `bin --listen 127.0.0.1:PORT --data-dir TMP --config TMP/chatd.toml`.
     ///
-    /// The config is `user_config` (if any) with `server.auto_join` set to `[]` unless
-    /// that file sets it: chatd's default puts every client in `#lobby`, and 10,000
-    /// clients joining one channel would measure JOIN floods, not the scenario.
+    /// The config is `user_config` (if any) plus [`RELAXED`] for every key that file
+    /// does not set.
     pub fn start(bin: &Path, user_config: Option<&Path>) -> Result<Spawned, String> {
         let dir = tempfile::Builder::new()
             .prefix("chatd-bench-")
@@ -145,7 +144,25 @@ fn free_port() -> Result<u16, String> {
         .map_err(|e| format!("cannot find a free loopback port: {e}"))
 }
 
-/// The config the spawned server runs with; see [`Spawned::start`].
+/// What a spawned server runs with unless the `--config` file says otherwise.
+///
+/// - `server.auto_join = []`: chatd's default puts every client in `#lobby`, and
+///   10,000 clients joining one channel would measure JOIN floods, not the scenario.
+/// - Connection limits (clients, per address, connects per minute) and channel size
+///   at chatd's maximum: every client of the generator comes from 127.0.0.1.
+/// - Flood control (`flood_burst`, `flood_rate`) at chatd's maximum, 10,000,000
+///   lines: the generator has no flood control of its own, and with the defaults
+///   (20 lines, then 5 per second) fakelag would be measured instead of delivery.
+pub const RELAXED: &[(&str, &str, i64)] = &[
+    ("limits", "max_clients", 10_000_000),
+    ("limits", "conns_per_ip", 10_000_000),
+    ("limits", "connects_per_ip_per_minute", 10_000_000),
+    ("limits", "members_per_channel", 10_000_000),
+    ("limits", "flood_burst", 10_000_000),
+    ("limits", "flood_rate", 10_000_000),
+];
+
+/// The config the spawned server runs with; see [`RELAXED`].
 fn server_config(user_config: Option<&Path>) -> Result<String, String> {
     let mut table = match user_config {
         Some(path) => {
@@ -156,15 +173,23 @@ fn server_config(user_config: Option<&Path>) -> Result<String, String> {
         }
         None => toml::Table::new(),
     };
-    let server = table
-        .entry("server")
-        .or_insert_with(|| toml::Value::Table(toml::Table::new()))
-        .as_table_mut()
-        .ok_or("the config's `server` is not a table")?;
-    server
+    section(&mut table, "server")?
         .entry("auto_join")
         .or_insert_with(|| toml::Value::Array(Vec::new()));
+    for &(name, key, value) in RELAXED {
+        section(&mut table, name)?
+            .entry(key)
+            .or_insert(toml::Value::Integer(value));
+    }
     toml::to_string(&table).map_err(|e| format!("cannot write the server config: {e}"))
+}
+
+fn section<'a>(table: &'a mut toml::Table, name: &str) -> Result<&'a mut toml::Table, String> {
+    table
+        .entry(name)
+        .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+        .as_table_mut()
+        .ok_or_else(|| format!("the config's `{name}` is not a table"))
 }
 
 #[cfg(test)]
@@ -172,7 +197,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn auto_join_is_emptied_unless_the_config_sets_it() {
+    fn limits_are_relaxed_unless_the_config_sets_them() {
         let cfg = server_config(None).unwrap();
         assert!(cfg.contains("auto_join = []"), "{cfg}");
         let dir = tempfile::tempdir().unwrap();
@@ -183,8 +208,19 @@ mod tests {
             cfg.contains("log_messages = false") && cfg.contains("auto_join = []"),
             "{cfg}"
         );
-        fs::write(&path, "[server]\nauto_join = [\"#x\"]\n").unwrap();
+        fs::write(
+            &path,
+            "[server]\nauto_join = [\"#x\"]\n[limits]\nflood_rate = 7\n",
+        )
+        .unwrap();
         let cfg = server_config(Some(&path)).unwrap();
-        assert!(cfg.contains("#x"), "{cfg}");
+        assert!(
+            cfg.contains("#x") && !cfg.contains("auto_join = []"),
+            "{cfg}"
+        );
+        assert!(
+            cfg.contains("flood_rate = 7") && cfg.contains("flood_burst = 10000000"),
+            "{cfg}"
+        );
     }
 }

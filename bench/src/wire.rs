@@ -18,27 +18,24 @@ pub struct Bench {
 /// `on_line` for each complete one. `partial` holds the unfinished tail between reads;
 /// the socket is read into one buffer per worker, so an idle client owns no buffer.
 pub fn frame(partial: &mut Vec<u8>, data: &[u8], mut on_line: impl FnMut(&[u8])) {
-    let mut rest = data;
+    let mut start = 0;
+    let mut ends = memchr::memchr_iter(b'\n', data);
     if !partial.is_empty() {
-        match rest.iter().position(|&b| b == b'\n') {
-            Some(i) => {
-                partial.extend_from_slice(&rest[..i]);
-                on_line(trim_cr(partial));
-                partial.clear();
-                rest = &rest[i + 1..];
-            }
-            None => {
-                partial.extend_from_slice(rest);
-                return;
-            }
-        }
+        let Some(i) = ends.next() else {
+            partial.extend_from_slice(data);
+            return;
+        };
+        partial.extend_from_slice(&data[..i]);
+        on_line(trim_cr(partial));
+        partial.clear();
+        start = i + 1;
     }
-    while let Some(i) = rest.iter().position(|&b| b == b'\n') {
-        on_line(trim_cr(&rest[..i]));
-        rest = &rest[i + 1..];
+    for i in ends {
+        on_line(trim_cr(&data[start..i]));
+        start = i + 1;
     }
-    if !rest.is_empty() {
-        partial.extend_from_slice(rest);
+    if start < data.len() {
+        partial.extend_from_slice(&data[start..]);
     } else if partial.capacity() > 0 {
         *partial = Vec::new();
     }
@@ -49,24 +46,26 @@ fn trim_cr(line: &[u8]) -> &[u8] {
 }
 
 /// Reads `[@tags ]:source PRIVMSG <target> :b <sender> <seq> <nanos>`; `None` for any
-/// other line.
+/// other line. The numbers are read from the end of the line, so the bytes of the
+/// source are only searched for one space (with `memchr`), never compared.
 pub fn scan_bench(line: &[u8]) -> Option<Bench> {
-    let mut rest = line;
-    if rest.first() == Some(&b'@') {
-        rest = after_space(rest)?;
+    let (sent_ns, rest) = number_before(line)?;
+    let rest = rest.strip_suffix(b" ")?;
+    let (seq, rest) = number_before(rest)?;
+    let rest = rest.strip_suffix(b" ")?;
+    let (sender, rest) = number_before(rest)?;
+    // `rest` ends with the separator before the text: ` :b `.
+    let head = rest.strip_suffix(b" :b ")?;
+    let mut cmd = head;
+    if cmd.first() == Some(&b'@') {
+        cmd = after_space(cmd)?;
     }
-    if rest.first() == Some(&b':') {
-        rest = after_space(rest)?;
+    if cmd.first() == Some(&b':') {
+        cmd = after_space(cmd)?;
     }
-    rest = rest.strip_prefix(b"PRIVMSG ")?;
-    rest = after_space(rest)?;
-    rest = rest.strip_prefix(b":b ")?;
-    let (sender, rest) = number(rest)?;
-    let rest = rest.strip_prefix(b" ")?;
-    let (seq, rest) = number(rest)?;
-    let rest = rest.strip_prefix(b" ")?;
-    let (sent_ns, rest) = number(rest)?;
-    if !rest.is_empty() {
+    // What is left is `PRIVMSG <target>`, the target one word.
+    let target = cmd.strip_prefix(b"PRIVMSG ")?;
+    if target.is_empty() || memchr::memchr(b' ', target).is_some() {
         return None;
     }
     Some(Bench {
@@ -77,20 +76,21 @@ pub fn scan_bench(line: &[u8]) -> Option<Bench> {
 }
 
 fn after_space(s: &[u8]) -> Option<&[u8]> {
-    let i = s.iter().position(|&b| b == b' ')?;
-    Some(&s[i + 1..])
+    Some(&s[memchr::memchr(b' ', s)? + 1..])
 }
 
-fn number(s: &[u8]) -> Option<(u64, &[u8])> {
-    let digits = s.iter().take_while(|b| b.is_ascii_digit()).count();
+/// The decimal number at the end of `s`, and what precedes it.
+fn number_before(s: &[u8]) -> Option<(u64, &[u8])> {
+    let digits = s.iter().rev().take_while(|b| b.is_ascii_digit()).count();
     if digits == 0 || digits > 19 {
         return None;
     }
+    let (rest, num) = s.split_at(s.len() - digits);
     let mut n: u64 = 0;
-    for &d in &s[..digits] {
+    for &d in num {
         n = n * 10 + u64::from(d - b'0');
     }
-    Some((n, &s[digits..]))
+    Some((n, rest))
 }
 
 #[cfg(test)]
@@ -112,6 +112,10 @@ mod tests {
                 Some((5, 0, 1)),
             ),
             ("PRIVMSG #c :b 1 2 3", Some((1, 2, 3))),
+            (":a!u@h PRIVMSG #c :x :b 1 2 3", None),
+            (":a!u@h PRIVMSG :b 1 2 3", None),
+            (":a!u@h TOPIC #c :b 1 2 3", None),
+            (":a!u@h PRIVMSG #c :b 1 2 3\r", None),
             (":a!u@h PRIVMSG #c :b 1 2 3 extra", None),
             (":a!u@h PRIVMSG #c :hello", None),
             (":a!u@h NOTICE #c :b 1 2 3", None),

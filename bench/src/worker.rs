@@ -163,6 +163,10 @@ pub struct Stats {
     pub echoes: u64,
     pub pings_answered: u64,
     pub closed: u64,
+    /// `read` calls that returned data during the sending period, and their bytes: how
+    /// much the server batches per write.
+    pub reads: u64,
+    pub bytes_read: u64,
 }
 
 impl Stats {
@@ -177,6 +181,8 @@ impl Stats {
             echoes: 0,
             pings_answered: 0,
             closed: 0,
+            reads: 0,
+            bytes_read: 0,
         }
     }
 
@@ -191,6 +197,8 @@ impl Stats {
         self.echoes += other.echoes;
         self.pings_answered += other.pings_answered;
         self.closed += other.closed;
+        self.reads += other.reads;
+        self.bytes_read += other.bytes_read;
     }
 }
 
@@ -539,6 +547,10 @@ impl Worker {
                 Some(t0) => Instant::now().saturating_duration_since(t0).as_nanos() as u64,
                 None => 0,
             };
+            if now_ns > 0 && now_ns < self.deadline_ns {
+                self.stats.reads += 1;
+                self.stats.bytes_read += n as u64;
+            }
             let mut partial = std::mem::take(&mut self.clients[i].partial);
             wire::frame(&mut partial, &scratch[..n], |line| {
                 self.on_line(i, line, now_ns)
