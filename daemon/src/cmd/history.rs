@@ -473,10 +473,33 @@ fn with_time_prefix(text: &str, ms: i64) -> String {
 }
 
 /// The server-time format: `2026-11-22T10:00:00.000Z`.
+///
+/// Every live message carries one, so the date and time of day are formatted once per
+/// second (a per-thread cache) and only the milliseconds per call.
 pub fn format_time(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
-        .unwrap_or_default()
+    thread_local! {
+        static SECOND: std::cell::RefCell<(i64, String)> =
+            const { std::cell::RefCell::new((i64::MIN, String::new())) };
+    }
+    let (secs, millis) = (ms.div_euclid(1000), ms.rem_euclid(1000) as u32);
+    SECOND.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if cache.0 != secs {
+            let Some(t) = chrono::DateTime::from_timestamp(secs, 0) else {
+                return String::new();
+            };
+            cache.1 = t.format("%Y-%m-%dT%H:%M:%S").to_string();
+            cache.0 = secs;
+        }
+        let mut out = String::with_capacity(cache.1.len() + 5);
+        out.push_str(&cache.1);
+        out.push('.');
+        for digit in [millis / 100, millis / 10 % 10, millis % 10] {
+            out.push(char::from(b'0' + digit as u8));
+        }
+        out.push('Z');
+        out
+    })
 }
 
 fn new_batch_id() -> String {
@@ -486,6 +509,33 @@ fn new_batch_id() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn format_time_matches_chrono() {
+        let chrono_fmt = |ms: i64| {
+            chrono::DateTime::from_timestamp_millis(ms)
+                .unwrap()
+                .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+                .to_string()
+        };
+        for ms in [
+            0,
+            1,
+            999,
+            1_000,
+            1_795_000_000_007,
+            1_795_000_000_070,
+            1_795_000_000_700,
+            1_795_000_000_999,
+            1_795_000_001_000,
+            -1,
+            -999,
+            -1_001,
+        ] {
+            assert_eq!(format_time(ms), chrono_fmt(ms), "{ms}");
+        }
+        assert_eq!(format_time(1_795_000_000_123), "2026-11-18T11:06:40.123Z");
+    }
 
     #[test]
     fn durations() {

@@ -81,6 +81,9 @@ fn deliver(cx: &mut Cx, msg: &Message, kind: Kind) -> Result<(), CmdError> {
         .filter(|t| t.key.starts_with('+'))
         .cloned()
         .collect();
+    if client_tags_len(&client_tags) > MAX_CLIENT_TAGS {
+        return Err(err(ERR_INPUTTOOLONG, ["Input line was too long"]));
+    }
     let echo = cx.user().caps.has(Cap::EchoMessage);
     let needs = (kind == Kind::Tagmsg).then_some(Cap::MessageTags);
     let stored_kind = match kind {
@@ -94,6 +97,8 @@ fn deliver(cx: &mut Cx, msg: &Message, kind: Kind) -> Result<(), CmdError> {
     let account = cx.user().account.clone();
     let source = cx.user().source();
     for target in targets {
+        // What is relayed, logged and echoed is the text that fits in one line.
+        let text = fit_text(text, line_room(cmd, &source, target));
         // One id and one time per target: each is its own logged message.
         let now = chrono::Utc::now();
         let time_ms = now.timestamp_millis();
@@ -199,6 +204,50 @@ fn deliver(cx: &mut Cx, msg: &Message, kind: Kind) -> Result<(), CmdError> {
         }
     }
     Ok(())
+}
+
+/// IRCv3 message-tags: a client's tags, their `@` and the space after them included,
+/// may take 4094 bytes; the server's own tags get the other half of the 8191.
+const MAX_CLIENT_TAGS: usize = 4094;
+
+/// The bytes `tags` take as a tags section (`@a=b;+c ` with values escaped).
+fn client_tags_len(tags: &[Tag]) -> usize {
+    if tags.is_empty() {
+        return 0;
+    }
+    let mut section = String::from("@");
+    for (i, tag) in tags.iter().enumerate() {
+        if i > 0 {
+            section.push(';');
+        }
+        section.push_str(&tag.key);
+        if !tag.value.is_empty() {
+            section.push('=');
+            let _ = chatd_proto::message::escape_tag_value(&tag.value, &mut section);
+        }
+    }
+    section.len() + 1
+}
+
+/// Bytes of text that fit in `:<source> <cmd> <target> :<text>\r\n` within the
+/// 512 bytes of RFC 1459 §2.3 (tags aside).
+fn line_room(cmd: &str, source: &str, target: &str) -> usize {
+    let framing = 1 + source.len() + 1 + cmd.len() + 1 + target.len() + 2 + 2;
+    512usize.saturating_sub(framing)
+}
+
+/// `text` cut to at most `room` bytes on a character boundary: a client that sends the
+/// longest line it may cannot know how long its source is as others see it, so the
+/// relayed line would otherwise pass 512 bytes.
+fn fit_text(text: &str, room: usize) -> &str {
+    if text.len() <= room {
+        return text;
+    }
+    let mut end = room;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
 }
 
 /// Adds a message to this pass's log batch (when logging is on), counts it, and

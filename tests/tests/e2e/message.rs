@@ -656,3 +656,68 @@ fn away_notify_peers_learn_that_a_joiner_is_away() {
         "no away-notify, no AWAY: {got:?}"
     );
 }
+
+#[test]
+fn client_tags_over_4094_bytes_get_417_and_are_not_relayed() {
+    let server = TestServer::start();
+    let mut alice = server.connect_with_caps("alice", "message-tags");
+    let mut bob = server.connect_with_caps("bob", "message-tags");
+    join(&mut alice, "#c");
+    join(&mut bob, "#c");
+    alice.sync();
+    bob.sync();
+    // 4,100 bytes of client tags: over the 4,094 IRCv3 gives the client, well under
+    // the 8,191 of the whole tags section the line reader accepts.
+    let big = "x".repeat(4100);
+    alice.send(&format!("@+big={big} PRIVMSG #c :too many tags"));
+    let e = alice.expect_numeric(ERR_INPUTTOOLONG);
+    assert_eq!(e.param(0), "alice", "{e}");
+    // Just under the limit is relayed, tags intact, after the refused one.
+    let fits = "y".repeat(4000);
+    alice.send(&format!("@+fits={fits} PRIVMSG #c :fits"));
+    let got = bob.recv_until(
+        |m| m.command == "PRIVMSG" && m.param(1) == "fits",
+        "the message with tags that fit",
+    );
+    let relayed = got.last().unwrap();
+    assert_eq!(relayed.tag("+fits"), Some(fits.as_str()));
+    assert!(
+        !got.iter().any(|m| m.param(1) == "too many tags"),
+        "the refused message was relayed: {got:?}"
+    );
+}
+
+#[test]
+fn relayed_lines_are_cut_to_512_bytes_on_a_character_boundary() {
+    let server = TestServer::start();
+    let long_nick = "n".repeat(30);
+    let mut cs = channel_with(&server, "#c", &[long_nick.as_str(), "bob"]);
+    // The longest line the client may send: 510 bytes + CRLF, ending in 'é' (2 bytes)
+    // so that a byte cut would split a character.
+    let head = "PRIVMSG #c :";
+    let mut text = "a".repeat(510 - head.len() - 2);
+    text.push('é');
+    assert_eq!(head.len() + text.len(), 510);
+    cs[0].send(&format!("{head}{text}"));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let line = loop {
+        match cs[1].recv_line(deadline) {
+            Ok(Some(line)) if line.contains(" PRIVMSG #c ") => break line,
+            Ok(Some(_)) => {}
+            other => panic!("no relayed PRIVMSG: {:?}", other.is_ok()),
+        }
+    };
+    assert!(line.len() + 2 <= 512, "{} bytes: {line}", line.len() + 2);
+    // A trailing parameter without spaces may come without its ':'.
+    let relayed = line.split_once(" PRIVMSG #c ").unwrap().1;
+    let relayed = relayed.strip_prefix(':').unwrap_or(relayed);
+    assert!(relayed.len() < text.len(), "not cut: {} bytes", relayed.len());
+    assert!(text.starts_with(relayed), "not a prefix of what was sent");
+    // What history keeps is what was delivered.
+    cs[1].send("HISTORY #c 1");
+    let h = cs[1].expect(
+        |m| m.command == "PRIVMSG" && m.param(1).ends_with(relayed),
+        "the cut message in HISTORY",
+    );
+    assert!(h.param(1).ends_with(relayed), "{h}");
+}
