@@ -213,6 +213,11 @@ COMMANDS = {
         2, REGISTER | JOIN, "0PRIVMSG #fuzz :" + "x" * 500, "1@" + "t=" + "v" * 3000 + " TAGMSG #fuzz",
         "0TOPIC #fuzz :" + "t" * 450, "0AWAY :" + "a" * 450,
     ),
+    "client-tags-8k": commands_seed(
+        2, CAPS | JOIN, "0@+a=" + "v" * 4100 + " PRIVMSG #fuzz :over",
+        "1@+b=" + "w" * 7000 + " TAGMSG #fuzz", "0@+c=" + "v" * 4080 + " PRIVMSG f1 :fits",
+        "1@+d=" + "x" * 4000 + ";+e=" + "y" * 4000 + " NOTICE #fuzz :two halves",
+    ),
     "labeled-batch": commands_seed(
         1, CAPS | JOIN | SETTLE, "0@label=L1 PRIVMSG #fuzz :x", "0@label=L2 WHO #fuzz",
         b"\x80@label=L3 CHATHISTORY LATEST #fuzz * 5", "0@label=L4 PING x",

@@ -40,7 +40,7 @@ case "$target" in
     commands)
         # One server serves the whole run and keeps its state on purpose, so the
         # per-input leak check would only report that state (and cost most of the time).
-        flags+=(-max_len=4096 -dict="$here/commands.dict" -detect_leaks=0 -timeout=30)
+        flags+=(-max_len=9000 -dict="$here/commands.dict" -detect_leaks=0 -timeout=30)
         ;;
 esac
 

@@ -238,6 +238,8 @@ fn stats(s: &Value) -> String {
         ("messages/sec", rate),
         ("offline queue", number("queue_total")),
         ("store size", bytes("store_bytes")),
+        ("store backlog", number("store_backlog")),
+        ("input paused", number("store_pauses")),
         ("memory (RSS)", bytes("rss_bytes")),
     ];
     let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
@@ -436,7 +438,8 @@ mod tests {
     fn stats_lines() {
         let r = json!({"uptime_secs": 3900, "connections": 12, "registered": 10, "channels": 4,
                        "accounts": 25, "messages_per_sec": 0.35, "queue_total": 7,
-                       "store_bytes": 12_897_484, "rss_bytes": 8_493_465});
+                       "store_bytes": 12_897_484, "store_backlog": 0, "store_pauses": 2,
+                       "rss_bytes": 8_493_465});
         assert_eq!(
             result(&parse("stats"), &r, NOW),
             "uptime            1h 5m\n\
@@ -447,6 +450,8 @@ mod tests {
              messages/sec      0.35 (last minute)\n\
              offline queue     7\n\
              store size        12.3 MiB\n\
+             store backlog     0\n\
+             input paused      2\n\
              memory (RSS)      8.1 MiB\n"
         );
     }

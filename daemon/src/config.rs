@@ -103,6 +103,10 @@ pub struct HistoryConfig {
     pub queue_max_messages: usize,
     /// Days a queue may go unread before the account takes no more messages.
     pub queue_max_age_days: u32,
+    /// Most messages handed to the store and not yet written. Past it, chatd stops
+    /// reading from clients until the store has caught up to half of it, so a burst
+    /// the disk cannot take slows the senders down instead of filling memory.
+    pub log_backlog_max: usize,
 }
 
 impl Default for AccountsConfig {
@@ -126,6 +130,7 @@ impl Default for HistoryConfig {
             missed_per_channel: 50,
             queue_max_messages: 1000,
             queue_max_age_days: 30,
+            log_backlog_max: 20_000,
         }
     }
 }
@@ -436,6 +441,12 @@ impl Config {
                 self.history.queue_max_age_days as usize,
                 1,
                 36_500,
+            ),
+            (
+                "history.log_backlog_max",
+                self.history.log_backlog_max,
+                100,
+                10_000_000,
             ),
         ] {
             if value < min || value > max {

@@ -33,6 +33,8 @@ const LISTENER_BASE: usize = usize::MAX - 1024;
 const SIGNAL_BASE: usize = usize::MAX - 8;
 /// Bytes read from one connection per pass before others get their turn.
 const READ_BUDGET: usize = 64 * 1024;
+/// How often the loop looks at the store's backlog while reading is paused for it.
+const STORE_BEHIND_POLL: Duration = Duration::from_millis(5);
 
 /// Why the server could not start. `main` turns each into an exit code.
 #[derive(Debug)]
@@ -107,6 +109,13 @@ pub struct Server {
     scratch: Vec<u8>,
     /// Connections whose read stopped at the budget, to read again next pass.
     read_again: Vec<usize>,
+    /// Set while the store is more than `history.log_backlog_max` messages behind:
+    /// no client input is read until it is down to half of that.
+    store_behind: bool,
+    /// Connections with input waiting while `store_behind`, to read once it clears.
+    paused: Vec<usize>,
+    /// When the store last fell behind (logged at most once a minute).
+    behind_since: Option<Instant>,
     /// `None` only after shutdown closed it.
     store: Option<Store>,
     completions: Receiver<Completion>,
@@ -217,6 +226,9 @@ impl Server {
             resume: BinaryHeap::new(),
             scratch: vec![0; 16 * 1024],
             read_again: Vec::new(),
+            store_behind: false,
+            paused: Vec::new(),
+            behind_since: None,
         })
     }
 
@@ -366,8 +378,11 @@ impl Server {
         let mut events = Events::with_capacity(1024);
         loop {
             let now = Instant::now();
-            let timeout = if !self.read_again.is_empty() {
+            let timeout = if !self.read_again.is_empty() && !self.store_behind {
                 Some(Duration::ZERO)
+            } else if self.store_behind {
+                // The store wakes the loop only for answers; look again soon.
+                Some(STORE_BEHIND_POLL)
             } else {
                 let next = [
                     self.timers.peek(),
@@ -387,6 +402,7 @@ impl Server {
                 return Err(e);
             }
             let now = Instant::now();
+            self.check_store_backlog(now);
             for event in events.iter() {
                 match event.token() {
                     WAKER => self.take_completions(now),
@@ -512,7 +528,42 @@ impl Server {
         }
     }
 
+    /// Pauses or resumes reading from clients as the store falls behind or catches up.
+    fn check_store_backlog(&mut self, now: Instant) {
+        let Some(store) = &self.store else {
+            return;
+        };
+        let backlog = store.backlog();
+        let max = self.config.history.log_backlog_max;
+        if !self.store_behind && backlog > max {
+            self.store_behind = true;
+            self.state.store_pauses += 1;
+            if self
+                .behind_since
+                .is_none_or(|t| now.saturating_duration_since(t) >= Duration::from_secs(60))
+            {
+                log::warn!(
+                    "the database is {backlog} messages behind (history.log_backlog_max is \
+                     {max}); reading from clients is paused until it catches up"
+                );
+                self.behind_since = Some(now);
+            }
+        } else if self.store_behind && backlog <= max / 2 {
+            self.store_behind = false;
+            let mut paused = std::mem::take(&mut self.paused);
+            paused.sort_unstable();
+            paused.dedup();
+            for slot in paused {
+                self.read(slot, now);
+            }
+        }
+    }
+
     fn read(&mut self, slot: usize, now: Instant) {
+        if self.store_behind {
+            self.paused.push(slot);
+            return;
+        }
         let Some(conn) = self.conns.get_mut(slot) else {
             return;
         };
@@ -828,6 +879,7 @@ impl Server {
             if let Some(store) = &self.store {
                 store.send(Request::Log(batch));
             }
+            self.check_store_backlog(Instant::now());
         }
         loop {
             while let Some(slot) = self.conns.closing.pop() {

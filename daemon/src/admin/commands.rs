@@ -648,6 +648,8 @@ pub fn complete(ctl: &mut Ctl, ticket: &Ticket, done: Completion) {
                 "messages_per_sec": ctl.state.rate.per_sec(now),
                 "queue_total": queue_total,
                 "store_bytes": store_bytes,
+                "store_backlog": ctl.store.backlog(),
+                "store_pauses": ctl.state.store_pauses,
                 "rss_bytes": rss_bytes(),
             });
             ctl.admin.reply(slot, &id, result);

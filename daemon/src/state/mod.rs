@@ -55,6 +55,8 @@ pub struct State {
     /// Someone follows the message log (`tail-log -f`): keep copies in `tapped`.
     pub tap: bool,
     pub tapped: Vec<StoredMessage>,
+    /// Times reading from clients was paused because the store fell behind.
+    pub store_pauses: u64,
 }
 
 /// Counts of messages in each of the last 60 seconds.

@@ -90,31 +90,49 @@ fn sender_identity(account: Option<&str>, source: &str) -> String {
 
 /// Inserts one message unless its id is already logged.
 pub(super) fn insert_message(conn: &Connection, msg: &StoredMessage) -> Result<()> {
-    let (conv, party_a, party_b) = conv_columns(&msg.conv);
-    let mut stmt = conn.prepare_cached(
+    log(conn, std::slice::from_ref(msg))
+}
+
+/// [`super::Request::Log`]: inserts each message unless its id is already logged, and
+/// records each direct conversation the first time it is seen. The statements are
+/// looked up once per call, not once per message.
+pub(super) fn log(conn: &Connection, msgs: &[StoredMessage]) -> Result<()> {
+    let mut insert = conn.prepare_cached(
         "INSERT OR IGNORE INTO messages \
          (id, time_ms, kind, source, account, target, conv, party_a, party_b, text) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     )?;
-    stmt.execute(params![
-        msg.id,
-        msg.time_ms,
-        msg.kind as i64,
-        msg.source,
-        msg.account,
-        msg.target,
-        conv,
-        party_a,
-        party_b,
-        msg.text,
-    ])?;
-    Ok(())
-}
-
-/// [`super::Request::Log`].
-pub(super) fn log(conn: &Connection, msgs: &[StoredMessage]) -> Result<()> {
+    let mut conversation = None;
+    // Consecutive messages of one conversation (a burst) need the lookup once.
+    let mut last_conv = String::new();
     for msg in msgs {
-        insert_message(conn, msg)?;
+        let (conv, party_a, party_b) = conv_columns(&msg.conv);
+        insert.execute(params![
+            msg.id,
+            msg.time_ms,
+            msg.kind as i64,
+            msg.source,
+            msg.account,
+            msg.target,
+            conv,
+            party_a,
+            party_b,
+            msg.text,
+        ])?;
+        if let (Some(a), Some(b)) = (&party_a, &party_b) {
+            if conv != last_conv {
+                if conversation.is_none() {
+                    conversation = Some(conn.prepare_cached(
+                        "INSERT OR IGNORE INTO conversations (conv, party_a, party_b) \
+                         VALUES (?1, ?2, ?3)",
+                    )?);
+                }
+                if let Some(stmt) = conversation.as_mut() {
+                    stmt.execute(params![conv, a, b])?;
+                }
+                last_conv = conv;
+            }
+        }
     }
     Ok(())
 }
@@ -403,7 +421,8 @@ pub(super) fn tail(
         }
         Some(TailFilter::Channel(name)) => {
             let mut stmt = conn.prepare_cached(&format!(
-                "SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.conv = ?1                  ORDER BY m.id DESC LIMIT ?2"
+                "SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.conv = ?1 \
+                 ORDER BY m.id DESC LIMIT ?2"
             ))?;
             let rows =
                 stmt.query_map(params![fold(name), limit], |row| message_from_row(row, 0))?;
@@ -412,7 +431,10 @@ pub(super) fn tail(
         Some(TailFilter::Party(nick)) => {
             let (a, n) = (format!("a:{}", fold(nick)), format!("n:{}", fold(nick)));
             let mut stmt = conn.prepare_cached(&format!(
-                "SELECT {MESSAGE_COLUMNS} FROM messages m                  WHERE m.party_a IN (?1, ?2) OR m.party_b IN (?1, ?2)                  ORDER BY m.id DESC LIMIT ?3"
+                "SELECT {MESSAGE_COLUMNS} FROM messages m \
+                 WHERE m.conv IN (SELECT conv FROM conversations \
+                 WHERE party_a IN (?1, ?2) OR party_b IN (?1, ?2)) \
+                 ORDER BY m.id DESC LIMIT ?3"
             ))?;
             let rows = stmt.query_map(params![a, n, limit], |row| message_from_row(row, 0))?;
             rows.collect::<Result<_>>()?
@@ -518,40 +540,45 @@ pub(super) fn targets(
     // (newest id in range, its time, what)
     let mut found: Vec<(i64, i64, Found)> = Vec::new();
 
-    // The bare columns take their values from the row with max(id) (SQLite rule).
-    let mut stmt = conn.prepare_cached(
-        "SELECT conv, max(id), time_ms, party_a, party_b FROM messages \
-         WHERE (party_a = ?1 OR party_b = ?1) AND id > ?2 AND id < ?3 GROUP BY conv",
-    )?;
-    let rows = stmt.query_map(params![party, lo, hi], |r| {
-        let conv: String = r.get(0)?;
-        let id: i64 = r.get(1)?;
-        let time_ms: i64 = r.get(2)?;
-        let a: String = r.get(3)?;
-        let b: String = r.get(4)?;
-        let other = if a == party { b } else { a };
-        Ok((id, time_ms, Found::Direct { conv, other }))
-    })?;
-    for row in rows {
-        found.push(row?);
-    }
-
-    let mut stmt = conn.prepare_cached(
+    let mut newest_in = conn.prepare_cached(
         "SELECT id, time_ms, target FROM messages \
          WHERE conv = ?1 AND id > ?2 AND id < ?3 ORDER BY id DESC LIMIT 1",
     )?;
+    let mut newest = |key: &str| -> Result<Option<(i64, i64, String)>> {
+        newest_in
+            .query_row(params![key, lo, hi], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .optional()
+    };
+
+    let mut convs = conn.prepare_cached(
+        "SELECT conv, party_a, party_b FROM conversations WHERE party_a = ?1 \
+         UNION SELECT conv, party_a, party_b FROM conversations WHERE party_b = ?1",
+    )?;
+    let convs = convs
+        .query_map(params![party], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        })?
+        .collect::<Result<Vec<_>>>()?;
+    for (conv, a, b) in convs {
+        if let Some((id, time_ms, _)) = newest(&conv)? {
+            let other = if a == party { b } else { a };
+            found.push((id, time_ms, Found::Direct { conv, other }));
+        }
+    }
+
     let mut seen = std::collections::HashSet::new();
     for channel in channels {
         let key = fold(channel);
         if !seen.insert(key.clone()) {
             continue;
         }
-        let newest: Option<(i64, i64, String)> = stmt
-            .query_row(params![key, lo, hi], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-            })
-            .optional()?;
-        if let Some((id, time_ms, target)) = newest {
+        if let Some((id, time_ms, target)) = newest(&key)? {
             found.push((id, time_ms, Found::Channel(target)));
         }
     }

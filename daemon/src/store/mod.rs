@@ -283,6 +283,15 @@ pub struct AccountSummary {
 
 impl Request {
     /// The request's kind, for logs (never the request itself: it may hold a password).
+    /// How many messages this request writes (the store's backlog counts them).
+    pub fn logged(&self) -> usize {
+        match self {
+            Request::Log(msgs) => msgs.len(),
+            Request::Queue { .. } => 1,
+            _ => 0,
+        }
+    }
+
     pub fn kind(&self) -> &'static str {
         match self {
             Request::Log(_) => "Log",
@@ -442,6 +451,8 @@ pub struct Loaded {
 /// The loop's handle on the store thread and the hasher.
 pub struct Store {
     requests: Sender<Request>,
+    /// Messages sent in [`Request::Log`] and [`Request::Queue`] and not yet committed.
+    backlog: Arc<std::sync::atomic::AtomicUsize>,
     hasher: Sender<Request>,
     threads: Vec<JoinHandle<()>>,
     path: PathBuf,
@@ -461,13 +472,23 @@ impl Store {
 
     /// Hands a request to its thread. Never blocks.
     pub fn send(&self, request: Request) {
+        let logged = request.logged();
+        self.backlog
+            .fetch_add(logged, std::sync::atomic::Ordering::Relaxed);
         let to = match request {
             Request::Register { .. } | Request::Verify { .. } => &self.hasher,
             _ => &self.requests,
         };
         if to.send(request).is_err() {
+            self.backlog
+                .fetch_sub(logged, std::sync::atomic::Ordering::Relaxed);
             log::error!("the store thread has stopped; a request was dropped");
         }
+    }
+
+    /// Messages handed over to be logged or queued and not yet committed.
+    pub fn backlog(&self) -> usize {
+        self.backlog.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The database file.

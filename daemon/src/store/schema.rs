@@ -7,7 +7,8 @@
 //! `conv` is the folded channel name for a channel, or `"<a>|<b>"` for a direct
 //! conversation, the two party identities (`a:<account>` / `n:<nick>`) sorted, so both
 //! sides read one history; `party_a`/`party_b` hold the two parties (NULL for channel
-//! messages) so a party's conversations can be found (CHATHISTORY TARGETS).
+//! messages), and the `conversations` table lists each direct conversation once with
+//! its parties, so a party's conversations can be found (CHATHISTORY TARGETS).
 
 use rusqlite::{Connection, TransactionBehavior};
 
@@ -67,6 +68,23 @@ pub(super) const MIGRATIONS: &[&str] = &[
         set_at INTEGER NOT NULL,
         expires INTEGER
     );
+    ",
+    // 3: direct conversations in their own small table. The two party indexes on
+    // `messages` cost two B-tree inserts at scattered keys for every direct message;
+    // a party's conversations (CHATHISTORY TARGETS, tail-log --target) are found here
+    // instead, and each conversation's messages through `messages_conv`.
+    "
+    CREATE TABLE conversations (
+        conv TEXT NOT NULL PRIMARY KEY,
+        party_a TEXT NOT NULL,
+        party_b TEXT NOT NULL
+    ) WITHOUT ROWID;
+    INSERT OR IGNORE INTO conversations (conv, party_a, party_b)
+        SELECT conv, party_a, party_b FROM messages WHERE party_a IS NOT NULL;
+    CREATE INDEX conversations_a ON conversations (party_a);
+    CREATE INDEX conversations_b ON conversations (party_b);
+    DROP INDEX messages_party_a;
+    DROP INDEX messages_party_b;
     ",
 ];
 
@@ -143,6 +161,47 @@ mod tests {
             .query_row("SELECT count(*) FROM memberships", [], |r| r.get(0))
             .unwrap();
         assert_eq!(n, 1);
+    }
+
+    #[test]
+    fn migration_3_lists_the_direct_conversations_already_logged() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = Connection::open(dir.path().join("t.db")).unwrap();
+        for sql in &MIGRATIONS[..2] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.execute_batch("PRAGMA user_version = 2").unwrap();
+        let insert = "INSERT INTO messages \
+             (id, time_ms, kind, source, account, target, conv, party_a, party_b, text) \
+             VALUES (?1, 0, 0, 'x!u@h', NULL, 'y', ?2, ?3, ?4, 't')";
+        for (id, conv, a, b) in [
+            (1, "a:x|n:y", Some("a:x"), Some("n:y")),
+            (2, "a:x|n:y", Some("n:y"), Some("a:x")),
+            (3, "#c", None, None),
+            (4, "a:x|a:z", Some("a:z"), Some("a:x")),
+        ] {
+            conn.execute(insert, rusqlite::params![id, conv, a, b])
+                .unwrap();
+        }
+        migrate(&mut conn).unwrap();
+        assert_eq!(version(&conn), latest_version());
+        let mut stmt = conn
+            .prepare("SELECT conv FROM conversations ORDER BY conv")
+            .unwrap();
+        let convs: Vec<String> = stmt
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(convs, ["a:x|a:z", "a:x|n:y"]);
+        let party_indexes: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name LIKE 'messages_party_%'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(party_indexes, 0);
     }
 
     #[test]

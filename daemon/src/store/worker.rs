@@ -21,6 +21,7 @@ use super::{
 };
 use rusqlite::{Connection, TransactionBehavior};
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
@@ -54,9 +55,11 @@ pub(super) fn open(
     let (requests, request_rx) = mpsc::channel();
     let (hasher, hasher_rx) = mpsc::channel();
     let (completions, completion_rx) = mpsc::channel();
+    let backlog = Arc::new(AtomicUsize::new(0));
     let store_thread = spawn_store(
         conn,
         options.clone(),
+        backlog.clone(),
         request_rx,
         completions.clone(),
         wake.clone(),
@@ -82,6 +85,7 @@ pub(super) fn open(
     );
     let store = Store {
         requests,
+        backlog,
         hasher,
         threads: vec![store_thread, hasher_thread],
         path,
@@ -123,6 +127,7 @@ fn load(conn: &Connection) -> rusqlite::Result<Loaded> {
 fn spawn_store(
     conn: Connection,
     options: StoreOptions,
+    backlog: Arc<AtomicUsize>,
     requests: Receiver<Request>,
     completions: Sender<Completion>,
     wake: Wake,
@@ -130,6 +135,7 @@ fn spawn_store(
     let worker = Worker {
         conn,
         options,
+        backlog,
         requests,
         completions,
         wake,
@@ -143,6 +149,8 @@ fn spawn_store(
 struct Worker {
     conn: Connection,
     options: StoreOptions,
+    /// Shared with [`Store`]: lowered once a batch's messages are committed.
+    backlog: Arc<AtomicUsize>,
     requests: Receiver<Request>,
     completions: Sender<Completion>,
     wake: Wake,
@@ -162,11 +170,13 @@ impl Worker {
             let (backups, batch): (Vec<Request>, Vec<Request>) = batch
                 .into_iter()
                 .partition(|r| matches!(r, Request::Backup { .. }));
+            let logged: usize = batch.iter().map(Request::logged).sum();
             let mut done = if batch.is_empty() {
                 Vec::new()
             } else {
                 run_batch(&mut self.conn, &self.options, batch)
             };
+            self.backlog.fetch_sub(logged, Ordering::Relaxed);
             for request in backups {
                 if let Request::Backup { ticket, path } = request {
                     done.push(Completion::Backup {
@@ -743,7 +753,7 @@ mod tests {
             queue_max_messages: 1000,
             ..options()
         };
-        spawn_store(conn, opts, rx, ctx, wake)
+        spawn_store(conn, opts, Arc::new(AtomicUsize::new(0)), rx, ctx, wake)
             .unwrap()
             .join()
             .unwrap();

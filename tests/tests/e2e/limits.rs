@@ -235,3 +235,46 @@ fn hostile_names_get_their_numerics() {
     b.expect_numeric(ERR_ERRONEUSNICKNAME);
     a.sync();
 }
+
+/// `stats` over the admin socket (default path: `admin.sock` in the data dir).
+fn admin_stats(server: &TestServer) -> serde_json::Value {
+    use std::io::{BufRead, BufReader, Write};
+    let mut sock = std::os::unix::net::UnixStream::connect(server.data_dir().join("admin.sock"))
+        .expect("admin socket");
+    sock.write_all(b"{\"cmd\":\"stats\",\"id\":1}\n").unwrap();
+    let mut line = String::new();
+    BufReader::new(sock).read_line(&mut line).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&line).expect("JSON");
+    v["result"].clone()
+}
+
+#[test]
+fn a_store_that_falls_behind_pauses_reading_and_loses_nothing() {
+    // The smallest backlog allowed: one read of the burst below logs more than that.
+    let server = TestServer::start_with(|c| c.history.log_backlog_max = 100);
+    let mut alice = server.connect("alice");
+    let mut bob = server.connect("bob");
+    let n = 3000;
+    let burst: String = (0..n).map(|i| format!("PRIVMSG bob :m{i}\r\n")).collect();
+    alice.send_bytes(burst.as_bytes());
+    for i in 0..n {
+        let m = bob.expect(|m| m.command == "PRIVMSG", "the next message of the burst");
+        assert_eq!(m.param(1), format!("m{i}"), "out of order or lost");
+    }
+    alice.sync();
+    let stats = admin_stats(&server);
+    assert!(
+        stats["store_pauses"].as_u64().unwrap_or(0) >= 1,
+        "reading was never paused: {stats}"
+    );
+    // Everything reached the database: the newest page of the conversation ends
+    // with the last message of the burst.
+    bob.send("HISTORY alice 5");
+    let last = bob.expect(
+        // Replays without server-time carry a readable time in front.
+        |m| m.command == "PRIVMSG" && m.param(1).ends_with(&format!(" m{}", n - 1)),
+        "the last message of the burst in HISTORY",
+    );
+    assert_eq!(last.source_nick(), Some("alice"));
+    assert_eq!(admin_stats(&server)["store_backlog"].as_u64(), Some(0));
+}

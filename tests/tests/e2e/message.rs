@@ -711,7 +711,11 @@ fn relayed_lines_are_cut_to_512_bytes_on_a_character_boundary() {
     // A trailing parameter without spaces may come without its ':'.
     let relayed = line.split_once(" PRIVMSG #c ").unwrap().1;
     let relayed = relayed.strip_prefix(':').unwrap_or(relayed);
-    assert!(relayed.len() < text.len(), "not cut: {} bytes", relayed.len());
+    assert!(
+        relayed.len() < text.len(),
+        "not cut: {} bytes",
+        relayed.len()
+    );
     assert!(text.starts_with(relayed), "not a prefix of what was sent");
     // What history keeps is what was delivered.
     cs[1].send("HISTORY #c 1");
