@@ -111,7 +111,12 @@ fn open_connection(path: &Path) -> Result<Connection, StoreError> {
             "cannot use WAL journaling (got journal_mode={mode})"
         )));
     }
-    conn.execute_batch("PRAGMA synchronous = FULL")
+    // A page cache of up to 32 MiB (SQLite's default is 2 MiB), filled only as pages
+    // are used. Direct messages insert at one place per conversation in the
+    // `messages_conv` index; with the default cache those leaf pages are evicted
+    // between batches and every insert reads its page back: 11 µs per message against
+    // 7 µs with this (500 conversations, measured with the store alone).
+    conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA cache_size = -32768")
         .map_err(|e| err(&e))?;
     Ok(conn)
 }
