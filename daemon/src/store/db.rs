@@ -103,8 +103,8 @@ pub(super) fn log(conn: &Connection, msgs: &[StoredMessage]) -> Result<()> {
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     )?;
     let mut conversation = None;
-    // Consecutive messages of one conversation (a burst) need the lookup once.
-    let mut last_conv = String::new();
+    // Each conversation is looked up once per batch, however many messages it has.
+    let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
     for msg in msgs {
         let (conv, party_a, party_b) = conv_columns(&msg.conv);
         insert.execute(params![
@@ -120,7 +120,7 @@ pub(super) fn log(conn: &Connection, msgs: &[StoredMessage]) -> Result<()> {
             msg.text,
         ])?;
         if let (Some(a), Some(b)) = (&party_a, &party_b) {
-            if conv != last_conv {
+            if !seen.contains(&conv) {
                 if conversation.is_none() {
                     conversation = Some(conn.prepare_cached(
                         "INSERT OR IGNORE INTO conversations (conv, party_a, party_b) \
@@ -130,7 +130,7 @@ pub(super) fn log(conn: &Connection, msgs: &[StoredMessage]) -> Result<()> {
                 if let Some(stmt) = conversation.as_mut() {
                     stmt.execute(params![conv, a, b])?;
                 }
-                last_conv = conv;
+                seen.insert(conv);
             }
         }
     }
