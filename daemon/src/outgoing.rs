@@ -56,11 +56,10 @@ impl Outgoing {
         if let Some((_, b)) = self.variants.iter().find(|(k, _)| *k == key) {
             return b.clone();
         }
-        let mut visible = self.msg.clone();
-        visible
-            .tags
-            .retain(|t| key & cap_for_tag(&t.key) as u32 != 0);
-        let bytes: Bytes = visible.to_line().into();
+        let bytes: Bytes = self
+            .msg
+            .to_line_with(|t| key & cap_for_tag(&t.key) as u32 != 0)
+            .into();
         self.variants.push((key, bytes.clone()));
         bytes
     }

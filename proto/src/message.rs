@@ -82,27 +82,51 @@ impl Message {
 
     /// The wire form with its `\r\n`, as bytes.
     pub fn to_line(&self) -> Vec<u8> {
-        let mut s = String::with_capacity(64);
-        self.write_to(&mut s, true)
+        self.to_line_with(|_| true)
+    }
+
+    /// The wire form with its `\r\n`, keeping only the tags `keep` accepts.
+    pub fn to_line_with(&self, keep: impl Fn(&Tag) -> bool) -> Vec<u8> {
+        let mut s = String::with_capacity(self.wire_len_hint());
+        self.write_with(&mut s, keep)
             .expect("writing to a String cannot fail");
         s.push_str("\r\n");
         s.into_bytes()
     }
 
+    /// About the wire length, to size a buffer once.
+    fn wire_len_hint(&self) -> usize {
+        let tags: usize = self
+            .tags
+            .iter()
+            .map(|t| t.key.len() + t.value.len() + 2)
+            .sum();
+        let params: usize = self.params.iter().map(|p| p.len() + 2).sum();
+        tags + self.source.as_ref().map_or(0, |s| s.len() + 2) + self.command.len() + params + 4
+    }
+
     /// Writes the wire form (no line ending); tags only when `with_tags`.
     pub fn write_to<W: fmt::Write>(&self, out: &mut W, with_tags: bool) -> fmt::Result {
-        if with_tags && !self.tags.is_empty() {
-            out.write_char('@')?;
-            for (i, tag) in self.tags.iter().enumerate() {
-                if i > 0 {
-                    out.write_char(';')?;
-                }
-                out.write_str(&tag.key)?;
-                if !tag.value.is_empty() {
-                    out.write_char('=')?;
-                    escape_tag_value(&tag.value, out)?;
-                }
+        self.write_with(out, |_| with_tags)
+    }
+
+    /// Writes the wire form (no line ending) with the tags `keep` accepts.
+    pub fn write_with<W: fmt::Write>(
+        &self,
+        out: &mut W,
+        keep: impl Fn(&Tag) -> bool,
+    ) -> fmt::Result {
+        let mut first = true;
+        for tag in self.tags.iter().filter(|t| keep(t)) {
+            out.write_char(if first { '@' } else { ';' })?;
+            first = false;
+            out.write_str(&tag.key)?;
+            if !tag.value.is_empty() {
+                out.write_char('=')?;
+                escape_tag_value(&tag.value, out)?;
             }
+        }
+        if !first {
             out.write_char(' ')?;
         }
         if let Some(source) = &self.source {
@@ -130,6 +154,12 @@ fn needs_trailing(p: &str) -> bool {
 
 /// IRCv3 message-tags escaping: `;` `\s` `\\` `\r` `\n`.
 pub fn escape_tag_value<W: fmt::Write>(value: &str, out: &mut W) -> fmt::Result {
+    if !value
+        .bytes()
+        .any(|b| matches!(b, b';' | b' ' | b'\\' | b'\r' | b'\n'))
+    {
+        return out.write_str(value);
+    }
     for c in value.chars() {
         match c {
             ';' => out.write_str("\\:")?,

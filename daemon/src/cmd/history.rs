@@ -18,21 +18,27 @@ const DEFAULT_COUNT: usize = 50;
 
 /// The identity of the sender for private-conversation keys.
 pub fn my_party(cx: &Cx) -> String {
-    let user = cx.user();
-    match &user.account {
-        Some(a) => format!("a:{}", fold(a)),
-        None => format!("n:{}", fold(&user.nick)),
-    }
+    party_of_user(cx.user())
+}
+
+/// The identity of a connected user: `a:<account>` when logged in, else `n:<nick>`.
+pub fn party_of_user(user: &crate::state::User) -> String {
+    let (prefix, name) = match &user.account {
+        Some(a) => ("a:", a.as_str()),
+        None => ("n:", user.nick.as_str()),
+    };
+    let mut party = String::with_capacity(2 + name.len());
+    party.push_str(prefix);
+    party.push_str(name);
+    party.make_ascii_lowercase(); // `fold`: casemapping ascii
+    party
 }
 
 /// The identity of a private-message target: the account of whoever is online under
 /// that nick, else the account of that name, else the nick.
 pub fn party_of_nick(cx: &Cx, nick: &str) -> String {
     if let Some(user) = cx.state.slot_of_nick(nick).and_then(|s| cx.user_of(s)) {
-        if let Some(a) = &user.account {
-            return format!("a:{}", fold(a));
-        }
-        return format!("n:{}", fold(&user.nick));
+        return party_of_user(user);
     }
     if cx.state.account(nick).is_some() {
         return format!("a:{}", fold(nick));

@@ -60,7 +60,7 @@ fn deliver(cx: &mut Cx, msg: &Message, kind: Kind) -> Result<(), CmdError> {
     }
     let mut targets: Vec<&str> = Vec::new();
     for t in targets_param.split(',').filter(|t| !t.is_empty()) {
-        if !targets.iter().any(|seen| fold(seen) == fold(t)) {
+        if !targets.iter().any(|seen| chatd_proto::fold_eq(seen, t)) {
             targets.push(t);
         }
     }
@@ -186,11 +186,12 @@ fn deliver(cx: &mut Cx, msg: &Message, kind: Kind) -> Result<(), CmdError> {
                 recipient.away.clone(),
                 recipient.caps,
             );
+            let their_party = history::party_of_user(recipient);
             let mut out = build(cx, nick.clone());
             if needs.is_none_or(|c| caps.has(c)) {
                 cx.send_outgoing(slot, &mut out);
             }
-            let conv = Conv::Direct(history::my_party(cx), history::party_of_nick(cx, &nick));
+            let conv = Conv::Direct(history::my_party(cx), their_party);
             if let Some(m) = stored(nick.clone(), conv) {
                 log_message(cx, m);
             }

@@ -30,11 +30,11 @@ fn conv_columns(conv: &Conv) -> (String, Option<String>, Option<String>) {
         Conv::Channel(name) => (fold(name), None, None),
         Conv::Direct(a, b) => {
             let (a, b) = (fold(a), fold(b));
-            let key = if a <= b {
-                format!("{a}|{b}")
-            } else {
-                format!("{b}|{a}")
-            };
+            let (lo, hi) = if a <= b { (&a, &b) } else { (&b, &a) };
+            let mut key = String::with_capacity(lo.len() + 1 + hi.len());
+            key.push_str(lo);
+            key.push('|');
+            key.push_str(hi);
             (key, Some(a), Some(b))
         }
     }

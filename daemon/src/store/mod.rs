@@ -112,7 +112,12 @@ pub struct StoredMessage {
 
 /// The `msgid` tag value of a message id: 16 hex digits, so text order is time order.
 pub fn msgid_of(id: i64) -> String {
-    format!("{id:016x}")
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let bits = id as u64;
+    (0..16)
+        .rev()
+        .map(|i| char::from(HEX[(bits >> (i * 4)) as usize & 15]))
+        .collect()
 }
 
 /// The message id of a `msgid` tag value, if it is one of ours.
@@ -511,5 +516,19 @@ impl Store {
                 log::error!("a store thread panicked");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn msgids_are_sixteen_hex_digits_in_id_order() {
+        assert_eq!(msgid_of(0x0123_4567_89ab_cdef), "0123456789abcdef");
+        assert_eq!(msgid_of(1), "0000000000000001");
+        let (a, b) = (id_at_ms(1_795_000_000_000), id_at_ms(1_795_000_000_001));
+        assert!(msgid_of(a) < msgid_of(b));
+        assert_eq!(id_of_msgid(&msgid_of(a)), Some(a));
     }
 }
