@@ -126,9 +126,7 @@ impl Bot {
         period: Duration,
         f: impl FnMut(&mut Context<'_>) + Send + 'static,
     ) -> TimerId {
-        self.core
-            .timers
-            .add(Instant::now() + period, Run::Every(period, Box::new(f)))
+        self.core.timers.every(period, f)
     }
 
     /// Runs `f` once, after `delay`.
@@ -137,9 +135,7 @@ impl Bot {
         delay: Duration,
         f: impl FnOnce(&mut Context<'_>) + Send + 'static,
     ) -> TimerId {
-        self.core
-            .timers
-            .add(Instant::now() + delay, Run::Once(Box::new(f)))
+        self.core.timers.after(delay, f)
     }
 
     /// Runs `f` once at `when`.
@@ -148,8 +144,7 @@ impl Bot {
         when: DateTime<Utc>,
         f: impl FnOnce(&mut Context<'_>) + Send + 'static,
     ) -> TimerId {
-        let delay = (when - Utc::now()).to_std().unwrap_or_default();
-        self.after(delay, f)
+        self.core.timers.at(when, f)
     }
 
     /// Makes Ctrl-C (SIGINT) and SIGTERM stop the bot cleanly: it sends QUIT and

@@ -7,11 +7,11 @@ use crate::flood::{split_text, Outbox};
 use crate::proto::Message;
 use crate::router::Router;
 use crate::state::State;
-use crate::timer::{Run, TimerId, Timers};
+use crate::timer::{TimerId, Timers};
 use chrono::{DateTime, Utc};
 use std::sync::mpsc;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The longest line IRC allows, with its CRLF and without tags (RFC 1459).
 pub const MAX_LINE: usize = 512;
@@ -197,9 +197,7 @@ impl<'a> Context<'a> {
         period: Duration,
         f: impl FnMut(&mut Context<'_>) + Send + 'static,
     ) -> TimerId {
-        self.core
-            .timers
-            .add(Instant::now() + period, Run::Every(period, Box::new(f)))
+        self.core.timers.every(period, f)
     }
 
     /// Runs `f` once, after `delay`.
@@ -208,9 +206,7 @@ impl<'a> Context<'a> {
         delay: Duration,
         f: impl FnOnce(&mut Context<'_>) + Send + 'static,
     ) -> TimerId {
-        self.core
-            .timers
-            .add(Instant::now() + delay, Run::Once(Box::new(f)))
+        self.core.timers.after(delay, f)
     }
 
     /// Runs `f` once at `when` (at once if that is past).
@@ -219,8 +215,7 @@ impl<'a> Context<'a> {
         when: DateTime<Utc>,
         f: impl FnOnce(&mut Context<'_>) + Send + 'static,
     ) -> TimerId {
-        let delay = (when - Utc::now()).to_std().unwrap_or_default();
-        self.after(delay, f)
+        self.core.timers.at(when, f)
     }
 
     pub fn cancel(&mut self, timer: TimerId) {

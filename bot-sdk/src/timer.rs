@@ -31,6 +31,34 @@ pub(crate) struct Timers {
 }
 
 impl Timers {
+    /// Runs `f` every `period`, first after one period.
+    pub fn every(
+        &mut self,
+        period: Duration,
+        f: impl FnMut(&mut Context<'_>) + Send + 'static,
+    ) -> TimerId {
+        self.add(Instant::now() + period, Run::Every(period, Box::new(f)))
+    }
+
+    /// Runs `f` once, after `delay`.
+    pub fn after(
+        &mut self,
+        delay: Duration,
+        f: impl FnOnce(&mut Context<'_>) + Send + 'static,
+    ) -> TimerId {
+        self.add(Instant::now() + delay, Run::Once(Box::new(f)))
+    }
+
+    /// Runs `f` once at `when` (at once if that is past).
+    pub fn at(
+        &mut self,
+        when: chrono::DateTime<chrono::Utc>,
+        f: impl FnOnce(&mut Context<'_>) + Send + 'static,
+    ) -> TimerId {
+        let delay = (when - chrono::Utc::now()).to_std().unwrap_or_default();
+        self.after(delay, f)
+    }
+
     pub fn add(&mut self, due: Instant, run: Run) -> TimerId {
         self.next_id += 1;
         let id = TimerId(self.next_id);
