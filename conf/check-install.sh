@@ -2,7 +2,7 @@
 # Checks the deployment files without touching the machine: conf/install.sh into
 # temporary roots (first install, re-run, upgrade, --prefix), the systemd unit with
 # `systemd-analyze verify`, the installed config started with the installed chatd,
-# and conf/cloud-init.yaml. .ci/run calls it; by hand:
+# and conf/cloud-init.yaml. The test tests/tests/ci_scripts.rs calls it; by hand:
 #   cargo build -p chatd -p chatctl && conf/check-install.sh target/debug
 set -euo pipefail
 cd "$(dirname "$0")/.."
