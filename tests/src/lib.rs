@@ -443,6 +443,18 @@ impl Client {
         }
     }
 
+    /// Waits for `ERROR` and then the close; returns the ERROR.
+    pub fn expect_error_and_close(&mut self) -> Message {
+        let error = self.expect_command("ERROR");
+        self.expect_closed();
+        error
+    }
+
+    /// JOINs `chan` and waits for the end of its NAMES (see [`join`]).
+    pub fn join(&mut self, chan: &str) {
+        join(self, chan);
+    }
+
     /// Sends QUIT and waits for the close.
     pub fn quit(mut self) {
         self.send("QUIT :bye");

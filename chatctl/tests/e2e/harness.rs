@@ -4,9 +4,8 @@
 //! Waits are bounded by [`TIMEOUT`] and synchronised by PING/PONG, never by sleeps.
 
 use chatd::{Config, Server, ServerHandle};
-use chatd_proto::{numeric, parse, Message};
-use std::io::{BufRead, BufReader, ErrorKind, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::thread::JoinHandle;
@@ -177,143 +176,8 @@ pub fn run_bounded(mut cmd: Command) -> Run {
 }
 
 /// A blocking line-based IRC client.
-pub struct Irc {
-    pub nick: String,
-    writer: TcpStream,
-    reader: BufReader<TcpStream>,
-    transcript: Vec<String>,
-    syncs: u64,
-}
-
-impl Irc {
-    pub fn connect(addr: SocketAddr) -> Irc {
-        let stream = TcpStream::connect(addr).expect("connect to chatd");
-        stream
-            .set_read_timeout(Some(Duration::from_millis(100)))
-            .unwrap();
-        Irc {
-            nick: "*".into(),
-            reader: BufReader::new(stream.try_clone().unwrap()),
-            writer: stream,
-            transcript: Vec::new(),
-            syncs: 0,
-        }
-    }
-
-    /// NICK and USER, then the welcome burst up to the end of the MOTD.
-    pub fn register(&mut self, nick: &str) {
-        self.nick = nick.into();
-        self.send(&format!("NICK {nick}"));
-        self.send(&format!("USER {nick} 0 * :Test {nick}"));
-        self.expect(|m| m.command == numeric::RPL_WELCOME, "001");
-        self.expect(
-            |m| m.command == numeric::RPL_ENDOFMOTD || m.command == numeric::ERR_NOMOTD,
-            "end of MOTD",
-        );
-    }
-
-    pub fn send(&mut self, line: &str) {
-        self.transcript.push(format!(">> {line}"));
-        let _ = self.writer.write_all(format!("{line}\r\n").as_bytes());
-    }
-
-    /// The next line, `Ok(None)` at `deadline`, `Err(())` when the server closed.
-    fn recv_line(&mut self, deadline: Instant) -> Result<Option<String>, ()> {
-        let mut buf = Vec::new();
-        loop {
-            match self.reader.read_until(b'\n', &mut buf) {
-                Ok(0) => return Err(()),
-                Ok(_) if buf.ends_with(b"\n") => {
-                    let line = String::from_utf8_lossy(&buf)
-                        .trim_end_matches(['\r', '\n'])
-                        .to_string();
-                    self.transcript.push(format!("<< {line}"));
-                    return Ok(Some(line));
-                }
-                Ok(_) => {}
-                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                    if Instant::now() >= deadline {
-                        return Ok(None);
-                    }
-                }
-                Err(_) => return Err(()),
-            }
-        }
-    }
-
-    /// Reads until a message satisfies `pred`; returns it.
-    pub fn expect(&mut self, pred: impl Fn(&Message) -> bool, what: &str) -> Message {
-        let deadline = Instant::now() + TIMEOUT;
-        loop {
-            match self.recv_line(deadline) {
-                Ok(Some(line)) => {
-                    if let Ok(m) = parse(&line) {
-                        if pred(&m) {
-                            return m;
-                        }
-                    }
-                }
-                Ok(None) => self.fail(&format!("{what} (timed out)")),
-                Err(()) => self.fail(&format!("{what} (connection closed)")),
-            }
-        }
-    }
-
-    /// Waits for `ERROR` and then the close; returns the ERROR.
-    pub fn expect_error_and_close(&mut self) -> Message {
-        let error = self.expect(|m| m.command == "ERROR", "ERROR");
-        self.expect_closed();
-        error
-    }
-
-    /// Waits until the server closes the connection.
-    pub fn expect_closed(&mut self) {
-        let deadline = Instant::now() + TIMEOUT;
-        loop {
-            match self.recv_line(deadline) {
-                Ok(Some(_)) => {}
-                Ok(None) => self.fail("the server to close the connection (timed out)"),
-                Err(()) => return,
-            }
-        }
-    }
-
-    /// A PING/PONG round trip: whatever the server sent before has arrived.
-    pub fn sync(&mut self) -> Vec<Message> {
-        self.syncs += 1;
-        let token = format!("sync-{}", self.syncs);
-        self.send(&format!("PING {token}"));
-        let deadline = Instant::now() + TIMEOUT;
-        let mut got = Vec::new();
-        loop {
-            match self.recv_line(deadline) {
-                Ok(Some(line)) => {
-                    let m = parse(&line).unwrap();
-                    if m.command == "PONG" && m.params.last() == Some(&token) {
-                        return got;
-                    }
-                    got.push(m);
-                }
-                Ok(None) => self.fail(&format!("PONG {token} (timed out)")),
-                Err(()) => self.fail(&format!("PONG {token} (connection closed)")),
-            }
-        }
-    }
-
-    /// JOINs `channel` and waits for the end of NAMES.
-    pub fn join(&mut self, channel: &str) {
-        self.send(&format!("JOIN {channel}"));
-        self.expect(|m| m.command == numeric::RPL_ENDOFNAMES, "366 after JOIN");
-    }
-
-    pub fn fail(&self, what: &str) -> ! {
-        panic!(
-            "{}: expected {what}\ntranscript:\n{}",
-            self.nick,
-            self.transcript.join("\n")
-        )
-    }
-}
+/// An IRC client of the daemon under test: the end-to-end tests' own client.
+pub use chatd_tests::Client as Irc;
 
 /// A chatctl left running (`tail-log -f`), its stdout read line by line.
 pub struct Running {
