@@ -157,12 +157,22 @@ pub fn chatctl(socket: &Path, args: &[&str]) -> Run {
 
 /// Runs a prepared command to completion, killing it after [`TIMEOUT`].
 pub fn run_bounded(mut cmd: Command) -> Run {
-    let mut child = cmd
-        .stdin(Stdio::null())
+    cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("chatctl starts");
+        .stderr(Stdio::piped());
+    // A binary copied just now (peer_uid.rs) may still be open for writing in a
+    // child another test thread forked meanwhile: exec then fails with ETXTBSY until
+    // that child has exec'd or exited.
+    let mut tries = 0;
+    let mut child = loop {
+        match cmd.spawn() {
+            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) && tries < 50 => {
+                tries += 1;
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            other => break other.expect("chatctl starts"),
+        }
+    };
     let deadline = Instant::now() + TIMEOUT;
     while child.try_wait().expect("wait for chatctl").is_none() {
         if Instant::now() >= deadline {
