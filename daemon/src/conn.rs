@@ -16,7 +16,7 @@ use std::time::Instant;
 /// layer) nothing: reads find no data and writes are kept in memory, bounded.
 pub enum Sock {
     Tcp(TcpStream),
-    Detached(Vec<u8>),
+    Detached(Box<Vec<u8>>),
 }
 
 /// Most bytes a detached connection keeps of what it was sent.
@@ -117,6 +117,17 @@ pub struct ConnId {
     pub serial: u64,
 }
 
+/// Replayed lines on their way out.
+#[derive(Default)]
+struct Replay {
+    /// Lines not yet moved to `out`: they are fed in as the client reads, so a long
+    /// replay never trips the SendQ.
+    backlog: VecDeque<(Bytes, Option<i64>)>,
+    /// (value of `queued_total` after the line, offline-queue row id): the row may be
+    /// deleted once `written_total` reaches the mark.
+    write_marks: VecDeque<(u64, i64)>,
+}
+
 pub struct Conn {
     pub id: ConnId,
     pub sock: Sock,
@@ -132,7 +143,7 @@ pub struct Conn {
     /// Registered with WRITABLE interest (only while output is pending).
     pub write_interest: bool,
     /// Set once the connection is going away; its input is ignored from then on.
-    pub closing: Option<String>,
+    pub closing: Option<Box<str>>,
     /// When the connection was accepted (registration timeout).
     pub connected_at: Instant,
     /// Last time any line arrived.
@@ -141,15 +152,12 @@ pub struct Conn {
     pub ping_sent: Option<Instant>,
     /// Set when reading stopped before `WouldBlock` (fairness); read again next pass.
     pub read_pending: bool,
-    /// Replayed lines (offline queue, missed messages) not yet moved to `out`: they
-    /// are fed in as the client reads, so a long replay never trips the SendQ.
-    backlog: VecDeque<(Bytes, Option<i64>)>,
+    /// A replay under way (offline queue, missed messages, history); boxed because
+    /// most connections never have one.
+    replay: Option<Box<Replay>>,
     /// Bytes ever queued in `out`, and ever written to the socket.
     queued_total: u64,
     written_total: u64,
-    /// (value of `queued_total` after the line, offline-queue row id): the row may be
-    /// deleted once `written_total` reaches the mark.
-    write_marks: VecDeque<(u64, i64)>,
     /// TLS session on a TLS listener's connection.
     pub tls: Option<Box<rustls::ServerConnection>>,
     /// Plaintext handed to rustls that has not yet all reached the socket.
@@ -161,8 +169,10 @@ pub struct Conn {
     flood_at: Instant,
     /// Lines are waiting for flood tokens (fakelag); a timer resumes them.
     pub throttled: bool,
+    /// Free the output queue once it is written out (see [`Conn::emptied`]).
+    trim: bool,
     /// The connection counts toward its address's limit under this key.
-    pub ip_key: String,
+    pub ip_key: Box<str>,
 }
 
 impl Conn {
@@ -183,17 +193,17 @@ impl Conn {
             last_seen: now,
             ping_sent: None,
             read_pending: false,
-            backlog: VecDeque::new(),
+            replay: None,
             queued_total: 0,
             written_total: 0,
-            write_marks: VecDeque::new(),
             tls: None,
             tls_pending: 0,
             bytes_in: 0,
             flood_tokens: f64::MAX,
             flood_at: now,
             throttled: false,
-            ip_key: String::new(),
+            trim: false,
+            ip_key: Box::default(),
         }
     }
 
@@ -231,24 +241,40 @@ impl Conn {
     /// Offline-queue rows whose lines have all been handed to the kernel.
     pub fn take_written_rows(&mut self) -> Vec<i64> {
         let mut rows = Vec::new();
-        while let Some(&(mark, row)) = self.write_marks.front() {
+        let Some(replay) = self.replay.as_mut() else {
+            return rows;
+        };
+        while let Some(&(mark, row)) = replay.write_marks.front() {
             if mark > self.written_total {
                 break;
             }
             rows.push(row);
-            self.write_marks.pop_front();
+            replay.write_marks.pop_front();
         }
+        self.drop_finished_replay();
         rows
     }
 
     /// Whether offline-queue rows wait for their lines to be written.
     pub fn has_write_marks(&self) -> bool {
-        !self.write_marks.is_empty()
+        self.replay
+            .as_ref()
+            .is_some_and(|r| !r.write_marks.is_empty())
     }
 
     /// Lines waiting in the replay backlog.
     pub fn backlog_len(&self) -> usize {
-        self.backlog.len()
+        self.replay.as_ref().map_or(0, |r| r.backlog.len())
+    }
+
+    fn drop_finished_replay(&mut self) {
+        if self
+            .replay
+            .as_ref()
+            .is_some_and(|r| r.backlog.is_empty() && r.write_marks.is_empty())
+        {
+            self.replay = None;
+        }
     }
 
     /// Reads what the socket has, up to `budget` bytes, into the line buffer.
@@ -369,6 +395,7 @@ impl Conn {
             self.written_total += self.tls_pending;
             self.tls_pending = 0;
             if self.out.is_empty() {
+                self.emptied();
                 return Ok(true);
             }
             if self.out_bytes == before {
@@ -413,12 +440,18 @@ impl Conn {
             };
             self.consume(written, true);
         }
-        // Keep a busy connection's queue (16 bytes a line) rather than grow it again
-        // every pass; free it only after an unusual burst.
-        if self.out.capacity() > 1024 {
+        self.emptied();
+        Ok(true)
+    }
+
+    /// The output queue was written out. A busy connection keeps its queue (16 bytes
+    /// a line) rather than grow it again every pass; it is freed after an unusual
+    /// burst, and after a one-off burst such as the welcome or a JOIN's NAMES, so
+    /// that an idle connection holds no queue at all.
+    fn emptied(&mut self) {
+        if self.out.capacity() > 1024 || std::mem::take(&mut self.trim) {
             self.out = VecDeque::new();
         }
-        Ok(true)
     }
 
     /// Drops `n` bytes from the front of the queue; `written` when they reached the
@@ -443,6 +476,9 @@ impl Conn {
     }
 }
 
+/// Most slots reserved up front (a larger `max_clients` grows the slab as needed).
+const MAX_RESERVED_SLOTS: usize = 100_000;
+
 /// All connections, and what this loop pass must still do to them.
 pub struct Conns {
     pub slab: Slab<Conn>,
@@ -456,9 +492,12 @@ pub struct Conns {
 }
 
 impl Conns {
-    pub fn new(sendq_limit: usize) -> Conns {
+    /// `max_clients` sizes the slab once: its pages are only touched as slots are
+    /// used, so an idle slot costs no memory, and the slab never moves 10,000
+    /// connections when it grows (nor keeps a doubled capacity afterwards).
+    pub fn new(sendq_limit: usize, max_clients: usize) -> Conns {
         Conns {
-            slab: Slab::new(),
+            slab: Slab::with_capacity(max_clients.min(MAX_RESERVED_SLOTS)),
             dirty: Vec::new(),
             closing: Vec::new(),
             sendq_limit,
@@ -509,11 +548,22 @@ impl Conns {
         }
     }
 
+    /// Frees `slot`'s output queue once it has been written: what was queued is a
+    /// one-off burst, not the start of steady traffic.
+    pub fn trim_after_flush(&mut self, slot: usize) {
+        if let Some(conn) = self.slab.get_mut(slot) {
+            conn.trim = true;
+        }
+    }
+
     /// Queues a replayed line behind the others in the backlog; `row` is the
     /// offline-queue row it delivers, deleted once the line is written.
     pub fn send_replay(&mut self, slot: usize, bytes: Bytes, row: Option<i64>) {
         if let Some(conn) = self.slab.get_mut(slot) {
-            conn.backlog.push_back((bytes, row));
+            conn.replay
+                .get_or_insert_with(Box::default)
+                .backlog
+                .push_back((bytes, row));
             self.pump(slot);
         }
     }
@@ -528,12 +578,17 @@ impl Conns {
             if conn.closing.is_some() || conn.out_bytes >= limit {
                 return;
             }
-            let Some((bytes, row)) = conn.backlog.pop_front() else {
+            let Some((bytes, row)) = conn.replay.as_mut().and_then(|r| r.backlog.pop_front())
+            else {
+                conn.drop_finished_replay();
                 return;
             };
             self.send(slot, bytes);
-            if let (Some(row), Some(conn)) = (row, self.slab.get_mut(slot)) {
-                conn.write_marks.push_back((conn.queued_total, row));
+            if let Some(conn) = self.slab.get_mut(slot) {
+                if let (Some(row), Some(replay)) = (row, conn.replay.as_mut()) {
+                    replay.write_marks.push_back((conn.queued_total, row));
+                }
+                conn.drop_finished_replay();
             }
         }
     }
@@ -547,7 +602,7 @@ impl Conns {
     pub fn close(&mut self, slot: usize, reason: &str) {
         if let Some(conn) = self.slab.get_mut(slot) {
             if conn.closing.is_none() {
-                conn.closing = Some(reason.to_string());
+                conn.closing = Some(reason.into());
                 self.closing.push(slot);
             }
         }

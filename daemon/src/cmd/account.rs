@@ -129,7 +129,7 @@ pub fn authenticate(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
         if cx.user().login_pending {
             return Err(err(ERR_SASLFAIL, ["A login is already under way"]));
         }
-        cx.user_mut().sasl = Some(String::new());
+        cx.user_mut().sasl = Some(Box::default());
         let server = cx.server_name().to_string();
         cx.send_me(&Message::new("AUTHENTICATE", ["+"]).with_source(server));
         return Ok(());

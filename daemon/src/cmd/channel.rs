@@ -119,7 +119,7 @@ fn join_inner(cx: &mut Cx, name: &str, key: Option<&str>, remembered: bool) {
     cx.send_to_channel(&folded, &mut out, None, None);
     // away-notify: members learn at once that the newcomer is away.
     if let Some(away) = cx.user().away.clone() {
-        let mut out = Outgoing::new(cx.relay_from(me, "AWAY", vec![away]));
+        let mut out = Outgoing::new(cx.relay_from(me, "AWAY", vec![away.to_string()]));
         cx.send_to_channel(&folded, &mut out, Some(me), Some(Cap::AwayNotify));
     }
     log::debug!(
@@ -179,6 +179,8 @@ pub fn send_names(cx: &mut Cx, folded: &str) {
         cx.reply(RPL_NAMREPLY, &["=", name.as_str(), line.as_str()]);
     }
     cx.reply(RPL_ENDOFNAMES, &[name.as_str(), "End of /NAMES list"]);
+    let me = cx.me;
+    cx.conns.trim_after_flush(me);
 }
 
 /// `PART <channel>{,<channel>} [:<reason>]` — RFC 2812 §3.2.2.
@@ -420,7 +422,7 @@ pub fn invite(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
     invites.insert(target_id);
     cx.reply(RPL_INVITING, &[target_nick.as_str(), chan_name.as_str()]);
     if let Some(away) = away {
-        cx.reply(RPL_AWAY, &[target_nick.clone(), away]);
+        cx.reply(RPL_AWAY, &[target_nick.clone(), away.to_string()]);
     }
     let mut out = Outgoing::new(cx.relay_from(me, "INVITE", vec![target_nick, chan_name]));
     cx.send_outgoing(target, &mut out);

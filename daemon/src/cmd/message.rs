@@ -200,7 +200,7 @@ fn deliver(cx: &mut Cx, msg: &Message, kind: Kind) -> Result<(), CmdError> {
                 cx.send_outgoing(me, &mut out);
             }
             if let (Kind::Privmsg, Some(away)) = (kind, away) {
-                cx.reply(RPL_AWAY, &[nick, away]);
+                cx.reply(RPL_AWAY, &[nick, away.to_string()]);
             }
         }
     }
@@ -344,7 +344,7 @@ pub fn away(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
         cx.reply(RPL_UNAWAY, &["You are no longer marked as being away"]);
         vec![]
     } else {
-        cx.user_mut().away = Some(text.clone());
+        cx.user_mut().away = Some(text.as_str().into());
         cx.reply(RPL_NOWAWAY, &["You have been marked as being away"]);
         vec![text]
     };

@@ -57,7 +57,7 @@ pub fn on_verified(cx: &mut Cx, ticket: &Ticket, ok: bool) {
         cx.reply(ERR_PASSWDMISMATCH, &["Password incorrect"]);
         return;
     }
-    cx.user_mut().oper = Some(name.clone());
+    cx.user_mut().oper = Some(name.as_str().into());
     log::info!(
         "conn={} nick={} is now operator {name}",
         cx.me,

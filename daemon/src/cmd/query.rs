@@ -72,7 +72,7 @@ fn who_row(channel: &str, u: &User, server: &str, prefixes: &str) -> Vec<String>
     let flags = format!("{}{}", if u.away.is_some() { "G" } else { "H" }, prefixes);
     vec![
         channel.to_string(),
-        u.user.clone(),
+        u.user.to_string(),
         u.host.clone(),
         server.to_string(),
         u.nick.clone(),
@@ -114,10 +114,10 @@ pub fn whois(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
         RPL_WHOISUSER,
         &[
             u.nick.clone(),
-            u.user.clone(),
+            u.user.to_string(),
             u.host.clone(),
             "*".into(),
-            u.realname.clone(),
+            u.realname.to_string(),
         ],
     );
     if !channels.is_empty() {
@@ -146,7 +146,7 @@ pub fn whois(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
         );
     }
     if let Some(away) = &u.away {
-        cx.reply(RPL_AWAY, &[u.nick.clone(), away.clone()]);
+        cx.reply(RPL_AWAY, &[u.nick.clone(), away.to_string()]);
     }
     let idle = cx.now.saturating_duration_since(u.last_message).as_secs();
     cx.reply(

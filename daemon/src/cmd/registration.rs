@@ -104,7 +104,7 @@ pub fn pass(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
     if cx.user().registered {
         return Err(err(ERR_ALREADYREGISTERED, ["You may not reregister"]));
     }
-    cx.user_mut().password = Some(msg.param(0).to_string());
+    cx.user_mut().password = Some(msg.param(0).into());
     Ok(())
 }
 
@@ -176,8 +176,8 @@ pub fn user(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
         .collect();
     let realname = msg.param(3).to_string();
     let user = cx.user_mut();
-    user.user = format!("~{}", if clean.is_empty() { "user" } else { &clean });
-    user.realname = realname;
+    user.user = format!("~{}", if clean.is_empty() { "user" } else { &clean }).into();
+    user.realname = realname.into();
     try_register(cx);
     Ok(())
 }
@@ -222,7 +222,7 @@ pub fn try_register(cx: &mut Cx) {
     let wanted = cx.config.server.password.clone();
     let given = cx.user_mut().password.take();
     let server_ok = wanted.is_empty() || given.as_deref() == Some(wanted.as_str());
-    if let Some(pass) = given.filter(|p| p.as_str() != wanted) {
+    if let Some(pass) = given.filter(|p| **p != *wanted) {
         if cx.user().account.is_none() && account::pass_login(cx, &pass) {
             // Registration goes on when the password check answers.
             return;
@@ -285,6 +285,8 @@ fn welcome(cx: &mut Cx) {
     send_isupport(cx);
     query::send_lusers(cx);
     query::send_motd(cx);
+    let me = cx.me;
+    cx.conns.trim_after_flush(me);
 }
 
 /// 005 lines, at most 13 tokens each.

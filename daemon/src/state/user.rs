@@ -86,8 +86,8 @@ pub struct User {
     /// `*` until a NICK is accepted.
     pub nick: String,
     /// Username from USER, prefixed with `~` (no ident lookup).
-    pub user: String,
-    pub realname: String,
+    pub user: Box<str>,
+    pub realname: Box<str>,
     /// The peer's IP address as text (no DNS lookups on the loop).
     pub host: String,
     /// Counted as connected: 001 was sent.
@@ -97,7 +97,7 @@ pub struct User {
     pub cap_negotiating: bool,
     /// 302 when the client sent `CAP LS 302`.
     pub cap_version: u32,
-    pub password: Option<String>,
+    pub password: Option<Box<str>>,
     /// The account logged in to (display case).
     pub account: Option<String>,
     /// A password check is under way; registration waits for it.
@@ -105,14 +105,14 @@ pub struct User {
     /// Failed logins on this connection.
     pub login_failures: u32,
     /// SASL exchange in progress: the base64 received so far (`None` outside one).
-    pub sasl: Option<String>,
+    pub sasl: Option<Box<String>>,
     /// This connection is delivering its account's offline queue.
     pub replaying: bool,
     /// The `[[oper]]` name after a successful OPER.
-    pub oper: Option<String>,
+    pub oper: Option<Box<str>>,
     /// Connected over TLS.
     pub tls: bool,
-    pub away: Option<String>,
+    pub away: Option<Box<str>>,
     pub invisible: bool,
     /// Folded names of the channels joined, in join order.
     pub channels: Vec<String>,
@@ -126,8 +126,8 @@ impl User {
     pub fn new(host: String, signon: i64, now: Instant) -> User {
         User {
             nick: "*".into(),
-            user: String::new(),
-            realname: String::new(),
+            user: Box::default(),
+            realname: Box::default(),
             host,
             registered: false,
             caps: Caps::default(),
