@@ -104,7 +104,7 @@ pub struct HistoryConfig {
     /// Days a queue may go unread before the account takes no more messages.
     pub queue_max_age_days: u32,
     /// Most messages handed to the store and not yet written. Past it, chatd stops
-    /// reading from clients until the store has caught up to half of it, so a burst
+    /// reading from clients until the store has caught up to three quarters of it, so a burst
     /// the disk cannot take slows the senders down instead of filling memory.
     pub log_backlog_max: usize,
 }

@@ -110,7 +110,7 @@ pub struct Server {
     /// Connections whose read stopped at the budget, to read again next pass.
     read_again: Vec<usize>,
     /// Set while the store is more than `history.log_backlog_max` messages behind:
-    /// no client input is read until it is down to half of that.
+    /// no client input is read until it is down to three quarters of that.
     store_behind: bool,
     /// Connections with input waiting while `store_behind`, to read once it clears.
     paused: Vec<usize>,
@@ -212,7 +212,7 @@ impl Server {
             listener_tls,
             tls_config,
             signals: Vec::new(),
-            conns: Conns::new(config.limits.sendq_bytes),
+            conns: Conns::new(config.limits.sendq_bytes, config.limits.max_clients),
             state,
             store: Some(store),
             completions,
@@ -238,7 +238,7 @@ impl Server {
         let id = self.conns.next_id();
         let peer: SocketAddr = "127.0.0.1:1".parse().expect("literal address");
         let user = User::new("127.0.0.1".into(), chrono::Utc::now().timestamp(), now);
-        let mut conn = Conn::new(id, Sock::Detached(Vec::new()), peer, user, now);
+        let mut conn = Conn::new(id, Sock::Detached(Box::default()), peer, user, now);
         conn.ip_key = "127.0.0.1".into();
         self.state.counts.unregistered += 1;
         self.conns.slab.insert(conn)
@@ -381,7 +381,8 @@ impl Server {
             let timeout = if !self.read_again.is_empty() && !self.store_behind {
                 Some(Duration::ZERO)
             } else if self.store_behind {
-                // The store wakes the loop only for answers; look again soon.
+                // The store wakes the loop when it has caught up; this is the fallback
+                // for a wake that raced with the pause.
                 Some(STORE_BEHIND_POLL)
             } else {
                 let next = [
@@ -510,7 +511,7 @@ impl Server {
             let mut conn = Conn::new(id, Sock::Tcp(sock), peer, user, now);
             conn.tls = tls;
             *self.state.per_ip.entry(key.clone()).or_insert(0) += 1;
-            conn.ip_key = key;
+            conn.ip_key = key.into();
             let slot = self.conns.slab.insert(conn);
             self.state.counts.unregistered += 1;
             debug_assert_eq!(slot, id.slot);
@@ -535,8 +536,12 @@ impl Server {
         };
         let backlog = store.backlog();
         let max = self.config.history.log_backlog_max;
+        // Reading resumes at three quarters of the limit, so the store always has the
+        // next batch waiting while the loop goes on.
+        let resume = max / 4 * 3;
         if !self.store_behind && backlog > max {
             self.store_behind = true;
+            store.wake_when_backlog_at_most(Some(resume));
             self.state.store_pauses += 1;
             if self
                 .behind_since
@@ -548,8 +553,9 @@ impl Server {
                 );
                 self.behind_since = Some(now);
             }
-        } else if self.store_behind && backlog <= max / 2 {
+        } else if self.store_behind && backlog <= resume {
             self.store_behind = false;
+            store.wake_when_backlog_at_most(None);
             let mut paused = std::mem::take(&mut self.paused);
             paused.sort_unstable();
             paused.dedup();
@@ -964,7 +970,7 @@ impl Server {
         }
         let mut cx = self.cx(slot, Instant::now());
         if registered {
-            let mut out = Outgoing::new(cx.relay_from(slot, "QUIT", vec![reason.clone()]));
+            let mut out = Outgoing::new(cx.relay_from(slot, "QUIT", vec![reason.to_string()]));
             cx.send_to_peers(slot, &mut out, false, None);
         }
         if let Some(name) = cx.user().account.clone() {
@@ -980,10 +986,10 @@ impl Server {
         let error = Message::new("ERROR", [format!("Closing Link: {host} ({reason})")]);
         cx.conns.send_msg(slot, &error);
         let mut conn = self.conns.slab.remove(slot);
-        if let Some(n) = self.state.per_ip.get_mut(&conn.ip_key) {
+        if let Some(n) = self.state.per_ip.get_mut(&*conn.ip_key) {
             *n -= 1;
             if *n == 0 {
-                self.state.per_ip.remove(&conn.ip_key);
+                self.state.per_ip.remove(&*conn.ip_key);
             }
         }
         let _ = conn.flush();

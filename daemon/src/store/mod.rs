@@ -288,6 +288,25 @@ pub struct AccountSummary {
 
 impl Request {
     /// The request's kind, for logs (never the request itself: it may hold a password).
+    /// Whether the batch holding this request must reach the disk (fsync) before its
+    /// answers go out. Logging a live message need not: it is already delivered, and
+    /// a commit without fsync survives the process being killed (not a power cut), up
+    /// to the next commit that does fsync, which writes it too.
+    pub fn needs_fsync(&self) -> bool {
+        !matches!(
+            self,
+            Request::Log(_)
+                | Request::History { .. }
+                | Request::Targets { .. }
+                | Request::FetchQueue { .. }
+                | Request::FetchMemberships { .. }
+                | Request::ListAccounts { .. }
+                | Request::Stats { .. }
+                | Request::Tail { .. }
+                | Request::Sync { .. }
+        )
+    }
+
     /// How many messages this request writes (the store's backlog counts them).
     pub fn logged(&self) -> usize {
         match self {
@@ -458,6 +477,9 @@ pub struct Store {
     requests: Sender<Request>,
     /// Messages sent in [`Request::Log`] and [`Request::Queue`] and not yet committed.
     backlog: Arc<std::sync::atomic::AtomicUsize>,
+    /// Set by the loop while it waits for the backlog to fall to this level: the store
+    /// thread wakes it as soon as it does.
+    wake_below: Arc<std::sync::atomic::AtomicUsize>,
     hasher: Sender<Request>,
     threads: Vec<JoinHandle<()>>,
     path: PathBuf,
@@ -489,6 +511,15 @@ impl Store {
                 .fetch_sub(logged, std::sync::atomic::Ordering::Relaxed);
             log::error!("the store thread has stopped; a request was dropped");
         }
+    }
+
+    /// Asks the store thread to wake the loop once the backlog is at most `level`
+    /// (`None`: no need).
+    pub fn wake_when_backlog_at_most(&self, level: Option<usize>) {
+        self.wake_below.store(
+            level.map_or(usize::MAX, |l| l),
+            std::sync::atomic::Ordering::Relaxed,
+        );
     }
 
     /// Messages handed over to be logged or queued and not yet committed.

@@ -12,8 +12,11 @@
 //! **chatd-hasher** does the slow PBKDF2 work: `Verify` is answered directly;
 //! `Register` is hashed and handed to the store thread as `CreateAccount`.
 //!
-//! Durability: WAL with `synchronous=FULL`, so a committed transaction (a queued
-//! message acknowledged to its sender) survives `kill -9` and power loss.
+//! Durability: WAL. A batch with anything promised to a user (a queued message
+//! acknowledged to its sender, an account, a membership, a ban) commits with
+//! `synchronous=FULL` and survives `kill -9` and power loss. A batch of only logged
+//! live messages commits with `synchronous=NORMAL`: it survives `kill -9`, and reaches
+//! the disk with the next FULL commit or checkpoint.
 
 use super::{
     db, password, schema, Account, Completion, Loaded, QueueRefusal, RegisterError, Request, Store,
@@ -32,6 +35,11 @@ pub(super) type Wake = Arc<dyn Fn() + Send + Sync>;
 
 /// Most requests in one transaction.
 pub(super) const BATCH_MAX: usize = 1024;
+
+/// About the most messages logged in one transaction: the backlog the loop watches
+/// falls batch by batch, so under load the loop reads again while the store writes
+/// the next batch, instead of both taking turns over the whole backlog.
+const BATCH_MESSAGES: usize = 2048;
 
 /// How long a statement waits for a lock held by another connection (a backup tool).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -56,10 +64,11 @@ pub(super) fn open(
     let (hasher, hasher_rx) = mpsc::channel();
     let (completions, completion_rx) = mpsc::channel();
     let backlog = Arc::new(AtomicUsize::new(0));
+    let wake_below = Arc::new(AtomicUsize::new(usize::MAX));
     let store_thread = spawn_store(
         conn,
         options.clone(),
-        backlog.clone(),
+        (backlog.clone(), wake_below.clone()),
         request_rx,
         completions.clone(),
         wake.clone(),
@@ -86,6 +95,7 @@ pub(super) fn open(
     let store = Store {
         requests,
         backlog,
+        wake_below,
         hasher,
         threads: vec![store_thread, hasher_thread],
         path,
@@ -132,7 +142,7 @@ fn load(conn: &Connection) -> rusqlite::Result<Loaded> {
 fn spawn_store(
     conn: Connection,
     options: StoreOptions,
-    backlog: Arc<AtomicUsize>,
+    (backlog, wake_below): (Arc<AtomicUsize>, Arc<AtomicUsize>),
     requests: Receiver<Request>,
     completions: Sender<Completion>,
     wake: Wake,
@@ -141,6 +151,7 @@ fn spawn_store(
         conn,
         options,
         backlog,
+        wake_below,
         requests,
         completions,
         wake,
@@ -156,6 +167,8 @@ struct Worker {
     options: StoreOptions,
     /// Shared with [`Store`]: lowered once a batch's messages are committed.
     backlog: Arc<AtomicUsize>,
+    /// Shared with [`Store`]: wake the loop once `backlog` is at most this.
+    wake_below: Arc<AtomicUsize>,
     requests: Receiver<Request>,
     completions: Sender<Completion>,
     wake: Wake,
@@ -165,10 +178,14 @@ impl Worker {
     fn run(mut self) {
         while let Ok(first) = self.requests.recv() {
             let mut batch = Vec::with_capacity(16);
+            let mut messages = first.logged();
             batch.push(first);
-            while batch.len() < BATCH_MAX {
+            while batch.len() < BATCH_MAX && messages < BATCH_MESSAGES {
                 match self.requests.try_recv() {
-                    Ok(request) => batch.push(request),
+                    Ok(request) => {
+                        messages += request.logged();
+                        batch.push(request);
+                    }
                     Err(_) => break,
                 }
             }
@@ -181,7 +198,18 @@ impl Worker {
             } else {
                 run_batch(&mut self.conn, &self.options, batch)
             };
-            self.backlog.fetch_sub(logged, Ordering::Relaxed);
+            let before = self
+                .backlog
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                    Some(n.saturating_sub(logged))
+                })
+                .unwrap_or(0);
+            let left = before.saturating_sub(logged);
+            let waiting = self.wake_below.load(Ordering::Relaxed);
+            if waiting != usize::MAX && left <= waiting {
+                self.wake_below.store(usize::MAX, Ordering::Relaxed);
+                (self.wake)();
+            }
             for request in backups {
                 if let Request::Backup { ticket, path } = request {
                     done.push(Completion::Backup {
@@ -238,6 +266,17 @@ fn run_batch(
 ) -> Vec<Completion> {
     let now = now_ms();
     let count = batch.len();
+    // WAL with synchronous=NORMAL commits without fsync; FULL fsyncs the WAL at commit
+    // (everything committed before included). Only batches with something a user was
+    // promised durably (a queued message, an account, a membership, a ban) pay for it.
+    let sync = if batch.iter().any(Request::needs_fsync) {
+        "PRAGMA synchronous = FULL"
+    } else {
+        "PRAGMA synchronous = NORMAL"
+    };
+    if let Err(e) = conn.execute_batch(sync) {
+        log::error!("store: {sync} failed: {e}");
+    }
     let mut tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
         Ok(tx) => tx,
         Err(e) => {
@@ -758,10 +797,20 @@ mod tests {
             queue_max_messages: 1000,
             ..options()
         };
-        spawn_store(conn, opts, Arc::new(AtomicUsize::new(0)), rx, ctx, wake)
-            .unwrap()
-            .join()
-            .unwrap();
+        spawn_store(
+            conn,
+            opts,
+            (
+                Arc::new(AtomicUsize::new(0)),
+                Arc::new(AtomicUsize::new(usize::MAX)),
+            ),
+            rx,
+            ctx,
+            wake,
+        )
+        .unwrap()
+        .join()
+        .unwrap();
         let got: Vec<_> = crx.try_iter().collect();
         assert_eq!(got.len(), n + 1);
         // Answers come in request order.
