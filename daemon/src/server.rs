@@ -33,6 +33,8 @@ const LISTENER_BASE: usize = usize::MAX - 1024;
 const SIGNAL_BASE: usize = usize::MAX - 8;
 /// Bytes read from one connection per pass before others get their turn.
 const READ_BUDGET: usize = 64 * 1024;
+/// Least time between two requests to the allocator to return freed memory.
+const RELEASE_EVERY: Duration = Duration::from_secs(1);
 /// How often the loop looks at the store's backlog while reading is paused for it.
 const STORE_BEHIND_POLL: Duration = Duration::from_millis(5);
 
@@ -116,6 +118,10 @@ pub struct Server {
     paused: Vec<usize>,
     /// When the store last fell behind (logged at most once a minute).
     behind_since: Option<Instant>,
+    /// Connections closed since the allocator was last asked to give memory back,
+    /// and when that was (see [`Server::release_memory`]).
+    closed_since_release: usize,
+    last_release: Instant,
     /// `None` only after shutdown closed it.
     store: Option<Store>,
     completions: Receiver<Completion>,
@@ -229,6 +235,8 @@ impl Server {
             store_behind: false,
             paused: Vec::new(),
             behind_since: None,
+            closed_since_release: 0,
+            last_release: Instant::now(),
         })
     }
 
@@ -393,6 +401,7 @@ impl Server {
                 .into_iter()
                 .flatten()
                 .map(|Reverse((at, _, _))| *at)
+                .chain((self.closed_since_release > 0).then_some(self.last_release + RELEASE_EVERY))
                 .min();
                 next.map(|at| at.saturating_duration_since(now))
             };
@@ -428,6 +437,7 @@ impl Server {
             }
             self.run_timers(now);
             self.end_of_pass();
+            self.release_memory(now);
             if self.stop.load(Ordering::SeqCst) || self.admin_state.shutdown.is_some() {
                 self.shutdown();
                 return Ok(());
@@ -527,6 +537,23 @@ impl Server {
             self.timers.push(Reverse((now + first, id.slot, id.serial)));
             log::info!("conn={slot} peer={peer} accepted");
         }
+    }
+
+    /// After connections have closed, at most once per [`RELEASE_EVERY`]: asks the
+    /// allocator (mimalloc) to return the memory they freed to the system. Otherwise it
+    /// keeps it for reuse, and a spike of connections would leave RSS at its peak.
+    fn release_memory(&mut self, now: Instant) {
+        if self.closed_since_release == 0
+            || now.saturating_duration_since(self.last_release) < RELEASE_EVERY
+        {
+            return;
+        }
+        self.closed_since_release = 0;
+        self.last_release = now;
+        // SAFETY: mi_collect takes no pointers; it frees and purges this thread's
+        // unused mimalloc pages (none when mimalloc is not the allocator, as in
+        // tests that run the server in-process).
+        unsafe { libmimalloc_sys::mi_collect(true) };
     }
 
     /// Pauses or resumes reading from clients as the store falls behind or catches up.
@@ -954,6 +981,7 @@ impl Server {
         let Some(conn) = self.conns.get(slot) else {
             return;
         };
+        self.closed_since_release += 1;
         let reason = conn.closing.clone().unwrap_or_default();
         let registered = conn.user.registered;
         let invisible = conn.user.invisible;
