@@ -5,6 +5,7 @@
 //! run.rs (phases and measurements), procfs.rs (`/proc`), spawn.rs (`--spawn`),
 //! report.rs (text and JSON).
 
+mod abuse;
 mod plan;
 mod procfs;
 mod report;
@@ -51,6 +52,9 @@ enum Scenario {
     Pairs(PairsArgs),
     /// Registered connections that only answer PING: the server's memory per connection.
     Idle(IdleArgs),
+    /// Connections under abuse (flooders, slow readers, abrupt disconnects) next to
+    /// well-behaved ones, with chatd's real flood control and SendQ.
+    Abuse(abuse::AbuseArgs),
 }
 
 #[derive(Args, Debug)]
@@ -130,6 +134,11 @@ struct Common {
     /// New connections per second.
     #[arg(long, default_value_t = 2000.0)]
     connect_rate: f64,
+    /// Most connections between `connect` and `001` at once. Lower it for a server
+    /// with a short listen backlog; raise it for one that completes registrations on
+    /// a timer.
+    #[arg(long, default_value_t = 256)]
+    max_pending: usize,
     /// Seconds allowed for connecting, registering, joining and syncing.
     #[arg(long, default_value_t = 120.0)]
     setup_timeout: f64,
@@ -170,6 +179,7 @@ fn main() -> ExitCode {
             a.common,
         ),
         Scenario::Idle(a) => (Plan::idle(a.clients, &a.common.nick_prefix), a.common),
+        Scenario::Abuse(a) => return abuse::main(a),
     };
     let plan = match plan.and_then(|p| check_common(&common).map(|()| p)) {
         Ok(p) => p,
@@ -222,6 +232,9 @@ fn check_common(c: &Common) -> Result<(), String> {
     if c.threads == 0 {
         return Err("--threads must be at least 1".into());
     }
+    if c.max_pending < c.threads {
+        return Err("--max-pending must be at least --threads".into());
+    }
     Ok(())
 }
 
@@ -264,6 +277,7 @@ fn run(plan: Plan, common: &Common) -> Result<report::Report, Failure> {
         drain: Duration::from_secs_f64(common.drain),
         setup_timeout: Duration::from_secs_f64(common.setup_timeout),
         connect_rate: common.connect_rate,
+        max_pending: common.max_pending,
         threads: common.threads,
     };
     run::execute(plan, addr, &settings, &mut server).map_err(Failure::Run)

@@ -69,6 +69,46 @@ pub fn status_kb(pid: u32, key: &str) -> Option<u64> {
     })
 }
 
+/// CPU counters at one moment: the server's, this process's and the machine's.
+pub struct Cpu {
+    pub server: Option<u64>,
+    pub me: Option<u64>,
+    pub machine: Option<(u64, u64)>,
+}
+
+/// CPU seconds between two [`Cpu`] samples: the server's, the generator's, and what
+/// the rest of the machine used.
+pub struct CpuSeconds {
+    pub server: Option<f64>,
+    pub bench: Option<f64>,
+    pub other: Option<f64>,
+}
+
+impl Cpu {
+    pub fn take(pid: Option<u32>) -> Cpu {
+        Cpu {
+            server: pid.and_then(|p| cpu_ticks(&p.to_string())),
+            me: cpu_ticks("self"),
+            machine: machine_ticks(),
+        }
+    }
+
+    /// The CPU seconds spent from `self` to `after`.
+    pub fn until(&self, after: &Cpu) -> CpuSeconds {
+        let tck = ticks_per_sec();
+        let delta = |a: Option<u64>, b: Option<u64>| Some(b?.saturating_sub(a?) as f64 / tck);
+        let server = delta(self.server, after.server);
+        let bench = delta(self.me, after.me);
+        let machine = delta(self.machine.map(|m| m.0), after.machine.map(|m| m.0));
+        let other = machine.map(|m| (m - server.unwrap_or(0.0) - bench.unwrap_or(0.0)).max(0.0));
+        CpuSeconds {
+            server,
+            bench,
+            other,
+        }
+    }
+}
+
 /// The machine's (busy, total) CPU ticks over all cores, from `/proc/stat`.
 pub fn machine_ticks() -> Option<(u64, u64)> {
     let stat = fs::read_to_string("/proc/stat").ok()?;

@@ -20,6 +20,7 @@ pub struct Settings {
     pub drain: Duration,
     pub setup_timeout: Duration,
     pub connect_rate: f64,
+    pub max_pending: usize,
     pub threads: usize,
 }
 
@@ -50,19 +51,15 @@ impl Server {
 
 /// CPU counters at one moment.
 struct Sample {
-    server: Option<u64>,
+    cpu: procfs::Cpu,
     threads: Vec<(u32, String, u64)>,
-    me: Option<u64>,
-    machine: Option<(u64, u64)>,
 }
 
 impl Sample {
     fn take(pid: Option<u32>) -> Sample {
         Sample {
-            server: pid.and_then(|p| procfs::cpu_ticks(&p.to_string())),
+            cpu: procfs::Cpu::take(pid),
             threads: pid.map(procfs::thread_ticks).unwrap_or_default(),
-            me: procfs::cpu_ticks("self"),
-            machine: procfs::machine_ticks(),
         }
     }
 }
@@ -85,7 +82,13 @@ impl Run {
             polls.push(poll);
             wakers.push(Arc::new(waker));
         }
-        let shared = Arc::new(Shared::new(plan, addr, settings.connect_rate, wakers));
+        let shared = Arc::new(Shared::new(
+            plan,
+            addr,
+            settings.connect_rate,
+            settings.max_pending,
+            wakers,
+        ));
         let mut handles = Vec::new();
         for (k, poll) in polls.into_iter().enumerate() {
             let worker = Worker::new(k, poll, shared.clone());
@@ -232,16 +235,11 @@ pub fn execute(
     let plan = &shared.plan;
     let (sent, expected) = shared.sent_and_expected();
     let duration_s = settings.duration.as_secs_f64();
-    let tck = procfs::ticks_per_sec();
-    let delta = |a: Option<u64>, b: Option<u64>| Some(b?.saturating_sub(a?) as f64 / tck);
-    let server_cpu_s = delta(before.server, after.server);
-    let bench_cpu_s = delta(before.me, after.me);
-    let machine_s = match (before.machine, after.machine) {
-        (Some((b0, _)), Some((b1, _))) => Some(b1.saturating_sub(b0) as f64 / tck),
-        _ => None,
-    };
-    let other_cpu_s =
-        machine_s.map(|m| (m - server_cpu_s.unwrap_or(0.0) - bench_cpu_s.unwrap_or(0.0)).max(0.0));
+    let procfs::CpuSeconds {
+        server: server_cpu_s,
+        bench: bench_cpu_s,
+        other: other_cpu_s,
+    } = before.cpu.until(&after.cpu);
     let latency_us = (stats.delivered > 0).then(|| {
         let h = &stats.latency;
         Latency {
@@ -295,7 +293,7 @@ pub fn execute(
         reordered: stats.reordered,
         latency_us,
         server_cpu_s,
-        server_threads: thread_cpu(&before.threads, &after.threads, tck),
+        server_threads: thread_cpu(&before.threads, &after.threads, procfs::ticks_per_sec()),
         server_rss_peak_kb: rss_peak,
         server_hwm_kb: server_hwm,
         idle,

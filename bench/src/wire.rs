@@ -93,6 +93,37 @@ fn number_before(s: &[u8]) -> Option<(u64, &[u8])> {
     Some((n, rest))
 }
 
+/// Writes as much of `out` as the socket takes without blocking and drops what was
+/// written; `writable` turns false once the socket would block (the next writable
+/// event turns it back on). A large emptied buffer is freed, so a client that once
+/// had a burst queued does not keep its memory. Returns the error that ends the
+/// connection, if any.
+pub fn write_pending(
+    sock: &mut impl std::io::Write,
+    out: &mut Vec<u8>,
+    writable: &mut bool,
+) -> Option<std::io::Error> {
+    use std::io::ErrorKind;
+    let mut written = 0;
+    let mut failure = None;
+    while *writable && written < out.len() {
+        match sock.write(&out[written..]) {
+            Ok(n) => written += n,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => *writable = false,
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => {
+                failure = Some(e);
+                break;
+            }
+        }
+    }
+    out.drain(..written);
+    if out.is_empty() && out.capacity() > 64 * 1024 {
+        *out = Vec::new();
+    }
+    failure
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

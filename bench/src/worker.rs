@@ -23,10 +23,6 @@ pub const WAKE: Token = Token(usize::MAX);
 /// line the server queued for this client before it (JOIN floods) has arrived.
 const SYNC_TOKEN: &str = "chatd-bench-sync";
 
-/// Most connections one worker keeps between `connect` and `001`, so a slow server
-/// sees a bounded backlog rather than a burst of thousands.
-const MAX_PENDING: usize = 256;
-
 /// Failures kept word for word; the rest are only counted.
 const FAILURES_KEPT: usize = 20;
 
@@ -64,6 +60,9 @@ pub struct Shared {
     pub threads: usize,
     /// Connections started per second, over all workers.
     pub connect_rate: f64,
+    /// Most connections between `connect` and `001` at once, over all workers, so a
+    /// slow server sees a bounded backlog rather than a burst of thousands.
+    pub max_pending: usize,
     t0: OnceLock<Instant>,
     run_for: OnceLock<Duration>,
     pub registered: AtomicUsize,
@@ -80,7 +79,13 @@ pub struct Shared {
 }
 
 impl Shared {
-    pub fn new(plan: Plan, addr: SocketAddr, connect_rate: f64, wakers: Vec<Arc<Waker>>) -> Shared {
+    pub fn new(
+        plan: Plan,
+        addr: SocketAddr,
+        connect_rate: f64,
+        max_pending: usize,
+        wakers: Vec<Arc<Waker>>,
+    ) -> Shared {
         let n = plan.clients;
         Shared {
             phase: AtomicU8::new(Phase::Connect as u8),
@@ -88,6 +93,7 @@ impl Shared {
             threads: wakers.len(),
             plan,
             connect_rate,
+            max_pending,
             t0: OnceLock::new(),
             run_for: OnceLock::new(),
             registered: AtomicUsize::new(0),
@@ -443,7 +449,7 @@ impl Worker {
         let start = *self.connect_start.get_or_insert(now);
         let per_worker = self.shared.connect_rate / self.shared.threads as f64;
         let allowed = (now.duration_since(start).as_secs_f64() * per_worker) as usize + 1;
-        let max_pending = (MAX_PENDING / self.shared.threads).max(8);
+        let max_pending = (self.shared.max_pending / self.shared.threads).max(1);
         while self.started < self.clients.len()
             && self.started < allowed
             && self.started - self.registered < max_pending
@@ -760,24 +766,7 @@ impl Worker {
         let Some(sock) = c.sock.as_mut() else {
             return;
         };
-        let mut written = 0;
-        let mut failure = None;
-        while c.writable && written < c.out.len() {
-            match sock.write(&c.out[written..]) {
-                Ok(n) => written += n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => c.writable = false,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    failure = Some(e);
-                    break;
-                }
-            }
-        }
-        c.out.drain(..written);
-        if c.out.is_empty() && c.out.capacity() > 64 * 1024 {
-            c.out = Vec::new();
-        }
-        if let Some(e) = failure {
+        if let Some(e) = wire::write_pending(sock, &mut c.out, &mut c.writable) {
             self.close(i, &format!("write failed: {e}"));
         }
     }
