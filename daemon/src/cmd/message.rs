@@ -133,7 +133,6 @@ fn deliver(cx: &mut Cx, msg: &Message, kind: Kind) -> Result<(), CmdError> {
         };
         if target.starts_with('#') {
             let folded = fold(target);
-            let source = cx.user().source();
             let Some(chan) = cx.state.channels.get(&folded) else {
                 if !quiet {
                     cx.send_err(no_such_channel(target));

@@ -151,7 +151,15 @@ impl User {
 
     /// `nick!user@host`.
     pub fn source(&self) -> String {
-        format!("{}!{}@{}", self.nick, self.user, self.host)
+        // Built by hand: every relayed message needs one, and `format!` costs several
+        // times as much for three pieces.
+        let mut s = String::with_capacity(self.nick.len() + self.user.len() + self.host.len() + 2);
+        s.push_str(&self.nick);
+        s.push('!');
+        s.push_str(&self.user);
+        s.push('@');
+        s.push_str(&self.host);
+        s
     }
 
     pub fn has_nick(&self) -> bool {
