@@ -15,7 +15,7 @@ use crate::config::Config;
 use crate::conn::{ConnId, Conns};
 use crate::outgoing::{server_time_now, Outgoing};
 use crate::state::{Cap, State, User};
-use crate::store::Store;
+use crate::store::{Request, Store};
 use chatd_proto::numeric::*;
 use chatd_proto::Message;
 use std::collections::HashSet;
@@ -320,6 +320,16 @@ impl Cx<'_> {
     /// The sender's connection id.
     pub fn my_id(&self) -> ConnId {
         self.conns.get(self.me).expect("the sender is connected").id
+    }
+
+    /// Sends a request whose answer the sender waits for: the sender's next lines are
+    /// held until it comes (see [`Conn::awaiting`](crate::conn::Conn::awaiting)).
+    pub fn ask(&mut self, request: Request) {
+        if self.store.send(request) {
+            if let Some(conn) = self.conns.get_mut(self.me) {
+                conn.awaiting += 1;
+            }
+        }
     }
 
     /// Whether `id` is the connection in `cx.me` and it is still there (completions

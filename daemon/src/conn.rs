@@ -169,6 +169,10 @@ pub struct Conn {
     flood_at: Instant,
     /// Lines are waiting for flood tokens (fakelag); a timer resumes them.
     pub throttled: bool,
+    /// Answers from the store or the hasher this connection waits for (HISTORY,
+    /// logins, REGISTER...). Its next lines wait with them, so that replies come in
+    /// the order of the commands: `HISTORY #c 10` then `QUIT` gets its history first.
+    pub awaiting: u16,
     /// Free the output queue once it is written out (see [`Conn::emptied`]).
     trim: bool,
     /// The connection counts toward its address's limit under this key.
@@ -202,6 +206,7 @@ impl Conn {
             flood_tokens: f64::MAX,
             flood_at: now,
             throttled: false,
+            awaiting: 0,
             trim: false,
             ip_key: Box::default(),
         }

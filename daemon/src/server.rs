@@ -271,7 +271,14 @@ impl Server {
             .unwrap_or_default()
     }
 
-    /// Waits for the store to answer everything sent so far, and runs the answers.
+    /// Whether an attached client is still connected.
+    pub fn attached(&self, slot: usize) -> bool {
+        self.conns.get(slot).is_some()
+    }
+
+    /// Waits for the store to answer everything sent so far, and for every answer a
+    /// client waits for (the hasher's included, and requests those answers make),
+    /// and runs them.
     pub fn settle(&mut self) {
         if let Some(store) = &self.store {
             store.send(Request::Sync {
@@ -285,9 +292,13 @@ impl Server {
             });
         }
         let deadline = Instant::now() + Duration::from_secs(10);
+        let mut synced = false;
         while Instant::now() < deadline {
+            if synced && !self.conns.slab.iter().any(|(_, c)| c.awaiting > 0) {
+                break;
+            }
             match self.completions.recv_timeout(Duration::from_millis(100)) {
-                Ok(Completion::Synced { ticket }) if ticket.what == "settle" => break,
+                Ok(Completion::Synced { ticket }) if ticket.what == "settle" => synced = true,
                 Ok(other) => self.complete(other, Instant::now()),
                 Err(_) => {}
             }
@@ -600,7 +611,8 @@ impl Server {
         let Some(conn) = self.conns.get_mut(slot) else {
             return;
         };
-        if conn.closing.is_some() {
+        if conn.closing.is_some() || conn.awaiting > 0 {
+            // Waiting for the store: the socket is read when the answer came.
             return;
         }
         let result = conn.read_some(&mut self.scratch, READ_BUDGET);
@@ -630,7 +642,7 @@ impl Server {
             let Some(conn) = self.conns.get_mut(slot) else {
                 return;
             };
-            if conn.closing.is_some() || conn.throttled {
+            if conn.closing.is_some() || conn.throttled || conn.awaiting > 0 {
                 return;
             }
             // Only complete lines cost flood budget; a partial one may still have to
@@ -778,8 +790,36 @@ impl Server {
         self.update_tap();
     }
 
-    /// Runs one store or hasher answer.
+    /// Runs one store or hasher answer. If it was one its connection waited for
+    /// (sent with [`Cx::ask`](cmd::Cx::ask)) and the last, the lines that waited are
+    /// handled now.
     fn complete(&mut self, done: Completion, now: Instant) {
+        let awaited = match &done {
+            Completion::Registered { ticket, .. }
+            | Completion::Verified { ticket, .. }
+            | Completion::Queue { ticket, .. }
+            | Completion::Memberships { ticket, .. }
+            | Completion::History { ticket, .. }
+            | Completion::Targets { ticket, .. } => {
+                (!ticket.what.starts_with("admin ")).then_some(ticket.conn)
+            }
+            _ => None,
+        };
+        self.run_completion(done, now);
+        let Some(id) = awaited else {
+            return;
+        };
+        let Some(conn) = self.conns.get_mut(id.slot).filter(|c| c.id == id) else {
+            return;
+        };
+        conn.awaiting = conn.awaiting.saturating_sub(1);
+        if conn.awaiting == 0 {
+            // The lines read meanwhile, then whatever the socket has (edge-triggered).
+            self.read(id.slot, now);
+        }
+    }
+
+    fn run_completion(&mut self, done: Completion, now: Instant) {
         {
             if done.ticket().what.starts_with("admin ") {
                 let ticket = done.ticket().clone();

@@ -343,7 +343,7 @@ fn start_register(cx: &mut Cx, door: Door, account: &str, email: &str, password:
     cx.user_mut().login_pending = true;
     let mut ticket = ticket(cx, door);
     ticket.what = format!("{} {name}", door.as_str());
-    cx.store.send(Request::Register {
+    cx.ask(Request::Register {
         ticket,
         name: name.to_string(),
         email,
@@ -439,7 +439,7 @@ fn begin_login(cx: &mut Cx, door: Door, account: &str, password: &str) {
     };
     cx.user_mut().login_pending = true;
     let ticket = ticket(cx, door);
-    cx.store.send(Request::Verify {
+    cx.ask(Request::Verify {
         ticket,
         account: stored.name.clone(),
         password: password.to_string(),
@@ -553,13 +553,13 @@ pub fn after_login(cx: &mut Cx) {
         cx.user_mut().replaying = true;
         let mut ticket = ticket(cx, Door::Login);
         ticket.what = folded.clone();
-        cx.store.send(Request::FetchQueue {
+        cx.ask(Request::FetchQueue {
             ticket,
             account: folded.clone(),
         });
     }
     let ticket = ticket(cx, Door::Login);
-    cx.store.send(Request::FetchMemberships {
+    cx.ask(Request::FetchMemberships {
         ticket,
         account: folded,
     });

@@ -89,7 +89,7 @@ fn request(cx: &mut Cx, command: &str, target: &str, conv: Conv, range: Range, l
         conn: cx.my_id(),
         what: format!("{command} {target} {floor}"),
     };
-    cx.store.send(Request::History {
+    cx.ask(Request::History {
         ticket,
         conv,
         range: clamp(range, floor),
@@ -283,7 +283,7 @@ pub fn chathistory(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
         // Private conversations of a nick count only from this connection on.
         let floor = floor(cx, &Conv::Direct(String::new(), String::new()));
         let (from, to) = (id_at_ms(a.min(b)).max(floor), id_at_ms(a.max(b)));
-        cx.store.send(Request::Targets {
+        cx.ask(Request::Targets {
             ticket,
             party,
             channels,

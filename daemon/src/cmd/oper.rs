@@ -36,7 +36,7 @@ pub fn oper(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
         conn: cx.my_id(),
         what: format!("oper {name}"),
     };
-    cx.store.send(Request::Verify {
+    cx.ask(Request::Verify {
         ticket,
         account: name.to_string(),
         password: password.to_string(),

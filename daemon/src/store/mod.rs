@@ -497,8 +497,9 @@ impl Store {
         worker::open(data_dir, options, wake)
     }
 
-    /// Hands a request to its thread. Never blocks.
-    pub fn send(&self, request: Request) {
+    /// Hands a request to its thread. Never blocks. False if the thread has stopped
+    /// (the request is dropped and will not be answered).
+    pub fn send(&self, request: Request) -> bool {
         let logged = request.logged();
         self.backlog
             .fetch_add(logged, std::sync::atomic::Ordering::Relaxed);
@@ -510,7 +511,9 @@ impl Store {
             self.backlog
                 .fetch_sub(logged, std::sync::atomic::Ordering::Relaxed);
             log::error!("the store thread has stopped; a request was dropped");
+            return false;
         }
+        true
     }
 
     /// Asks the store thread to wake the loop once the backlog is at most `level`

@@ -595,15 +595,36 @@ fn password_hashing_does_not_stall_the_server() {
     // short against the 10 s expectation timeout even on a loaded machine.
     let server = TestServer::start_with(|c| c.accounts.pbkdf2_iterations = 200_000);
     let mut slow = server.connect("slow");
+    let mut other = server.connect("other");
     slow.send(&format!("REGISTER slow * {PW}"));
-    // The PONG overtakes the hash: the loop answered while the password was hashed.
-    let got = slow.sync();
+    // Another client is served while the password is hashed...
+    other.sync();
+    // ...and slow's answer is not there yet: the hash is not done on the loop (its
+    // own next lines wait for the answer, so replies keep the order of commands).
+    let early = slow.recv_line(std::time::Instant::now() + std::time::Duration::from_millis(50));
     assert!(
-        !has(&got, "REGISTER") && !has(&got, RPL_LOGGEDIN),
-        "REGISTER answered before a later PING: was the hash done on the loop? {got:?}"
+        matches!(early, Ok(None)),
+        "REGISTER answered before another client's PING: was the hash done on the loop? {early:?}"
     );
     slow.expect(
         |m| m.command == "REGISTER" && m.param(0) == "SUCCESS",
         "REGISTER SUCCESS",
+    );
+}
+
+#[test]
+fn a_command_right_after_login_runs_once_the_login_is_done() {
+    let server = TestServer::start();
+    server.create_account("alice", PW);
+    let mut alice = server.connect("alice");
+    // The password check runs on another thread; WHOIS in the same write must still
+    // see its outcome, as it would on a server that checks inline.
+    alice.send_bytes(format!("LOGIN alice {PW}\r\nWHOIS alice\r\n").as_bytes());
+    let got = alice.recv_until(|m| m.command == RPL_ENDOFWHOIS, "318 end of WHOIS");
+    let logged_in = got.iter().position(|m| m.command == RPL_LOGGEDIN);
+    let whois_account = got.iter().position(|m| m.command == RPL_WHOISACCOUNT);
+    assert!(
+        matches!((logged_in, whois_account), (Some(l), Some(w)) if l < w),
+        "900, then WHOIS with 330: {got:#?}"
     );
 }

@@ -464,3 +464,21 @@ fn chathistory_errors_are_fail_lines() {
     let got = reader.sync();
     assert!(!has(&got, "BATCH"), "no answer besides FAIL: {got:?}");
 }
+
+#[test]
+fn history_then_quit_in_one_write_gets_the_history_before_the_close() {
+    let server = TestServer::start();
+    let mut alice = server.connect("alice");
+    join(&mut alice, "#c");
+    alice.send("PRIVMSG #c :remember me");
+    alice.store_sync();
+    // A netcat user's script: the answer comes from the store, the QUIT right after.
+    alice.send_bytes(b"HISTORY #c 10\r\nQUIT :done\r\n");
+    let lines = alice.expect_closed();
+    let history = lines.iter().position(|l| l.ends_with("remember me"));
+    let error = lines.iter().position(|l| l.starts_with("ERROR"));
+    assert!(
+        matches!((history, error), (Some(h), Some(e)) if h < e),
+        "the history line, then ERROR: {lines:#?}"
+    );
+}
