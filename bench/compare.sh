@@ -307,26 +307,9 @@ stop_peer() {
 }
 
 # --- measuring ----------------------------------------------------------------------------
-# field JSON KEY: a number from chatd-bench's one-line JSON report.
-field() { sed -n "s/.*\"$2\":\([-0-9.e+]*\).*/\1/p" <<<"$1" | head -n 1; }
-median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print ""; else print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-cpu_ticks() { awk '/^cpu / { print $2+$3+$4+$7+$8+$9, $2+$3+$4+$5+$6+$7+$8+$9 }' /proc/stat; }
+# shellcheck source=bench/lib.sh
+. bench/lib.sh  # the script runs from the repository root
 SECONDS=0
-
-# wait_quiet: until the CPUs were less than 10% busy over one second, or QUIET_WAIT s.
-wait_quiet() {
-    local until=$((SECONDS + ${QUIET_WAIT:-5})) b0 t0 b1 t1
-    [ "$until" -le "$budget" ] || until=$budget
-    while [ "$SECONDS" -lt "$until" ]; do
-        read -r b0 t0 < <(cpu_ticks)
-        sleep 1
-        read -r b1 t1 < <(cpu_ticks)
-        if [ $(((b1 - b0) * 10)) -lt $((t1 - t0)) ]; then
-            return 0
-        fi
-    done
-    return 0
-}
 
 scenario_name() {
     case $1 in
@@ -446,14 +429,6 @@ failure_text() {
 fmt0() { if [ -n "${1:-}" ]; then awk -v v="$1" 'BEGIN { printf "%.0f", v }'; else echo "-"; fi; }
 fmt2() { if [ -n "${1:-}" ]; then awk -v v="$1" 'BEGIN { printf "%.2f", v }'; else echo "-"; fi; }
 ms() { if [ -n "${1:-}" ]; then awk -v v="$1" 'BEGIN { printf "%.2f", v / 1000 }'; else echo "-"; fi; }
-# commas N: 1234567 -> 1,234,567
-commas() {
-    awk -v v="$1" 'BEGIN {
-        s = sprintf("%.0f", v); t = ""
-        while (length(s) > 3) { t = "," substr(s, length(s) - 2) t; s = substr(s, 1, length(s) - 3) }
-        print s t
-    }'
-}
 
 servers_of() {
     if [ "$1" = 6 ]; then echo "chatd chatd-nolog"; else echo "$servers"; fi

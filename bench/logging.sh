@@ -52,29 +52,11 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 printf '[history]\nlog_messages = false\n' >"$tmp/nolog.toml"
 
-# field JSON KEY: a top-level number from chatd-bench's one-line JSON report.
-field() { sed -n "s/.*\"$2\":\([-0-9.e+]*\).*/\1/p" <<<"$1"; }
-# thread JSON NAME: CPU seconds of one server thread.
+QUIET_WAIT=${QUIET_WAIT:-20}
+# shellcheck source=bench/lib.sh
+. bench/lib.sh  # the script runs from the repository root
 thread() { sed -n "s/.*{\"name\":\"$2\",\"cpu_s\":\([0-9.e+]*\)}.*/\1/p" <<<"$1"; }
 num() { printf '%.2f' "${1:-0}"; }
-median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-cpu_ticks() { awk '/^cpu / { print $2+$3+$4+$7+$8+$9, $2+$3+$4+$5+$6+$7+$8+$9 }' /proc/stat; }
-
-# wait_quiet: until the CPUs were less than 10% busy over one second, or QUIET_WAIT s
-# (no wait once the script is over BUDGET).
-wait_quiet() {
-    local until=$((SECONDS + ${QUIET_WAIT:-20})) b0 t0 b1 t1
-    [ "$until" -le "$budget" ] || until=$budget
-    while [ "$SECONDS" -lt "$until" ]; do
-        read -r b0 t0 < <(cpu_ticks)
-        sleep 1
-        read -r b1 t1 < <(cpu_ticks)
-        if [ $(((b1 - b0) * 10)) -lt $((t1 - t0)) ]; then
-            return 0
-        fi
-    done
-    return 0
-}
 
 failed=0
 # measure ROUND MODE: one run (repeated while other processes were busy), one row.

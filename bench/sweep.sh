@@ -50,15 +50,8 @@ if [ "$(ulimit -Hn)" != unlimited ] && [ "$(ulimit -Hn)" -lt "$want" ]; then
 fi
 ulimit -Sn "$want"
 
-field() { sed -n "s/.*\"$2\":\([-0-9.e+]*\).*/\1/p" <<<"$1" | head -n 1; }
-median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-commas() {
-    awk -v v="$1" 'BEGIN {
-        s = sprintf("%.0f", v); t = ""
-        while (length(s) > 3) { t = "," substr(s, length(s) - 2) t; s = substr(s, 1, length(s) - 3) }
-        print s t
-    }'
-}
+# shellcheck source=bench/lib.sh
+. bench/lib.sh  # the script runs from the repository root
 
 failed=0
 # run NAME ARGS...: one chatd-bench run; appends "key value" lines to $tmp/NAME.
