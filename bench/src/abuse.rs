@@ -15,6 +15,7 @@
 //! abuse while the senders send, drain, a fresh probe client, everyone leaves,
 //! settle, then the memory check.
 
+use crate::link::{Conn, Connected, Got, Link};
 use crate::procfs::{self, Cpu};
 use crate::report::{Latency, ServerInfo};
 use crate::spawn::Spawned;
@@ -26,7 +27,7 @@ use mio::{Events, Interest, Poll, Token};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, BufRead, BufReader, Write};
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, FromRawFd, RawFd};
 use std::path::{Path, PathBuf};
@@ -364,14 +365,6 @@ fn channel_name(c: usize) -> String {
 // ---------------------------------------------------------------------------
 // The clients
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Conn {
-    Waiting,
-    Connecting,
-    Open,
-    Closed,
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Phase {
     Connect,
@@ -383,12 +376,7 @@ enum Phase {
 
 struct Client {
     nick: String,
-    sock: Option<TcpStream>,
-    conn: Conn,
-    partial: Vec<u8>,
-    out: Vec<u8>,
-    writable: bool,
-    queued: bool,
+    link: Link,
     registered: bool,
     joins_seen: usize,
     synced: bool,
@@ -478,12 +466,7 @@ impl<'a> Gen<'a> {
         let clients = (0..n)
             .map(|i| Client {
                 nick: format!("{prefix}{i}"),
-                sock: None,
-                conn: Conn::Waiting,
-                partial: Vec::new(),
-                out: Vec::new(),
-                writable: false,
-                queued: false,
+                link: Link::new(),
                 registered: false,
                 joins_seen: 0,
                 synced: false,
@@ -652,11 +635,11 @@ impl<'a> Gen<'a> {
             if i >= self.clients.len() {
                 continue;
             }
-            if self.clients[i].conn == Conn::Connecting && !self.finish_connect(i) {
+            if self.clients[i].link.conn == Conn::Connecting && !self.finish_connect(i) {
                 continue;
             }
-            if event.is_writable() && self.clients[i].conn == Conn::Open {
-                self.clients[i].writable = true;
+            if event.is_writable() && self.clients[i].link.conn == Conn::Open {
+                self.clients[i].link.writable = true;
                 self.flush(i);
             }
             if (event.is_readable() || event.is_read_closed() || event.is_error())
@@ -683,21 +666,15 @@ impl<'a> Gen<'a> {
             } else {
                 TcpStream::connect
             };
-            let result = connect(self.addr).and_then(|mut sock| {
-                self.poll
-                    .registry()
-                    .register(&mut sock, Token(i), Interest::READABLE | Interest::WRITABLE)
-                    .map(|()| sock)
-            });
+            let addr = self.addr;
+            let result = self.clients[i]
+                .link
+                .connect(self.poll.registry(), Token(i), || connect(addr));
             match result {
-                Ok(sock) => {
-                    let c = &mut self.clients[i];
-                    c.sock = Some(sock);
-                    c.conn = Conn::Connecting;
-                }
+                Ok(()) => {}
                 Err(e) => {
                     let nick = self.clients[i].nick.clone();
-                    self.clients[i].conn = Conn::Closed;
+                    self.clients[i].link.conn = Conn::Closed;
                     self.fail(format!("{nick}: connect failed: {e}"));
                 }
             }
@@ -705,25 +682,15 @@ impl<'a> Gen<'a> {
     }
 
     fn finish_connect(&mut self, i: usize) -> bool {
-        let Some(sock) = self.clients[i].sock.as_mut() else {
-            return false;
-        };
-        let status = match sock.take_error() {
-            Ok(Some(e)) | Err(e) => Err(e),
-            Ok(None) => sock.peer_addr().map(|_| ()),
-        };
-        match status {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotConnected => return false,
-            Err(e) => {
+        match self.clients[i].link.finish_connect() {
+            Connected::Now => {}
+            Connected::NotYet => return false,
+            Connected::Failed(e) => {
                 self.close(i, &format!("connect failed: {e}"));
                 return false;
             }
         }
-        let _ = sock.set_nodelay(true);
         let nick = self.clients[i].nick.clone();
-        self.clients[i].conn = Conn::Open;
-        self.clients[i].writable = true;
         let hello = format!("NICK {nick}\r\nUSER {nick} 0 * :chatd-bench abuse\r\n");
         self.queue(i, hello.as_bytes());
         true
@@ -737,44 +704,51 @@ impl<'a> Gen<'a> {
             let i = self.senders[k];
             let home = self.layout.home(i);
             let c = &mut self.clients[i];
-            if c.conn != Conn::Open {
+            if c.link.conn != Conn::Open {
                 continue;
             }
             let mut queued = false;
             while c.due.is_some_and(|d| d <= now) {
-                let start = c.out.len();
+                let start = c.link.out.len();
                 let _ = write!(
-                    c.out,
+                    c.link.out,
                     "PRIVMSG {} :a {i} {} {stamp} ",
                     channel_name(home),
                     c.sent
                 );
-                pad(&mut c.out, start, self.message_bytes);
+                pad(&mut c.link.out, start, self.message_bytes);
                 c.sent += 1;
                 c.due = c.due.map(|d| d + self.interval);
                 queued = true;
             }
-            if queued && !std::mem::replace(&mut c.queued, true) {
+            if queued && c.link.mark_queued() {
                 self.dirty.push(i);
             }
         }
         for k in 0..self.flooders.len() {
             let i = self.flooders[k];
             let home = self.layout.home(i);
-            if self.clients[i].conn != Conn::Open || self.clients[i].due.is_none_or(|d| d > now) {
+            if self.clients[i].link.conn != Conn::Open
+                || self.clients[i].due.is_none_or(|d| d > now)
+            {
                 continue;
             }
             let at = self.since_t0(now);
             let c = &mut self.clients[i];
             c.acted_at.get_or_insert(at);
-            if c.out.len() < 16 * 1024 {
-                while c.out.len() < 64 * 1024 {
-                    let start = c.out.len();
-                    let _ = write!(c.out, "PRIVMSG {} :f {i} {} ", channel_name(home), c.sent);
-                    pad(&mut c.out, start, self.message_bytes);
+            if c.link.out.len() < 16 * 1024 {
+                while c.link.out.len() < 64 * 1024 {
+                    let start = c.link.out.len();
+                    let _ = write!(
+                        c.link.out,
+                        "PRIVMSG {} :f {i} {} ",
+                        channel_name(home),
+                        c.sent
+                    );
+                    pad(&mut c.link.out, start, self.message_bytes);
                     c.sent += 1;
                 }
-                if !std::mem::replace(&mut c.queued, true) {
+                if c.link.mark_queued() {
                     self.dirty.push(i);
                 }
             }
@@ -782,7 +756,7 @@ impl<'a> Gen<'a> {
         for k in 0..self.abrupt.len() {
             let i = self.abrupt[k];
             let c = &self.clients[i];
-            if c.conn != Conn::Open || c.due.is_none_or(|d| d > now) {
+            if c.link.conn != Conn::Open || c.due.is_none_or(|d| d > now) {
                 continue;
             }
             let at = self.since_t0(now);
@@ -811,7 +785,7 @@ impl<'a> Gen<'a> {
     fn stop_reading(&mut self, i: usize) {
         let c = &mut self.clients[i];
         c.reading = false;
-        if let Some(sock) = c.sock.as_mut() {
+        if let Some(sock) = c.link.sock.as_mut() {
             let _ = self
                 .poll
                 .registry()
@@ -824,11 +798,11 @@ impl<'a> Gen<'a> {
     fn drop_mid_line(&mut self, i: usize, lines: &[u8], reset: bool) {
         let home = channel_name(self.layout.home(i));
         let c = &mut self.clients[i];
-        c.out.extend_from_slice(lines);
-        let _ = write!(c.out, "PRIVMSG {home} :p {i} this line never ends");
+        c.link.out.extend_from_slice(lines);
+        let _ = write!(c.link.out, "PRIVMSG {home} :p {i} this line never ends");
         self.flush(i);
         let c = &mut self.clients[i];
-        if let Some(mut sock) = c.sock.take() {
+        if let Some(mut sock) = c.link.sock.take() {
             if reset {
                 let linger = libc::linger {
                     l_onoff: 1,
@@ -847,9 +821,9 @@ impl<'a> Gen<'a> {
             }
             let _ = self.poll.registry().deregister(&mut sock);
         }
-        c.conn = Conn::Closed;
+        c.link.conn = Conn::Closed;
         c.step = 2;
-        c.out = Vec::new();
+        c.link.out = Vec::new();
     }
 
     /// Reads what the socket holds. A short read means it is drained for now (with
@@ -858,26 +832,25 @@ impl<'a> Gen<'a> {
     /// reads on until the end.
     fn read(&mut self, i: usize, to_end: bool) {
         let mut scratch = std::mem::take(&mut self.scratch);
-        while let Some(sock) = self.clients[i].sock.as_mut() {
-            let n = match sock.read(&mut scratch) {
-                Ok(0) => {
+        loop {
+            let n = match self.clients[i].link.read(&mut scratch) {
+                Got::Data(n) => n,
+                Got::Drained | Got::Gone => break,
+                Got::Closed => {
                     self.close(i, "closed by the server");
                     break;
                 }
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
+                Got::Failed(e) => {
                     self.close(i, &format!("read failed: {e}"));
                     break;
                 }
             };
             let now = Instant::now();
-            let mut partial = std::mem::take(&mut self.clients[i].partial);
+            let mut partial = std::mem::take(&mut self.clients[i].link.partial);
             wire::frame(&mut partial, &scratch[..n], |line| {
                 self.on_line(i, line, now)
             });
-            self.clients[i].partial = partial;
+            self.clients[i].link.partial = partial;
             if n < scratch.len() && !to_end {
                 break;
             }
@@ -999,20 +972,15 @@ impl<'a> Gen<'a> {
     }
 
     fn queue(&mut self, i: usize, bytes: &[u8]) {
-        let c = &mut self.clients[i];
-        if c.conn != Conn::Open {
-            return;
-        }
-        c.out.extend_from_slice(bytes);
-        if !std::mem::replace(&mut c.queued, true) {
+        if self.clients[i].link.queue(bytes) {
             self.dirty.push(i);
         }
     }
 
+    /// Flushes the clients with output queued, in the order they were queued.
     fn flush_dirty(&mut self) {
         let mut dirty = std::mem::take(&mut self.dirty);
         for &i in &dirty {
-            self.clients[i].queued = false;
             self.flush(i);
         }
         dirty.clear();
@@ -1020,11 +988,7 @@ impl<'a> Gen<'a> {
     }
 
     fn flush(&mut self, i: usize) {
-        let c = &mut self.clients[i];
-        let Some(sock) = c.sock.as_mut() else {
-            return;
-        };
-        if let Some(e) = wire::write_pending(sock, &mut c.out, &mut c.writable) {
+        if let Some(e) = self.clients[i].link.flush() {
             self.close(i, &format!("write failed: {e}"));
         }
     }
@@ -1032,15 +996,15 @@ impl<'a> Gen<'a> {
     fn close(&mut self, i: usize, why: &str) {
         let role = self.role(i);
         let c = &mut self.clients[i];
-        if c.conn == Conn::Closed {
+        if c.link.conn == Conn::Closed {
             return;
         }
-        c.conn = Conn::Closed;
-        if let Some(mut sock) = c.sock.take() {
+        c.link.conn = Conn::Closed;
+        if let Some(mut sock) = c.link.sock.take() {
             let _ = self.poll.registry().deregister(&mut sock);
         }
-        c.out = Vec::new();
-        c.partial = Vec::new();
+        c.link.out = Vec::new();
+        c.link.partial = Vec::new();
         let said = c
             .error
             .as_deref()
@@ -1060,11 +1024,11 @@ impl<'a> Gen<'a> {
         }
         self.flush_dirty();
         for c in &mut self.clients {
-            if let Some(mut sock) = c.sock.take() {
+            if let Some(mut sock) = c.link.sock.take() {
                 let _ = self.poll.registry().deregister(&mut sock);
             }
-            if c.conn == Conn::Open {
-                c.conn = Conn::Closed;
+            if c.link.conn == Conn::Open {
+                c.link.conn = Conn::Closed;
             }
         }
     }

@@ -6,6 +6,7 @@
 //! report.rs (text and JSON).
 
 mod abuse;
+mod link;
 mod plan;
 mod procfs;
 mod report;

@@ -3,14 +3,15 @@
 //! [`Shared`]: connect and register, join, sync, send, stop. Per-receiver checks
 //! (latency, loss, order) are kept in [`Stats`] and merged at the end.
 
+use crate::link::{Conn, Connected, Got, Link};
 use crate::plan::{Ack, Plan, Rate};
 use crate::wire::{self, Bench};
 use chatd_proto::numeric::{ERR_NOMOTD, RPL_WELCOME};
 use hdrhistogram::Histogram;
 use mio::event::Event;
 use mio::net::TcpStream;
-use mio::{Events, Interest, Poll, Token, Waker};
-use std::io::{self, Read, Write};
+use mio::{Events, Poll, Token, Waker};
+use std::io::{self, Write};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -208,14 +209,6 @@ impl Stats {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Conn {
-    Waiting,
-    Connecting,
-    Open,
-    Closed,
-}
-
 struct Sender {
     /// `PRIVMSG <target> :b <id> `
     prefix: Vec<u8>,
@@ -228,12 +221,7 @@ struct Sender {
 
 struct Client {
     id: usize,
-    sock: Option<TcpStream>,
-    conn: Conn,
-    partial: Vec<u8>,
-    out: Vec<u8>,
-    writable: bool,
-    queued: bool,
+    link: Link,
     registered: bool,
     joined: bool,
     synced: bool,
@@ -289,12 +277,7 @@ impl Worker {
             }
             clients.push(Client {
                 id,
-                sock: None,
-                conn: Conn::Waiting,
-                partial: Vec::new(),
-                out: Vec::new(),
-                writable: false,
-                queued: false,
+                link: Link::new(),
                 registered: false,
                 joined: false,
                 synced: false,
@@ -456,18 +439,12 @@ impl Worker {
         {
             let i = self.started;
             self.started += 1;
-            let result = TcpStream::connect(self.shared.addr).and_then(|mut sock| {
-                self.poll
-                    .registry()
-                    .register(&mut sock, Token(i), Interest::READABLE | Interest::WRITABLE)
-                    .map(|()| sock)
-            });
+            let addr = self.shared.addr;
+            let result = self.clients[i]
+                .link
+                .connect(self.poll.registry(), Token(i), || TcpStream::connect(addr));
             match result {
-                Ok(sock) => {
-                    let c = &mut self.clients[i];
-                    c.sock = Some(sock);
-                    c.conn = Conn::Connecting;
-                }
+                Ok(()) => {}
                 Err(e) => {
                     let hint = match e.raw_os_error() {
                         Some(libc::EMFILE) | Some(libc::ENFILE) => " (out of file descriptors)",
@@ -477,7 +454,7 @@ impl Worker {
                     let nick = self.shared.plan.nick(self.clients[i].id);
                     self.shared
                         .fail(format!("{nick}: connect failed: {e}{hint}"));
-                    self.clients[i].conn = Conn::Closed;
+                    self.clients[i].link.conn = Conn::Closed;
                 }
             }
         }
@@ -487,11 +464,11 @@ impl Worker {
         if i >= self.clients.len() {
             return;
         }
-        if self.clients[i].conn == Conn::Connecting && !self.finish_connect(i) {
+        if self.clients[i].link.conn == Conn::Connecting && !self.finish_connect(i) {
             return;
         }
-        if event.is_writable() && self.clients[i].conn == Conn::Open {
-            self.clients[i].writable = true;
+        if event.is_writable() && self.clients[i].link.conn == Conn::Open {
+            self.clients[i].link.writable = true;
             self.flush(i);
         }
         if event.is_readable() || event.is_read_closed() || event.is_error() {
@@ -501,22 +478,14 @@ impl Worker {
 
     /// After a readiness event on a connecting socket: whether the connection is open.
     fn finish_connect(&mut self, i: usize) -> bool {
-        let Some(sock) = self.clients[i].sock.as_mut() else {
-            return false;
-        };
-        let status = match sock.take_error() {
-            Ok(Some(e)) | Err(e) => Err(e),
-            Ok(None) => sock.peer_addr().map(|_| ()),
-        };
-        match status {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotConnected => return false,
-            Err(e) => {
+        match self.clients[i].link.finish_connect() {
+            Connected::Now => {}
+            Connected::NotYet => return false,
+            Connected::Failed(e) => {
                 self.close(i, &format!("connect failed: {e}"));
                 return false;
             }
         }
-        let _ = sock.set_nodelay(true);
         let plan = &self.shared.plan;
         let nick = plan.nick(self.clients[i].id);
         let mut hello = String::new();
@@ -527,24 +496,21 @@ impl Worker {
         if plan.wants_echo() {
             hello.push_str("CAP END\r\n");
         }
-        self.clients[i].conn = Conn::Open;
-        self.clients[i].writable = true;
         self.queue(i, hello.as_bytes());
         true
     }
 
     fn read(&mut self, i: usize) {
         let mut scratch = std::mem::take(&mut self.scratch);
-        while let Some(sock) = self.clients[i].sock.as_mut() {
-            let n = match sock.read(&mut scratch) {
-                Ok(0) => {
+        loop {
+            let n = match self.clients[i].link.read(&mut scratch) {
+                Got::Data(n) => n,
+                Got::Drained | Got::Gone => break,
+                Got::Closed => {
                     self.close(i, "closed by the server");
                     break;
                 }
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
+                Got::Failed(e) => {
                     self.close(i, &format!("read failed: {e}"));
                     break;
                 }
@@ -557,11 +523,11 @@ impl Worker {
                 self.stats.reads += 1;
                 self.stats.bytes_read += n as u64;
             }
-            let mut partial = std::mem::take(&mut self.clients[i].partial);
+            let mut partial = std::mem::take(&mut self.clients[i].link.partial);
             wire::frame(&mut partial, &scratch[..n], |line| {
                 self.on_line(i, line, now_ns)
             });
-            self.clients[i].partial = partial;
+            self.clients[i].link.partial = partial;
         }
         self.scratch = scratch;
     }
@@ -708,7 +674,7 @@ impl Worker {
         let window = shared.plan.window;
         let receiver_ack = shared.plan.ack == Ack::Receiver;
         let c = &mut self.clients[i];
-        if c.conn != Conn::Open {
+        if c.link.conn != Conn::Open {
             return;
         }
         let Some(s) = c.sender.as_mut() else {
@@ -728,33 +694,28 @@ impl Worker {
                 }
                 s.due += self.interval.expect("a due time implies a rate");
             }
-            c.out.extend_from_slice(&s.prefix);
-            let _ = write!(c.out, "{} {stamp}\r\n", s.sent);
+            c.link.out.extend_from_slice(&s.prefix);
+            let _ = write!(c.link.out, "{} {stamp}\r\n", s.sent);
             s.sent += 1;
         }
         if s.sent != before {
             shared.sent[c.id].store(s.sent, Relaxed);
-            if !std::mem::replace(&mut c.queued, true) {
+            if c.link.mark_queued() {
                 self.dirty.push(i);
             }
         }
     }
 
     fn queue(&mut self, i: usize, bytes: &[u8]) {
-        let c = &mut self.clients[i];
-        if c.conn != Conn::Open {
-            return;
-        }
-        c.out.extend_from_slice(bytes);
-        if !std::mem::replace(&mut c.queued, true) {
+        if self.clients[i].link.queue(bytes) {
             self.dirty.push(i);
         }
     }
 
+    /// Flushes the clients with output queued, in the order they were queued.
     fn flush_dirty(&mut self) {
         let mut dirty = std::mem::take(&mut self.dirty);
         for &i in &dirty {
-            self.clients[i].queued = false;
             self.flush(i);
         }
         dirty.clear();
@@ -762,23 +723,19 @@ impl Worker {
     }
 
     fn flush(&mut self, i: usize) {
-        let c = &mut self.clients[i];
-        let Some(sock) = c.sock.as_mut() else {
-            return;
-        };
-        if let Some(e) = wire::write_pending(sock, &mut c.out, &mut c.writable) {
+        if let Some(e) = self.clients[i].link.flush() {
             self.close(i, &format!("write failed: {e}"));
         }
     }
 
     fn close(&mut self, i: usize, why: &str) {
         let c = &mut self.clients[i];
-        if c.conn == Conn::Closed {
+        if c.link.conn == Conn::Closed {
             return;
         }
-        let was_open = c.conn == Conn::Open;
-        c.conn = Conn::Closed;
-        if let Some(mut sock) = c.sock.take() {
+        let was_open = c.link.conn == Conn::Open;
+        c.link.conn = Conn::Closed;
+        if let Some(mut sock) = c.link.sock.take() {
             let _ = self.poll.registry().deregister(&mut sock);
         }
         if was_open {
