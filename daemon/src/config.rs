@@ -42,6 +42,12 @@ pub struct TlsConfig {
     pub key: Option<PathBuf>,
     /// Seconds a TLS client has to finish its handshake.
     pub handshake_timeout_secs: u64,
+    /// IRCv3 STS: how long clients must keep to TLS once they saw the policy on a
+    /// TLS connection (`sts=duration=N`); plaintext connections are told to reconnect
+    /// with TLS (`sts=port=P`). Unset: no policy advertised. 0 lifts a policy.
+    pub sts_duration_secs: Option<u64>,
+    /// The TLS port plaintext clients are sent to; default the first TLS listener's.
+    pub sts_port: Option<u16>,
 }
 
 impl Default for TlsConfig {
@@ -51,6 +57,8 @@ impl Default for TlsConfig {
             cert: None,
             key: None,
             handshake_timeout_secs: 10,
+            sts_duration_secs: None,
+            sts_port: None,
         }
     }
 }
@@ -324,6 +332,18 @@ impl Config {
                 "server.listen",
                 "at least one address is needed (or a TLS listener with tls.cert and tls.key)",
             );
+        }
+        if self.tls.sts_duration_secs.is_some() && !self.tls.enabled() {
+            return bad(
+                "tls.sts_duration_secs",
+                "an STS policy needs TLS: set tls.cert and tls.key",
+            );
+        }
+        if self.tls.sts_port.is_some() && self.tls.sts_duration_secs.is_none() {
+            return bad("tls.sts_port", "is used only with tls.sts_duration_secs");
+        }
+        if self.tls.sts_port == Some(0) {
+            return bad("tls.sts_port", "must be a port number, 1 to 65535");
         }
         if self.tls.handshake_timeout_secs == 0 {
             return bad("tls.handshake_timeout_secs", "must be at least 1");

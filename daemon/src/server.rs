@@ -207,6 +207,12 @@ impl Server {
             Admin::detached()
         };
         let mut state = State::new(chrono::Utc::now().timestamp());
+        state.tls_port = listeners
+            .iter()
+            .zip(&listener_tls)
+            .find(|(_, tls)| **tls)
+            .and_then(|(l, _)| l.local_addr().ok())
+            .map(|a| a.port());
         state.last_msg_id = loaded.last_id;
         state.bans = loaded.bans;
         for a in loaded.accounts {

@@ -1,7 +1,7 @@
 //! TLS listeners, end to end with a real rustls client and a certificate generated
 //! at test time: chatting with plaintext clients, WHOIS 671, certificate reload
 //! without dropping a connected client, the handshake timeout, and peers speaking
-//! the wrong protocol on each port.
+//! the wrong protocol on each port, and the IRCv3 STS policy on each kind of connection.
 
 use chatd::{Config, Server, ServerHandle};
 use rustls::pki_types::{CertificateDer, ServerName};
@@ -294,4 +294,71 @@ fn wrong_protocols_are_closed_and_the_server_goes_on() {
     ok.register("fine");
     let mut ok2 = plain_client(server.plain);
     ok2.register("fine2");
+}
+
+#[test]
+fn sts_sends_plaintext_clients_to_the_tls_port_and_gives_tls_clients_the_duration() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key, root) = make_cert(dir.path(), "sts");
+    let path = dir.path().join("chatd.toml");
+    let text = config_text(dir.path(), &cert, &key, "hello").replace(
+        "handshake_timeout_secs = 1\n",
+        "handshake_timeout_secs = 1\nsts_duration_secs = 300\n",
+    );
+    std::fs::write(&path, text).unwrap();
+    let server = Server::bind(Config::load(&path).unwrap()).expect("binds");
+    let (plain, tls) = (server.local_addrs()[0], server.tls_addrs()[0]);
+    let handle = server.handle();
+    let thread = std::thread::spawn(move || server.run().unwrap());
+
+    let mut p = plain_client(plain);
+    p.send("CAP LS 302");
+    let ls = p.expect(" LS ");
+    assert!(
+        ls.contains(&format!("sts=port={}", tls.port())) && !ls.contains("duration"),
+        "plaintext CAP LS names the TLS port: {ls}"
+    );
+    let mut t = tls_client(tls, &root);
+    t.send("CAP LS 302");
+    let ls = t.expect(" LS ");
+    assert!(
+        ls.contains("sts=duration=300") && !ls.contains("sts=port"),
+        "TLS CAP LS carries the duration: {ls}"
+    );
+    // A policy, not a capability to request; and CAP LS without 302 has no values.
+    p.send("CAP REQ :sts");
+    assert!(p.expect(" NAK ").contains("sts"));
+    let mut old = plain_client(plain);
+    old.send("CAP LS");
+    let ls = old.expect(" LS ");
+    assert!(!ls.contains("sts"), "{ls}");
+
+    handle.shutdown();
+    thread.join().unwrap();
+}
+
+#[test]
+fn sts_is_off_unless_configured_turns_on_with_a_reload_and_needs_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key, _) = make_cert(dir.path(), "nosts");
+    let running = start(dir.path(), &cert, &key);
+    let mut p = plain_client(running.plain);
+    p.send("CAP LS 302");
+    assert!(!p.expect(" LS ").contains("sts"));
+
+    // Turned on by a reload, for the next CAP LS.
+    let text = config_text(dir.path(), &cert, &key, "hello").replace(
+        "handshake_timeout_secs = 1\n",
+        "handshake_timeout_secs = 1\nsts_duration_secs = 60\nsts_port = 6697\n",
+    );
+    std::fs::write(dir.path().join("chatd.toml"), text).unwrap();
+    let reply = admin(&running.admin, r#"{"id":1,"cmd":"reload"}"#);
+    assert!(reply.contains("tls.sts"), "{reply}");
+    p.send("CAP LS 302");
+    assert!(p.expect(" LS ").contains("sts=port=6697"));
+
+    let path = dir.path().join("bad.toml");
+    std::fs::write(&path, "[tls]\nsts_duration_secs = 300\n").unwrap();
+    let err = Config::load(&path).expect_err("STS without a certificate is refused");
+    assert!(err.to_string().contains("tls.sts_duration_secs"), "{err}");
 }

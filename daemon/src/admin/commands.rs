@@ -592,6 +592,11 @@ pub fn apply_reload(
             changed.push(name.to_string());
         }
     }
+    if (old.tls.sts_duration_secs, old.tls.sts_port)
+        != (new.tls.sts_duration_secs, new.tls.sts_port)
+    {
+        changed.push("tls.sts".to_string());
+    }
     (changed, unchanged)
 }
 

@@ -28,13 +28,18 @@ pub fn cap(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
             if version >= 302 {
                 user.caps.set(Cap::CapNotify, true);
             }
-            let names: Vec<String> = Cap::ALL
+            let mut names: Vec<String> = Cap::ALL
                 .iter()
                 .map(|(cap, n)| match cap_value(*cap) {
                     Some(v) if version >= 302 => format!("{n}={v}"),
                     _ => n.to_string(),
                 })
                 .collect();
+            // STS is a policy, not a capability to request: its value is the point,
+            // and values need CAP LS 302.
+            if let Some(policy) = sts_policy(cx).filter(|_| version >= 302) {
+                names.push(format!("sts={policy}"));
+            }
             let reply = cap_reply("LS", names.join(" ")).with_source(cx.server_name());
             cx.send_me(&reply);
         }
@@ -90,6 +95,18 @@ pub fn cap(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
 }
 
 /// The value a capability shows in `CAP LS 302`.
+/// The IRCv3 STS policy for this connection, if one is configured: the TLS port for
+/// a plaintext connection, the policy's duration for a TLS one.
+fn sts_policy(cx: &Cx) -> Option<String> {
+    let duration = cx.config.tls.sts_duration_secs?;
+    if cx.user().tls {
+        Some(format!("duration={duration}"))
+    } else {
+        let port = cx.config.tls.sts_port.or(cx.state.tls_port)?;
+        Some(format!("port={port}"))
+    }
+}
+
 fn cap_value(cap: Cap) -> Option<&'static str> {
     match cap {
         Cap::Sasl => Some("PLAIN"),

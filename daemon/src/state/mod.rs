@@ -57,6 +57,8 @@ pub struct State {
     pub tapped: Vec<StoredMessage>,
     /// Times reading from clients was paused because the store fell behind.
     pub store_pauses: u64,
+    /// The port of the first TLS listener as bound (the STS upgrade port by default).
+    pub tls_port: Option<u16>,
 }
 
 /// Counts of messages in each of the last 60 seconds.
