@@ -709,14 +709,11 @@ impl<'a> Gen<'a> {
             }
             let mut queued = false;
             while c.due.is_some_and(|d| d <= now) {
-                let start = c.link.out.len();
-                let _ = write!(
-                    c.link.out,
-                    "PRIVMSG {} :a {i} {} {stamp} ",
-                    channel_name(home),
-                    c.sent
+                padded_line(
+                    &mut c.link.out,
+                    self.message_bytes,
+                    format_args!("PRIVMSG {} :a {i} {} {stamp} ", channel_name(home), c.sent),
                 );
-                pad(&mut c.link.out, start, self.message_bytes);
                 c.sent += 1;
                 c.due = c.due.map(|d| d + self.interval);
                 queued = true;
@@ -738,14 +735,11 @@ impl<'a> Gen<'a> {
             c.acted_at.get_or_insert(at);
             if c.link.out.len() < 16 * 1024 {
                 while c.link.out.len() < 64 * 1024 {
-                    let start = c.link.out.len();
-                    let _ = write!(
-                        c.link.out,
-                        "PRIVMSG {} :f {i} {} ",
-                        channel_name(home),
-                        c.sent
+                    padded_line(
+                        &mut c.link.out,
+                        self.message_bytes,
+                        format_args!("PRIVMSG {} :f {i} {} ", channel_name(home), c.sent),
                     );
-                    pad(&mut c.link.out, start, self.message_bytes);
                     c.sent += 1;
                 }
                 if c.link.mark_queued() {
@@ -1068,9 +1062,11 @@ impl<'a> Gen<'a> {
     }
 }
 
-/// Appends 'x' to `out` until the text that started at `start` reaches `len`
-/// bytes after the command prefix, then CRLF.
-fn pad(out: &mut Vec<u8>, start: usize, len: usize) {
+/// Appends `line` to `out`, then 'x' until its text (after ` :`) is `len` bytes
+/// long, then CRLF.
+fn padded_line(out: &mut Vec<u8>, len: usize, line: std::fmt::Arguments) {
+    let start = out.len();
+    let _ = out.write_fmt(line);
     let text_start = memchr::memmem::find(&out[start..], b" :").map_or(start, |k| start + k + 2);
     while out.len() - text_start < len {
         out.push(b'x');
@@ -2152,9 +2148,14 @@ mod tests {
 
     #[test]
     fn pads_texts_to_length() {
-        let mut out = b"PRIVMSG #a :a 1 2 3 ".to_vec();
-        pad(&mut out, 0, 40);
-        let text = &out[12..out.len() - 2];
+        let mut out = b"PING x\r\n".to_vec();
+        padded_line(
+            &mut out,
+            40,
+            format_args!("PRIVMSG #a :a {} {} {} ", 1, 2, 3),
+        );
+        assert!(out.starts_with(b"PING x\r\nPRIVMSG #a :a 1 2 3 x"));
+        let text = &out[8 + 12..out.len() - 2];
         assert_eq!(text.len(), 40);
         assert!(out.ends_with(b"x\r\n"));
     }
