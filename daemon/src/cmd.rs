@@ -325,6 +325,7 @@ impl Cx<'_> {
     /// Sends a request whose answer the sender waits for: the sender's next lines are
     /// held until it comes (see [`Conn::awaiting`](crate::conn::Conn::awaiting)).
     pub fn ask(&mut self, request: Request) {
+        debug_assert!(request.may_be_awaited(), "{request:?} is never waited for");
         if self.store.send(request) {
             if let Some(conn) = self.conns.get_mut(self.me) {
                 conn.awaiting += 1;

@@ -800,17 +800,7 @@ impl Server {
     /// (sent with [`Cx::ask`](cmd::Cx::ask)) and the last, the lines that waited are
     /// handled now.
     fn complete(&mut self, done: Completion, now: Instant) {
-        let awaited = match &done {
-            Completion::Registered { ticket, .. }
-            | Completion::Verified { ticket, .. }
-            | Completion::Queue { ticket, .. }
-            | Completion::Memberships { ticket, .. }
-            | Completion::History { ticket, .. }
-            | Completion::Targets { ticket, .. } => {
-                (!ticket.what.starts_with("admin ")).then_some(ticket.conn)
-            }
-            _ => None,
-        };
+        let awaited = done.answers_a_wait();
         self.run_completion(done, now);
         let Some(id) = awaited else {
             return;

@@ -307,6 +307,20 @@ impl Request {
         )
     }
 
+    /// Whether a client may wait for this request's answer (`Cx::ask`): one whose
+    /// answer [`Completion::answers_a_wait`] recognises.
+    pub fn may_be_awaited(&self) -> bool {
+        matches!(
+            self,
+            Request::Register { .. }
+                | Request::Verify { .. }
+                | Request::FetchQueue { .. }
+                | Request::FetchMemberships { .. }
+                | Request::History { .. }
+                | Request::Targets { .. }
+        )
+    }
+
     /// How many messages this request writes (the store's backlog counts them).
     pub fn logged(&self) -> usize {
         match self {
@@ -444,6 +458,22 @@ pub enum Completion {
 }
 
 impl Completion {
+    /// The IRC connection that waits for this answer, if it is the answer to a
+    /// request [`Request::may_be_awaited`] (admin requests are never waited for).
+    pub fn answers_a_wait(&self) -> Option<ConnId> {
+        match self {
+            Completion::Registered { ticket, .. }
+            | Completion::Verified { ticket, .. }
+            | Completion::Queue { ticket, .. }
+            | Completion::Memberships { ticket, .. }
+            | Completion::History { ticket, .. }
+            | Completion::Targets { ticket, .. } => {
+                (!ticket.what.starts_with("admin ")).then_some(ticket.conn)
+            }
+            _ => None,
+        }
+    }
+
     /// The ticket the request carried.
     pub fn ticket(&self) -> &Ticket {
         match self {
