@@ -1,12 +1,17 @@
 //! One client connection of the generator: its socket, where it is in its life, the
-//! unfinished line it read and the bytes waiting to go out. The scenario workers
-//! (worker.rs) and the abuse test (abuse.rs) drive their clients through it; what a
-//! client does with its lines is theirs.
+//! unfinished line it read and the bytes waiting to go out; and the socket options
+//! the abuse test sets (a small-window connect, a reset on close). A [`Pool`] holds
+//! the links of the clients one `Poll` drives; what a client does with its lines is
+//! its scenario's.
+//!
+//! [`Pool`]: crate::pool::Pool
 
 use crate::wire;
 use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
 use std::io::{self, Read};
+use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, FromRawFd, RawFd};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Conn {
@@ -28,6 +33,8 @@ pub struct Link {
     /// The socket took everything so far (false after `WouldBlock` until the next
     /// writable event).
     pub writable: bool,
+    /// Readiness events lead to reads (false once the client stops reading).
+    pub reading: bool,
     /// On the owner's dirty list already.
     queued: bool,
 }
@@ -60,6 +67,7 @@ impl Link {
             partial: Vec::new(),
             out: Vec::new(),
             writable: false,
+            reading: true,
             queued: false,
         }
     }
@@ -139,4 +147,83 @@ impl Link {
             };
         }
     }
+}
+
+/// Sets SO_LINGER to 0, so that closing `sock` sends an RST instead of a FIN; best
+/// effort.
+pub fn set_linger_zero(sock: &TcpStream) {
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: the fd is open (the caller owns the socket) and `linger` lives for the call.
+    unsafe {
+        libc::setsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&linger as *const libc::linger).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        );
+    }
+}
+
+/// Sets an integer socket option, best effort.
+fn set_int_opt(fd: RawFd, level: libc::c_int, name: libc::c_int, value: libc::c_int) {
+    // SAFETY: `fd` is an open socket of the caller's and `value` lives for the call.
+    unsafe {
+        libc::setsockopt(
+            fd,
+            level,
+            name,
+            (&value as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
+    }
+}
+
+/// Starts a non-blocking connect from a socket with the given MSS and receive
+/// buffer, which only count if set before the handshake. IPv4 only (spawned servers
+/// listen on 127.0.0.1); other addresses get a plain connect.
+pub fn connect_small(
+    addr: SocketAddr,
+    mss: libc::c_int,
+    rcvbuf: libc::c_int,
+) -> io::Result<TcpStream> {
+    let SocketAddr::V4(v4) = addr else {
+        return TcpStream::connect(addr);
+    };
+    let flags = libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
+    // SAFETY: plain socket(2) call; the result is checked.
+    let fd = unsafe { libc::socket(libc::AF_INET, flags, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` is a new socket that nothing else owns; the stream closes it.
+    let sock = unsafe { std::net::TcpStream::from_raw_fd(fd) };
+    set_int_opt(fd, libc::IPPROTO_TCP, libc::TCP_MAXSEG, mss);
+    set_int_opt(fd, libc::SOL_SOCKET, libc::SO_RCVBUF, rcvbuf);
+    let sa = libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: v4.port().to_be(),
+        sin_addr: libc::in_addr {
+            s_addr: u32::from(*v4.ip()).to_be(),
+        },
+        sin_zero: [0; 8],
+    };
+    // SAFETY: `sa` is a valid sockaddr_in that lives for the call.
+    let r = unsafe {
+        libc::connect(
+            fd,
+            (&sa as *const libc::sockaddr_in).cast(),
+            std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+        )
+    };
+    if r != 0 {
+        let e = io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EINPROGRESS) {
+            return Err(e);
+        }
+    }
+    Ok(TcpStream::from_std(sock))
 }

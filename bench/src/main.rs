@@ -1,16 +1,20 @@
 //! `chatd-bench`: a load generator for chatd and other IRC servers on loopback.
 //! Parses arguments, raises the open-file limit, finds or spawns the server, runs one
 //! scenario and prints its report. Where things live: plan.rs (who sends what to
-//! whom), worker.rs (the client threads), wire.rs (framing and the message scanner),
-//! run.rs (phases and measurements), procfs.rs (`/proc`), spawn.rs (`--spawn`),
-//! report.rs (text and JSON).
+//! whom), worker.rs (the client threads), shared.rs (what they share with the
+//! coordinator), pool.rs and link.rs (the clients' sockets, for every scenario),
+//! wire.rs (framing and the message scanners), run.rs (phases and measurements),
+//! procfs.rs (`/proc`), spawn.rs (`--spawn`), report.rs (text and JSON), abuse/ (the
+//! abuse test, a scenario of its own).
 
 mod abuse;
 mod link;
 mod plan;
+mod pool;
 mod procfs;
 mod report;
 mod run;
+mod shared;
 mod spawn;
 mod wire;
 mod worker;

@@ -2,6 +2,7 @@
 //! object (`--json`) for scripts. The JSON keys are the field names below.
 
 use crate::plan::Ack;
+use hdrhistogram::Histogram;
 use serde::Serialize;
 use std::fmt::Write;
 
@@ -81,6 +82,26 @@ pub struct Latency {
     pub p999: f64,
     pub max: f64,
     pub mean: f64,
+}
+
+impl Latency {
+    /// A histogram of latencies in nanoseconds, from 1 ns to an hour, to 3
+    /// significant digits.
+    pub fn histogram() -> Histogram<u64> {
+        Histogram::new_with_bounds(1, 3_600_000_000_000, 3)
+            .expect("constant histogram bounds are valid")
+    }
+
+    /// The figures of a [`Latency::histogram`], in units of `unit_ns` nanoseconds.
+    pub fn of(h: &Histogram<u64>, unit_ns: f64) -> Latency {
+        Latency {
+            p50: h.value_at_quantile(0.50) as f64 / unit_ns,
+            p99: h.value_at_quantile(0.99) as f64 / unit_ns,
+            p999: h.value_at_quantile(0.999) as f64 / unit_ns,
+            max: h.max() as f64 / unit_ns,
+            mean: h.mean() / unit_ns,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -202,9 +223,9 @@ impl Report {
             writeln!(
                 o,
                 "memory       server RSS {} before, {} with all connected, {} at the end: {:.0} bytes per connection",
-                kb(m.rss_before_kb),
-                kb(m.rss_after_kb),
-                kb(m.rss_end_kb),
+                mib(m.rss_before_kb),
+                mib(m.rss_after_kb),
+                mib(m.rss_end_kb),
                 m.bytes_per_conn
             )?;
         }
@@ -227,9 +248,9 @@ impl Report {
                 o,
                 "server rss   peak {} during the run, VmHWM {}",
                 self.server_rss_peak_kb
-                    .map(kb)
+                    .map(mib)
                     .unwrap_or_else(|| "?".into()),
-                self.server_hwm_kb.map(kb).unwrap_or_else(|| "?".into())
+                self.server_hwm_kb.map(mib).unwrap_or_else(|| "?".into())
             )?;
         }
         if let Some(cpu) = self.bench_cpu_s {
@@ -251,14 +272,19 @@ impl Report {
                 self.pings_answered, self.connections_closed
             )?;
         }
-        if self.failures > 0 {
-            writeln!(o, "failures     {}:", self.failures)?;
-            for f in &self.failure_samples {
-                writeln!(o, "  {f}")?;
-            }
-        }
-        Ok(())
+        write_failures(o, self.failures, &self.failure_samples)
     }
+}
+
+/// The failures line and the samples kept word for word, if there were any.
+pub fn write_failures(o: &mut String, count: usize, samples: &[String]) -> std::fmt::Result {
+    if count > 0 {
+        writeln!(o, "failures     {count}:")?;
+        for f in samples {
+            writeln!(o, "  {f}")?;
+        }
+    }
+    Ok(())
 }
 
 fn ack_name(ack: Ack) -> &'static str {
@@ -276,6 +302,7 @@ fn us(v: f64) -> String {
     }
 }
 
-fn kb(v: u64) -> String {
-    format!("{:.1} MiB", v as f64 / 1024.0)
+/// Kibibytes as MiB, to one decimal.
+pub fn mib(kb: u64) -> String {
+    format!("{:.1} MiB", kb as f64 / 1024.0)
 }

@@ -5,8 +5,9 @@
 use crate::plan::{Kind, Plan, Rate};
 use crate::procfs;
 use crate::report::{IdleMemory, Latency, Report, ServerInfo, ThreadCpu};
+use crate::shared::{Phase, Shared};
 use crate::spawn::Spawned;
-use crate::worker::{Phase, Shared, Stats, Worker, WAKE};
+use crate::worker::{Stats, Worker, WAKE};
 use mio::{Poll, Waker};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -240,16 +241,7 @@ pub fn execute(
         bench: bench_cpu_s,
         other: other_cpu_s,
     } = before.cpu.until(&after.cpu);
-    let latency_us = (stats.delivered > 0).then(|| {
-        let h = &stats.latency;
-        Latency {
-            p50: h.value_at_quantile(0.50) as f64 / 1000.0,
-            p99: h.value_at_quantile(0.99) as f64 / 1000.0,
-            p999: h.value_at_quantile(0.999) as f64 / 1000.0,
-            max: h.max() as f64 / 1000.0,
-            mean: h.mean() / 1000.0,
-        }
-    });
+    let latency_us = (stats.delivered > 0).then(|| Latency::of(&stats.latency, 1000.0));
     let idle = match (plan.kind, rss_before, rss_after, rss_end) {
         (Kind::Idle, Some(b), Some(a), Some(e)) => Some(IdleMemory {
             rss_before_kb: b,

@@ -1,9 +1,12 @@
-//! Bytes on the client side: [`frame`] splits what a socket delivers into lines, and
-//! [`scan_bench`] reads a benchmark PRIVMSG without allocating. Everything else the
-//! server says goes through `chatd_proto::parse` in the worker.
+//! Bytes on the client side: [`frame`] splits what a socket delivers into lines,
+//! [`scan_bench`] reads a benchmark PRIVMSG without allocating, [`split_line`] and
+//! [`trailing`] read any line for the abuse clients (the workers parse the rest with
+//! `chatd_proto::parse`), and [`padded_line`] writes a message of a given length.
 //!
 //! The generator shares the CPU with the server it measures, so the per-delivery path
-//! (framing and this scanner) allocates nothing.
+//! (framing and these scanners) allocates nothing.
+
+use std::io::Write as _;
 
 /// What a benchmark message carries in its text: `b <sender> <seq> <nanos>`, nanos
 /// counted from the start of the run.
@@ -86,11 +89,58 @@ fn number_before(s: &[u8]) -> Option<(u64, &[u8])> {
         return None;
     }
     let (rest, num) = s.split_at(s.len() - digits);
-    let mut n: u64 = 0;
-    for &d in num {
-        n = n * 10 + u64::from(d - b'0');
+    Some((parse_u64(num)?, rest))
+}
+
+/// A decimal number of 1 to 19 digits, nothing else.
+pub fn parse_u64(s: &[u8]) -> Option<u64> {
+    if s.is_empty() || s.len() > 19 || !s.iter().all(u8::is_ascii_digit) {
+        return None;
     }
-    Some((n, rest))
+    Some(s.iter().fold(0, |n, &d| n * 10 + u64::from(d - b'0')))
+}
+
+/// `[@tags] [:source] COMMAND params` → (source nick, command, params); no
+/// allocation.
+pub fn split_line(line: &[u8]) -> Option<(&[u8], &[u8], &[u8])> {
+    let mut rest = line;
+    if rest.first() == Some(&b'@') {
+        rest = &rest[memchr::memchr(b' ', rest)? + 1..];
+    }
+    let mut source: &[u8] = b"";
+    if rest.first() == Some(&b':') {
+        let end = memchr::memchr(b' ', rest)?;
+        let full = &rest[1..end];
+        source = &full[..memchr::memchr(b'!', full).unwrap_or(full.len())];
+        rest = &rest[end + 1..];
+    }
+    let end = memchr::memchr(b' ', rest).unwrap_or(rest.len());
+    let command = &rest[..end];
+    let params = rest.get(end + 1..).unwrap_or(b"");
+    Some((source, command, params))
+}
+
+/// The last parameter: after ` :` (or a leading `:`), else the last word.
+pub fn trailing(params: &[u8]) -> &[u8] {
+    if let Some(p) = params.strip_prefix(b":") {
+        return p;
+    }
+    if let Some(k) = memchr::memmem::find(params, b" :") {
+        return &params[k + 2..];
+    }
+    params.rsplit(|&b| b == b' ').next().unwrap_or(b"")
+}
+
+/// Appends `line` to `out`, then 'x' until its text (after ` :`) is `len` bytes
+/// long, then CRLF.
+pub fn padded_line(out: &mut Vec<u8>, len: usize, line: std::fmt::Arguments) {
+    let start = out.len();
+    let _ = out.write_fmt(line);
+    let text_start = memchr::memmem::find(&out[start..], b" :").map_or(start, |k| start + k + 2);
+    while out.len() - text_start < len {
+        out.push(b'x');
+    }
+    out.extend_from_slice(b"\r\n");
 }
 
 /// Writes as much of `out` as the socket takes without blocking and drops what was
@@ -171,5 +221,39 @@ mod tests {
         }
         assert_eq!(lines, ["one", "two", "three", ""]);
         assert_eq!(partial.capacity(), 0);
+    }
+
+    #[test]
+    fn splits_lines() {
+        let (s, c, p) = split_line(b"@time=x :ab1!ab1@h QUIT :Excess Flood").unwrap();
+        assert_eq!(
+            (s, c, trailing(p)),
+            (&b"ab1"[..], &b"QUIT"[..], &b"Excess Flood"[..])
+        );
+        let (s, c, p) = split_line(b"PING :tok").unwrap();
+        assert_eq!((s, c, trailing(p)), (&b""[..], &b"PING"[..], &b"tok"[..]));
+        let (_, c, p) = split_line(b":srv PONG srv :abuse-sync").unwrap();
+        assert_eq!((c, trailing(p)), (&b"PONG"[..], &b"abuse-sync"[..]));
+        let (_, c, p) = split_line(b":srv PONG srv abuse-sync").unwrap();
+        assert_eq!((c, trailing(p)), (&b"PONG"[..], &b"abuse-sync"[..]));
+        let (_, c, p) = split_line(b":a!b@c PRIVMSG #abuse1 :a 3 4 5 xxx").unwrap();
+        assert_eq!((c, trailing(p)), (&b"PRIVMSG"[..], &b"a 3 4 5 xxx"[..]));
+        assert_eq!(parse_u64(b"123"), Some(123));
+        assert_eq!(parse_u64(b"12x"), None);
+        assert_eq!(parse_u64(b""), None);
+    }
+
+    #[test]
+    fn pads_texts_to_length() {
+        let mut out = b"PING x\r\n".to_vec();
+        padded_line(
+            &mut out,
+            40,
+            format_args!("PRIVMSG #a :a {} {} {} ", 1, 2, 3),
+        );
+        assert!(out.starts_with(b"PING x\r\nPRIVMSG #a :a 1 2 3 x"));
+        let text = &out[8 + 12..out.len() - 2];
+        assert_eq!(text.len(), 40);
+        assert!(out.ends_with(b"x\r\n"));
     }
 }

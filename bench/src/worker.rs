@@ -1,20 +1,22 @@
 //! A worker thread: one mio `Poll` driving its share of the clients (client `i` lives
 //! on worker `i % threads`) through the phases the coordinator in `run.rs` sets in
-//! [`Shared`]: connect and register, join, sync, send, stop. Per-receiver checks
-//! (latency, loss, order) are kept in [`Stats`] and merged at the end.
+//! [`Shared`]: connect and register, join, sync, send, stop. Their sockets are a
+//! [`Pool`]'s. Per-receiver checks (latency, loss, order) are kept in [`Stats`] and
+//! merged at the end.
 
-use crate::link::{Conn, Connected, Got, Link};
-use crate::plan::{Ack, Plan, Rate};
+use crate::link::Conn;
+use crate::plan::{Ack, Rate};
+use crate::pool::{Driver, Pool, ReadUntil};
+use crate::report::Latency;
+use crate::shared::{Phase, Shared};
 use crate::wire::{self, Bench};
 use chatd_proto::numeric::{ERR_NOMOTD, RPL_WELCOME};
 use hdrhistogram::Histogram;
-use mio::event::Event;
 use mio::net::TcpStream;
-use mio::{Events, Poll, Token, Waker};
+use mio::{Events, Poll, Token};
 use std::io::{self, Write};
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering::Relaxed};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// The token of each worker's `Waker`; client tokens are local indexes.
@@ -24,137 +26,8 @@ pub const WAKE: Token = Token(usize::MAX);
 /// line the server queued for this client before it (JOIN floods) has arrived.
 const SYNC_TOKEN: &str = "chatd-bench-sync";
 
-/// Failures kept word for word; the rest are only counted.
-const FAILURES_KEPT: usize = 20;
-
 /// Longest a worker sleeps in `poll` without an event; phase changes also wake it.
 const TICK: Duration = Duration::from_millis(20);
-
-#[repr(u8)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Phase {
-    Connect = 0,
-    Join = 1,
-    Sync = 2,
-    Run = 3,
-    Done = 4,
-}
-
-impl Phase {
-    fn from_u8(v: u8) -> Phase {
-        match v {
-            0 => Phase::Connect,
-            1 => Phase::Join,
-            2 => Phase::Sync,
-            3 => Phase::Run,
-            _ => Phase::Done,
-        }
-    }
-}
-
-/// What the coordinator and the workers share: the phase, progress counters, what
-/// each sender has sent (and, under `--ack receiver`, what was acknowledged).
-pub struct Shared {
-    phase: AtomicU8,
-    pub addr: SocketAddr,
-    pub plan: Plan,
-    pub threads: usize,
-    /// Connections started per second, over all workers.
-    pub connect_rate: f64,
-    /// Most connections between `connect` and `001` at once, over all workers, so a
-    /// slow server sees a bounded backlog rather than a burst of thousands.
-    pub max_pending: usize,
-    t0: OnceLock<Instant>,
-    run_for: OnceLock<Duration>,
-    pub registered: AtomicUsize,
-    pub joined: AtomicUsize,
-    pub synced: AtomicUsize,
-    /// Workers past the end of the sending period: once all are, `sent` is final.
-    pub stopped: AtomicUsize,
-    pub delivered: AtomicU64,
-    pub sent: Vec<AtomicU64>,
-    pub acked: Vec<AtomicU64>,
-    wakers: Vec<Arc<Waker>>,
-    failures: Mutex<Vec<String>>,
-    pub failure_count: AtomicUsize,
-}
-
-impl Shared {
-    pub fn new(
-        plan: Plan,
-        addr: SocketAddr,
-        connect_rate: f64,
-        max_pending: usize,
-        wakers: Vec<Arc<Waker>>,
-    ) -> Shared {
-        let n = plan.clients;
-        Shared {
-            phase: AtomicU8::new(Phase::Connect as u8),
-            addr,
-            threads: wakers.len(),
-            plan,
-            connect_rate,
-            max_pending,
-            t0: OnceLock::new(),
-            run_for: OnceLock::new(),
-            registered: AtomicUsize::new(0),
-            joined: AtomicUsize::new(0),
-            synced: AtomicUsize::new(0),
-            stopped: AtomicUsize::new(0),
-            delivered: AtomicU64::new(0),
-            sent: (0..n).map(|_| AtomicU64::new(0)).collect(),
-            acked: (0..n).map(|_| AtomicU64::new(0)).collect(),
-            wakers,
-            failures: Mutex::new(Vec::new()),
-            failure_count: AtomicUsize::new(0),
-        }
-    }
-
-    pub fn phase(&self) -> Phase {
-        Phase::from_u8(self.phase.load(Relaxed))
-    }
-
-    pub fn set_phase(&self, phase: Phase) {
-        self.phase.store(phase as u8, Relaxed);
-        for w in &self.wakers {
-            let _ = w.wake();
-        }
-    }
-
-    /// Starts the measured part: senders send from `t0` for `run_for`.
-    pub fn start_run(&self, t0: Instant, run_for: Duration) {
-        let _ = self.t0.set(t0);
-        let _ = self.run_for.set(run_for);
-        self.set_phase(Phase::Run);
-    }
-
-    pub fn fail(&self, what: String) {
-        self.failure_count.fetch_add(1, Relaxed);
-        let mut kept = self.failures.lock().expect("no thread panics holding it");
-        if kept.len() < FAILURES_KEPT {
-            kept.push(what);
-        }
-    }
-
-    pub fn failures(&self) -> Vec<String> {
-        self.failures
-            .lock()
-            .expect("no thread panics holding it")
-            .clone()
-    }
-
-    /// Messages sent so far and the deliveries they should produce.
-    pub fn sent_and_expected(&self) -> (u64, u64) {
-        let mut sent = 0;
-        let mut expected = 0;
-        for (i, s) in self.sent.iter().enumerate() {
-            let n = s.load(Relaxed);
-            sent += n;
-            expected += n * u64::from(self.plan.fanout[i]);
-        }
-        (sent, expected)
-    }
-}
 
 /// What one worker's receivers saw; merged over workers for the report.
 pub struct Stats {
@@ -179,8 +52,7 @@ pub struct Stats {
 impl Stats {
     pub fn new() -> Stats {
         Stats {
-            latency: Histogram::new_with_bounds(1, 3_600_000_000_000, 3)
-                .expect("constant histogram bounds are valid"),
+            latency: Latency::histogram(),
             delivered: 0,
             in_window: 0,
             reordered: 0,
@@ -219,9 +91,9 @@ struct Sender {
     due: Instant,
 }
 
+/// One client's side of the run; its connection is the pool's link of the same index.
 struct Client {
     id: usize,
-    link: Link,
     registered: bool,
     joined: bool,
     synced: bool,
@@ -234,27 +106,22 @@ struct Client {
 
 pub struct Worker {
     index: usize,
-    poll: Poll,
+    pool: Pool,
     shared: Arc<Shared>,
     clients: Vec<Client>,
     senders: Vec<usize>,
     phase: Phase,
-    started: usize,
     registered: usize,
-    connect_start: Option<Instant>,
     t0: Option<Instant>,
     deadline: Option<Instant>,
     deadline_ns: u64,
     interval: Option<Duration>,
     stopped: bool,
-    /// Clients with output to write at the end of this pass.
-    dirty: Vec<usize>,
     /// Senders whose window may have room.
     top_up: Vec<usize>,
     top_up_all: bool,
     /// Workers to wake at the end of this pass (an acknowledgement for their sender).
     wake: Vec<bool>,
-    scratch: Vec<u8>,
     stats: Stats,
     published: u64,
 }
@@ -277,7 +144,6 @@ impl Worker {
             }
             clients.push(Client {
                 id,
-                link: Link::new(),
                 registered: false,
                 joined: false,
                 synced: false,
@@ -292,24 +158,20 @@ impl Worker {
         };
         Worker {
             index,
-            poll,
+            pool: Pool::new(poll, clients.len(), ReadUntil::WouldBlock),
             wake: vec![false; threads],
             shared,
             clients,
             senders,
             phase: Phase::Connect,
-            started: 0,
             registered: 0,
-            connect_start: None,
             t0: None,
             deadline: None,
             deadline_ns: u64::MAX,
             interval,
             stopped: false,
-            dirty: Vec::new(),
             top_up: Vec::new(),
             top_up_all: false,
-            scratch: vec![0; 64 * 1024],
             stats: Stats::new(),
             published: 0,
         }
@@ -335,7 +197,7 @@ impl Worker {
             self.flush_dirty();
             self.publish();
             let timeout = self.timeout(now);
-            if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
+            if let Err(e) = self.pool.poll.poll(&mut events, Some(timeout)) {
                 if e.kind() == io::ErrorKind::Interrupted {
                     continue;
                 }
@@ -368,14 +230,14 @@ impl Worker {
                     if let Some(c) = self.shared.plan.channel_of[id] {
                         let line =
                             format!("JOIN {}\r\n", self.shared.plan.channels[c as usize].name);
-                        self.queue(i, line.as_bytes());
+                        self.pool.queue(i, line.as_bytes());
                     }
                 }
             }
             Phase::Sync => {
                 let line = format!("PING :{SYNC_TOKEN}\r\n");
                 for i in 0..self.clients.len() {
-                    self.queue(i, line.as_bytes());
+                    self.pool.queue(i, line.as_bytes());
                 }
             }
             Phase::Run => {
@@ -408,7 +270,7 @@ impl Worker {
     fn timeout(&self, now: Instant) -> Duration {
         let mut t = TICK;
         match self.phase {
-            Phase::Connect if self.started < self.clients.len() => {
+            Phase::Connect if !self.pool.all_started() => {
                 t = Duration::from_millis(1);
             }
             Phase::Run => {
@@ -429,165 +291,24 @@ impl Worker {
     }
 
     fn connect_more(&mut self, now: Instant) {
-        let start = *self.connect_start.get_or_insert(now);
-        let per_worker = self.shared.connect_rate / self.shared.threads as f64;
-        let allowed = (now.duration_since(start).as_secs_f64() * per_worker) as usize + 1;
-        let max_pending = (self.shared.max_pending / self.shared.threads).max(1);
-        while self.started < self.clients.len()
-            && self.started < allowed
-            && self.started - self.registered < max_pending
-        {
-            let i = self.started;
-            self.started += 1;
-            let addr = self.shared.addr;
-            let result = self.clients[i]
-                .link
-                .connect(self.poll.registry(), Token(i), || TcpStream::connect(addr));
-            match result {
-                Ok(()) => {}
-                Err(e) => {
-                    let hint = match e.raw_os_error() {
-                        Some(libc::EMFILE) | Some(libc::ENFILE) => " (out of file descriptors)",
-                        Some(libc::EADDRNOTAVAIL) => " (out of local ports)",
-                        _ => "",
-                    };
-                    let nick = self.shared.plan.nick(self.clients[i].id);
-                    self.shared
-                        .fail(format!("{nick}: connect failed: {e}{hint}"));
-                    self.clients[i].link.conn = Conn::Closed;
-                }
-            }
-        }
-    }
-
-    fn on_event(&mut self, i: usize, event: &Event) {
-        if i >= self.clients.len() {
-            return;
-        }
-        if self.clients[i].link.conn == Conn::Connecting && !self.finish_connect(i) {
-            return;
-        }
-        if event.is_writable() && self.clients[i].link.conn == Conn::Open {
-            self.clients[i].link.writable = true;
-            self.flush(i);
-        }
-        if event.is_readable() || event.is_read_closed() || event.is_error() {
-            self.read(i);
-        }
-    }
-
-    /// After a readiness event on a connecting socket: whether the connection is open.
-    fn finish_connect(&mut self, i: usize) -> bool {
-        match self.clients[i].link.finish_connect() {
-            Connected::Now => {}
-            Connected::NotYet => return false,
-            Connected::Failed(e) => {
-                self.close(i, &format!("connect failed: {e}"));
-                return false;
-            }
-        }
-        let plan = &self.shared.plan;
-        let nick = plan.nick(self.clients[i].id);
-        let mut hello = String::new();
-        if plan.wants_echo() {
-            hello.push_str("CAP REQ :echo-message\r\n");
-        }
-        hello.push_str(&format!("NICK {nick}\r\nUSER {nick} 0 * :chatd-bench\r\n"));
-        if plan.wants_echo() {
-            hello.push_str("CAP END\r\n");
-        }
-        self.queue(i, hello.as_bytes());
-        true
-    }
-
-    fn read(&mut self, i: usize) {
-        let mut scratch = std::mem::take(&mut self.scratch);
-        loop {
-            let n = match self.clients[i].link.read(&mut scratch) {
-                Got::Data(n) => n,
-                Got::Drained | Got::Gone => break,
-                Got::Closed => {
-                    self.close(i, "closed by the server");
-                    break;
-                }
-                Got::Failed(e) => {
-                    self.close(i, &format!("read failed: {e}"));
-                    break;
-                }
-            };
-            let now_ns = match self.t0 {
-                Some(t0) => Instant::now().saturating_duration_since(t0).as_nanos() as u64,
-                None => 0,
-            };
-            if now_ns > 0 && now_ns < self.deadline_ns {
-                self.stats.reads += 1;
-                self.stats.bytes_read += n as u64;
-            }
-            let mut partial = std::mem::take(&mut self.clients[i].link.partial);
-            wire::frame(&mut partial, &scratch[..n], |line| {
-                self.on_line(i, line, now_ns)
+        let threads = self.shared.threads;
+        let per_worker = self.shared.connect_rate / threads as f64;
+        let max_pending = (self.shared.max_pending / threads).max(1);
+        let addr = self.shared.addr;
+        let failed = self
+            .pool
+            .connect_more(now, per_worker, max_pending, self.registered, |_| {
+                TcpStream::connect(addr)
             });
-            self.clients[i].link.partial = partial;
-        }
-        self.scratch = scratch;
-    }
-
-    fn on_line(&mut self, i: usize, line: &[u8], now_ns: u64) {
-        if let Some(b) = wire::scan_bench(line) {
-            self.on_bench(i, b, now_ns);
-            return;
-        }
-        let Ok(text) = std::str::from_utf8(line) else {
-            return;
-        };
-        let Ok(msg) = chatd_proto::parse(text) else {
-            return;
-        };
-        let id = self.clients[i].id;
-        match msg.command.as_str() {
-            "PING" => {
-                let reply = format!("PONG :{}\r\n", msg.param(0));
-                self.queue(i, reply.as_bytes());
-                self.stats.pings_answered += 1;
-            }
-            "PONG"
-                if msg.params.last().map(String::as_str) == Some(SYNC_TOKEN)
-                    && !self.clients[i].synced =>
-            {
-                self.clients[i].synced = true;
-                self.shared.synced.fetch_add(1, Relaxed);
-            }
-            RPL_WELCOME if !self.clients[i].registered => {
-                self.clients[i].registered = true;
-                self.registered += 1;
-                self.shared.registered.fetch_add(1, Relaxed);
-            }
-            "JOIN" => {
-                let plan = &self.shared.plan;
-                let mine = plan.channel_of[id].map(|c| plan.channels[c as usize].name.as_str());
-                let me = plan.nick(id);
-                if msg
-                    .source_nick()
-                    .is_some_and(|n| chatd_proto::fold_eq(n, &me))
-                    && mine.is_some_and(|c| chatd_proto::fold_eq(c, msg.param(0)))
-                    && !std::mem::replace(&mut self.clients[i].joined, true)
-                {
-                    self.shared.joined.fetch_add(1, Relaxed);
-                }
-            }
-            "CAP" if msg.param(1).eq_ignore_ascii_case("NAK") => {
-                self.shared.fail(format!(
-                    "the server refused `CAP REQ {}`; run with --ack receiver",
-                    msg.param(2)
-                ));
-            }
-            "ERROR" => self.clients[i].last_error = Some(msg.param(0).to_string()),
-            code if is_error_numeric(code) && code != ERR_NOMOTD => {
-                let nick = self.shared.plan.nick(id);
-                self.shared
-                    .fail(format!("{nick}: the server answered `{text}`"));
-            }
-            _ => {}
+        for (i, e) in failed {
+            let hint = match e.raw_os_error() {
+                Some(libc::EMFILE) | Some(libc::ENFILE) => " (out of file descriptors)",
+                Some(libc::EADDRNOTAVAIL) => " (out of local ports)",
+                _ => "",
+            };
+            let nick = self.shared.plan.nick(self.clients[i].id);
+            self.shared
+                .fail(format!("{nick}: connect failed: {e}{hint}"));
         }
     }
 
@@ -673,8 +394,8 @@ impl Worker {
         let t0 = self.t0.expect("sending only happens in the Run phase");
         let window = shared.plan.window;
         let receiver_ack = shared.plan.ack == Ack::Receiver;
-        let c = &mut self.clients[i];
-        if c.link.conn != Conn::Open {
+        let (c, link) = (&mut self.clients[i], &mut self.pool.links[i]);
+        if link.conn != Conn::Open {
             return;
         }
         let Some(s) = c.sender.as_mut() else {
@@ -694,60 +415,22 @@ impl Worker {
                 }
                 s.due += self.interval.expect("a due time implies a rate");
             }
-            c.link.out.extend_from_slice(&s.prefix);
-            let _ = write!(c.link.out, "{} {stamp}\r\n", s.sent);
+            link.out.extend_from_slice(&s.prefix);
+            let _ = write!(link.out, "{} {stamp}\r\n", s.sent);
             s.sent += 1;
         }
         if s.sent != before {
             shared.sent[c.id].store(s.sent, Relaxed);
-            if c.link.mark_queued() {
-                self.dirty.push(i);
-            }
+            self.pool.mark_queued(i);
         }
     }
 
-    fn queue(&mut self, i: usize, bytes: &[u8]) {
-        if self.clients[i].link.queue(bytes) {
-            self.dirty.push(i);
+    /// Nanoseconds from the start of the sending to `now`; 0 before it.
+    fn since_t0_ns(&self, now: Instant) -> u64 {
+        match self.t0 {
+            Some(t0) => now.saturating_duration_since(t0).as_nanos() as u64,
+            None => 0,
         }
-    }
-
-    /// Flushes the clients with output queued, in the order they were queued.
-    fn flush_dirty(&mut self) {
-        let mut dirty = std::mem::take(&mut self.dirty);
-        for &i in &dirty {
-            self.flush(i);
-        }
-        dirty.clear();
-        self.dirty = dirty;
-    }
-
-    fn flush(&mut self, i: usize) {
-        if let Some(e) = self.clients[i].link.flush() {
-            self.close(i, &format!("write failed: {e}"));
-        }
-    }
-
-    fn close(&mut self, i: usize, why: &str) {
-        let c = &mut self.clients[i];
-        if c.link.conn == Conn::Closed {
-            return;
-        }
-        let was_open = c.link.conn == Conn::Open;
-        c.link.conn = Conn::Closed;
-        if let Some(mut sock) = c.link.sock.take() {
-            let _ = self.poll.registry().deregister(&mut sock);
-        }
-        if was_open {
-            self.stats.closed += 1;
-        }
-        let said = c
-            .last_error
-            .as_deref()
-            .map(|e| format!(" (ERROR :{e})"))
-            .unwrap_or_default();
-        let nick = self.shared.plan.nick(c.id);
-        self.shared.fail(format!("{nick}: {why}{said}"));
     }
 
     fn publish(&mut self) {
@@ -756,6 +439,112 @@ impl Worker {
             self.shared.delivered.fetch_add(new, Relaxed);
             self.published = self.stats.delivered;
         }
+    }
+}
+
+impl Driver for Worker {
+    fn pool(&mut self) -> &mut Pool {
+        &mut self.pool
+    }
+
+    fn opened(&mut self, i: usize) {
+        let plan = &self.shared.plan;
+        let nick = plan.nick(self.clients[i].id);
+        let mut hello = String::new();
+        if plan.wants_echo() {
+            hello.push_str("CAP REQ :echo-message\r\n");
+        }
+        hello.push_str(&format!("NICK {nick}\r\nUSER {nick} 0 * :chatd-bench\r\n"));
+        if plan.wants_echo() {
+            hello.push_str("CAP END\r\n");
+        }
+        self.pool.queue(i, hello.as_bytes());
+    }
+
+    /// Counts the reads of the sending period and their bytes.
+    fn on_read(&mut self, n: usize, now: Instant) {
+        let now_ns = self.since_t0_ns(now);
+        if now_ns > 0 && now_ns < self.deadline_ns {
+            self.stats.reads += 1;
+            self.stats.bytes_read += n as u64;
+        }
+    }
+
+    fn on_line(&mut self, i: usize, line: &[u8], now: Instant) {
+        if let Some(b) = wire::scan_bench(line) {
+            let now_ns = self.since_t0_ns(now);
+            self.on_bench(i, b, now_ns);
+            return;
+        }
+        let Ok(text) = std::str::from_utf8(line) else {
+            return;
+        };
+        let Ok(msg) = chatd_proto::parse(text) else {
+            return;
+        };
+        let id = self.clients[i].id;
+        match msg.command.as_str() {
+            "PING" => {
+                let reply = format!("PONG :{}\r\n", msg.param(0));
+                self.pool.queue(i, reply.as_bytes());
+                self.stats.pings_answered += 1;
+            }
+            "PONG"
+                if msg.params.last().map(String::as_str) == Some(SYNC_TOKEN)
+                    && !self.clients[i].synced =>
+            {
+                self.clients[i].synced = true;
+                self.shared.synced.fetch_add(1, Relaxed);
+            }
+            RPL_WELCOME if !self.clients[i].registered => {
+                self.clients[i].registered = true;
+                self.registered += 1;
+                self.shared.registered.fetch_add(1, Relaxed);
+            }
+            "JOIN" => {
+                let plan = &self.shared.plan;
+                let mine = plan.channel_of[id].map(|c| plan.channels[c as usize].name.as_str());
+                let me = plan.nick(id);
+                if msg
+                    .source_nick()
+                    .is_some_and(|n| chatd_proto::fold_eq(n, &me))
+                    && mine.is_some_and(|c| chatd_proto::fold_eq(c, msg.param(0)))
+                    && !std::mem::replace(&mut self.clients[i].joined, true)
+                {
+                    self.shared.joined.fetch_add(1, Relaxed);
+                }
+            }
+            "CAP" if msg.param(1).eq_ignore_ascii_case("NAK") => {
+                self.shared.fail(format!(
+                    "the server refused `CAP REQ {}`; run with --ack receiver",
+                    msg.param(2)
+                ));
+            }
+            "ERROR" => self.clients[i].last_error = Some(msg.param(0).to_string()),
+            code if is_error_numeric(code) && code != ERR_NOMOTD => {
+                let nick = self.shared.plan.nick(id);
+                self.shared
+                    .fail(format!("{nick}: the server answered `{text}`"));
+            }
+            _ => {}
+        }
+    }
+
+    fn close(&mut self, i: usize, why: &str) {
+        let Some(was) = self.pool.close(i) else {
+            return;
+        };
+        if was == Conn::Open {
+            self.stats.closed += 1;
+        }
+        let c = &self.clients[i];
+        let said = c
+            .last_error
+            .as_deref()
+            .map(|e| format!(" (ERROR :{e})"))
+            .unwrap_or_default();
+        let nick = self.shared.plan.nick(c.id);
+        self.shared.fail(format!("{nick}: {why}{said}"));
     }
 }
 
