@@ -98,6 +98,13 @@ impl Pool {
         }
     }
 
+    /// Appends `bytes` to the output of every client whose connection is open.
+    pub fn queue_all(&mut self, bytes: &[u8]) {
+        for i in 0..self.links.len() {
+            self.queue(i, bytes);
+        }
+    }
+
     /// For a driver that wrote into `links[i].out` itself.
     pub fn mark_queued(&mut self, i: usize) {
         if self.links[i].mark_queued() {

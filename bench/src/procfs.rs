@@ -1,6 +1,7 @@
 //! What the generator reads about processes and the machine from `/proc`: a process's
 //! CPU time (per thread too), RSS and peak RSS, the machine's busy time and load
-//! average, and which process listens on a TCP port. Also the file-descriptor limit.
+//! average, and which process listens on a TCP port. Also the file-descriptor limit
+//! and the number of cores.
 
 use std::fs;
 use std::io;
@@ -133,6 +134,13 @@ pub fn loadavg() -> [f64; 3] {
         v.next().unwrap_or(0.0),
         v.next().unwrap_or(0.0),
     ]
+}
+
+/// The cores this process may run on (1 if unknown).
+pub fn nproc() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
 }
 
 /// The process that owns a socket listening on TCP `port` (IPv4 or IPv6), if this

@@ -291,9 +291,7 @@ pub fn execute(
         idle,
         bench_cpu_s,
         other_cpu_s,
-        nproc: thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1),
+        nproc: procfs::nproc(),
         loadavg,
         pings_answered: stats.pings_answered,
         bytes_per_read: (stats.reads > 0).then(|| stats.bytes_read as f64 / stats.reads as f64),

@@ -234,12 +234,9 @@ impl Worker {
                     }
                 }
             }
-            Phase::Sync => {
-                let line = format!("PING :{SYNC_TOKEN}\r\n");
-                for i in 0..self.clients.len() {
-                    self.pool.queue(i, line.as_bytes());
-                }
-            }
+            Phase::Sync => self
+                .pool
+                .queue_all(format!("PING :{SYNC_TOKEN}\r\n").as_bytes()),
             Phase::Run => {
                 let t0 = *self
                     .shared

@@ -231,12 +231,9 @@ impl<'a> Gen<'a> {
                     self.pool.queue(i, line.as_bytes());
                 }
             }
-            Phase::Sync => {
-                let line = format!("PING :{SYNC_TOKEN}\r\n");
-                for i in 0..self.clients.len() {
-                    self.pool.queue(i, line.as_bytes());
-                }
-            }
+            Phase::Sync => self
+                .pool
+                .queue_all(format!("PING :{SYNC_TOKEN}\r\n").as_bytes()),
             Phase::Run => {
                 self.t0 = Some(now);
                 let s = self.senders.len().max(1) as f64;
@@ -452,9 +449,7 @@ impl<'a> Gen<'a> {
 
     /// QUIT and close every open connection.
     pub fn leave(&mut self) {
-        for i in 0..self.clients.len() {
-            self.pool.queue(i, b"QUIT :done\r\n");
-        }
+        self.pool.queue_all(b"QUIT :done\r\n");
         self.flush_dirty();
         self.pool.close_all();
     }

@@ -11,7 +11,6 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
-use std::thread;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
@@ -311,9 +310,7 @@ pub fn build_report(a: &AbuseArgs, layout: &Layout, g: &Gen, mut x: Inputs) -> R
         server_cpu_s,
         bench_cpu_s,
         other_cpu_s,
-        nproc: thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1),
+        nproc: procfs::nproc(),
         loadavg: procfs::loadavg(),
         pings_answered: g.seen.pings_answered,
         checks,
