@@ -632,12 +632,24 @@ pub fn on_memberships(cx: &mut Cx, ticket: &Ticket, channels: Vec<Membership>) {
     }
     for m in channels {
         let folded = fold(&m.channel);
-        let newer = cx
-            .state
-            .channels
-            .get(&folded)
-            .map(|c| c.incarnation)
-            .filter(|inc| *inc != m.incarnation);
+        let live = cx.state.channels.get(&folded).map(|c| c.incarnation);
+        let newer = live.filter(|inc| *inc != m.incarnation);
+        let mut missed = m.missed;
+        if live != Some(m.incarnation) {
+            // The account's channel is gone, and its bans with it: one set after the
+            // account left, and matching it, would have kept it out; nothing said
+            // after that ban is its to read.
+            let source = cx.user().source();
+            let banned_at = m
+                .bans
+                .iter()
+                .filter(|(mask, _)| chatd_proto::mask::glob_match(mask, &source))
+                .map(|(_, at)| *at)
+                .min();
+            if let Some(at) = banned_at {
+                missed.retain(|msg| msg.id <= at);
+            }
+        }
         channel::rejoin(cx, &m.channel, m.incarnation);
         if !cx.user().in_channel(&folded) {
             let current = cx.state.channels.get(&folded).map(|c| c.incarnation);
@@ -662,8 +674,8 @@ pub fn on_memberships(cx: &mut Cx, ticket: &Ticket, channels: Vec<Membership>) {
             .get(&folded)
             .map(|c| c.name.clone())
             .unwrap_or(m.channel);
-        if !m.missed.is_empty() {
-            history::send_replay_batch(cx, &shown, &m.missed);
+        if !missed.is_empty() {
+            history::send_replay_batch(cx, &shown, &missed);
         }
         if let Some(incarnation) = newer {
             history::ask_missed(cx, &shown, incarnation);

@@ -167,6 +167,20 @@ pub(super) fn new_channel(
     Ok(())
 }
 
+/// [`super::Request::ChannelBan`].
+pub(super) fn channel_ban(
+    conn: &Connection,
+    incarnation: Incarnation,
+    mask: &str,
+    at_id: i64,
+) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO channel_bans (incarnation, mask, set_id) VALUES (?1, ?2, ?3)",
+    )?
+    .execute(params![incarnation, mask, at_id])?;
+    Ok(())
+}
+
 /// Messages of conversation `conv` (a key) in `incarnation` (0 for a direct one) with
 /// `lo < id < hi`, at most `limit`: the newest ones if `newest` else the oldest ones.
 /// Always returned oldest first.
@@ -549,11 +563,21 @@ pub(super) fn fetch_memberships(
             Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
         })?
         .collect::<Result<_>>()?;
+    let mut bans = conn.prepare_cached(
+        "SELECT mask, set_id FROM channel_bans WHERE incarnation = ?1 ORDER BY set_id",
+    )?;
     rows.into_iter()
         .map(|(folded, display, incarnation, last_id)| {
+            let bans = if incarnation == 0 {
+                Vec::new()
+            } else {
+                bans.query_map([incarnation], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect::<Result<_>>()?
+            };
             Ok(Membership {
                 channel: display,
                 incarnation,
+                bans,
                 missed: messages_between(
                     conn,
                     &folded,
@@ -1128,6 +1152,12 @@ pub(super) mod tests {
         assert!(fetch_memberships(&conn, 2, 10).unwrap()[0]
             .missed
             .is_empty());
+        // Bans are kept with their incarnation, for the loop to cap the replay.
+        channel_ban(&conn, 100, "bob!*@*", 104).unwrap();
+        channel_ban(&conn, 200, "eve!*@*", 202).unwrap();
+        let got = fetch_memberships(&conn, 1, 10).unwrap();
+        assert_eq!(got[0].bans, vec![("bob!*@*".to_string(), 104)]);
+        assert!(fetch_memberships(&conn, 2, 10).unwrap()[0].bans.is_empty());
 
         // TARGETS sees a channel only in the incarnation the reader is in.
         let t = |inc| targets(&conn, "n:x", &[("#c".to_string(), inc)], 0, i64::MAX, 10).unwrap();

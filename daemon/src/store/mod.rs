@@ -242,6 +242,14 @@ pub enum Request {
     /// `missed_per_channel` newest, oldest first). Answered with
     /// [`Completion::Memberships`].
     FetchMemberships { ticket: Ticket, account: AccountId },
+    /// A ban was set in a channel incarnation when the last message id was `at_id`:
+    /// remembered members it matches get nothing said after it as missed, even once
+    /// the channel is gone.
+    ChannelBan {
+        incarnation: Incarnation,
+        mask: String,
+        at_id: i64,
+    },
     /// A channel incarnation began (the channel was created): recorded so a restart
     /// never hands out its id again.
     NewChannel {
@@ -386,6 +394,7 @@ impl Request {
             Request::Left { .. } => "Left",
             Request::FetchMemberships { .. } => "FetchMemberships",
             Request::NewChannel { .. } => "NewChannel",
+            Request::ChannelBan { .. } => "ChannelBan",
             Request::History { .. } => "History",
             Request::Targets { .. } => "Targets",
             Request::Sync { .. } => "Sync",
@@ -433,6 +442,8 @@ pub struct Membership {
     pub incarnation: Incarnation,
     /// Oldest first; only messages of that incarnation.
     pub missed: Vec<StoredMessage>,
+    /// Bans set in that incarnation: (mask, last message id when it was set).
+    pub bans: Vec<(String, i64)>,
 }
 
 /// One conversation in a TARGETS answer.

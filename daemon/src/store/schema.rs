@@ -15,7 +15,9 @@
 //! Channel incarnations (migration 4): a channel lives from its creation until it is
 //! empty; the next channel of that name is a new incarnation, and history is read per
 //! incarnation (`messages.incarnation`, `memberships.incarnation`). Each incarnation
-//! is listed in `channel_incarnations`. The seam for registered channels: one that
+//! is listed in `channel_incarnations`, and the bans set in it in `channel_bans`
+//! (they outlive it: a member banned while away gets nothing said after the ban as
+//! missed, even once the channel is gone). The seam for registered channels: one that
 //! should keep its history across empty periods (and restarts) records its
 //! incarnation and re-creates itself with it instead of taking a new one.
 
@@ -180,6 +182,12 @@ pub(super) const MIGRATIONS: &[&str] = &[
         name TEXT NOT NULL,
         created_ms INTEGER NOT NULL
     );
+    CREATE TABLE channel_bans (
+        incarnation INTEGER NOT NULL,
+        mask TEXT NOT NULL,
+        set_id INTEGER NOT NULL
+    );
+    CREATE INDEX channel_bans_incarnation ON channel_bans (incarnation);
     ",
 ];
 

@@ -399,6 +399,14 @@ fn execute(
             db::new_channel(conn, name, *incarnation, *created_ms)?;
             None
         }
+        Request::ChannelBan {
+            incarnation,
+            mask,
+            at_id,
+        } => {
+            db::channel_ban(conn, *incarnation, mask, *at_id)?;
+            None
+        }
         Request::Part { account, channel } => {
             db::part(conn, *account, channel)?;
             None
@@ -564,6 +572,7 @@ fn failure_of(request: &Request, why: &str) -> Option<Completion> {
         | Request::Dequeue { .. }
         | Request::Join { .. }
         | Request::NewChannel { .. }
+        | Request::ChannelBan { .. }
         | Request::Part { .. }
         | Request::Left { .. } => return None,
     })

@@ -204,6 +204,55 @@ fn issue14_remembered_member_refused_by_a_recreated_channel_reads_nothing_of_it(
 }
 
 #[test]
+fn issue14_remembered_member_banned_while_away_is_refused_and_replays_nothing() {
+    let server = TestServer::start();
+    server.create_account("bob", PW);
+    let mut alice = server.connect_with_caps("alice", HIST_CAPS);
+    let mut bob = server.connect_sasl("bob", HIST_CAPS, "bob", PW);
+    join(&mut alice, "#c");
+    join(&mut bob, "#c");
+    bob.quit();
+    alice.send("MODE #c +b bob!*@*");
+    alice.send("PRIVMSG #c :after the ban");
+    alice.sync();
+
+    let mut bob = server.connect_sasl("bob", HIST_CAPS, "bob", PW);
+    let got = bob.store_sync();
+    assert!(has(&got, ERR_BANNEDFROMCHAN), "{got:#?}");
+    assert!(!has(&got, "JOIN"), "{got:#?}");
+    assert!(
+        !got.iter().any(|m| m.param(1) == "after the ban"),
+        "{got:#?}"
+    );
+}
+
+#[test]
+fn issue14_remembered_member_banned_while_away_misses_nothing_after_the_ban_once_the_channel_is_gone(
+) {
+    let server = TestServer::start();
+    server.create_account("bob", PW);
+    let mut alice = server.connect_with_caps("alice", HIST_CAPS);
+    let mut bob = server.connect_sasl("bob", HIST_CAPS, "bob", PW);
+    join(&mut alice, "#c");
+    join(&mut bob, "#c");
+    bob.quit();
+    alice.send("PRIVMSG #c :before the ban");
+    alice.send("MODE #c +b bob!*@*");
+    alice.send("PRIVMSG #c :after the ban");
+    alice.send("PART #c");
+    alice.sync();
+
+    // #c is gone with its ban list; bob creates a new one at login.
+    let mut bob = server.connect_sasl("bob", HIST_CAPS, "bob", PW);
+    let got = bob.store_sync();
+    assert!(has(&got, "JOIN"), "{got:#?}");
+    let missed = history_batch_in(&got, "#c").expect("a chathistory batch for #c");
+    let missed: Vec<&str> = missed.iter().map(|m| m.param(1)).collect();
+    assert_eq!(missed, ["before the ban"], "{got:#?}");
+    reads_nothing(&mut bob, "#c");
+}
+
+#[test]
 fn issue14_reregistered_account_inherits_nothing_of_a_deleted_one() {
     let server = TestServer::start();
     server.create_account("alice", PW);
