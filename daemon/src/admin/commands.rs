@@ -259,7 +259,7 @@ fn accounts_delete(ctl: &mut Ctl, req: &Value) -> Outcome {
             "Your account was deleted by an administrator",
         );
     }
-    ctl.store.send(Request::DeleteAccount { account: folded });
+    ctl.store.send(Request::DeleteAccount { account: acct.id });
     log::info!("account={} deleted by an administrator", acct.name);
     Ok(Some(json!({"name": acct.name})))
 }
@@ -418,7 +418,10 @@ fn tail(ctl: &mut Ctl, slot: usize, id: &Value, req: &Value) -> Outcome {
         if t.starts_with('#') {
             TailFilter::Channel(t.to_string())
         } else {
-            TailFilter::Party(t.to_string())
+            TailFilter::Party {
+                nick: t.to_string(),
+                account: ctl.state.account_id(t),
+            }
         }
     });
     let level = match str_arg(req, "level")? {
@@ -705,12 +708,14 @@ pub fn stream_shows(filter: &Option<TailFilter>, m: &StoredMessage) -> bool {
     match filter {
         None => true,
         Some(TailFilter::Channel(c)) => {
-            matches!(&m.conv, store::Conv::Channel(f) if *f == fold(c))
+            matches!(&m.conv, store::Conv::Channel { name, .. } if *name == fold(c))
         }
-        Some(TailFilter::Party(p)) => {
-            let (a, n) = (format!("a:{}", fold(p)), format!("n:{}", fold(p)));
+        Some(TailFilter::Party { nick, account }) => {
+            let a = account.map(crate::cmd::history::party_of_account);
+            let n = format!("n:{}", fold(nick));
+            let a = a.as_ref().unwrap_or(&n);
             matches!(&m.conv, store::Conv::Direct(x, y)
-                if [x, y].iter().any(|id| **id == a || **id == n))
+                if [x, y].iter().any(|id| **id == *a || **id == n))
         }
     }
 }

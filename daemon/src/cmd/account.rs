@@ -526,11 +526,13 @@ fn complete_login(cx: &mut Cx, account: &str, door: Door) {
         time: chrono::Utc::now().timestamp(),
     });
     // Channels joined before logging in are remembered from now on.
+    let id = cx.state.account_id(&name);
     for folded in cx.user().channels.clone() {
-        if let Some(chan) = cx.state.channels.get(&folded) {
+        if let (Some(chan), Some(account)) = (cx.state.channels.get(&folded), id) {
             cx.store.send(Request::Join {
-                account: fold(&name),
+                account,
                 channel: chan.name.clone(),
+                incarnation: chan.incarnation,
                 last_id: cx.state.last_msg_id,
             });
         }
@@ -549,19 +551,22 @@ pub fn after_login(cx: &mut Cx) {
         return;
     };
     let folded = fold(&account);
+    let Some(id) = cx.state.account_id(&account) else {
+        return;
+    };
     if cx.state.replaying.insert(folded.clone()) {
         cx.user_mut().replaying = true;
         let mut ticket = ticket(cx, Door::Login);
         ticket.what = folded.clone();
         cx.ask(Request::FetchQueue {
             ticket,
-            account: folded.clone(),
+            account: id,
         });
     }
     let ticket = ticket(cx, Door::Login);
     cx.ask(Request::FetchMemberships {
         ticket,
-        account: folded,
+        account: id,
     });
 }
 
@@ -614,14 +619,53 @@ pub fn finish_replay_if_done(cx: &mut Cx, slot: usize) {
 }
 
 /// Remembered channels arrived: rejoin each, then replay what was missed there.
+///
+/// What was missed is what was said in the incarnation the account is a member of,
+/// after it left. If that channel has since emptied (or the server restarted), the
+/// name now belongs to a new channel, joined like any other (`+i`, `+k`, `+b` apply):
+/// if it refuses the account, the membership of the channel that no longer exists is
+/// forgotten; if it lets the account in, its history (which any member may read) is
+/// replayed after the old channel's missed messages.
 pub fn on_memberships(cx: &mut Cx, ticket: &Ticket, channels: Vec<Membership>) {
     if !cx.alive(ticket.conn) || cx.user().account.is_none() {
         return;
     }
     for m in channels {
         let folded = fold(&m.channel);
-        channel::rejoin(cx, &m.channel);
-        if !cx.user().in_channel(&folded) || m.missed.is_empty() {
+        let live = cx.state.channels.get(&folded).map(|c| c.incarnation);
+        let newer = live.filter(|inc| *inc != m.incarnation);
+        let mut missed = m.missed;
+        if live != Some(m.incarnation) {
+            // The account's channel is gone, and its bans with it: one set after the
+            // account left, and matching it, would have kept it out; nothing said
+            // after that ban is its to read.
+            let source = cx.user().source();
+            let banned_at = m
+                .bans
+                .iter()
+                .filter(|(mask, _)| chatd_proto::mask::glob_match(mask, &source))
+                .map(|(_, at)| *at)
+                .min();
+            if let Some(at) = banned_at {
+                missed.retain(|msg| msg.id <= at);
+            }
+        }
+        channel::rejoin(cx, &m.channel, m.incarnation);
+        if !cx.user().in_channel(&folded) {
+            let current = cx.state.channels.get(&folded).map(|c| c.incarnation);
+            let account = cx
+                .user()
+                .account
+                .as_deref()
+                .and_then(|a| cx.state.account_id(a));
+            if let (Some(current), Some(account)) = (current, account) {
+                if current != m.incarnation {
+                    cx.store.send(Request::Part {
+                        account,
+                        channel: folded,
+                    });
+                }
+            }
             continue;
         }
         let shown = cx
@@ -630,7 +674,12 @@ pub fn on_memberships(cx: &mut Cx, ticket: &Ticket, channels: Vec<Membership>) {
             .get(&folded)
             .map(|c| c.name.clone())
             .unwrap_or(m.channel);
-        history::send_replay_batch(cx, &shown, &m.missed);
+        if !missed.is_empty() {
+            history::send_replay_batch(cx, &shown, &missed);
+        }
+        if let Some(incarnation) = newer {
+            history::ask_missed(cx, &shown, incarnation);
+        }
     }
 }
 
@@ -657,9 +706,9 @@ pub fn end_session(cx: &mut Cx, slot: usize, account: &str) {
             .user_of(slot)
             .map(|u| u.channels.clone())
             .unwrap_or_default();
-        if !channels.is_empty() {
+        if let (false, Some(id)) = (channels.is_empty(), cx.state.account_id(&folded)) {
             cx.store.send(Request::Left {
-                account: folded.clone(),
+                account: id,
                 channels,
                 last_id: cx.state.last_msg_id,
             });

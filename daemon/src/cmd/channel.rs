@@ -6,7 +6,7 @@ use crate::outgoing::Outgoing;
 use crate::state::channel::Topic;
 use crate::state::names::is_valid_channel;
 use crate::state::{Cap, Channel, Member, State};
-use crate::store::Request;
+use crate::store::{Incarnation, Request};
 use chatd_proto::numeric::*;
 use chatd_proto::{fold, Message};
 
@@ -38,16 +38,18 @@ pub fn join(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
 
 /// Joins one channel, creating it (with the joiner as operator) if needed.
 pub fn join_one(cx: &mut Cx, name: &str, key: Option<&str>) {
-    join_inner(cx, name, key, false);
+    join_inner(cx, name, key, None);
 }
 
-/// Rejoins a channel an account remembers: `+i`, `+k` and `+l` do not keep it out
-/// (it was a member), `+b` does.
-pub fn rejoin(cx: &mut Cx, name: &str) {
-    join_inner(cx, name, None, true);
+/// Rejoins a channel an account remembers being in, in `incarnation`: `+i`, `+k` and
+/// `+l` do not keep it out of that same incarnation (it is still a member), `+b`
+/// does. A channel of that name created since is another channel: it is joined like
+/// any other.
+pub fn rejoin(cx: &mut Cx, name: &str, incarnation: Incarnation) {
+    join_inner(cx, name, None, Some(incarnation));
 }
 
-fn join_inner(cx: &mut Cx, name: &str, key: Option<&str>, remembered: bool) {
+fn join_inner(cx: &mut Cx, name: &str, key: Option<&str>, remembered: Option<Incarnation>) {
     let limits = &cx.config.limits;
     if !is_valid_channel(name, limits.channel_len) {
         cx.reply(ERR_BADCHANMASK, &[name, "Bad Channel Mask"]);
@@ -70,8 +72,9 @@ fn join_inner(cx: &mut Cx, name: &str, key: Option<&str>, remembered: bool) {
     let now = chrono::Utc::now().timestamp();
     let created = match cx.state.channels.get_mut(&folded) {
         Some(chan) => {
-            let invited = chan.invites.contains(&my_id) || remembered;
-            let refusal = if chan.is_banned(&source) && !invited {
+            let member = remembered == Some(chan.incarnation);
+            let invited = chan.invites.contains(&my_id) || member;
+            let refusal = if chan.is_banned(&source) && !chan.invites.contains(&my_id) {
                 Some((ERR_BANNEDFROMCHAN, "Cannot join channel (+b)"))
             } else if chan.modes.invite_only && !invited {
                 Some((ERR_INVITEONLYCHAN, "Cannot join channel (+i)"))
@@ -94,7 +97,16 @@ fn join_inner(cx: &mut Cx, name: &str, key: Option<&str>, remembered: bool) {
             false
         }
         None => {
-            let mut chan = Channel::new(name, now);
+            // A new channel, never the one a previous holder of the name was: its
+            // history starts here.
+            let now_ms = chrono::Utc::now().timestamp_millis();
+            let incarnation = cx.state.next_msg_id(now_ms);
+            cx.store.send(Request::NewChannel {
+                name: name.to_string(),
+                incarnation,
+                created_ms: now_ms,
+            });
+            let mut chan = Channel::new(name, now, incarnation);
             chan.members.insert(
                 me,
                 Member {
@@ -108,10 +120,17 @@ fn join_inner(cx: &mut Cx, name: &str, key: Option<&str>, remembered: bool) {
     };
     cx.user_mut().channels.push(folded.clone());
     let chan_name = cx.state.channels[&folded].name.clone();
-    if let Some(account) = cx.user().account.as_deref().map(fold) {
+    let incarnation = cx.state.channels[&folded].incarnation;
+    if let Some(account) = cx
+        .user()
+        .account
+        .as_deref()
+        .and_then(|a| cx.state.account_id(a))
+    {
         cx.store.send(Request::Join {
             account,
             channel: chan_name.clone(),
+            incarnation,
             last_id: cx.state.last_msg_id,
         });
     }
@@ -217,8 +236,11 @@ pub fn part_one(cx: &mut Cx, folded: &str, reason: &str) {
 
 /// PART and KICK end a remembered membership (a disconnect does not).
 fn forget_membership(cx: &mut Cx, slot: usize, folded: &str) {
-    if let Some(account) = cx.user_of(slot).and_then(|u| u.account.as_deref()) {
-        let account = fold(account);
+    if let Some(account) = cx
+        .user_of(slot)
+        .and_then(|u| u.account.as_deref())
+        .and_then(|a| cx.state.account_id(a))
+    {
         cx.store.send(Request::Part {
             account,
             channel: folded.to_string(),

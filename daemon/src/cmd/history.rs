@@ -3,9 +3,10 @@
 //! the replay of stored messages (history, offline queue, missed channel messages)
 //! with their original time: `@time=` with server-time, a readable prefix without.
 //!
-//! Who may read: members of a channel; the two parties of a private conversation.
-//! A party is its account when logged in (or, for a recipient, when the nick is a
-//! registered account), else its nick.
+//! Who may read: members of a channel, and only its current incarnation (a channel
+//! that emptied and was created again is a new channel); the two parties of a
+//! private conversation. A party is its account's id when logged in (or, for a
+//! recipient, when the nick is a registered account), else its nick.
 
 use super::{no_such_channel, not_on_channel, CmdError, Cx};
 use crate::outgoing::{Bytes, Outgoing};
@@ -18,18 +19,24 @@ const DEFAULT_COUNT: usize = 50;
 
 /// The identity of the sender for private-conversation keys.
 pub fn my_party(cx: &Cx) -> String {
-    party_of_user(cx.user())
+    party_of_user(cx.state, cx.user())
 }
 
-/// The identity of a connected user: `a:<account>` when logged in, else `n:<nick>`.
-pub fn party_of_user(user: &crate::state::User) -> String {
-    let (prefix, name) = match &user.account {
-        Some(a) => ("a:", a.as_str()),
-        None => ("n:", user.nick.as_str()),
-    };
-    let mut party = String::with_capacity(2 + name.len());
-    party.push_str(prefix);
-    party.push_str(name);
+/// The party identity of an account: `a:<id>`. Its id, not its name: an account
+/// registered later under a deleted one's name is someone else.
+pub fn party_of_account(id: store::AccountId) -> String {
+    format!("a:{id}")
+}
+
+/// The identity of a connected user: `a:<account id>` when logged in, else
+/// `n:<nick>`.
+pub fn party_of_user(state: &crate::state::State, user: &crate::state::User) -> String {
+    if let Some(id) = user.account.as_deref().and_then(|a| state.account_id(a)) {
+        return party_of_account(id);
+    }
+    let mut party = String::with_capacity(2 + user.nick.len());
+    party.push_str("n:");
+    party.push_str(&user.nick);
     party.make_ascii_lowercase(); // `fold`: casemapping ascii
     party
 }
@@ -38,10 +45,10 @@ pub fn party_of_user(user: &crate::state::User) -> String {
 /// that nick, else the account of that name, else the nick.
 pub fn party_of_nick(cx: &Cx, nick: &str) -> String {
     if let Some(user) = cx.state.slot_of_nick(nick).and_then(|s| cx.user_of(s)) {
-        return party_of_user(user);
+        return party_of_user(cx.state, user);
     }
-    if cx.state.account(nick).is_some() {
-        return format!("a:{}", fold(nick));
+    if let Some(id) = cx.state.account_id(nick) {
+        return party_of_account(id);
     }
     format!("n:{}", fold(nick))
 }
@@ -97,6 +104,29 @@ fn request(cx: &mut Cx, command: &str, target: &str, conv: Conv, range: Range, l
     });
 }
 
+/// Replays a channel incarnation the sender just joined as missed messages at login
+/// (its newest `history.missed_per_channel`): the account remembered an earlier
+/// channel of that name, and this one let it in, so its history is the account's to
+/// read like any member's.
+pub fn ask_missed(cx: &mut Cx, shown: &str, incarnation: store::Incarnation) {
+    let conv = Conv::Channel {
+        name: fold(shown),
+        incarnation,
+    };
+    let limit = cx.config.history.missed_per_channel;
+    if limit == 0 {
+        return;
+    }
+    request(
+        cx,
+        "MISSED",
+        shown,
+        conv,
+        Range::Latest { after: None },
+        limit,
+    );
+}
+
 /// The conversation `target` names for the sender, if the sender may read it.
 fn conversation(cx: &Cx, target: &str) -> Result<Conv, CmdError> {
     if target.starts_with('#') {
@@ -107,7 +137,10 @@ fn conversation(cx: &Cx, target: &str) -> Result<Conv, CmdError> {
         if chan.member(cx.me).is_none() {
             return Err(not_on_channel(&chan.name));
         }
-        return Ok(Conv::Channel(folded));
+        return Ok(Conv::Channel {
+            name: folded,
+            incarnation: chan.incarnation,
+        });
     }
     if !crate::state::names::is_valid_nick(target, 400) {
         return Err(super::no_such_nick(target));
@@ -123,10 +156,12 @@ pub fn history(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
     let arg = msg.param(1);
     let (range, limit) = if arg.is_empty() {
         (Range::Latest { after: None }, DEFAULT_COUNT.min(page))
-    } else if let Ok(n) = arg.parse::<usize>() {
+    } else if let Some(n) = parse_count(arg) {
         (Range::Latest { after: None }, n.clamp(1, page))
     } else if let Some(secs) = parse_duration(arg) {
-        let since = chrono::Utc::now().timestamp_millis() - secs * 1000;
+        // A duration longer than the epoch is "everything": saturate, never wrap.
+        let now = chrono::Utc::now().timestamp_millis();
+        let since = now.saturating_sub(secs.saturating_mul(1000));
         (
             Range::Latest {
                 after: Some(id_at_ms(since)),
@@ -147,10 +182,24 @@ pub fn history(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
     Ok(())
 }
 
-/// `30s`, `15m`, `2h`, `7d`, `1w` in seconds.
+/// A count of messages: decimal digits only; one too large for a number is as many
+/// as there are (the caller clamps it to the page size), not an error.
+fn parse_count(s: &str) -> Option<usize> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(s.parse::<usize>().unwrap_or(usize::MAX))
+}
+
+/// `30s`, `15m`, `2h`, `7d`, `1w` in seconds, saturating at `i64::MAX` (a duration
+/// longer than all history means all of it).
 fn parse_duration(s: &str) -> Option<i64> {
     let unit = s.chars().last()?;
-    let n: i64 = s[..s.len() - unit.len_utf8()].parse().ok()?;
+    let digits = &s[..s.len() - unit.len_utf8()];
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let n: i64 = digits.parse().unwrap_or(i64::MAX);
     let mult = match unit {
         's' => 1,
         'm' => 60,
@@ -198,7 +247,7 @@ impl Ref {
     fn after(self) -> Option<i64> {
         match self {
             Ref::Any => None,
-            Ref::Time(ms) => Some(id_at_ms(ms) + 0xFFFF),
+            Ref::Time(ms) => Some(id_at_ms(ms).saturating_add(0xFFFF)),
             Ref::Id(id) => Some(id),
         }
     }
@@ -241,10 +290,10 @@ pub fn chathistory(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
         );
         return Ok(());
     }
-    let limit = match msg.param(needed - 1).parse::<usize>() {
-        Ok(0) => page,
-        Ok(n) => n.min(page),
-        Err(_) => {
+    let limit = match parse_count(msg.param(needed - 1)) {
+        Some(0) => page,
+        Some(n) => n.min(page),
+        None => {
             fail(
                 cx,
                 "CHATHISTORY",
@@ -279,7 +328,13 @@ pub fn chathistory(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
             what: "TARGETS".into(),
         };
         let party = my_party(cx);
-        let channels = cx.user().channels.clone();
+        // Each channel as the incarnation the sender is in: earlier ones are not theirs.
+        let channels = cx
+            .user()
+            .channels
+            .iter()
+            .filter_map(|f| cx.state.channels.get(f).map(|c| (f.clone(), c.incarnation)))
+            .collect();
         // Private conversations of a nick count only from this connection on.
         let floor = floor(cx, &Conv::Direct(String::new(), String::new()));
         let (from, to) = (id_at_ms(a.min(b)).max(floor), id_at_ms(a.max(b)));
@@ -551,6 +606,36 @@ mod tests {
         assert_eq!(parse_duration("0m"), None);
         assert_eq!(parse_duration("h"), None);
         assert_eq!(parse_duration("5x"), None);
+        assert_eq!(parse_duration("-5m"), None);
+        assert_eq!(parse_duration("+5m"), None);
+        // Issue 14: huge durations saturate instead of overflowing.
+        assert_eq!(parse_duration("153722867280912w"), Some(i64::MAX));
+        assert_eq!(parse_duration("99999999999999999999999s"), Some(i64::MAX));
+        assert_eq!(parse_duration("9223372036854775807d"), Some(i64::MAX));
+    }
+
+    #[test]
+    fn counts() {
+        assert_eq!(parse_count("50"), Some(50));
+        assert_eq!(parse_count("0"), Some(0));
+        assert_eq!(parse_count("99999999999999999999999"), Some(usize::MAX));
+        assert_eq!(parse_count(""), None);
+        assert_eq!(parse_count("-1"), None);
+        assert_eq!(parse_count("+1"), None);
+        assert_eq!(parse_count("1h"), None);
+    }
+
+    #[test]
+    fn far_refs_saturate() {
+        // Issue 14: the ends of what RFC 3339 can say stay in order, without overflow.
+        let future = Ref::parse("timestamp=9999-12-31T23:59:59.999Z").unwrap();
+        let past = Ref::parse("timestamp=0000-01-01T00:00:00Z").unwrap();
+        let now = Ref::Time(1_795_000_000_000);
+        assert_eq!(future.after(), Some(i64::MAX));
+        assert!(future.before().unwrap() > now.after().unwrap());
+        assert_eq!(past.before(), Some(0));
+        assert!(past.after().unwrap() < now.before().unwrap());
+        assert_eq!(Ref::parse("timestamp=99999-01-01T00:00:00Z"), None);
     }
 
     #[test]

@@ -150,12 +150,17 @@ fn deliver(cx: &mut Cx, msg: &Message, kind: Kind) -> Result<(), CmdError> {
                 continue;
             }
             let name = chan.name.clone();
+            let incarnation = chan.incarnation;
             let mut out = build(cx, name.clone());
             cx.send_to_channel(&folded, &mut out, Some(me), needs);
             if echo {
                 cx.send_outgoing(me, &mut out);
             }
-            if let Some(m) = stored(name, Conv::Channel(folded)) {
+            let conv = Conv::Channel {
+                name: folded.clone(),
+                incarnation,
+            };
+            if let Some(m) = stored(name, conv) {
                 log_message(cx, m);
             }
         } else {
@@ -185,7 +190,7 @@ fn deliver(cx: &mut Cx, msg: &Message, kind: Kind) -> Result<(), CmdError> {
                 recipient.away.clone(),
                 recipient.caps,
             );
-            let their_party = history::party_of_user(recipient);
+            let their_party = history::party_of_user(cx.state, recipient);
             let mut out = build(cx, nick.clone());
             if needs.is_none_or(|c| caps.has(c)) {
                 cx.send_outgoing(slot, &mut out);
@@ -290,13 +295,16 @@ fn to_account(cx: &mut Cx, name: &str, m: StoredMessage, out: &mut Outgoing, ech
         cx.send_outgoing(me, out);
     }
     note(cx, &m);
+    let Some(account) = cx.state.account_id(name) else {
+        return;
+    };
     let ticket = Ticket {
         conn: cx.my_id(),
         what: format!("{} {name}", m.kind.command()),
     };
     cx.store.send(Request::Queue {
         ticket,
-        account: folded,
+        account,
         msg: m,
     });
 }

@@ -4,6 +4,7 @@
 use super::{err, no_such_nick, not_chanop, CmdError, Cx};
 use crate::outgoing::Outgoing;
 use crate::state::channel::Ban;
+use crate::store::Request;
 use chatd_proto::mask::normalize_mask;
 use chatd_proto::numeric::*;
 use chatd_proto::{fold_eq, Message};
@@ -107,6 +108,7 @@ fn channel_mode(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
                 }
                 let mask = normalize_mask(arg);
                 let max_bans = cx.config.limits.bans_per_channel;
+                let at_id = cx.state.last_msg_id;
                 let chan = cx.state.channels.get_mut(&folded).expect("exists");
                 let present = chan.bans.iter().position(|b| fold_eq(&b.mask, &mask));
                 match (adding, present) {
@@ -115,6 +117,13 @@ fn channel_mode(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
                             mask: mask.clone(),
                             setter: setter.clone(),
                             time: now,
+                        });
+                        // Kept with the channel's incarnation, for members banned
+                        // while away (see `account::on_memberships`).
+                        cx.store.send(Request::ChannelBan {
+                            incarnation: chan.incarnation,
+                            mask: mask.clone(),
+                            at_id,
                         });
                         changes.push((true, 'b', Some(mask)));
                     }

@@ -1,4 +1,5 @@
-//! [`Channel`]: members with their prefixes, modes, topic, bans and invites.
+//! [`Channel`]: members with their prefixes, modes, topic, bans and invites, and the
+//! incarnation its history is kept under.
 
 use crate::conn::ConnId;
 use chatd_proto::mask::glob_match;
@@ -82,6 +83,10 @@ pub struct Channel {
     /// The name as its creator spelled it.
     pub name: String,
     pub created: i64,
+    /// Which incarnation of this name it is (`store::Incarnation`): a channel that
+    /// emptied and is created again is a new channel, whose members read only what
+    /// was said in it, not in the one before (the one they may have been kept out of).
+    pub incarnation: crate::store::Incarnation,
     pub topic: Option<Topic>,
     pub modes: Modes,
     pub bans: Vec<Ban>,
@@ -95,10 +100,11 @@ pub struct Channel {
 
 impl Channel {
     /// A new channel with the default modes `+nt`.
-    pub fn new(name: &str, created: i64) -> Channel {
+    pub fn new(name: &str, created: i64, incarnation: crate::store::Incarnation) -> Channel {
         Channel {
             name: name.to_string(),
             created,
+            incarnation,
             topic: None,
             modes: Modes {
                 no_external: true,
@@ -141,7 +147,7 @@ mod tests {
 
     #[test]
     fn who_may_send() {
-        let mut c = Channel::new("#c", 0);
+        let mut c = Channel::new("#c", 0, 1);
         c.members.insert(1, Member::default());
         c.members.insert(
             2,
@@ -189,7 +195,7 @@ mod tests {
 
     #[test]
     fn mode_params() {
-        let mut c = Channel::new("#c", 0);
+        let mut c = Channel::new("#c", 0, 1);
         c.modes.key = Some("sekrit".into());
         c.modes.limit = Some(10);
         assert_eq!(c.modes.to_params(true), vec!["+ntkl", "sekrit", "10"]);

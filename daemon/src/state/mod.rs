@@ -186,6 +186,11 @@ impl State {
         self.accounts.get(&fold(name))
     }
 
+    /// The stable id of the account named `name`, if it is registered.
+    pub fn account_id(&self, name: &str) -> Option<crate::store::AccountId> {
+        self.account(name).map(|a| a.id)
+    }
+
     /// The first ban that covers `source` from `ip`.
     pub fn banned(&self, source: &str, ip: &str) -> Option<&Ban> {
         self.bans.iter().find(|b| ban_matches(b, source, ip))

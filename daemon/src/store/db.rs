@@ -2,12 +2,12 @@
 //! savepoint derefs to one) with cached prepared statements. No function here
 //! commits; the store thread decides the transaction.
 //!
-//! Keys: accounts and channels are folded with `chatd_proto::fold` here, so callers
-//! may pass either form. See `schema.rs` for the columns.
+//! Keys: channels are folded with `chatd_proto::fold` here, so callers may pass either
+//! form; accounts are their ids. See `schema.rs` for the columns.
 
 use super::{
-    Account, AccountSummary, Ban, Conv, Kind, Membership, PasswordHash, QueueRefusal, Range,
-    RegisterError, StoredMessage, TailFilter, TargetActivity,
+    Account, AccountId, AccountSummary, Ban, Conv, Incarnation, Kind, Membership, PasswordHash,
+    QueueRefusal, Range, RegisterError, StoredMessage, TailFilter, TargetActivity,
 };
 use chatd_proto::fold;
 use chatd_proto::mask::split_source;
@@ -21,13 +21,13 @@ pub(super) const STATEMENT_CACHE: usize = 64;
 const NAME_SCAN: i64 = 256;
 
 /// The columns [`message_from_row`] reads, in order.
-const MESSAGE_COLUMNS: &str =
-    "m.id, m.time_ms, m.kind, m.source, m.account, m.target, m.conv, m.party_a, m.party_b, m.text";
+const MESSAGE_COLUMNS: &str = "m.id, m.time_ms, m.kind, m.source, m.account, m.target, \
+     m.conv, m.party_a, m.party_b, m.text, m.incarnation";
 
 /// The `conv`, `party_a`, `party_b` columns of a conversation.
 fn conv_columns(conv: &Conv) -> (String, Option<String>, Option<String>) {
     match conv {
-        Conv::Channel(name) => (fold(name), None, None),
+        Conv::Channel { name, .. } => (fold(name), None, None),
         Conv::Direct(a, b) => {
             let (a, b) = (fold(a), fold(b));
             let (lo, hi) = if a <= b { (&a, &b) } else { (&b, &a) };
@@ -45,6 +45,14 @@ fn conv_key(conv: &Conv) -> String {
     conv_columns(conv).0
 }
 
+/// The `incarnation` column: the channel's, 0 for a direct conversation.
+fn incarnation_of(conv: &Conv) -> Incarnation {
+    match conv {
+        Conv::Channel { incarnation, .. } => *incarnation,
+        Conv::Direct(..) => 0,
+    }
+}
+
 fn kind_of(code: i64) -> Kind {
     if code == Kind::Notice as i64 {
         Kind::Notice
@@ -60,7 +68,10 @@ fn message_from_row(row: &Row<'_>, at: usize) -> Result<StoredMessage> {
     let party_b: Option<String> = row.get(at + 8)?;
     let conv = match (party_a, party_b) {
         (Some(a), Some(b)) => Conv::Direct(a, b),
-        _ => Conv::Channel(conv),
+        _ => Conv::Channel {
+            name: conv,
+            incarnation: row.get(at + 10)?,
+        },
     };
     Ok(StoredMessage {
         id: row.get(at)?,
@@ -78,14 +89,6 @@ fn limit_param(limit: usize) -> i64 {
     i64::try_from(limit).unwrap_or(i64::MAX)
 }
 
-/// The identity of a message's sender: `a:<account>` when logged in, else `n:<nick>`.
-fn sender_identity(account: Option<&str>, source: &str) -> String {
-    match account {
-        Some(account) => format!("a:{}", fold(account)),
-        None => format!("n:{}", fold(split_source(source).nick)),
-    }
-}
-
 // ---- messages ----
 
 /// Inserts one message unless its id is already logged.
@@ -99,8 +102,8 @@ pub(super) fn insert_message(conn: &Connection, msg: &StoredMessage) -> Result<(
 pub(super) fn log(conn: &Connection, msgs: &[StoredMessage]) -> Result<()> {
     let mut insert = conn.prepare_cached(
         "INSERT OR IGNORE INTO messages \
-         (id, time_ms, kind, source, account, target, conv, party_a, party_b, text) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+         (id, time_ms, kind, source, account, target, conv, party_a, party_b, text, incarnation) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
     )?;
     let mut conversation = None;
     // Each conversation is looked up once per batch, however many messages it has.
@@ -118,6 +121,7 @@ pub(super) fn log(conn: &Connection, msgs: &[StoredMessage]) -> Result<()> {
             party_a,
             party_b,
             msg.text,
+            incarnation_of(&msg.conv),
         ])?;
         if let (Some(a), Some(b)) = (&party_a, &party_b) {
             if !seen.contains(&conv) {
@@ -137,31 +141,72 @@ pub(super) fn log(conn: &Connection, msgs: &[StoredMessage]) -> Result<()> {
     Ok(())
 }
 
-/// The largest logged message id, 0 when the log is empty.
+/// The largest logged message id or channel incarnation, 0 when there is none: both
+/// come from the loop's id sequence, which must start above them.
 pub(super) fn last_id(conn: &Connection) -> Result<i64> {
-    conn.query_row("SELECT COALESCE(max(id), 0) FROM messages", [], |r| {
-        r.get(0)
-    })
+    conn.query_row(
+        "SELECT max((SELECT COALESCE(max(id), 0) FROM messages), \
+                    (SELECT COALESCE(max(id), 0) FROM channel_incarnations))",
+        [],
+        |r| r.get(0),
+    )
 }
 
-/// Messages of conversation `conv` (a key) with `lo < id < hi`, at most `limit`: the
-/// newest ones if `newest` else the oldest ones. Always returned oldest first.
+/// [`super::Request::NewChannel`].
+pub(super) fn new_channel(
+    conn: &Connection,
+    name: &str,
+    incarnation: Incarnation,
+    created_ms: i64,
+) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT OR IGNORE INTO channel_incarnations (id, channel, name, created_ms) \
+         VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![incarnation, fold(name), name, created_ms])?;
+    Ok(())
+}
+
+/// [`super::Request::ChannelBan`].
+pub(super) fn channel_ban(
+    conn: &Connection,
+    incarnation: Incarnation,
+    mask: &str,
+    at_id: i64,
+) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO channel_bans (incarnation, mask, set_id) VALUES (?1, ?2, ?3)",
+    )?
+    .execute(params![incarnation, mask, at_id])?;
+    Ok(())
+}
+
+/// Messages of conversation `conv` (a key) in `incarnation` (0 for a direct one) with
+/// `lo < id < hi`, at most `limit`: the newest ones if `newest` else the oldest ones.
+/// Always returned oldest first.
+///
+/// Every message of a channel incarnation has a larger id than the incarnation, and
+/// a channel's incarnations follow each other in time, so `lo` is raised to the
+/// incarnation: the `messages_conv` index then reads this incarnation's rows only.
 fn messages_between(
     conn: &Connection,
     conv: &str,
+    incarnation: Incarnation,
     lo: i64,
     hi: i64,
     newest: bool,
     limit: usize,
 ) -> Result<Vec<StoredMessage>> {
+    let lo = lo.max(incarnation);
     if limit == 0 || lo >= hi {
         return Ok(Vec::new());
     }
     let sql = if newest { NEWEST_SQL } else { OLDEST_SQL };
     let mut stmt = conn.prepare_cached(sql)?;
-    let rows = stmt.query_map(params![conv, lo, hi, limit_param(limit)], |row| {
-        message_from_row(row, 0)
-    })?;
+    let rows = stmt.query_map(
+        params![conv, lo, hi, limit_param(limit), incarnation],
+        |row| message_from_row(row, 0),
+    )?;
     let mut out = rows.collect::<Result<Vec<_>>>()?;
     if newest {
         out.reverse();
@@ -171,16 +216,19 @@ fn messages_between(
 
 // `prepare_cached` keys on the text, so the two orders are two fixed strings.
 const OLDEST_SQL: &str = "SELECT m.id, m.time_ms, m.kind, m.source, m.account, m.target, \
-     m.conv, m.party_a, m.party_b, m.text FROM messages m \
-     WHERE m.conv = ?1 AND m.id > ?2 AND m.id < ?3 ORDER BY m.id ASC LIMIT ?4";
+     m.conv, m.party_a, m.party_b, m.text, m.incarnation FROM messages m \
+     WHERE m.conv = ?1 AND m.id > ?2 AND m.id < ?3 AND m.incarnation = ?5 \
+     ORDER BY m.id ASC LIMIT ?4";
 const NEWEST_SQL: &str = "SELECT m.id, m.time_ms, m.kind, m.source, m.account, m.target, \
-     m.conv, m.party_a, m.party_b, m.text FROM messages m \
-     WHERE m.conv = ?1 AND m.id > ?2 AND m.id < ?3 ORDER BY m.id DESC LIMIT ?4";
+     m.conv, m.party_a, m.party_b, m.text, m.incarnation FROM messages m \
+     WHERE m.conv = ?1 AND m.id > ?2 AND m.id < ?3 AND m.incarnation = ?5 \
+     ORDER BY m.id DESC LIMIT ?4";
 
 /// [`super::Request::History`]: see [`Range`]. Bounds are exclusive except that
 /// `Around` includes the message at `around`; `Around` takes `limit / 2` messages
 /// before `around` and up to the rest at or after it (a short side is not refilled
 /// from the other); `Between` takes the `limit` messages nearest `from`. Oldest first.
+/// A channel's history is that of its incarnation only.
 pub(super) fn history(
     conn: &Connection,
     conv: &Conv,
@@ -188,19 +236,17 @@ pub(super) fn history(
     limit: usize,
 ) -> Result<Vec<StoredMessage>> {
     let key = conv_key(conv);
+    let inc = incarnation_of(conv);
     let (min, max) = (i64::MIN, i64::MAX);
+    let between = |lo, hi, newest, limit| messages_between(conn, &key, inc, lo, hi, newest, limit);
     match *range {
-        Range::Latest { after } => {
-            messages_between(conn, &key, after.unwrap_or(min), max, true, limit)
-        }
-        Range::Before { before } => messages_between(conn, &key, min, before, true, limit),
-        Range::After { after } => messages_between(conn, &key, after, max, false, limit),
+        Range::Latest { after } => between(after.unwrap_or(min), max, true, limit),
+        Range::Before { before } => between(min, before, true, limit),
+        Range::After { after } => between(after, max, false, limit),
         Range::Around { around } => {
             let before_n = limit / 2;
-            let mut out = messages_between(conn, &key, min, around, true, before_n)?;
-            out.extend(messages_between(
-                conn,
-                &key,
+            let mut out = between(min, around, true, before_n)?;
+            out.extend(between(
                 around.saturating_sub(1),
                 max,
                 false,
@@ -210,9 +256,9 @@ pub(super) fn history(
         }
         Range::Between { from, to } => {
             if from <= to {
-                messages_between(conn, &key, from, to, false, limit)
+                between(from, to, false, limit)
             } else {
-                messages_between(conn, &key, to, from, true, limit)
+                between(to, from, true, limit)
             }
         }
     }
@@ -226,16 +272,15 @@ pub(super) fn history(
 /// Otherwise logs the message (if not already) and queues it.
 pub(super) fn queue(
     conn: &Connection,
-    account: &str,
+    account: AccountId,
     msg: &StoredMessage,
     now_ms: i64,
     max_messages: usize,
     max_age_secs: i64,
 ) -> Result<Result<(), QueueRefusal>> {
-    let account = fold(account);
     let (waiting, oldest): (i64, Option<i64>) = conn
-        .prepare_cached("SELECT count(*), min(queued_ms) FROM offline_queue WHERE account = ?1")?
-        .query_row([&account], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        .prepare_cached("SELECT count(*), min(queued_ms) FROM offline_queue WHERE account_id = ?1")?
+        .query_row([account], |r| Ok((r.get(0)?, r.get(1)?)))?;
     if usize::try_from(waiting).unwrap_or(usize::MAX) >= max_messages {
         return Ok(Err(QueueRefusal::Full));
     }
@@ -246,20 +291,23 @@ pub(super) fn queue(
     }
     insert_message(conn, msg)?;
     conn.prepare_cached(
-        "INSERT INTO offline_queue (account, message_id, queued_ms) VALUES (?1, ?2, ?3)",
+        "INSERT INTO offline_queue (account_id, message_id, queued_ms) VALUES (?1, ?2, ?3)",
     )?
     .execute(params![account, msg.id, now_ms])?;
     Ok(Ok(()))
 }
 
 /// [`super::Request::FetchQueue`]: (queue row id, message), oldest first.
-pub(super) fn fetch_queue(conn: &Connection, account: &str) -> Result<Vec<(i64, StoredMessage)>> {
+pub(super) fn fetch_queue(
+    conn: &Connection,
+    account: AccountId,
+) -> Result<Vec<(i64, StoredMessage)>> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT q.id, {MESSAGE_COLUMNS} FROM offline_queue q \
          JOIN messages m ON m.id = q.message_id \
-         WHERE q.account = ?1 ORDER BY q.id"
+         WHERE q.account_id = ?1 ORDER BY q.id"
     ))?;
-    let rows = stmt.query_map([fold(account)], |row| {
+    let rows = stmt.query_map([account], |row| {
         Ok((row.get(0)?, message_from_row(row, 1)?))
     })?;
     rows.collect()
@@ -276,11 +324,12 @@ pub(super) fn dequeue(conn: &Connection, ids: &[i64]) -> Result<()> {
 
 // ---- accounts ----
 
-/// [`super::Request::CreateAccount`]: `Exists` when the folded name is taken.
+/// [`super::Request::CreateAccount`]: the new account's id, or `Exists` when the
+/// folded name is taken.
 pub(super) fn create_account(
     conn: &Connection,
     account: &Account,
-) -> Result<Result<(), RegisterError>> {
+) -> Result<Result<AccountId, RegisterError>> {
     let inserted = conn
         .prepare_cached(
             "INSERT INTO accounts \
@@ -300,18 +349,19 @@ pub(super) fn create_account(
     Ok(if inserted == 0 {
         Err(RegisterError::Exists)
     } else {
-        Ok(())
+        Ok(conn.last_insert_rowid())
     })
 }
 
 /// Every account, in creation order.
 pub(super) fn load_accounts(conn: &Connection) -> Result<Vec<Account>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT name, email, hash, salt, iterations, created, last_seen \
+        "SELECT name, email, hash, salt, iterations, created, last_seen, id \
          FROM accounts ORDER BY id",
     )?;
     let rows = stmt.query_map([], |row| {
         Ok(Account {
+            id: row.get(7)?,
             name: row.get(0)?,
             email: row.get(1)?,
             hash: PasswordHash {
@@ -327,15 +377,14 @@ pub(super) fn load_accounts(conn: &Connection) -> Result<Vec<Account>> {
 }
 
 /// [`super::Request::DeleteAccount`]: the account, its queue and its memberships
-/// (its logged messages stay).
-pub(super) fn delete_account(conn: &Connection, account: &str) -> Result<()> {
-    let account = fold(account);
-    conn.prepare_cached("DELETE FROM offline_queue WHERE account = ?1")?
-        .execute([&account])?;
-    conn.prepare_cached("DELETE FROM memberships WHERE account = ?1")?
-        .execute([&account])?;
-    conn.prepare_cached("DELETE FROM accounts WHERE folded = ?1")?
-        .execute([&account])?;
+/// (its logged messages stay, under an identity no later account has).
+pub(super) fn delete_account(conn: &Connection, account: AccountId) -> Result<()> {
+    conn.prepare_cached("DELETE FROM offline_queue WHERE account_id = ?1")?
+        .execute([account])?;
+    conn.prepare_cached("DELETE FROM memberships WHERE account_id = ?1")?
+        .execute([account])?;
+    conn.prepare_cached("DELETE FROM accounts WHERE id = ?1")?
+        .execute([account])?;
     Ok(())
 }
 
@@ -384,7 +433,7 @@ pub(super) fn load_bans(conn: &Connection, now: i64) -> Result<Vec<Ban>> {
 /// [`super::Request::ListAccounts`]: every account with its offline-queue depth.
 pub(super) fn list_accounts(conn: &Connection) -> Result<Vec<AccountSummary>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT a.name, a.email, a.created, a.last_seen,          (SELECT count(*) FROM offline_queue q WHERE q.account = a.folded)          FROM accounts a ORDER BY a.folded",
+        "SELECT a.name, a.email, a.created, a.last_seen,          (SELECT count(*) FROM offline_queue q WHERE q.account_id = a.id)          FROM accounts a ORDER BY a.folded",
     )?;
     let rows = stmt.query_map([], |row| {
         Ok(AccountSummary {
@@ -428,8 +477,10 @@ pub(super) fn tail(
                 stmt.query_map(params![fold(name), limit], |row| message_from_row(row, 0))?;
             rows.collect::<Result<_>>()?
         }
-        Some(TailFilter::Party(nick)) => {
-            let (a, n) = (format!("a:{}", fold(nick)), format!("n:{}", fold(nick)));
+        Some(TailFilter::Party { nick, account }) => {
+            // An account id is never a nick, so `a:-` matches nothing.
+            let a = account.map_or_else(|| "a:-".to_string(), |id| format!("a:{id}"));
+            let n = format!("n:{}", fold(nick));
             let mut stmt = conn.prepare_cached(&format!(
                 "SELECT {MESSAGE_COLUMNS} FROM messages m \
                  WHERE m.conv IN (SELECT conv FROM conversations \
@@ -447,34 +498,46 @@ pub(super) fn tail(
 // ---- memberships ----
 
 /// [`super::Request::Join`]: insert or replace the membership.
-pub(super) fn join(conn: &Connection, account: &str, channel: &str, last_id: i64) -> Result<()> {
+pub(super) fn join(
+    conn: &Connection,
+    account: AccountId,
+    channel: &str,
+    incarnation: Incarnation,
+    last_id: i64,
+) -> Result<()> {
     conn.prepare_cached(
-        "INSERT INTO memberships (account, channel, display, last_id) \
-         VALUES (?1, ?2, ?3, ?4) \
-         ON CONFLICT (account, channel) \
-         DO UPDATE SET display = excluded.display, last_id = excluded.last_id",
+        "INSERT INTO memberships (account_id, channel, display, incarnation, last_id) \
+         VALUES (?1, ?2, ?3, ?4, ?5) \
+         ON CONFLICT (account_id, channel) \
+         DO UPDATE SET display = excluded.display, incarnation = excluded.incarnation, \
+         last_id = excluded.last_id",
     )?
-    .execute(params![fold(account), fold(channel), channel, last_id])?;
+    .execute(params![
+        account,
+        fold(channel),
+        channel,
+        incarnation,
+        last_id
+    ])?;
     Ok(())
 }
 
 /// [`super::Request::Part`].
-pub(super) fn part(conn: &Connection, account: &str, channel: &str) -> Result<()> {
-    conn.prepare_cached("DELETE FROM memberships WHERE account = ?1 AND channel = ?2")?
-        .execute(params![fold(account), fold(channel)])?;
+pub(super) fn part(conn: &Connection, account: AccountId, channel: &str) -> Result<()> {
+    conn.prepare_cached("DELETE FROM memberships WHERE account_id = ?1 AND channel = ?2")?
+        .execute(params![account, fold(channel)])?;
     Ok(())
 }
 
 /// [`super::Request::Left`].
 pub(super) fn left(
     conn: &Connection,
-    account: &str,
+    account: AccountId,
     channels: &[String],
     last_id: i64,
 ) -> Result<()> {
-    let account = fold(account);
     let mut stmt = conn.prepare_cached(
-        "UPDATE memberships SET last_id = ?3 WHERE account = ?1 AND channel = ?2",
+        "UPDATE memberships SET last_id = ?3 WHERE account_id = ?1 AND channel = ?2",
     )?;
     for channel in channels {
         stmt.execute(params![account, fold(channel), last_id])?;
@@ -483,24 +546,47 @@ pub(super) fn left(
 }
 
 /// [`super::Request::FetchMemberships`]: every membership (by folded channel name),
-/// each with the newest `missed` messages after its `last_id`, oldest first.
+/// each with the newest `missed` messages of its incarnation after its `last_id`,
+/// oldest first: what was said in a later incarnation, which the account was never
+/// a member of, is not missed.
 pub(super) fn fetch_memberships(
     conn: &Connection,
-    account: &str,
+    account: AccountId,
     missed: usize,
 ) -> Result<Vec<Membership>> {
-    let rows: Vec<(String, String, i64)> = conn
+    let rows: Vec<(String, String, Incarnation, i64)> = conn
         .prepare_cached(
-            "SELECT channel, display, last_id FROM memberships \
-             WHERE account = ?1 ORDER BY channel",
+            "SELECT channel, display, incarnation, last_id FROM memberships \
+             WHERE account_id = ?1 ORDER BY channel",
         )?
-        .query_map([fold(account)], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .query_map([account], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })?
         .collect::<Result<_>>()?;
+    let mut bans = conn.prepare_cached(
+        "SELECT mask, set_id FROM channel_bans WHERE incarnation = ?1 ORDER BY set_id",
+    )?;
     rows.into_iter()
-        .map(|(folded, display, last_id)| {
+        .map(|(folded, display, incarnation, last_id)| {
+            let bans = if incarnation == 0 {
+                Vec::new()
+            } else {
+                bans.query_map([incarnation], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect::<Result<_>>()?
+            };
             Ok(Membership {
                 channel: display,
-                missed: messages_between(conn, &folded, last_id, i64::MAX, true, missed)?,
+                incarnation,
+                bans,
+                missed: messages_between(
+                    conn,
+                    &folded,
+                    incarnation,
+                    last_id,
+                    i64::MAX,
+                    true,
+                    missed,
+                )?,
             })
         })
         .collect()
@@ -509,7 +595,7 @@ pub(super) fn fetch_memberships(
 // ---- targets ----
 
 /// [`super::Request::Targets`]: the direct conversations of `party` and the given
-/// channels that have a message with `min(from, to) < id < max(from, to)`, newest
+/// channel incarnations that have a message with `min(from, to) < id < max(from, to)`, newest
 /// latest-activity first, at most `limit`. `latest_ms` is the time of the newest
 /// message in that range.
 ///
@@ -522,7 +608,7 @@ pub(super) fn fetch_memberships(
 pub(super) fn targets(
     conn: &Connection,
     party: &str,
-    channels: &[String],
+    channels: &[(String, Incarnation)],
     from: i64,
     to: i64,
     limit: usize,
@@ -542,11 +628,12 @@ pub(super) fn targets(
 
     let mut newest_in = conn.prepare_cached(
         "SELECT id, time_ms, target FROM messages \
-         WHERE conv = ?1 AND id > ?2 AND id < ?3 ORDER BY id DESC LIMIT 1",
+         WHERE conv = ?1 AND id > ?2 AND id < ?3 AND incarnation = ?4 \
+         ORDER BY id DESC LIMIT 1",
     )?;
-    let mut newest = |key: &str| -> Result<Option<(i64, i64, String)>> {
+    let mut newest = |key: &str, inc: Incarnation| -> Result<Option<(i64, i64, String)>> {
         newest_in
-            .query_row(params![key, lo, hi], |r| {
+            .query_row(params![key, lo.max(inc), hi, inc], |r| {
                 Ok((r.get(0)?, r.get(1)?, r.get(2)?))
             })
             .optional()
@@ -566,19 +653,19 @@ pub(super) fn targets(
         })?
         .collect::<Result<Vec<_>>>()?;
     for (conv, a, b) in convs {
-        if let Some((id, time_ms, _)) = newest(&conv)? {
+        if let Some((id, time_ms, _)) = newest(&conv, 0)? {
             let other = if a == party { b } else { a };
             found.push((id, time_ms, Found::Direct { conv, other }));
         }
     }
 
     let mut seen = std::collections::HashSet::new();
-    for channel in channels {
+    for (channel, inc) in channels {
         let key = fold(channel);
         if !seen.insert(key.clone()) {
             continue;
         }
-        if let Some((id, time_ms, target)) = newest(&key)? {
+        if let Some((id, time_ms, target)) = newest(&key, *inc)? {
             found.push((id, time_ms, Found::Channel(target)));
         }
     }
@@ -599,16 +686,17 @@ pub(super) fn targets(
 
 /// The other party's latest nick in a direct conversation; see [`targets`].
 fn direct_name(conn: &Connection, conv: &str, other: &str) -> Result<String> {
+    // `party_a` is the sender of a direct message.
     let mut stmt = conn.prepare_cached(
-        "SELECT source, account, target FROM messages WHERE conv = ?1 \
+        "SELECT source, party_a, target FROM messages WHERE conv = ?1 \
          ORDER BY id DESC LIMIT ?2",
     )?;
     let mut rows = stmt.query(params![conv, NAME_SCAN])?;
     let mut fallback = None;
     while let Some(row) = rows.next()? {
         let source: String = row.get(0)?;
-        let account: Option<String> = row.get(1)?;
-        if sender_identity(account.as_deref(), &source) == other {
+        let sender: Option<String> = row.get(1)?;
+        if sender.as_deref() == Some(other) {
             return Ok(split_source(&source).nick.to_string());
         }
         if fallback.is_none() {
@@ -640,8 +728,16 @@ pub(super) mod tests {
             source: format!("{nick}!u@h"),
             account: None,
             target: channel.to_string(),
-            conv: Conv::Channel(fold(channel)),
+            conv: chan(channel),
             text: text.to_string(),
+        }
+    }
+
+    /// Incarnation 0 of a channel (as logged before incarnations).
+    pub(crate) fn chan(name: &str) -> Conv {
+        Conv::Channel {
+            name: fold(name),
+            incarnation: 0,
         }
     }
 
@@ -682,13 +778,7 @@ pub(super) mod tests {
         dup.text = "changed".into();
         log(&conn, &[dup]).unwrap();
         assert_eq!(last_id(&conn).unwrap(), 2);
-        let got = history(
-            &conn,
-            &Conv::Channel("#chan".into()),
-            &Range::Latest { after: None },
-            10,
-        )
-        .unwrap();
+        let got = history(&conn, &chan("#chan"), &Range::Latest { after: None }, 10).unwrap();
         assert_eq!(got, vec![a]);
         let got = history(
             &conn,
@@ -716,7 +806,7 @@ pub(super) mod tests {
         msgs.extend((1..=10).map(|i| chan_msg(i * 10 + 5, "#other", "n", "y")));
         msgs.push(dm(1000, "n:a", "a", "n:b", "b", "z"));
         log(&conn, &msgs).unwrap();
-        let c = Conv::Channel("#c".into());
+        let c = chan("#c");
         let h = |range: Range, limit: usize| ids(&history(&conn, &c, &range, limit).unwrap());
 
         assert_eq!(h(Range::Latest { after: None }, 3), [80, 90, 100]);
@@ -763,12 +853,7 @@ pub(super) mod tests {
             assert!(h(range, 0).is_empty());
         }
         // Unfolded names find the same conversation.
-        let upper = history(
-            &conn,
-            &Conv::Channel("#C".into()),
-            &Range::After { after: 0 },
-            1,
-        );
+        let upper = history(&conn, &chan("#C"), &Range::After { after: 0 }, 1);
         assert_eq!(ids(&upper.unwrap()), [10]);
     }
 
@@ -807,7 +892,8 @@ pub(super) mod tests {
     fn queue_full_and_stale() {
         let dir = tempfile::tempdir().unwrap();
         let conn = open_db(dir.path());
-        let q = |id: i64, account: &str, now: i64| {
+        let (bob, carol, dan, eve) = (1, 2, 3, 4);
+        let q = |id: i64, account: AccountId, now: i64| {
             queue(
                 &conn,
                 account,
@@ -818,33 +904,33 @@ pub(super) mod tests {
             )
             .unwrap()
         };
-        assert_eq!(q(1, "bob", 1_000), Ok(()));
-        assert_eq!(q(2, "Bob", 2_000), Ok(()));
-        assert_eq!(q(3, "bob", 3_000), Ok(()));
-        assert_eq!(q(4, "bob", 4_000), Err(QueueRefusal::Full));
+        assert_eq!(q(1, bob, 1_000), Ok(()));
+        assert_eq!(q(2, bob, 2_000), Ok(()));
+        assert_eq!(q(3, bob, 3_000), Ok(()));
+        assert_eq!(q(4, bob, 4_000), Err(QueueRefusal::Full));
         // Refused messages are not logged by the queue.
         assert_eq!(last_id(&conn).unwrap(), 3);
         // Another account has its own limits.
-        assert_eq!(q(5, "carol", 5_000), Ok(()));
+        assert_eq!(q(5, carol, 5_000), Ok(()));
 
         // Age: oldest queued at 5_000; exactly 60 s later is still fine, later is stale.
-        assert_eq!(q(6, "carol", 65_000), Ok(()));
-        assert_eq!(q(7, "carol", 65_001), Err(QueueRefusal::Stale));
+        assert_eq!(q(6, carol, 65_000), Ok(()));
+        assert_eq!(q(7, carol, 65_001), Err(QueueRefusal::Stale));
 
         // Delivering the old rows makes room again.
-        let rows = fetch_queue(&conn, "CAROL").unwrap();
+        let rows = fetch_queue(&conn, carol).unwrap();
         assert_eq!(rows.len(), 2);
         dequeue(&conn, &[rows[0].0]).unwrap();
-        assert_eq!(q(8, "carol", 65_001), Ok(()));
+        assert_eq!(q(8, carol, 65_001), Ok(()));
 
         // No age limit when it is 0; no queue at all when the count limit is 0.
         let m = dm(9, "n:x", "x", "a:dan", "dan", "m");
-        assert_eq!(queue(&conn, "dan", &m, 0, 5, 0).unwrap(), Ok(()));
+        assert_eq!(queue(&conn, dan, &m, 0, 5, 0).unwrap(), Ok(()));
         let m = dm(10, "n:x", "x", "a:dan", "dan", "m");
-        assert_eq!(queue(&conn, "dan", &m, i64::MAX / 2, 5, 0).unwrap(), Ok(()));
+        assert_eq!(queue(&conn, dan, &m, i64::MAX / 2, 5, 0).unwrap(), Ok(()));
         let m = dm(11, "n:x", "x", "a:eve", "eve", "m");
         assert_eq!(
-            queue(&conn, "eve", &m, 0, 0, 60).unwrap(),
+            queue(&conn, eve, &m, 0, 0, 60).unwrap(),
             Err(QueueRefusal::Full)
         );
     }
@@ -853,6 +939,7 @@ pub(super) mod tests {
     fn fetch_queue_order_and_dequeue() {
         let dir = tempfile::tempdir().unwrap();
         let conn = open_db(dir.path());
+        let (bob, carol) = (1, 2);
         // Queue order is arrival order, whatever the message ids.
         let msgs = [
             dm(30, "n:x", "x", "a:bob", "bob", "first"),
@@ -862,11 +949,11 @@ pub(super) mod tests {
         // The same message may also arrive in a Log batch.
         log(&conn, &msgs[1..2]).unwrap();
         for (i, m) in msgs.iter().enumerate() {
-            assert_eq!(queue(&conn, "bob", m, i as i64, 100, 3600).unwrap(), Ok(()));
+            assert_eq!(queue(&conn, bob, m, i as i64, 100, 3600).unwrap(), Ok(()));
         }
         queue(
             &conn,
-            "carol",
+            carol,
             &dm(40, "n:x", "x", "a:carol", "carol", "c"),
             0,
             100,
@@ -874,22 +961,23 @@ pub(super) mod tests {
         )
         .unwrap()
         .unwrap();
-        let rows = fetch_queue(&conn, "Bob").unwrap();
+        let rows = fetch_queue(&conn, bob).unwrap();
         let texts: Vec<_> = rows.iter().map(|(_, m)| m.text.as_str()).collect();
         assert_eq!(texts, ["first", "second", "third"]);
         assert_eq!(rows[1].1, msgs[1]);
         assert!(rows.windows(2).all(|w| w[0].0 < w[1].0));
 
         dequeue(&conn, &[rows[0].0, rows[2].0, 9999]).unwrap();
-        let left: Vec<_> = fetch_queue(&conn, "bob").unwrap();
+        let left: Vec<_> = fetch_queue(&conn, bob).unwrap();
         assert_eq!(left.len(), 1);
         assert_eq!(left[0].1.text, "second");
-        assert_eq!(fetch_queue(&conn, "carol").unwrap().len(), 1);
-        assert!(fetch_queue(&conn, "nobody").unwrap().is_empty());
+        assert_eq!(fetch_queue(&conn, carol).unwrap().len(), 1);
+        assert!(fetch_queue(&conn, 99).unwrap().is_empty());
     }
 
     fn account(name: &str) -> Account {
         Account {
+            id: 0,
             name: name.to_string(),
             hash: PasswordHash {
                 iterations: 1,
@@ -906,23 +994,29 @@ pub(super) mod tests {
     fn accounts_create_seen_delete() {
         let dir = tempfile::tempdir().unwrap();
         let conn = open_db(dir.path());
-        assert_eq!(create_account(&conn, &account("Alice")).unwrap(), Ok(()));
+        let alice_id = create_account(&conn, &account("Alice")).unwrap().unwrap();
         assert_eq!(
             create_account(&conn, &account("ALICE")).unwrap(),
             Err(RegisterError::Exists)
         );
         let mut bob = account("bob");
         bob.email = None;
-        assert_eq!(create_account(&conn, &bob).unwrap(), Ok(()));
+        let bob_id = create_account(&conn, &bob).unwrap().unwrap();
+        assert!(bob_id > alice_id);
         seen(&conn, "BOB", 500).unwrap();
         seen(&conn, "nobody", 500).unwrap();
         let all = load_accounts(&conn).unwrap();
         bob.last_seen = 500;
-        assert_eq!(all, vec![account("Alice"), bob]);
+        bob.id = bob_id;
+        let alice = Account {
+            id: alice_id,
+            ..account("Alice")
+        };
+        assert_eq!(all, vec![alice, bob]);
 
         queue(
             &conn,
-            "alice",
+            alice_id,
             &dm(1, "n:x", "x", "a:alice", "alice", "m"),
             0,
             10,
@@ -930,15 +1024,20 @@ pub(super) mod tests {
         )
         .unwrap()
         .unwrap();
-        join(&conn, "alice", "#Chan", 0).unwrap();
-        delete_account(&conn, "Alice").unwrap();
+        join(&conn, alice_id, "#Chan", 7, 0).unwrap();
+        delete_account(&conn, alice_id).unwrap();
         assert_eq!(load_accounts(&conn).unwrap().len(), 1);
-        assert!(fetch_queue(&conn, "alice").unwrap().is_empty());
-        assert!(fetch_memberships(&conn, "alice", 10).unwrap().is_empty());
+        assert!(fetch_queue(&conn, alice_id).unwrap().is_empty());
+        assert!(fetch_memberships(&conn, alice_id, 10).unwrap().is_empty());
         // The logged message stays.
         assert_eq!(last_id(&conn).unwrap(), 1);
-        // The name is free again.
-        assert_eq!(create_account(&conn, &account("alice")).unwrap(), Ok(()));
+        // The name is free again, under a new id (issue 14: never the deleted one's,
+        // even when it was the newest).
+        let again = create_account(&conn, &account("alice")).unwrap().unwrap();
+        assert!(again > bob_id, "{again}");
+        delete_account(&conn, again).unwrap();
+        let newest = create_account(&conn, &account("alice")).unwrap().unwrap();
+        assert!(newest > again, "{newest}");
     }
 
     #[test]
@@ -949,43 +1048,122 @@ pub(super) mod tests {
         log(&conn, &msgs).unwrap();
         log(&conn, &[chan_msg(11, "#b", "n", "b")]).unwrap();
 
-        join(&conn, "Alice", "#A", 3).unwrap();
-        join(&conn, "alice", "#b", 11).unwrap();
-        join(&conn, "bob", "#A", 0).unwrap();
-        let got = fetch_memberships(&conn, "alice", 4).unwrap();
+        let (alice, bob) = (1, 2);
+        join(&conn, alice, "#A", 0, 3).unwrap();
+        join(&conn, alice, "#b", 0, 11).unwrap();
+        join(&conn, bob, "#A", 0, 0).unwrap();
+        let got = fetch_memberships(&conn, alice, 4).unwrap();
         assert_eq!(got.len(), 2);
         assert_eq!(got[0].channel, "#A");
         assert_eq!(ids(&got[0].missed), [7, 8, 9, 10]);
         assert_eq!(got[1].channel, "#b");
         assert!(got[1].missed.is_empty());
 
-        let got = fetch_memberships(&conn, "alice", 100).unwrap();
+        let got = fetch_memberships(&conn, alice, 100).unwrap();
         assert_eq!(ids(&got[0].missed), [4, 5, 6, 7, 8, 9, 10]);
-        assert!(fetch_memberships(&conn, "alice", 0).unwrap()[0]
+        assert!(fetch_memberships(&conn, alice, 0).unwrap()[0]
             .missed
             .is_empty());
 
-        left(&conn, "alice", &["#a".to_string(), "#b".to_string()], 8).unwrap();
-        let got = fetch_memberships(&conn, "alice", 4).unwrap();
+        left(&conn, alice, &["#a".to_string(), "#b".to_string()], 8).unwrap();
+        let got = fetch_memberships(&conn, alice, 4).unwrap();
         assert_eq!(ids(&got[0].missed), [9, 10]);
         assert_eq!(ids(&got[1].missed), [11]);
 
         // Joining again updates the display name and position.
-        join(&conn, "alice", "#a", 9).unwrap();
-        let got = fetch_memberships(&conn, "alice", 4).unwrap();
+        join(&conn, alice, "#a", 0, 9).unwrap();
+        let got = fetch_memberships(&conn, alice, 4).unwrap();
         assert_eq!(got[0].channel, "#a");
         assert_eq!(ids(&got[0].missed), [10]);
 
-        part(&conn, "alice", "#B").unwrap();
-        let got = fetch_memberships(&conn, "alice", 4).unwrap();
+        part(&conn, alice, "#B").unwrap();
+        let got = fetch_memberships(&conn, alice, 4).unwrap();
         assert_eq!(got.len(), 1);
         // Bob is untouched.
         assert_eq!(
-            fetch_memberships(&conn, "bob", 100).unwrap()[0]
-                .missed
-                .len(),
+            fetch_memberships(&conn, bob, 100).unwrap()[0].missed.len(),
             10
         );
+    }
+
+    /// A channel message of `incarnation` (issue 14).
+    fn inc_msg(id: i64, channel: &str, incarnation: Incarnation, text: &str) -> StoredMessage {
+        StoredMessage {
+            conv: Conv::Channel {
+                name: fold(channel),
+                incarnation,
+            },
+            ..chan_msg(id, channel, "n", text)
+        }
+    }
+
+    #[test]
+    fn channel_history_is_read_per_incarnation() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = open_db(dir.path());
+        let mut msgs: Vec<_> = (101..=105).map(|i| inc_msg(i, "#c", 100, "old")).collect();
+        msgs.extend((201..=203).map(|i| inc_msg(i, "#C", 200, "new")));
+        msgs.push(inc_msg(204, "#other", 200, "elsewhere"));
+        log(&conn, &msgs).unwrap();
+        new_channel(&conn, "#C", 300, 0).unwrap();
+        // Incarnation ids count as used ids: a restart starts above them.
+        assert_eq!(last_id(&conn).unwrap(), 300);
+
+        let at = |inc: Incarnation| Conv::Channel {
+            name: "#c".into(),
+            incarnation: inc,
+        };
+        let h =
+            |inc: Incarnation, range: Range| ids(&history(&conn, &at(inc), &range, 100).unwrap());
+        assert_eq!(h(200, Range::Latest { after: None }), [201, 202, 203]);
+        assert_eq!(
+            h(100, Range::Latest { after: None }),
+            [101, 102, 103, 104, 105]
+        );
+        assert!(h(300, Range::Latest { after: None }).is_empty());
+        assert!(h(7, Range::Latest { after: None }).is_empty());
+        assert_eq!(h(200, Range::Before { before: i64::MAX }), [201, 202, 203]);
+        assert_eq!(h(200, Range::After { after: 0 }), [201, 202, 203]);
+        assert_eq!(h(200, Range::Around { around: 150 }), [201, 202, 203]);
+        assert_eq!(
+            h(
+                200,
+                Range::Between {
+                    from: 0,
+                    to: i64::MAX
+                }
+            ),
+            [201, 202, 203]
+        );
+        assert_eq!(h(100, Range::After { after: 103 }), [104, 105]);
+        assert_eq!(
+            history(&conn, &at(200), &Range::Latest { after: None }, 1).unwrap()[0].conv,
+            at(200)
+        );
+
+        // Missed messages are those of the membership's incarnation only.
+        join(&conn, 1, "#c", 100, 103).unwrap();
+        join(&conn, 2, "#c", 300, 300).unwrap();
+        let got = fetch_memberships(&conn, 1, 10).unwrap();
+        assert_eq!(
+            (got[0].incarnation, ids(&got[0].missed)),
+            (100, vec![104, 105])
+        );
+        assert!(fetch_memberships(&conn, 2, 10).unwrap()[0]
+            .missed
+            .is_empty());
+        // Bans are kept with their incarnation, for the loop to cap the replay.
+        channel_ban(&conn, 100, "bob!*@*", 104).unwrap();
+        channel_ban(&conn, 200, "eve!*@*", 202).unwrap();
+        let got = fetch_memberships(&conn, 1, 10).unwrap();
+        assert_eq!(got[0].bans, vec![("bob!*@*".to_string(), 104)]);
+        assert!(fetch_memberships(&conn, 2, 10).unwrap()[0].bans.is_empty());
+
+        // TARGETS sees a channel only in the incarnation the reader is in.
+        let t = |inc| targets(&conn, "n:x", &[("#c".to_string(), inc)], 0, i64::MAX, 10).unwrap();
+        assert_eq!(t(200).len(), 1);
+        assert_eq!(t(200)[0].latest_ms, 2030);
+        assert!(t(300).is_empty());
     }
 
     #[test]
@@ -1012,9 +1190,9 @@ pub(super) mod tests {
         )
         .unwrap();
         let chans = [
-            "#rust".to_string(),
-            "#quiet".to_string(),
-            "#RUST".to_string(),
+            ("#rust".to_string(), 0),
+            ("#quiet".to_string(), 0),
+            ("#RUST".to_string(), 0),
         ];
         let t = |from: i64, to: i64, limit: usize| {
             targets(&conn, "a:alice", &chans, from, to, limit)

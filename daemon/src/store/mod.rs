@@ -52,9 +52,23 @@ impl std::fmt::Display for StoreError {
 
 impl std::error::Error for StoreError {}
 
+/// An account's stable identity: its row id, never reused (the `accounts` table is
+/// `AUTOINCREMENT`). Private history, offline queues and remembered channels belong to
+/// it, not to the name, so an account registered under a deleted one's name starts
+/// empty.
+pub type AccountId = i64;
+
+/// A channel incarnation: the channel as it exists from its creation until it is
+/// empty again. Taken from the message id sequence when the channel is created, so
+/// it is unique, grows with time and is smaller than every message id logged in it.
+/// A re-created channel is a new incarnation; history is read per incarnation.
+pub type Incarnation = i64;
+
 /// A registered account as the loop keeps it in memory (loaded at start).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Account {
+    /// The stable identity (0 until the store has inserted the account).
+    pub id: AccountId,
     /// As registered (display case).
     pub name: String,
     pub hash: PasswordHash,
@@ -82,12 +96,17 @@ impl Kind {
 
 /// Who may read a conversation's history.
 ///
-/// A party is an identity string: `a:<folded account>` for a logged-in sender or a
-/// registered recipient, `n:<folded nick>` otherwise.
+/// A party is an identity string: `a:<account id>` for a logged-in sender or a
+/// registered recipient, `n:<folded nick>` otherwise (a nick never starts with a
+/// digit, so the two never meet). Data from before account ids (schema 4) may hold
+/// `a:<folded name>` for a deleted account: no one has that identity any more.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Conv {
-    /// A channel, by folded name.
-    Channel(String),
+    /// One incarnation of a channel, by folded name.
+    Channel {
+        name: String,
+        incarnation: Incarnation,
+    },
     /// A private conversation between two parties (any order; the store sorts them).
     Direct(String, String),
 }
@@ -144,9 +163,15 @@ pub enum Range {
     Between { from: i64, to: i64 },
 }
 
-/// The smallest message id at or after Unix time `ms`.
+/// The latest Unix time (ms) a message id can carry.
+pub const MAX_ID_MS: i64 = i64::MAX >> 16;
+
+/// The smallest message id at or after Unix time `ms`. Times before 1970 map to 0 and
+/// times past [`MAX_ID_MS`] (the year 6429) to the largest id, so a far-past or
+/// far-future bound still means "before everything" or "after everything" instead of
+/// overflowing.
 pub fn id_at_ms(ms: i64) -> i64 {
-    ms << 16
+    ms.clamp(0, MAX_ID_MS) << 16
 }
 
 /// What to pass back with a completion so the loop can finish the command.
@@ -163,11 +188,11 @@ pub struct Ticket {
 pub enum Request {
     /// Log messages (batched by the loop: one request per loop pass).
     Log(Vec<StoredMessage>),
-    /// Log `msg` and queue it for offline `account` (folded). Answered with
+    /// Log `msg` and queue it for offline `account`. Answered with
     /// [`Completion::Queued`] only after the commit.
     Queue {
         ticket: Ticket,
-        account: String,
+        account: AccountId,
         msg: StoredMessage,
     },
     /// Hash `password` (on the hasher), then insert the account. Answered with
@@ -190,31 +215,48 @@ pub enum Request {
         hash: PasswordHash,
     },
     /// Delete an account with its queue and memberships (not its logged messages).
-    DeleteAccount { account: String },
+    DeleteAccount { account: AccountId },
     /// Record that an account was seen now (login, logout, disconnect).
     Seen { account: String, time: i64 },
     /// The account's offline queue, oldest first. Answered with [`Completion::Queue`].
-    FetchQueue { ticket: Ticket, account: String },
+    FetchQueue { ticket: Ticket, account: AccountId },
     /// Remove delivered rows of the offline queue (by queue row id).
     Dequeue { ids: Vec<i64> },
-    /// Remember that `account` is in `channel` (display name), reading from `last_id`.
+    /// Remember that `account` is in `incarnation` of `channel` (display name),
+    /// reading from `last_id`.
     Join {
-        account: String,
+        account: AccountId,
         channel: String,
+        incarnation: Incarnation,
         last_id: i64,
     },
     /// Forget a membership (PART, KICK).
-    Part { account: String, channel: String },
+    Part { account: AccountId, channel: String },
     /// The account stopped reading these channels (folded names) at message `last_id`.
     Left {
-        account: String,
+        account: AccountId,
         channels: Vec<String>,
         last_id: i64,
     },
     /// The account's channels with what it missed in each (at most
     /// `missed_per_channel` newest, oldest first). Answered with
     /// [`Completion::Memberships`].
-    FetchMemberships { ticket: Ticket, account: String },
+    FetchMemberships { ticket: Ticket, account: AccountId },
+    /// A ban was set in a channel incarnation when the last message id was `at_id`:
+    /// remembered members it matches get nothing said after it as missed, even once
+    /// the channel is gone.
+    ChannelBan {
+        incarnation: Incarnation,
+        mask: String,
+        at_id: i64,
+    },
+    /// A channel incarnation began (the channel was created): recorded so a restart
+    /// never hands out its id again.
+    NewChannel {
+        name: String,
+        incarnation: Incarnation,
+        created_ms: i64,
+    },
     /// History of one conversation. Answered with [`Completion::History`].
     History {
         ticket: Ticket,
@@ -222,12 +264,13 @@ pub enum Request {
         range: Range,
         limit: usize,
     },
-    /// Conversations of `party` (an identity) plus `channels` (folded) with messages
-    /// between two ids, newest activity first. Answered with [`Completion::Targets`].
+    /// Conversations of `party` (an identity) plus `channels` (folded name and the
+    /// incarnation the reader is in) with messages between two ids, newest activity
+    /// first. Answered with [`Completion::Targets`].
     Targets {
         ticket: Ticket,
         party: String,
-        channels: Vec<String>,
+        channels: Vec<(String, Incarnation)>,
         from: i64,
         to: i64,
         limit: usize,
@@ -260,8 +303,12 @@ pub enum Request {
 pub enum TailFilter {
     /// A channel, by name.
     Channel(String),
-    /// Private messages from or to this nick or account.
-    Party(String),
+    /// Private messages from or to this nick, or the account of that name (its id,
+    /// looked up by the caller: a deleted account of that name is not it).
+    Party {
+        nick: String,
+        account: Option<AccountId>,
+    },
 }
 
 /// A server ban, kept in the store.
@@ -296,6 +343,7 @@ impl Request {
         !matches!(
             self,
             Request::Log(_)
+                | Request::NewChannel { .. }
                 | Request::History { .. }
                 | Request::Targets { .. }
                 | Request::FetchQueue { .. }
@@ -345,6 +393,8 @@ impl Request {
             Request::Part { .. } => "Part",
             Request::Left { .. } => "Left",
             Request::FetchMemberships { .. } => "FetchMemberships",
+            Request::NewChannel { .. } => "NewChannel",
+            Request::ChannelBan { .. } => "ChannelBan",
             Request::History { .. } => "History",
             Request::Targets { .. } => "Targets",
             Request::Sync { .. } => "Sync",
@@ -388,8 +438,12 @@ pub enum RegisterError {
 pub struct Membership {
     /// Display name as joined.
     pub channel: String,
-    /// Oldest first.
+    /// The incarnation the account is a member of (0: from before incarnations).
+    pub incarnation: Incarnation,
+    /// Oldest first; only messages of that incarnation.
     pub missed: Vec<StoredMessage>,
+    /// Bans set in that incarnation: (mask, last message id when it was set).
+    pub bans: Vec<(String, i64)>,
 }
 
 /// One conversation in a TARGETS answer.
@@ -496,7 +550,8 @@ impl Completion {
 #[derive(Debug, Default)]
 pub struct Loaded {
     pub accounts: Vec<Account>,
-    /// The largest message id in the log (0 when empty); new ids must be larger.
+    /// The largest message id in the log or channel incarnation recorded (0 when
+    /// empty); new ids must be larger.
     pub last_id: i64,
     /// Bans that have not expired.
     pub bans: Vec<Ban>,
@@ -594,5 +649,18 @@ mod tests {
         let (a, b) = (id_at_ms(1_795_000_000_000), id_at_ms(1_795_000_000_001));
         assert!(msgid_of(a) < msgid_of(b));
         assert_eq!(id_of_msgid(&msgid_of(a)), Some(a));
+    }
+
+    #[test]
+    fn id_at_ms_saturates_instead_of_overflowing() {
+        // 9999-12-31T23:59:59.999Z and 0000-01-01T00:00:00Z, as CHATHISTORY may send.
+        let far_future = 253_402_300_799_999;
+        let far_past = -62_167_219_200_000;
+        assert_eq!(id_at_ms(far_future), MAX_ID_MS << 16);
+        assert!(id_at_ms(far_future) > id_at_ms(1_795_000_000_000));
+        assert_eq!(id_at_ms(far_past), 0);
+        assert_eq!(id_at_ms(i64::MIN), 0);
+        assert_eq!(id_at_ms(i64::MAX), MAX_ID_MS << 16);
+        assert_eq!(id_at_ms(1), 1 << 16);
     }
 }

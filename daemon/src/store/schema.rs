@@ -3,12 +3,23 @@
 //! migrations run in one transaction, so a database is never left half-migrated.
 //! Never edit a migration that has shipped: append a new one.
 //!
-//! Identities: account and channel keys are folded (`chatd_proto::fold`). A message's
-//! `conv` is the folded channel name for a channel, or `"<a>|<b>"` for a direct
-//! conversation, the two party identities (`a:<account>` / `n:<nick>`) sorted, so both
-//! sides read one history; `party_a`/`party_b` hold the two parties (NULL for channel
-//! messages), and the `conversations` table lists each direct conversation once with
-//! its parties, so a party's conversations can be found (CHATHISTORY TARGETS).
+//! Identities: channel keys are folded (`chatd_proto::fold`); an account is its
+//! `accounts.id` (`AUTOINCREMENT`, never reused), so an account registered under a
+//! deleted one's name inherits nothing. A message's `conv` is the folded channel name
+//! for a channel, or `"<a>|<b>"` for a direct conversation, the two party identities
+//! (`a:<account id>` / `n:<nick>`) sorted, so both sides read one history;
+//! `party_a`/`party_b` hold the sender and the recipient (NULL for channel messages),
+//! and the `conversations` table lists each direct conversation once with its
+//! parties, so a party's conversations can be found (CHATHISTORY TARGETS).
+//!
+//! Channel incarnations (migration 4): a channel lives from its creation until it is
+//! empty; the next channel of that name is a new incarnation, and history is read per
+//! incarnation (`messages.incarnation`, `memberships.incarnation`). Each incarnation
+//! is listed in `channel_incarnations`, and the bans set in it in `channel_bans`
+//! (they outlive it: a member banned while away gets nothing said after the ban as
+//! missed, even once the channel is gone). The seam for registered channels: one that
+//! should keep its history across empty periods (and restarts) records its
+//! incarnation and re-creates itself with it instead of taking a new one.
 
 use rusqlite::{Connection, TransactionBehavior};
 
@@ -86,6 +97,98 @@ pub(super) const MIGRATIONS: &[&str] = &[
     DROP INDEX messages_party_a;
     DROP INDEX messages_party_b;
     ",
+    // 4: accounts by a stable id, channels by incarnation.
+    //
+    // Accounts get `AUTOINCREMENT`, so a deleted account's id is never given out
+    // again; the offline queue and memberships refer to the id instead of the name,
+    // and direct conversations name an account party `a:<id>`. A logged `a:<name>`
+    // becomes `a:<id>` only for messages since that account was created: older ones
+    // were written by or to an earlier, deleted account of the same name, and keep an
+    // identity no one has any more.
+    //
+    // Every channel message logged before has incarnation 0, which no live channel
+    // ever has again (the server restarts to run this, and a restart starts every
+    // channel anew): those messages stay for `tail-log` and for what remembered
+    // members missed (their memberships are in incarnation 0 too), not for HISTORY.
+    "
+    ALTER TABLE accounts RENAME TO accounts_v3;
+    CREATE TABLE accounts (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        name TEXT NOT NULL,
+        folded TEXT NOT NULL UNIQUE,
+        email TEXT,
+        hash BLOB NOT NULL,
+        salt BLOB NOT NULL,
+        iterations INTEGER NOT NULL,
+        created INTEGER NOT NULL,
+        last_seen INTEGER NOT NULL
+    );
+    INSERT INTO accounts (id, name, folded, email, hash, salt, iterations, created, last_seen)
+        SELECT id, name, folded, email, hash, salt, iterations, created, last_seen
+        FROM accounts_v3;
+    DROP TABLE accounts_v3;
+
+    ALTER TABLE messages ADD COLUMN incarnation INTEGER NOT NULL DEFAULT 0;
+    UPDATE messages SET party_a = (
+            SELECT 'a:' || a.id FROM accounts a
+            WHERE a.folded = substr(messages.party_a, 3) AND messages.time_ms >= a.created * 1000)
+        WHERE substr(party_a, 1, 2) = 'a:' AND EXISTS (
+            SELECT 1 FROM accounts a
+            WHERE a.folded = substr(messages.party_a, 3) AND messages.time_ms >= a.created * 1000);
+    UPDATE messages SET party_b = (
+            SELECT 'a:' || a.id FROM accounts a
+            WHERE a.folded = substr(messages.party_b, 3) AND messages.time_ms >= a.created * 1000)
+        WHERE substr(party_b, 1, 2) = 'a:' AND EXISTS (
+            SELECT 1 FROM accounts a
+            WHERE a.folded = substr(messages.party_b, 3) AND messages.time_ms >= a.created * 1000);
+    UPDATE messages SET conv = CASE WHEN party_a <= party_b
+            THEN party_a || '|' || party_b ELSE party_b || '|' || party_a END
+        WHERE party_a IS NOT NULL AND party_b IS NOT NULL;
+    DELETE FROM conversations;
+    INSERT OR IGNORE INTO conversations (conv, party_a, party_b)
+        SELECT conv, party_a, party_b FROM messages WHERE party_a IS NOT NULL;
+
+    DROP INDEX offline_queue_account;
+    ALTER TABLE offline_queue RENAME TO offline_queue_v3;
+    CREATE TABLE offline_queue (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        account_id INTEGER NOT NULL,
+        message_id INTEGER NOT NULL REFERENCES messages (id),
+        queued_ms INTEGER NOT NULL
+    );
+    INSERT INTO offline_queue (id, account_id, message_id, queued_ms)
+        SELECT q.id, a.id, q.message_id, q.queued_ms
+        FROM offline_queue_v3 q JOIN accounts a ON a.folded = q.account;
+    DROP TABLE offline_queue_v3;
+    CREATE INDEX offline_queue_account ON offline_queue (account_id, id);
+
+    ALTER TABLE memberships RENAME TO memberships_v3;
+    CREATE TABLE memberships (
+        account_id INTEGER NOT NULL,
+        channel TEXT NOT NULL,
+        display TEXT NOT NULL,
+        incarnation INTEGER NOT NULL,
+        last_id INTEGER NOT NULL,
+        PRIMARY KEY (account_id, channel)
+    ) WITHOUT ROWID;
+    INSERT INTO memberships (account_id, channel, display, incarnation, last_id)
+        SELECT a.id, m.channel, m.display, 0, m.last_id
+        FROM memberships_v3 m JOIN accounts a ON a.folded = m.account;
+    DROP TABLE memberships_v3;
+
+    CREATE TABLE channel_incarnations (
+        id INTEGER PRIMARY KEY,
+        channel TEXT NOT NULL,
+        name TEXT NOT NULL,
+        created_ms INTEGER NOT NULL
+    );
+    CREATE TABLE channel_bans (
+        incarnation INTEGER NOT NULL,
+        mask TEXT NOT NULL,
+        set_id INTEGER NOT NULL
+    );
+    CREATE INDEX channel_bans_incarnation ON channel_bans (incarnation);
+    ",
 ];
 
 /// The schema version this code writes.
@@ -147,8 +250,8 @@ mod tests {
             migrate(&mut conn).unwrap();
             assert_eq!(version(&conn), latest_version());
             conn.execute(
-                "INSERT INTO memberships (account, channel, display, last_id) \
-                 VALUES ('a', '#c', '#C', 1)",
+                "INSERT INTO memberships (account_id, channel, display, incarnation, last_id) \
+                 VALUES (1, '#c', '#C', 7, 1)",
                 [],
             )
             .unwrap();
@@ -202,6 +305,104 @@ mod tests {
             )
             .unwrap();
         assert_eq!(party_indexes, 0);
+    }
+
+    #[test]
+    fn migration_4_gives_accounts_ids_and_keeps_existing_data_readable() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = Connection::open(dir.path().join("t.db")).unwrap();
+        for sql in &MIGRATIONS[..3] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.execute_batch("PRAGMA user_version = 3").unwrap();
+        // alice since t=100 s; the bob of today since t=1000 s, after an earlier
+        // bob (deleted) wrote to alice at t=500 s.
+        for (id, name, created) in [(1, "alice", 100), (2, "bob", 1000)] {
+            conn.execute(
+                "INSERT INTO accounts (id, name, folded, hash, salt, iterations, created, \
+                 last_seen) VALUES (?1, ?2, ?2, x'00', x'00', 1, ?3, ?3)",
+                rusqlite::params![id, name, created],
+            )
+            .unwrap();
+        }
+        let insert = "INSERT INTO messages \
+             (id, time_ms, kind, source, account, target, conv, party_a, party_b, text) \
+             VALUES (?1, ?2, 0, 'x!u@h', NULL, 'y', ?3, ?4, ?5, 't')";
+        for (id, ms, conv, a, b) in [
+            (1, 500_000, "a:alice|a:bob", Some("a:bob"), Some("a:alice")),
+            (
+                2,
+                2_000_000,
+                "a:alice|a:bob",
+                Some("a:alice"),
+                Some("a:bob"),
+            ),
+            (3, 2_000_000, "#c", None, None),
+            (4, 2_000_000, "a:bob|n:zed", Some("n:zed"), Some("a:bob")),
+        ] {
+            conn.execute(insert, rusqlite::params![id, ms, conv, a, b])
+                .unwrap();
+        }
+        conn.execute_batch(
+            "INSERT INTO conversations VALUES ('a:alice|a:bob', 'a:bob', 'a:alice');
+             INSERT INTO conversations VALUES ('a:bob|n:zed', 'n:zed', 'a:bob');
+             INSERT INTO offline_queue (account, message_id, queued_ms) VALUES ('bob', 4, 0);
+             INSERT INTO offline_queue (account, message_id, queued_ms) VALUES ('gone', 2, 0);
+             INSERT INTO memberships VALUES ('alice', '#c', '#C', 2);
+             INSERT INTO memberships VALUES ('gone', '#c', '#C', 2);",
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        assert_eq!(version(&conn), latest_version());
+
+        let rows = |sql: &str| -> Vec<String> {
+            let mut stmt = conn.prepare(sql).unwrap();
+            stmt.query_map([], |r| r.get(0))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap()
+        };
+        // The earlier bob's message keeps his name: no account has that identity.
+        assert_eq!(
+            rows(
+                "SELECT conv || ' ' || party_a || '>' || party_b FROM messages \
+                  WHERE party_a IS NOT NULL ORDER BY id"
+            ),
+            [
+                "a:1|a:bob a:bob>a:1",
+                "a:1|a:2 a:1>a:2",
+                "a:2|n:zed n:zed>a:2"
+            ]
+        );
+        assert_eq!(
+            rows("SELECT conv FROM conversations ORDER BY conv"),
+            ["a:1|a:2", "a:1|a:bob", "a:2|n:zed"]
+        );
+        assert_eq!(
+            rows("SELECT account_id || ':' || message_id FROM offline_queue"),
+            ["2:4"]
+        );
+        assert_eq!(
+            rows(
+                "SELECT account_id || channel || display || incarnation || ':' || last_id \
+                  FROM memberships"
+            ),
+            ["1#c#C0:2"]
+        );
+        assert_eq!(
+            rows("SELECT DISTINCT CAST(incarnation AS TEXT) FROM messages"),
+            ["0"]
+        );
+        // Ids are never given out again, even the newest one's after it is deleted.
+        conn.execute_batch("DELETE FROM accounts WHERE id = 2")
+            .unwrap();
+        conn.execute(
+            "INSERT INTO accounts (name, folded, hash, salt, iterations, created, last_seen) \
+             VALUES ('bob', 'bob', x'00', x'00', 1, 0, 0)",
+            [],
+        )
+        .unwrap();
+        assert_eq!(conn.last_insert_rowid(), 3);
     }
 
     #[test]

@@ -338,7 +338,7 @@ fn execute(
             ticket: ticket.clone(),
             result: db::queue(
                 conn,
-                account,
+                *account,
                 msg,
                 now_ms,
                 options.queue_max_messages,
@@ -367,7 +367,7 @@ fn execute(
             ok: password::verify(password, hash),
         }),
         Request::DeleteAccount { account } => {
-            db::delete_account(conn, account)?;
+            db::delete_account(conn, *account)?;
             None
         }
         Request::Seen { account, time } => {
@@ -376,7 +376,7 @@ fn execute(
         }
         Request::FetchQueue { ticket, account } => Some(Completion::Queue {
             ticket: ticket.clone(),
-            rows: db::fetch_queue(conn, account)?,
+            rows: db::fetch_queue(conn, *account)?,
         }),
         Request::Dequeue { ids } => {
             db::dequeue(conn, ids)?;
@@ -385,13 +385,30 @@ fn execute(
         Request::Join {
             account,
             channel,
+            incarnation,
             last_id,
         } => {
-            db::join(conn, account, channel, *last_id)?;
+            db::join(conn, *account, channel, *incarnation, *last_id)?;
+            None
+        }
+        Request::NewChannel {
+            name,
+            incarnation,
+            created_ms,
+        } => {
+            db::new_channel(conn, name, *incarnation, *created_ms)?;
+            None
+        }
+        Request::ChannelBan {
+            incarnation,
+            mask,
+            at_id,
+        } => {
+            db::channel_ban(conn, *incarnation, mask, *at_id)?;
             None
         }
         Request::Part { account, channel } => {
-            db::part(conn, account, channel)?;
+            db::part(conn, *account, channel)?;
             None
         }
         Request::Left {
@@ -399,12 +416,12 @@ fn execute(
             channels,
             last_id,
         } => {
-            db::left(conn, account, channels, *last_id)?;
+            db::left(conn, *account, channels, *last_id)?;
             None
         }
         Request::FetchMemberships { ticket, account } => Some(Completion::Memberships {
             ticket: ticket.clone(),
-            channels: db::fetch_memberships(conn, account, options.missed_per_channel)?,
+            channels: db::fetch_memberships(conn, *account, options.missed_per_channel)?,
         }),
         Request::History {
             ticket,
@@ -475,7 +492,7 @@ fn create(
     ticket: &super::Ticket,
     account: Account,
 ) -> rusqlite::Result<Completion> {
-    let result = db::create_account(conn, &account)?.map(|()| account);
+    let result = db::create_account(conn, &account)?.map(|id| Account { id, ..account });
     Ok(Completion::Registered {
         ticket: ticket.clone(),
         result,
@@ -485,6 +502,7 @@ fn create(
 fn new_account(name: &str, email: &Option<String>, password: &str, iterations: u32) -> Account {
     let now = now_ms() / 1000;
     Account {
+        id: 0,
         name: name.to_string(),
         hash: password::hash(password, iterations),
         email: email.clone(),
@@ -553,6 +571,8 @@ fn failure_of(request: &Request, why: &str) -> Option<Completion> {
         | Request::Seen { .. }
         | Request::Dequeue { .. }
         | Request::Join { .. }
+        | Request::NewChannel { .. }
+        | Request::ChannelBan { .. }
         | Request::Part { .. }
         | Request::Left { .. } => return None,
     })
@@ -651,7 +671,7 @@ fn run_hasher(
 mod tests {
     use super::*;
     use crate::conn::ConnId;
-    use crate::store::db::tests::{chan_msg, dm};
+    use crate::store::db::tests::{chan, chan_msg, dm};
     use crate::store::{Conv, Range, StoredMessage, Ticket};
     use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -724,13 +744,14 @@ mod tests {
             (1..=100).map(|i| chan_msg(i, "#c", "n", "m")).collect(),
         ));
         store.send(Request::Join {
-            account: "alice".into(),
+            account: 1,
             channel: "#C".into(),
+            incarnation: 0,
             last_id: 40,
         });
         store.send(Request::Queue {
             ticket: ticket("q"),
-            account: "alice".into(),
+            account: 1,
             msg: dm(200, "n:bob", "bob", "a:alice", "alice", "hi"),
         });
         // No waiting for any answer: close must finish the hasher's work too.
@@ -745,7 +766,7 @@ mod tests {
         assert_eq!(loaded.last_id, 200);
         store.send(Request::FetchQueue {
             ticket: ticket("fq"),
-            account: "ALICE".into(),
+            account: 1,
         });
         match next(&rx) {
             Completion::Queue { rows, .. } => {
@@ -756,7 +777,7 @@ mod tests {
         }
         store.send(Request::FetchMemberships {
             ticket: ticket("fm"),
-            account: "alice".into(),
+            account: 1,
         });
         match next(&rx) {
             Completion::Memberships { channels, .. } => {
@@ -767,7 +788,7 @@ mod tests {
             }
             other => panic!("unexpected {other:?}"),
         }
-        assert_eq!(history(&store, &rx, Conv::Channel("#c".into())).len(), 100);
+        assert_eq!(history(&store, &rx, chan("#c")).len(), 100);
         store.close();
     }
 
@@ -783,7 +804,7 @@ mod tests {
         for i in 0..n as i64 {
             tx.send(Request::Queue {
                 ticket: ticket(&i.to_string()),
-                account: format!("acct{}", i % 10),
+                account: i % 10,
                 msg: dm(i + 1, "n:x", "x", "a:y", "y", "m"),
             })
             .unwrap();
@@ -831,7 +852,7 @@ mod tests {
         assert_eq!(loaded.last_id, n as i64);
         store.send(Request::FetchQueue {
             ticket: ticket("fq"),
-            account: "acct3".into(),
+            account: 3,
         });
         match next(&rx) {
             Completion::Queue { rows, .. } => assert_eq!(rows.len(), n.div_ceil(10)),
@@ -848,7 +869,7 @@ mod tests {
             store.send(Request::Log(vec![chan_msg(i, "#c", "n", "m")]));
             store.send(Request::Queue {
                 ticket: ticket("q"),
-                account: "bob".into(),
+                account: 2,
                 msg: dm(10_000 + i, "n:x", "x", "a:bob", "bob", "m"),
             });
         }
@@ -875,7 +896,7 @@ mod tests {
         assert_eq!(queued, 300);
         let woken = wakes.load(Ordering::SeqCst);
         assert!((1..=301).contains(&woken), "{woken}");
-        assert_eq!(history(&store, &rx, Conv::Channel("#c".into())).len(), 300);
+        assert_eq!(history(&store, &rx, chan("#c")).len(), 300);
         store.close();
     }
 
@@ -966,7 +987,7 @@ mod tests {
             Request::Log(vec![chan_msg(2, "#c", "n", "new")]),
             Request::Queue {
                 ticket: ticket("q"),
-                account: "bob".into(),
+                account: 2,
                 msg: dm(3, "n:x", "x", "a:bob", "bob", "m"),
             },
             Request::CreateAccount {
@@ -979,7 +1000,7 @@ mod tests {
             },
             Request::History {
                 ticket: ticket("h"),
-                conv: Conv::Channel("#c".into()),
+                conv: chan("#c"),
                 range: Range::Latest { after: None },
                 limit: 10,
             },

@@ -15,6 +15,8 @@
 //! - `offline` — the offline queue, remembered channels, a graceful restart.
 //! - `limits` — max clients, per-address limits, flood control, hostile input.
 //! - `oper` — OPER, KILL, WALLOPS, operator powers, WHOIS 313.
+//! - `security_history` — issue 14: channel incarnations, history by account id,
+//!   clamped history bounds.
 
 mod accounts;
 mod channel;
@@ -28,3 +30,4 @@ mod oper;
 mod query;
 mod real_client;
 mod registration;
+mod security_history;

@@ -444,16 +444,20 @@ fn accounts_history_memberships_and_the_queue_survive_a_graceful_restart() {
     let f = eve.expect_command("FAIL");
     assert_eq!((f.param(0), f.param(1)), ("LOGIN", "LOGIN_FAILED"), "{f}");
 
-    // Memberships and history.
+    // Memberships and history. After a restart #c is a new channel (issue 14: the
+    // channel's modes, bans and members did not survive, so neither may its
+    // history): the old messages stay in the log, but HISTORY reads this incarnation.
     let mut alice = server.connect_sasl("alice", HIST_CAPS, "alice", PW);
     let got = alice.store_sync();
     assert_eq!(joins(&got, "alice"), ["#c"], "{got:#?}");
     alice.send("HISTORY #c 10");
     let history = alice.expect_history_batch("#c");
-    assert_eq!(
-        texts(&history),
-        ["before the restart", "missed across the restart"]
-    );
+    assert!(texts(&history).is_empty(), "{history:#?}");
+    alice.send("PRIVMSG #c :after the restart");
+    alice.sync();
+    alice.send("HISTORY #c 10");
+    let history = alice.expect_history_batch("#c");
+    assert_eq!(texts(&history), ["after the restart"]);
 
     // The queue, and what bob missed in #c.
     let mut bob = server.connect_sasl("bob", HIST_CAPS, "bob", PW);
