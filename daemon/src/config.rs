@@ -478,6 +478,19 @@ impl Config {
         {
             return bad("accounts.guest_prefix", "must start a valid nick");
         }
+        let digits = crate::state::names::GUEST_DIGITS;
+        if a.guest_prefix.len() + digits > l.nick_len {
+            return bad(
+                "accounts.guest_prefix",
+                &format!(
+                    "{:?} and the {digits} digits of a guest nick must fit in limits.nick_len \
+                     ({}): shorten the prefix or raise limits.nick_len to at least {}",
+                    a.guest_prefix,
+                    l.nick_len,
+                    a.guest_prefix.len() + digits
+                ),
+            );
+        }
         for (i, oper) in self.oper.iter().enumerate() {
             if oper.name.is_empty() || oper.name.contains(' ') {
                 return bad(&format!("oper[{i}].name"), "must be one word");
@@ -558,6 +571,12 @@ mod tests {
             ("[server]\nauto_join = [\"lobby\"]", "server.auto_join"),
             ("[log]\nlevel = \"loud\"", "log.level"),
             ("[bogus]\n", "bogus"),
+            ("[limits]\nnick_len = 5", "limits.nick_len"),
+            ("[limits]\nnick_len = 9", "accounts.guest_prefix"),
+            (
+                "[limits]\nnick_len = 12\n[accounts]\nguest_prefix = \"Visitor_\"",
+                "limits.nick_len",
+            ),
         ];
         for (text, key) in cases {
             let err = Config::parse(text).unwrap_err().to_string();

@@ -1034,7 +1034,8 @@ impl Server {
         }
         let mut cx = self.cx(slot, Instant::now());
         if registered {
-            let mut out = Outgoing::new(cx.relay_from(slot, "QUIT", vec![reason.to_string()]));
+            let quit = cx.relay_from(slot, "QUIT", vec![reason.to_string()]);
+            let mut out = Outgoing::new(quit.with_trailing());
             cx.send_to_peers(slot, &mut out, false, None);
         }
         if let Some(name) = cx.user().account.clone() {
@@ -1047,7 +1048,8 @@ impl Server {
         if cx.state.nicks.get(&folded) == Some(&slot) {
             cx.state.nicks.remove(&folded);
         }
-        let error = Message::new("ERROR", [format!("Closing Link: {host} ({reason})")]);
+        let error =
+            Message::new("ERROR", [format!("Closing Link: {host} ({reason})")]).with_trailing();
         cx.conns.send_msg(slot, &error);
         let mut conn = self.conns.slab.remove(slot);
         if let Some(n) = self.state.per_ip.get_mut(&*conn.ip_key) {

@@ -708,15 +708,18 @@ pub fn enforce_nick(cx: &mut Cx) {
         return;
     }
     let old = cx.user().nick.clone();
-    let prefix = cx.config.accounts.guest_prefix.clone();
-    let guest = loop {
-        let candidate = format!("{prefix}{}", rand::random::<u32>() % 100_000);
-        if cx.state.slot_of_nick(&candidate).is_none()
-            && cx.state.account(&candidate).is_none()
-            && candidate.len() <= cx.config.limits.nick_len
-        {
-            break candidate;
-        }
+    let taken = |n: &str| cx.state.slot_of_nick(n).is_some() || cx.state.account(n).is_some();
+    let guest = crate::state::names::guest_nick(
+        &cx.config.accounts.guest_prefix,
+        cx.config.limits.nick_len,
+        taken,
+    );
+    let Some(guest) = guest else {
+        // Every guest nick tried was in use: the nick cannot stay with someone who
+        // did not log in, so the connection goes.
+        cx.conns
+            .close(cx.me, &format!("{old} belongs to a registered account"));
+        return;
     };
     nickserv_notice(
         cx,

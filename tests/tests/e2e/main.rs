@@ -15,6 +15,8 @@
 //! - `offline` — the offline queue, remembered channels, a graceful restart.
 //! - `limits` — max clients, per-address limits, flood control, hostile input.
 //! - `oper` — OPER, KILL, WALLOPS, operator powers, WHOIS 313.
+//! - `security_admission` — issue 14: expired bans, the exempt list, the PROXY
+//!   protocol, invisible characters in channel names, trailing text on the wire.
 
 mod accounts;
 mod channel;
@@ -28,3 +30,4 @@ mod oper;
 mod query;
 mod real_client;
 mod registration;
+mod security_admission;
