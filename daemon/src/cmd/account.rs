@@ -319,19 +319,21 @@ fn start_register(cx: &mut Cx, door: Door, account: &str, email: &str, password:
         e if e.contains('@') && !e.starts_with('@') && !e.ends_with('@') => Some(e.to_string()),
         _ => return fail_with(cx, "INVALID_EMAIL", name, "That is not an email address"),
     };
-    let key = cx
+    let (key, ip) = cx
         .conns
         .get(cx.me)
-        .map(|c| c.ip_key.clone())
-        .unwrap_or_default();
+        .map(|c| (c.ip_key.clone(), c.peer.ip()))
+        .unwrap_or((Box::default(), std::net::Ipv4Addr::UNSPECIFIED.into()));
     let per_hour = cx.config.limits.registrations_per_ip_per_hour;
-    if !crate::state::within_rate(
-        &mut cx.state.registrations,
-        &key,
-        per_hour,
-        Duration::from_secs(3600),
-        cx.now,
-    ) {
+    if !crate::admission::is_exempt(&cx.config.limits, ip)
+        && !crate::state::within_rate(
+            &mut cx.state.registrations,
+            &key,
+            per_hour,
+            Duration::from_secs(3600),
+            cx.now,
+        )
+    {
         return fail_with(
             cx,
             "TEMPORARILY_UNAVAILABLE",
