@@ -1124,8 +1124,8 @@ fn handle_line(cx: &mut Cx, bytes: Vec<u8>) {
         return;
     }
     if !cx.user().registered && msg.command.eq_ignore_ascii_case("PROXY") {
-        // A PROXY header cut before its first read ended (the read path catches the
-        // others), from someone who is not a configured proxy.
+        // A PROXY header from someone who is not a configured proxy, that was not
+        // in the connection's first bytes (`Conn::read_some` refuses those).
         let me = cx.me;
         cx.conns.close(me, crate::conn::PROXY_NOT_LISTED);
         return;
