@@ -342,7 +342,9 @@ impl Cx<'_> {
     /// A server NOTICE to the sender.
     pub fn notice(&mut self, text: &str) {
         let nick = self.user().nick.clone();
-        let msg = Message::new("NOTICE", [nick.as_str(), text]).with_source(self.server_name());
+        let msg = Message::new("NOTICE", [nick.as_str(), text])
+            .with_source(self.server_name())
+            .with_trailing();
         self.conns.send_msg(self.me, &msg);
     }
 

@@ -1,6 +1,7 @@
 //! Configuration: the TOML file (`conf/chatd.toml` shows every key with its default),
 //! its defaults, and validation with errors that name the key.
 
+use crate::ipnet::IpNet;
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -161,6 +162,10 @@ pub struct ServerConfig {
     pub motd_file: Option<PathBuf>,
     /// Channels every client joins when it has registered.
     pub auto_join: Vec<String>,
+    /// Proxies (addresses or networks) whose connections start with a PROXY protocol
+    /// header (v1 or v2) naming the real client; bans, limits and WHOIS then see the
+    /// client. Their connections must send one; no one else may. Default none.
+    pub proxy_from: Vec<IpNet>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -183,6 +188,10 @@ pub struct LimitsConfig {
     pub max_clients: usize,
     /// Connections from one IPv4 address or one IPv6 /64 at once.
     pub conns_per_ip: usize,
+    /// Addresses and networks spared the per-address limits (`conns_per_ip`,
+    /// `connects_per_ip_per_minute`, `registrations_per_ip_per_hour`); bans still
+    /// apply. Default loopback, so a group can try chatd on one machine.
+    pub exempt: Vec<IpNet>,
     /// New connections from one address (IPv4, or IPv6 /64) per minute.
     pub connects_per_ip_per_minute: u32,
     /// Members of one channel (471 when full).
@@ -228,6 +237,7 @@ impl Default for ServerConfig {
                 .into(),
             motd_file: None,
             auto_join: vec!["#lobby".into()],
+            proxy_from: Vec::new(),
         }
     }
 }
@@ -249,6 +259,10 @@ impl Default for LimitsConfig {
             registration_timeout_secs: 60,
             max_clients: 10_000,
             conns_per_ip: 10,
+            exempt: vec![
+                "127.0.0.0/8".parse().expect("literal network"),
+                "::1/128".parse().expect("literal network"),
+            ],
             connects_per_ip_per_minute: 60,
             members_per_channel: 10_000,
             flood_burst: 20,
@@ -478,6 +492,19 @@ impl Config {
         {
             return bad("accounts.guest_prefix", "must start a valid nick");
         }
+        let digits = crate::state::names::GUEST_DIGITS;
+        if a.guest_prefix.len() + digits > l.nick_len {
+            return bad(
+                "accounts.guest_prefix",
+                &format!(
+                    "{:?} and the {digits} digits of a guest nick must fit in limits.nick_len \
+                     ({}): shorten the prefix or raise limits.nick_len to at least {}",
+                    a.guest_prefix,
+                    l.nick_len,
+                    a.guest_prefix.len() + digits
+                ),
+            );
+        }
         for (i, oper) in self.oper.iter().enumerate() {
             if oper.name.is_empty() || oper.name.contains(' ') {
                 return bad(&format!("oper[{i}].name"), "must be one word");
@@ -558,6 +585,14 @@ mod tests {
             ("[server]\nauto_join = [\"lobby\"]", "server.auto_join"),
             ("[log]\nlevel = \"loud\"", "log.level"),
             ("[bogus]\n", "bogus"),
+            ("[limits]\nexempt = [\"localhost\"]", "exempt"),
+            ("[server]\nproxy_from = [\"10.0.0.0/33\"]", "proxy_from"),
+            ("[limits]\nnick_len = 5", "limits.nick_len"),
+            ("[limits]\nnick_len = 9", "accounts.guest_prefix"),
+            (
+                "[limits]\nnick_len = 12\n[accounts]\nguest_prefix = \"Visitor_\"",
+                "limits.nick_len",
+            ),
         ];
         for (text, key) in cases {
             let err = Config::parse(text).unwrap_err().to_string();

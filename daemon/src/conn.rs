@@ -110,6 +110,9 @@ impl mio::event::Source for Sock {
     }
 }
 
+/// Why a PROXY protocol header from anyone else than a configured proxy is refused.
+pub const PROXY_NOT_LISTED: &str = "PROXY protocol header from an address not in server.proxy_from";
+
 /// Names a connection across events: a slot may be reused, the serial never is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ConnId {
@@ -177,6 +180,9 @@ pub struct Conn {
     trim: bool,
     /// The connection counts toward its address's limit under this key.
     pub ip_key: Box<str>,
+    /// From a proxy in `server.proxy_from`, and its PROXY header has not been read:
+    /// until then the client is unknown (see `admission::read_proxy_header`).
+    pub awaiting_proxy: bool,
 }
 
 impl Conn {
@@ -209,6 +215,7 @@ impl Conn {
             awaiting: 0,
             trim: false,
             ip_key: Box::default(),
+            awaiting_proxy: false,
         }
     }
 
@@ -298,6 +305,9 @@ impl Conn {
                             io::ErrorKind::InvalidData,
                             "TLS handshake on a plaintext port",
                         ));
+                    }
+                    if self.bytes_in == 0 && crate::proxy::starts_like_header(&scratch[..n]) {
+                        return Err(io::Error::new(io::ErrorKind::InvalidData, PROXY_NOT_LISTED));
                     }
                     self.bytes_in += n as u64;
                     self.lines.push(&scratch[..n]);

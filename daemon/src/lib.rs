@@ -4,11 +4,14 @@
 //! serialized messages, `state/` users and channels, `cmd.rs` + `cmd/` the commands.
 
 pub mod admin;
+pub mod admission;
 pub mod cmd;
 pub mod config;
 pub mod conn;
+pub mod ipnet;
 pub mod outgoing;
 pub mod process;
+pub mod proxy;
 pub mod server;
 pub mod state;
 pub mod store;

@@ -4,9 +4,11 @@
 
 use crate::admin::commands::{self as admin_cmd, AdminState, Ctl};
 use crate::admin::{self, logtap, Admin};
+use crate::admission;
 use crate::cmd::{self, account, channel, history, message, Cx};
 use crate::config::Config;
 use crate::conn::{Conn, Conns, Sock};
+use crate::ipnet::IpNet;
 use crate::outgoing::Outgoing;
 use crate::state::{State, User};
 use crate::store::{Completion, Request, Store, StoreError, StoreOptions};
@@ -484,32 +486,25 @@ impl Server {
             // An IPv4 client on a `[::]` listener arrives as ::ffff:a.b.c.d; it is
             // the IPv4 address for bans, limits and its host.
             let peer_ip = peer.ip().to_canonical();
-            let ip = peer_ip.to_string();
-            let key = crate::state::ip_key(peer_ip);
+            let host = admission::host_of(peer_ip);
             let limits = &self.config.limits;
-            let refusal = if let Some(ban) = self.state.bans.iter().find(|b| b.mask == ip) {
-                Some(format!("Banned: {}", ban.reason))
-            } else if self.conns.slab.len() >= limits.max_clients {
-                Some("Server is full; try again later".to_string())
-            } else if self.state.per_ip.get(&key).copied().unwrap_or(0) >= limits.conns_per_ip {
-                Some("Too many connections from your address".to_string())
-            } else if !crate::state::within_rate(
-                &mut self.state.connects,
-                &key,
-                limits.connects_per_ip_per_minute,
-                Duration::from_secs(60),
-                now,
-            ) {
-                Some("Connecting too fast; wait a minute".to_string())
+            let others = self.conns.slab.len();
+            let proxied = IpNet::any_contains(&self.config.server.proxy_from, peer_ip);
+            let admitted = if proxied {
+                // Admitted as the client its header names, once it has come.
+                admission::admit_proxy(limits, others).map(|()| String::new())
             } else {
-                None
+                admission::admit(&mut self.state, limits, others, peer_ip, now)
             };
-            if let Some(reason) = refusal {
-                let line = format!("ERROR :Closing Link: {ip} ({reason})\r\n");
-                let _ = std::io::Write::write(&mut sock, line.as_bytes());
-                log::info!("peer={peer} refused: {reason}");
-                continue;
-            }
+            let key = match admitted {
+                Ok(key) => key,
+                Err(refusal) => {
+                    let line = format!("ERROR :Closing Link: {host} ({refusal})\r\n");
+                    let _ = std::io::Write::write(&mut sock, line.as_bytes());
+                    log::info!("peer={peer} refused: {refusal}");
+                    continue;
+                }
+            };
             if let Err(e) =
                 self.poll
                     .registry()
@@ -517,11 +512,6 @@ impl Server {
             {
                 log::warn!("peer={peer} register failed: {e}");
                 continue;
-            }
-            let mut host = ip.clone();
-            if host.starts_with(':') {
-                // "::1" would read as a trailing parameter in WHO replies.
-                host.insert(0, '0');
             }
             let mut user = User::new(host, chrono::Utc::now().timestamp(), now);
             let tls = match (self.listener_tls[index], &self.tls_config) {
@@ -537,7 +527,10 @@ impl Server {
             user.tls = tls.is_some();
             let mut conn = Conn::new(id, Sock::Tcp(sock), peer, user, now);
             conn.tls = tls;
-            *self.state.per_ip.entry(key.clone()).or_insert(0) += 1;
+            conn.awaiting_proxy = proxied;
+            if !proxied {
+                *self.state.per_ip.entry(key.clone()).or_insert(0) += 1;
+            }
             conn.ip_key = key.into();
             let slot = self.conns.slab.insert(conn);
             self.state.counts.unregistered += 1;
@@ -621,6 +614,20 @@ impl Server {
             // Waiting for the store: the socket is read when the answer came.
             return;
         }
+        if conn.awaiting_proxy
+            && !admission::read_proxy_header(
+                &mut self.conns,
+                &mut self.state,
+                &self.config,
+                slot,
+                now,
+            )
+        {
+            return;
+        }
+        let Some(conn) = self.conns.get_mut(slot) else {
+            return;
+        };
         let result = conn.read_some(&mut self.scratch, READ_BUDGET);
         if conn.read_pending && !conn.throttled {
             self.read_again.push(slot);
@@ -1034,7 +1041,8 @@ impl Server {
         }
         let mut cx = self.cx(slot, Instant::now());
         if registered {
-            let mut out = Outgoing::new(cx.relay_from(slot, "QUIT", vec![reason.to_string()]));
+            let quit = cx.relay_from(slot, "QUIT", vec![reason.to_string()]);
+            let mut out = Outgoing::new(quit.with_trailing());
             cx.send_to_peers(slot, &mut out, false, None);
         }
         if let Some(name) = cx.user().account.clone() {
@@ -1047,7 +1055,8 @@ impl Server {
         if cx.state.nicks.get(&folded) == Some(&slot) {
             cx.state.nicks.remove(&folded);
         }
-        let error = Message::new("ERROR", [format!("Closing Link: {host} ({reason})")]);
+        let error =
+            Message::new("ERROR", [format!("Closing Link: {host} ({reason})")]).with_trailing();
         cx.conns.send_msg(slot, &error);
         let mut conn = self.conns.slab.remove(slot);
         if let Some(n) = self.state.per_ip.get_mut(&*conn.ip_key) {
@@ -1112,6 +1121,13 @@ fn handle_line(cx: &mut Cx, bytes: Vec<u8>) {
         let me = cx.me;
         cx.conns
             .close(me, "This is an IRC server; HTTP is not spoken here");
+        return;
+    }
+    if !cx.user().registered && msg.command.eq_ignore_ascii_case("PROXY") {
+        // A PROXY header from someone who is not a configured proxy, that was not
+        // in the connection's first bytes (`Conn::read_some` refuses those).
+        let me = cx.me;
+        cx.conns.close(me, crate::conn::PROXY_NOT_LISTED);
         return;
     }
     if !valid_utf8 {

@@ -21,7 +21,10 @@ impl Tag {
 }
 
 /// One IRC message. `Display` writes the wire form without the line ending.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+///
+/// Equality compares what a message means (tags, source, command, parameters), not
+/// how its last parameter is written: `PRIVMSG #c hi` equals `PRIVMSG #c :hi`.
+#[derive(Debug, Clone, Default)]
 pub struct Message {
     pub tags: Vec<Tag>,
     /// The source (prefix) without its leading `:`.
@@ -29,7 +32,21 @@ pub struct Message {
     /// The command or three-digit numeric, as received (not upper-cased by the parser).
     pub command: String,
     pub params: Vec<String>,
+    /// Write the last parameter in its trailing `:` form even when it needs not (see
+    /// [`Message::with_trailing`]). The parser leaves it false.
+    pub trailing: bool,
 }
+
+impl PartialEq for Message {
+    fn eq(&self, other: &Message) -> bool {
+        self.tags == other.tags
+            && self.source == other.source
+            && self.command == other.command
+            && self.params == other.params
+    }
+}
+
+impl Eq for Message {}
 
 impl Message {
     /// A message with a command and parameters, no tags and no source.
@@ -44,7 +61,17 @@ impl Message {
             source: None,
             command: command.into(),
             params: params.into_iter().map(Into::into).collect(),
+            trailing: false,
         }
+    }
+
+    /// Writes the last parameter as a trailing one (`:text`) whatever it holds. Free
+    /// text (a message, a reason, a topic) is relayed this way, as established servers
+    /// do, so clients that split on ` :` find a one-word text too. Only for messages
+    /// whose last parameter is text: `PART #c` without a reason must not get it.
+    pub fn with_trailing(mut self) -> Message {
+        self.trailing = true;
+        self
     }
 
     pub fn with_source(mut self, source: impl Into<String>) -> Message {
@@ -138,7 +165,7 @@ impl Message {
         let last = self.params.len().saturating_sub(1);
         for (i, p) in self.params.iter().enumerate() {
             out.write_char(' ')?;
-            if i == last && needs_trailing(p) {
+            if i == last && (self.trailing || needs_trailing(p)) {
                 out.write_char(':')?;
             }
             out.write_str(p)?;
@@ -220,6 +247,15 @@ mod tests {
                 *want
             );
         }
+    }
+
+    #[test]
+    fn a_forced_trailing_always_gets_its_colon() {
+        let m = Message::new("PRIVMSG", ["#c", "word"]).with_trailing();
+        assert_eq!(m.to_string(), "PRIVMSG #c :word");
+        assert_eq!(m, Message::new("PRIVMSG", ["#c", "word"]), "same meaning");
+        let m = Message::new("AWAY", Vec::<String>::new()).with_trailing();
+        assert_eq!(m.to_string(), "AWAY");
     }
 
     #[test]

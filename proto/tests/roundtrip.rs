@@ -87,6 +87,7 @@ fn message() -> impl Strategy<Value = Message> {
         source,
         command,
         params,
+        trailing: false,
     })
 }
 

@@ -362,7 +362,10 @@ fn ban(ctl: &mut Ctl, req: &Value) -> Outcome {
         .conns
         .slab
         .iter()
-        .filter(|(_, c)| crate::state::ban_matches(&ban, &c.user.source(), &c.user.host))
+        .filter(|(_, c)| {
+            let (ip, source) = (Some(c.peer.ip()), Some(c.user.source()));
+            crate::admission::ban_covers(&ban, ip, source.as_deref(), now)
+        })
         .map(|(s, _)| s)
         .collect();
     for slot in &victims {

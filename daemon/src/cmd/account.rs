@@ -319,19 +319,21 @@ fn start_register(cx: &mut Cx, door: Door, account: &str, email: &str, password:
         e if e.contains('@') && !e.starts_with('@') && !e.ends_with('@') => Some(e.to_string()),
         _ => return fail_with(cx, "INVALID_EMAIL", name, "That is not an email address"),
     };
-    let key = cx
+    let (key, ip) = cx
         .conns
         .get(cx.me)
-        .map(|c| c.ip_key.clone())
-        .unwrap_or_default();
+        .map(|c| (c.ip_key.clone(), c.peer.ip()))
+        .unwrap_or((Box::default(), std::net::Ipv4Addr::UNSPECIFIED.into()));
     let per_hour = cx.config.limits.registrations_per_ip_per_hour;
-    if !crate::state::within_rate(
-        &mut cx.state.registrations,
-        &key,
-        per_hour,
-        Duration::from_secs(3600),
-        cx.now,
-    ) {
+    if !crate::admission::is_exempt(&cx.config.limits, ip)
+        && !crate::state::within_rate(
+            &mut cx.state.registrations,
+            &key,
+            per_hour,
+            Duration::from_secs(3600),
+            cx.now,
+        )
+    {
         return fail_with(
             cx,
             "TEMPORARILY_UNAVAILABLE",
@@ -757,15 +759,18 @@ pub fn enforce_nick(cx: &mut Cx) {
         return;
     }
     let old = cx.user().nick.clone();
-    let prefix = cx.config.accounts.guest_prefix.clone();
-    let guest = loop {
-        let candidate = format!("{prefix}{}", rand::random::<u32>() % 100_000);
-        if cx.state.slot_of_nick(&candidate).is_none()
-            && cx.state.account(&candidate).is_none()
-            && candidate.len() <= cx.config.limits.nick_len
-        {
-            break candidate;
-        }
+    let taken = |n: &str| cx.state.slot_of_nick(n).is_some() || cx.state.account(n).is_some();
+    let guest = crate::state::names::guest_nick(
+        &cx.config.accounts.guest_prefix,
+        cx.config.limits.nick_len,
+        taken,
+    );
+    let Some(guest) = guest else {
+        // Every guest nick tried was in use: the nick cannot stay with someone who
+        // did not log in, so the connection goes.
+        cx.conns
+            .close(cx.me, &format!("{old} belongs to a registered account"));
+        return;
     };
     nickserv_notice(
         cx,

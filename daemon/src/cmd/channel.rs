@@ -138,7 +138,8 @@ fn join_inner(cx: &mut Cx, name: &str, key: Option<&str>, remembered: Option<Inc
     cx.send_to_channel(&folded, &mut out, None, None);
     // away-notify: members learn at once that the newcomer is away.
     if let Some(away) = cx.user().away.clone() {
-        let mut out = Outgoing::new(cx.relay_from(me, "AWAY", vec![away.to_string()]));
+        let away = cx.relay_from(me, "AWAY", vec![away.to_string()]);
+        let mut out = Outgoing::new(away.with_trailing());
         cx.send_to_channel(&folded, &mut out, Some(me), Some(Cap::AwayNotify));
     }
     log::debug!(
@@ -224,11 +225,12 @@ pub fn part_one(cx: &mut Cx, folded: &str, reason: &str) {
     let Some(name) = cx.state.channels.get(folded).map(|c| c.name.clone()) else {
         return;
     };
-    let mut params = vec![name];
+    let mut part = cx.relay_from(me, "PART", vec![name]);
     if !reason.is_empty() {
-        params.push(reason.to_string());
+        part.params.push(reason.to_string());
+        part = part.with_trailing();
     }
-    let mut out = Outgoing::new(cx.relay_from(me, "PART", params));
+    let mut out = Outgoing::new(part);
     cx.send_to_channel(folded, &mut out, None, None);
     forget_membership(cx, me, folded);
     remove_member(cx, folded, me);
@@ -294,7 +296,8 @@ pub fn topic(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
             time: chrono::Utc::now().timestamp(),
         })
     };
-    let mut out = Outgoing::new(cx.relay_from(me, "TOPIC", vec![chan_name, text]));
+    let topic = cx.relay_from(me, "TOPIC", vec![chan_name, text]);
+    let mut out = Outgoing::new(topic.with_trailing());
     cx.send_to_channel(&folded, &mut out, None, None);
     Ok(())
 }
@@ -396,7 +399,8 @@ pub fn kick_member(cx: &mut Cx, folded: &str, slot: usize, source: &str, reason:
     let victim = cx.user_of(slot).map(|u| u.nick.clone()).unwrap_or_default();
     let kick = Message::new("KICK", [chan_name, victim, reason.to_string()])
         .with_source(source)
-        .with_tag("time", crate::outgoing::server_time_now());
+        .with_tag("time", crate::outgoing::server_time_now())
+        .with_trailing();
     let mut out = Outgoing::new(kick);
     cx.send_to_channel(folded, &mut out, None, None);
     forget_membership(cx, slot, folded);

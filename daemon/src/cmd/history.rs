@@ -510,6 +510,7 @@ pub fn replay_bytes(
         with_time_prefix(&m.text, m.time_ms)
     };
     let mut msg = Message::new(m.kind.command(), [target, text])
+        .with_trailing()
         .with_source(m.source.as_str())
         .with_tag("time", format_time(m.time_ms))
         .with_tag("msgid", store::msgid_of(m.id));

@@ -104,11 +104,11 @@ fn deliver(cx: &mut Cx, msg: &Message, kind: Kind) -> Result<(), CmdError> {
         let time_ms = now.timestamp_millis();
         let id = stored_kind.map(|_| cx.state.next_msg_id(time_ms));
         let build = |_cx: &Cx, shown_target: String| {
-            let mut params = vec![shown_target];
+            let mut m = Message::new(cmd, [shown_target]).with_source(source.as_str());
             if kind != Kind::Tagmsg {
-                params.push(text.to_string());
+                m.params.push(text.to_string());
+                m.trailing = true;
             }
-            let mut m = Message::new(cmd, params).with_source(source.as_str());
             m.tags.push(Tag::new("time", history::format_time(time_ms)));
             if let Some(id) = id {
                 m.tags.push(Tag::new("msgid", store::msgid_of(id)));
@@ -355,7 +355,7 @@ pub fn away(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
         cx.reply(RPL_NOWAWAY, &["You have been marked as being away"]);
         vec![text]
     };
-    let mut out = Outgoing::new(cx.relay_from(me, "AWAY", params));
+    let mut out = Outgoing::new(cx.relay_from(me, "AWAY", params).with_trailing());
     cx.send_to_peers(me, &mut out, false, Some(Cap::AwayNotify));
     Ok(())
 }

@@ -253,8 +253,10 @@ pub fn try_register(cx: &mut Cx) {
     if cx.conns.get(cx.me).is_some_and(|c| c.closing.is_some()) {
         return;
     }
-    let (source, host) = (cx.user().source(), cx.user().host.clone());
-    if let Some(ban) = cx.state.banned(&source, &host) {
+    let source = cx.user().source();
+    let ip = cx.conns.get(cx.me).map(|c| c.peer.ip());
+    let ban = ip.and_then(|ip| crate::admission::ban_on(&cx.state.bans, ip, Some(&source)));
+    if let Some(ban) = ban {
         let reason = format!("Banned: {}", ban.reason);
         log::info!("conn={} {source} refused: {reason}", cx.me);
         cx.conns.close(cx.me, &reason);

@@ -134,20 +134,6 @@ pub fn within_rate(
     true
 }
 
-/// Whether a ban covers a client with `source` (`nick!user@host`) from `ip`.
-pub fn ban_matches(ban: &Ban, source: &str, ip: &str) -> bool {
-    if ban
-        .expires
-        .is_some_and(|e| e <= chrono::Utc::now().timestamp())
-    {
-        return false;
-    }
-    if ban.mask.parse::<std::net::IpAddr>().is_ok() {
-        return ban.mask.eq_ignore_ascii_case(ip);
-    }
-    chatd_proto::mask::glob_match(&ban.mask, source)
-}
-
 /// Client counts (LUSERS 251–266).
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Counts {
@@ -189,11 +175,6 @@ impl State {
     /// The stable id of the account named `name`, if it is registered.
     pub fn account_id(&self, name: &str) -> Option<crate::store::AccountId> {
         self.account(name).map(|a| a.id)
-    }
-
-    /// The first ban that covers `source` from `ip`.
-    pub fn banned(&self, source: &str, ip: &str) -> Option<&Ban> {
-        self.bans.iter().find(|b| ban_matches(b, source, ip))
     }
 
     /// Schedules a nick-ownership check of `conn` at `at`.

@@ -2,6 +2,8 @@
 //! control (fakelag, then "Excess Flood"), members per channel, a JOIN of thousands
 //! of channels, thousands of targets, REGISTER per address, HTTP on the IRC port.
 //! Each offender gets its numeric or a clean disconnect; everyone else is served.
+//! The harness empties `limits.exempt` (loopback by default), so these clients on
+//! 127.0.0.1 meet the per-address limits like any other address.
 
 use chatd_proto::numeric::*;
 use chatd_tests::*;

@@ -17,6 +17,8 @@
 //! - `oper` — OPER, KILL, WALLOPS, operator powers, WHOIS 313.
 //! - `security_history` — issue 14: channel incarnations, history by account id,
 //!   clamped history bounds.
+//! - `security_admission` — issue 14: expired bans, the exempt list, the PROXY
+//!   protocol, invisible characters in channel names, trailing text on the wire.
 
 mod accounts;
 mod channel;
@@ -31,3 +33,4 @@ mod query;
 mod real_client;
 mod registration;
 mod security_history;
+mod security_admission;
