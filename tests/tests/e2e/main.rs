@@ -15,6 +15,8 @@
 //! - `offline` — the offline queue, remembered channels, a graceful restart.
 //! - `limits` — max clients, per-address limits, flood control, hostile input.
 //! - `oper` — OPER, KILL, WALLOPS, operator powers, WHOIS 313.
+//! - `store_failure` — a full database (nothing delivered is lost), a damaged page
+//!   (FAIL, never a short answer): IRCv3 chathistory "Errors".
 
 mod accounts;
 mod channel;
@@ -28,3 +30,4 @@ mod oper;
 mod query;
 mod real_client;
 mod registration;
+mod store_failure;
