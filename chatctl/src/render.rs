@@ -229,7 +229,7 @@ fn stats(s: &Value) -> String {
         Some(r) => format!("{r:.2} (last minute)"),
         None => number("messages_per_sec"),
     };
-    let rows = [
+    let mut rows = vec![
         ("uptime", secs(s.get("uptime_secs"))),
         ("connections", number("connections")),
         ("registered users", number("registered")),
@@ -242,6 +242,29 @@ fn stats(s: &Value) -> String {
         ("input paused", number("store_pauses")),
         ("memory (RSS)", bytes("rss_bytes")),
     ];
+    if let Some(store) = s.get("store").filter(|v| v.is_object()) {
+        let count = |key: &str| store.get(key).and_then(Value::as_u64).unwrap_or(0);
+        let writes = if store.get("failing").and_then(Value::as_bool) == Some(true) {
+            format!(
+                "FAILING: {} delivered messages kept in memory, not saved yet",
+                count("unsaved_messages")
+            )
+        } else {
+            "ok".to_string()
+        };
+        rows.push(("store writes", writes));
+        rows.push((
+            "store errors",
+            format!(
+                "{} failed writes, {} failed reads",
+                count("write_errors"),
+                count("read_errors")
+            ),
+        ));
+        if let Some(last) = store.get("last_error").and_then(|e| e.get("text")) {
+            rows.push(("last store error", text(Some(last))));
+        }
+    }
     let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
     rows.iter()
         .map(|(k, v)| format!("{k:<width$}  {v}\n"))
@@ -453,6 +476,26 @@ mod tests {
              store backlog     0\n\
              input paused      2\n\
              memory (RSS)      8.1 MiB\n"
+        );
+    }
+
+    #[test]
+    fn stats_show_a_failing_store() {
+        let r = json!({"uptime_secs": 60, "store": {"failing": true, "failing_since": NOW,
+                       "unsaved_messages": 312, "write_errors": 9, "read_errors": 1,
+                       "last_error": {"time": NOW, "text": "database or disk is full"}}});
+        let out = result(&parse("stats"), &r, NOW);
+        assert!(
+            out.contains("store writes      FAILING: 312 delivered messages kept in memory"),
+            "{out}"
+        );
+        assert!(
+            out.contains("store errors      9 failed writes, 1 failed reads\n"),
+            "{out}"
+        );
+        assert!(
+            out.contains("last store error  database or disk is full\n"),
+            "{out}"
         );
     }
 

@@ -116,6 +116,12 @@ pub struct HistoryConfig {
     /// reading from clients until the store has caught up to three quarters of it, so a burst
     /// the disk cannot take slows the senders down instead of filling memory.
     pub log_backlog_max: usize,
+    /// Largest the database may grow, in MiB (0: no limit but the disk). Past it the
+    /// store behaves as on a full disk: writes fail and are retried, the operator is told.
+    pub max_db_mib: u64,
+    /// Run `PRAGMA quick_check` on the database at start and refuse a damaged one
+    /// (exit 4). Turn off only to start on a huge database whose check takes too long.
+    pub startup_check: bool,
 }
 
 impl Default for AccountsConfig {
@@ -140,6 +146,8 @@ impl Default for HistoryConfig {
             queue_max_messages: 1000,
             queue_max_age_days: 30,
             log_backlog_max: 20_000,
+            max_db_mib: 0,
+            startup_check: true,
         }
     }
 }
@@ -414,6 +422,13 @@ impl Config {
             if value < min || value > max {
                 return bad(key, &format!("{value} is outside {min}..={max}"));
             }
+        }
+        // A page is 4 KiB: the cap becomes SQLite's max_page_count, at most 2^32 - 2.
+        if self.history.max_db_mib > 16 * 1024 * 1024 {
+            return bad(
+                "history.max_db_mib",
+                "must be at most 16777216 (16 TiB), or 0 for no limit",
+            );
         }
         for (key, value) in [
             (

@@ -71,6 +71,14 @@ fn hash_password(iterations: u32) -> ExitCode {
 /// 3 cannot bind a listener, 4 data directory (database, admin socket) unusable,
 /// 5 TLS certificate or key unusable.
 fn main() -> ExitCode {
+    // Files chatd creates hold password hashes and private messages. The store and
+    // the log file set 0600 (0700 for the data dir) themselves; this umask covers
+    // whatever else is created on chatd's behalf (SQLite's temporary and journal
+    // files, a backup's copy), whatever the umask chatd was started with.
+    // SAFETY: umask(2) only sets the process's file mode creation mask.
+    unsafe {
+        libc::umask(0o077);
+    }
     let args = Args::parse();
     if let Some(Command::HashPassword { iterations }) = args.command {
         return hash_password(iterations);
@@ -167,9 +175,11 @@ fn init_logging(config: &Config) -> Result<(), String> {
         )]
     };
     if let Some(path) = &config.log.file {
+        use std::os::unix::fs::OpenOptionsExt;
         let file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
+            .mode(0o600)
             .open(path)
             .map_err(|e| format!("log file {}: {e}", path.display()))?;
         loggers.push(WriteLogger::new(level, log_config, file));

@@ -116,6 +116,8 @@ pub struct Server {
     /// Set while the store is more than `history.log_backlog_max` messages behind:
     /// no client input is read until it is down to three quarters of that.
     store_behind: bool,
+    /// The store's failing state as last told to operators.
+    store_failing: bool,
     /// Connections with input waiting while `store_behind`, to read once it clears.
     paused: Vec<usize>,
     /// When the store last fell behind (logged at most once a minute).
@@ -196,6 +198,8 @@ impl Server {
             queue_max_messages: h.queue_max_messages,
             queue_max_age_secs: i64::from(h.queue_max_age_days) * 86_400,
             missed_per_channel: h.missed_per_channel,
+            max_db_bytes: h.max_db_mib * 1024 * 1024,
+            startup_check: h.startup_check,
         };
         let (store, completions, loaded) =
             Store::open(&data_dir, options, wake.clone()).map_err(StartError::Store)?;
@@ -243,6 +247,7 @@ impl Server {
             store_behind: false,
             paused: Vec::new(),
             behind_since: None,
+            store_failing: false,
             closed_since_release: 0,
             last_release: Instant::now(),
         })
@@ -800,7 +805,43 @@ impl Server {
         while let Ok(done) = self.completions.try_recv() {
             self.complete(done, now);
         }
+        self.check_store_health();
         self.update_tap();
+    }
+
+    /// Tells every operator (WALLOPS from the server) when the database stops being
+    /// writable and when it is again; the store thread wakes the loop at both.
+    fn check_store_health(&mut self) {
+        let Some(store) = &self.store else {
+            return;
+        };
+        let health = store.health();
+        let failing = health.is_failing();
+        if failing == self.store_failing {
+            return;
+        }
+        self.store_failing = failing;
+        let text = if failing {
+            let why = health.last_error().map(|(_, why)| why).unwrap_or_default();
+            format!(
+                "The database cannot be written ({why}). Delivered messages are kept in \
+                 memory and saved when it works again; offline messages and registrations \
+                 are refused meanwhile. See `chatctl stats`."
+            )
+        } else {
+            "The database can be written again: every kept message is saved.".to_string()
+        };
+        let msg = Message::new("WALLOPS", [text]).with_source(self.config.server.name.as_str());
+        let opers: Vec<usize> = self
+            .conns
+            .slab
+            .iter()
+            .filter(|(_, c)| c.user.oper.is_some())
+            .map(|(s, _)| s)
+            .collect();
+        for slot in opers {
+            self.conns.send_msg(slot, &msg);
+        }
     }
 
     /// Runs one store or hasher answer. If it was one its connection waited for
@@ -855,6 +896,9 @@ impl Server {
                 }
                 Completion::History { ticket, messages } => {
                     history::on_history(&mut self.cx(ticket.conn.slot, now), &ticket, messages)
+                }
+                Completion::ReadFailed { ticket, why } => {
+                    history::on_read_failed(&mut self.cx(ticket.conn.slot, now), &ticket, &why)
                 }
                 Completion::Targets { ticket, targets } => {
                     history::on_targets(&mut self.cx(ticket.conn.slot, now), &ticket, targets)

@@ -520,7 +520,7 @@ pub fn apply_reload(
 ) -> (Vec<String>, Vec<String>) {
     let old = running;
     let mut unchanged = Vec::new();
-    let restart_only: [(&str, bool); 9] = [
+    let restart_only: [(&str, bool); 11] = [
         ("tls.listen", old.tls.listen != new.tls.listen),
         (
             "server.listen",
@@ -551,6 +551,14 @@ pub fn apply_reload(
             old.history.queue_max_age_days != new.history.queue_max_age_days,
         ),
         (
+            "history.max_db_mib",
+            old.history.max_db_mib != new.history.max_db_mib,
+        ),
+        (
+            "history.startup_check",
+            old.history.startup_check != new.history.startup_check,
+        ),
+        (
             "history.missed_per_channel",
             old.history.missed_per_channel != new.history.missed_per_channel,
         ),
@@ -569,6 +577,8 @@ pub fn apply_reload(
     new.history.queue_max_messages = old.history.queue_max_messages;
     new.history.queue_max_age_days = old.history.queue_max_age_days;
     new.history.missed_per_channel = old.history.missed_per_channel;
+    new.history.max_db_mib = old.history.max_db_mib;
+    new.history.startup_check = old.history.startup_check;
     let mut changed = Vec::new();
     let sections = [
         (
@@ -660,6 +670,7 @@ pub fn complete(ctl: &mut Ctl, ticket: &Ticket, done: Completion) {
                 "queue_total": queue_total,
                 "store_bytes": store_bytes,
                 "store_backlog": ctl.store.backlog(),
+                "store": store_health(ctl.store.health()),
                 "store_pauses": ctl.state.store_pauses,
                 "rss_bytes": rss_bytes(),
             });
@@ -676,6 +687,15 @@ pub fn complete(ctl: &mut Ctl, ticket: &Ticket, done: Completion) {
             Ok(bytes) => ctl.admin.reply(slot, &id, json!({"bytes": bytes})),
             Err(e) => ctl.admin.error(slot, &id, "unavailable", &e),
         },
+        (pending, Completion::ReadFailed { why, .. }) => {
+            let id = match pending {
+                Pending::Accounts { id }
+                | Pending::Stats { id }
+                | Pending::Tail { id, .. }
+                | Pending::Backup { id } => id,
+            };
+            ctl.admin.error(slot, &id, "unavailable", &why);
+        }
         (pending, _) => {
             let id = match pending {
                 Pending::Accounts { id }
@@ -691,6 +711,20 @@ pub fn complete(ctl: &mut Ctl, ticket: &Ticket, done: Completion) {
             );
         }
     }
+}
+
+/// The store's failures as `stats` shows them.
+fn store_health(h: &store::StoreHealth) -> Value {
+    use std::sync::atomic::Ordering::Relaxed;
+    let since = h.failing_since.load(Relaxed);
+    json!({
+        "failing": h.is_failing(),
+        "failing_since": (since != 0).then_some(since),
+        "unsaved_messages": h.unsaved.load(Relaxed),
+        "write_errors": h.write_errors.load(Relaxed),
+        "read_errors": h.read_errors.load(Relaxed),
+        "last_error": h.last_error().map(|(time, text)| json!({"time": time, "text": text})),
+    })
 }
 
 /// A logged message as the admin protocol shows it.

@@ -89,12 +89,20 @@ fn clamp(range: Range, floor: i64) -> Range {
     }
 }
 
-/// Sends a history request for the sender; the answer goes to [`on_history`].
-fn request(cx: &mut Cx, command: &str, target: &str, conv: Conv, range: Range, limit: usize) {
+/// Sends a history request for the sender; the answer goes to [`on_history`] (or
+/// [`on_read_failed`], which needs the CHATHISTORY subcommand, last in the ticket).
+fn request(
+    cx: &mut Cx,
+    (command, sub): (&str, &str),
+    target: &str,
+    conv: Conv,
+    range: Range,
+    limit: usize,
+) {
     let floor = floor(cx, &conv);
     let ticket = Ticket {
         conn: cx.my_id(),
-        what: format!("{command} {target} {floor}"),
+        what: format!("{command} {target} {floor} {sub}"),
     };
     cx.ask(Request::History {
         ticket,
@@ -119,7 +127,7 @@ pub fn ask_missed(cx: &mut Cx, shown: &str, incarnation: store::Incarnation) {
     }
     request(
         cx,
-        "MISSED",
+        ("MISSED", ""),
         shown,
         conv,
         Range::Latest { after: None },
@@ -178,7 +186,7 @@ pub fn history(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
         );
         return Ok(());
     };
-    request(cx, "HISTORY", target, conv, range, limit);
+    request(cx, ("HISTORY", ""), target, conv, range, limit);
     Ok(())
 }
 
@@ -403,7 +411,7 @@ pub fn chathistory(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
         bad_ref(cx, msg.param(2));
         return Ok(());
     };
-    request(cx, "CHATHISTORY", target, conv, range, limit);
+    request(cx, ("CHATHISTORY", &sub), target, conv, range, limit);
     Ok(())
 }
 
@@ -430,6 +438,32 @@ pub fn on_history(cx: &mut Cx, ticket: &Ticket, messages: Vec<StoredMessage>) {
     send_replay_batch(cx, &shown, &messages);
     if command == "HISTORY" && !cx.user().caps.has(Cap::Batch) {
         cx.notice(&format!("End of HISTORY for {shown}: {count} messages"));
+    }
+}
+
+/// A history read failed (a damaged database, an I/O error): the client is told
+/// with a `FAIL`, never given a short or empty batch that looks like the whole
+/// history. IRCv3 chathistory, "Errors": `FAIL CHATHISTORY MESSAGE_ERROR <subcommand>
+/// <target> :<text>` when "the server could not retrieve messages"; HISTORY, our own
+/// command, answers the same way under its own name.
+pub fn on_read_failed(cx: &mut Cx, ticket: &Ticket, why: &str) {
+    if !cx.alive(ticket.conn) {
+        return;
+    }
+    log::warn!("conn={} history read failed: {why}", cx.me);
+    let words: Vec<&str> = ticket.what.split(' ').collect();
+    let text = "Messages could not be retrieved (a storage error; the operator is told)";
+    match words.as_slice() {
+        ["TARGETS", ..] => fail(cx, "CHATHISTORY", "MESSAGE_ERROR", &["TARGETS", "*"], text),
+        // The replay at login is not a command the client sent: say it in words.
+        ["MISSED", target, ..] => cx.notice(&format!(
+            "What you missed in {target} could not be retrieved (a storage error; the operator is told)"
+        )),
+        ["CHATHISTORY", target, _, sub, ..] => {
+            fail(cx, "CHATHISTORY", "MESSAGE_ERROR", &[sub, target], text)
+        }
+        [command, target, ..] => fail(cx, command, "MESSAGE_ERROR", &[target], text),
+        _ => fail(cx, "HISTORY", "MESSAGE_ERROR", &["*"], text),
     }
 }
 

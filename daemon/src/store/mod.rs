@@ -38,6 +38,51 @@ pub struct StoreOptions {
     pub queue_max_age_secs: i64,
     /// Most missed messages replayed per channel on login.
     pub missed_per_channel: usize,
+    /// Largest the database may grow, in bytes (0: no limit but the disk). Past it,
+    /// writes fail as on a full disk (SQLite's `max_page_count`).
+    pub max_db_bytes: u64,
+    /// Run `PRAGMA quick_check` at open and refuse a damaged database.
+    pub startup_check: bool,
+}
+
+/// How the store is faring, shared by the store thread (which writes it) and the
+/// loop (`chatctl stats`, and the notices to operators when writing fails or
+/// recovers). Nothing here is ever reset but `failing`, `unsaved` and `failing_since`.
+#[derive(Debug, Default)]
+pub struct StoreHealth {
+    /// Writing is failing now (disk full, I/O error): delivered messages are kept in
+    /// memory and retried.
+    pub failing: std::sync::atomic::AtomicBool,
+    /// Messages delivered but not yet in the database (kept for the next attempt).
+    pub unsaved: std::sync::atomic::AtomicUsize,
+    /// Unix seconds when the current failing episode began (0 when not failing).
+    pub failing_since: std::sync::atomic::AtomicI64,
+    /// Writes that failed since start: batches that could not be committed (each
+    /// attempt), and single requests the database refused.
+    pub write_errors: std::sync::atomic::AtomicU64,
+    /// Reads that failed since start (a damaged database): their clients got a `FAIL`.
+    pub read_errors: std::sync::atomic::AtomicU64,
+    /// The latest error: Unix seconds and text.
+    pub last_error: std::sync::Mutex<Option<(i64, String)>>,
+}
+
+impl StoreHealth {
+    /// Remembers `why` as the latest error.
+    pub fn note_error(&self, why: &str) {
+        let now = chrono::Utc::now().timestamp();
+        if let Ok(mut last) = self.last_error.lock() {
+            *last = Some((now, why.to_string()));
+        }
+    }
+
+    /// The latest error, if any.
+    pub fn last_error(&self) -> Option<(i64, String)> {
+        self.last_error.lock().ok().and_then(|l| l.clone())
+    }
+
+    pub fn is_failing(&self) -> bool {
+        self.failing.load(std::sync::atomic::Ordering::Relaxed)
+    }
 }
 
 /// Why the store could not open.
@@ -486,6 +531,12 @@ pub enum Completion {
         ticket: Ticket,
         messages: Vec<StoredMessage>,
     },
+    /// A read (`History`, `Targets`, `Tail`) failed: the client is told so, never
+    /// given a short answer.
+    ReadFailed {
+        ticket: Ticket,
+        why: String,
+    },
     Targets {
         ticket: Ticket,
         targets: Vec<TargetActivity>,
@@ -521,6 +572,7 @@ impl Completion {
             | Completion::Queue { ticket, .. }
             | Completion::Memberships { ticket, .. }
             | Completion::History { ticket, .. }
+            | Completion::ReadFailed { ticket, .. }
             | Completion::Targets { ticket, .. } => {
                 (!ticket.what.starts_with("admin ")).then_some(ticket.conn)
             }
@@ -537,6 +589,7 @@ impl Completion {
             | Completion::Queue { ticket, .. }
             | Completion::Memberships { ticket, .. }
             | Completion::History { ticket, .. }
+            | Completion::ReadFailed { ticket, .. }
             | Completion::Targets { ticket, .. }
             | Completion::Synced { ticket }
             | Completion::Accounts { ticket, .. }
@@ -565,6 +618,7 @@ pub struct Store {
     /// Set by the loop while it waits for the backlog to fall to this level: the store
     /// thread wakes it as soon as it does.
     wake_below: Arc<std::sync::atomic::AtomicUsize>,
+    health: Arc<StoreHealth>,
     hasher: Sender<Request>,
     threads: Vec<JoinHandle<()>>,
     path: PathBuf,
@@ -613,6 +667,11 @@ impl Store {
     /// Messages handed over to be logged or queued and not yet committed.
     pub fn backlog(&self) -> usize {
         self.backlog.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// How the store is faring (write failures, unsaved messages, read errors).
+    pub fn health(&self) -> &StoreHealth {
+        &self.health
     }
 
     /// The database file.

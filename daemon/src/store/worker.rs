@@ -4,10 +4,18 @@
 //! takes whatever else is already waiting (at most [`BATCH_MAX`]), runs the whole
 //! batch in one transaction (each request in its own savepoint, so one failing
 //! request does not undo the others), commits, and only then sends the batch's
-//! completions and wakes the loop once. If the commit fails (disk full...), every
-//! answer of the batch becomes a failure: `QueueRefusal::Unavailable`,
-//! `RegisterError::Unavailable`, or an empty read. When every sender is gone it
-//! finishes what is queued and exits: that is the graceful close.
+//! completions and wakes the loop once. If the batch cannot be written (disk full,
+//! I/O error, the `history.max_db_mib` cap), nothing is silently dropped: the writes
+//! nobody waits for (logged messages already delivered, memberships, bans...) are
+//! kept in memory and tried again, with a growing pause, until they commit; the
+//! writes someone waits for are refused (`QueueRefusal::Unavailable`,
+//! `RegisterError::Unavailable`); reads are run again on their own. The backlog the
+//! loop watches still counts the kept messages, so the loop stops reading clients
+//! when `history.log_backlog_max` is reached, and memory stays bounded. A read that
+//! fails (a damaged database) is answered with [`Completion::ReadFailed`], never
+//! with a short answer. [`StoreHealth`] tells the loop and `chatctl stats`. When
+//! every sender is gone it finishes what is queued and exits: that is the graceful
+//! close.
 //!
 //! **chatd-hasher** does the slow PBKDF2 work: `Verify` is answered directly;
 //! `Register` is hashed and handed to the store thread as `CreateAccount`.
@@ -20,12 +28,13 @@
 
 use super::{
     db, password, schema, Account, Completion, Loaded, QueueRefusal, RegisterError, Request, Store,
-    StoreError, StoreOptions, DB_FILE,
+    StoreError, StoreHealth, StoreOptions, DB_FILE,
 };
-use rusqlite::{Connection, TransactionBehavior};
+use rusqlite::{Connection, ErrorCode, TransactionBehavior};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -44,19 +53,32 @@ const BATCH_MESSAGES: usize = 2048;
 /// How long a statement waits for a lock held by another connection (a backup tool).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// The first pause before a failed batch's kept writes are tried again; it doubles
+/// up to [`RETRY_MAX`] while writing keeps failing. New requests try at once.
+const RETRY_FIRST: Duration = Duration::from_millis(100);
+const RETRY_MAX: Duration = Duration::from_secs(2);
+
+/// While writing fails, the log says so again this often.
+const FAILING_REMINDER_SECS: i64 = 60;
+
 pub(super) fn open(
     data_dir: &Path,
     options: StoreOptions,
     wake: Wake,
 ) -> Result<(Store, Receiver<Completion>, Loaded), StoreError> {
-    std::fs::create_dir_all(data_dir).map_err(|e| {
+    prepare_data_dir(data_dir)?;
+    let path = data_dir.join(DB_FILE);
+    if check_existing_file(&path)? && options.startup_check {
+        // Before the migrations write anything to it.
+        quick_check(&path)?;
+    }
+    let conn = open_connection(&path)?;
+    limit_size(&conn, options.max_db_bytes).map_err(|e| {
         StoreError(format!(
-            "cannot create the data directory {}: {e}",
-            data_dir.display()
+            "{}: cannot set max_page_count: {e}",
+            path.display()
         ))
     })?;
-    let path = data_dir.join(DB_FILE);
-    let conn = open_connection(&path)?;
     let loaded =
         load(&conn).map_err(|e| StoreError(format!("cannot read {}: {e}", path.display())))?;
 
@@ -65,10 +87,11 @@ pub(super) fn open(
     let (completions, completion_rx) = mpsc::channel();
     let backlog = Arc::new(AtomicUsize::new(0));
     let wake_below = Arc::new(AtomicUsize::new(usize::MAX));
+    let health = Arc::new(StoreHealth::default());
     let store_thread = spawn_store(
         conn,
         options.clone(),
-        (backlog.clone(), wake_below.clone()),
+        (backlog.clone(), wake_below.clone(), health.clone()),
         request_rx,
         completions.clone(),
         wake.clone(),
@@ -96,6 +119,7 @@ pub(super) fn open(
         requests,
         backlog,
         wake_below,
+        health,
         hasher,
         threads: vec![store_thread, hasher_thread],
         path,
@@ -103,10 +127,123 @@ pub(super) fn open(
     Ok((store, completion_rx, loaded))
 }
 
-/// Opens, configures and migrates the database.
+/// Creates the data dir readable by chatd's user alone (0700, whatever the umask),
+/// or warns when an existing one lets other users in.
+fn prepare_data_dir(data_dir: &Path) -> Result<(), StoreError> {
+    if data_dir.is_dir() {
+        warn_if_open_to_others(data_dir, "data directory", "700");
+        return Ok(());
+    }
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(data_dir)
+        .and_then(|()| {
+            // The mode given to mkdir is reduced by the umask; this one is not.
+            std::fs::set_permissions(data_dir, std::fs::Permissions::from_mode(0o700))
+        })
+        .map_err(|e| {
+            StoreError(format!(
+                "cannot create the data directory {}: {e}",
+                data_dir.display()
+            ))
+        })
+}
+
+/// Logs a warning when `path` can be read or written by its group or other users:
+/// the database holds password hashes and private messages.
+fn warn_if_open_to_others(path: &Path, what: &str, wanted: &str) {
+    let Ok(meta) = std::fs::metadata(path) else {
+        return;
+    };
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        log::warn!(
+            "the {what} {} has mode {mode:03o}: other local users can reach password hashes \
+             and private messages; run `chmod {wanted} {}`",
+            path.display(),
+            path.display()
+        );
+    }
+}
+
+/// Refuses a database file that exists but is empty: SQLite would take it for a new
+/// database, and chatd would start with every account gone and every name free.
+/// Warns when an existing file (or its WAL) is open to other users. True if the
+/// file exists.
+fn check_existing_file(path: &Path) -> Result<bool, StoreError> {
+    let Ok(meta) = std::fs::metadata(path) else {
+        return Ok(false);
+    };
+    if meta.len() == 0 {
+        return Err(StoreError(format!(
+            "{} exists but is empty (0 bytes), so its accounts and history are gone; \
+             chatd will not start on it as if it were new. Restore it from a backup \
+             (`chatctl backup`), or remove it to start afresh with no accounts",
+            path.display()
+        )));
+    }
+    warn_if_open_to_others(path, "database", "600");
+    for suffix in ["-wal", "-shm"] {
+        let mut other = path.as_os_str().to_owned();
+        other.push(suffix);
+        warn_if_open_to_others(Path::new(&other), "database file", "600");
+    }
+    Ok(true)
+}
+
+/// `PRAGMA quick_check`: refuses a database with damaged pages, rather than starting
+/// with part of its accounts or history silently missing.
+fn quick_check(path: &Path) -> Result<(), StoreError> {
+    let refuse = |why: String| {
+        StoreError(format!(
+            "{} is damaged ({why}); chatd will not start on it. Restore it from a backup \
+             (`chatctl backup`), or try `sqlite3 {} .recover`",
+            path.display(),
+            path.display()
+        ))
+    };
+    let flags =
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags).map_err(|e| refuse(e.to_string()))?;
+    let mut stmt = conn
+        .prepare("PRAGMA quick_check(5)")
+        .map_err(|e| refuse(e.to_string()))?;
+    let rows: Vec<String> = stmt
+        .query_map([], |r| r.get(0))
+        .and_then(|rows| rows.collect())
+        .map_err(|e| refuse(e.to_string()))?;
+    if rows != ["ok"] {
+        return Err(refuse(format!("quick_check: {}", rows.join("; "))));
+    }
+    Ok(())
+}
+
+/// Caps the database at `max_bytes` (0: no cap): past it SQLite fails writes with
+/// SQLITE_FULL, exactly as on a full disk.
+fn limit_size(conn: &Connection, max_bytes: u64) -> rusqlite::Result<()> {
+    if max_bytes == 0 {
+        return Ok(());
+    }
+    let page_size: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+    let pages = (max_bytes / page_size.max(512) as u64).max(1);
+    let _: i64 = conn.query_row(&format!("PRAGMA max_page_count = {pages}"), [], |r| {
+        r.get(0)
+    })?;
+    Ok(())
+}
+
+/// Opens, configures and migrates the database. A file it creates is made 0600
+/// before anything is written, and SQLite gives its WAL and shared-memory files the
+/// database file's mode, so none of them is ever readable by other users.
 fn open_connection(path: &Path) -> Result<Connection, StoreError> {
     let err = |e: &dyn std::fmt::Display| StoreError(format!("{}: {e}", path.display()));
+    let new = !path.exists();
     let mut conn = Connection::open(path).map_err(|e| err(&e))?;
+    if new {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| err(&e))?;
+    }
     conn.busy_timeout(BUSY_TIMEOUT).map_err(|e| err(&e))?;
     conn.execute_batch("PRAGMA foreign_keys = ON")
         .map_err(|e| err(&e))?;
@@ -142,7 +279,7 @@ fn load(conn: &Connection) -> rusqlite::Result<Loaded> {
 fn spawn_store(
     conn: Connection,
     options: StoreOptions,
-    (backlog, wake_below): (Arc<AtomicUsize>, Arc<AtomicUsize>),
+    (backlog, wake_below, health): (Arc<AtomicUsize>, Arc<AtomicUsize>, Arc<StoreHealth>),
     requests: Receiver<Request>,
     completions: Sender<Completion>,
     wake: Wake,
@@ -152,9 +289,13 @@ fn spawn_store(
         options,
         backlog,
         wake_below,
+        health,
         requests,
         completions,
         wake,
+        kept: Vec::new(),
+        retry_in: RETRY_FIRST,
+        reminded_at: 0,
     };
     thread::Builder::new()
         .name("chatd-store".into())
@@ -169,47 +310,81 @@ struct Worker {
     backlog: Arc<AtomicUsize>,
     /// Shared with [`Store`]: wake the loop once `backlog` is at most this.
     wake_below: Arc<AtomicUsize>,
+    /// Shared with [`Store`]: failures, for `chatctl stats` and the operators.
+    health: Arc<StoreHealth>,
     requests: Receiver<Request>,
     completions: Sender<Completion>,
     wake: Wake,
+    /// Writes of a batch that could not be written, oldest first, tried again before
+    /// anything newer.
+    kept: Vec<Request>,
+    /// The pause before `kept` is tried again when no new request comes.
+    retry_in: Duration,
+    /// Unix seconds of the last "still failing" log line.
+    reminded_at: i64,
 }
 
 impl Worker {
     fn run(mut self) {
-        while let Ok(first) = self.requests.recv() {
-            let mut batch = Vec::with_capacity(16);
-            let mut messages = first.logged();
-            batch.push(first);
-            while batch.len() < BATCH_MAX && messages < BATCH_MESSAGES {
-                match self.requests.try_recv() {
-                    Ok(request) => {
-                        messages += request.logged();
-                        batch.push(request);
-                    }
+        let mut open = true;
+        while open {
+            let first = if self.kept.is_empty() {
+                match self.requests.recv() {
+                    Ok(request) => Some(request),
                     Err(_) => break,
+                }
+            } else {
+                match self.requests.recv_timeout(self.retry_in) {
+                    Ok(request) => Some(request),
+                    Err(RecvTimeoutError::Timeout) => None,
+                    Err(RecvTimeoutError::Disconnected) => {
+                        // Shutting down: one last attempt for what is kept.
+                        open = false;
+                        None
+                    }
+                }
+            };
+            let mut batch = std::mem::take(&mut self.kept);
+            let mut messages: usize = batch.iter().map(Request::logged).sum();
+            if let Some(first) = first {
+                messages += first.logged();
+                batch.push(first);
+                while batch.len() < BATCH_MAX && messages < BATCH_MESSAGES {
+                    match self.requests.try_recv() {
+                        Ok(request) => {
+                            messages += request.logged();
+                            batch.push(request);
+                        }
+                        Err(_) => break,
+                    }
                 }
             }
             let (backups, batch): (Vec<Request>, Vec<Request>) = batch
                 .into_iter()
                 .partition(|r| matches!(r, Request::Backup { .. }));
             let logged: usize = batch.iter().map(Request::logged).sum();
-            let mut done = if batch.is_empty() {
-                Vec::new()
+            let writes = batch.iter().any(|r| !is_read(r));
+            let mut outcome = if batch.is_empty() {
+                Outcome::default()
             } else {
                 run_batch(&mut self.conn, &self.options, batch)
             };
+            self.kept = std::mem::take(&mut outcome.kept);
+            let unsaved: usize = self.kept.iter().map(Request::logged).sum();
+            let health_changed = self.record(&outcome, writes, unsaved);
             let before = self
                 .backlog
                 .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
-                    Some(n.saturating_sub(logged))
+                    Some(n.saturating_sub(logged - unsaved))
                 })
                 .unwrap_or(0);
-            let left = before.saturating_sub(logged);
+            let left = before.saturating_sub(logged - unsaved);
             let waiting = self.wake_below.load(Ordering::Relaxed);
             if waiting != usize::MAX && left <= waiting {
                 self.wake_below.store(usize::MAX, Ordering::Relaxed);
                 (self.wake)();
             }
+            let mut done = outcome.done;
             for request in backups {
                 if let Request::Backup { ticket, path } = request {
                     done.push(Completion::Backup {
@@ -218,13 +393,21 @@ impl Worker {
                     });
                 }
             }
-            if !done.is_empty() {
+            if !done.is_empty() || health_changed {
                 for completion in done {
                     // The loop may already be gone at shutdown; nothing to tell then.
                     let _ = self.completions.send(completion);
                 }
                 (self.wake)();
             }
+        }
+        let unsaved: usize = self.kept.iter().map(Request::logged).sum();
+        if !self.kept.is_empty() {
+            log::error!(
+                "store: stopping while the database cannot be written: {unsaved} delivered \
+                 messages and {} other changes were never saved",
+                self.kept.len()
+            );
         }
         if let Err(e) = self.conn.execute_batch("PRAGMA optimize") {
             log::warn!("store: PRAGMA optimize failed: {e}");
@@ -234,18 +417,85 @@ impl Worker {
             Err((_, e)) => log::error!("store: closing the database failed: {e}"),
         }
     }
+
+    /// Updates [`StoreHealth`] after a batch and logs the start and end of a failing
+    /// episode. True when the loop should look (failing began or ended).
+    fn record(&mut self, outcome: &Outcome, writes: bool, unsaved: usize) -> bool {
+        let h = &self.health;
+        h.read_errors
+            .fetch_add(outcome.read_errors, Ordering::Relaxed);
+        h.write_errors
+            .fetch_add(outcome.write_errors, Ordering::Relaxed);
+        if let Some(why) = &outcome.error {
+            h.note_error(why);
+        }
+        h.unsaved.store(unsaved, Ordering::Relaxed);
+        let now = now_ms() / 1000;
+        let was_failing = h.is_failing();
+        match &outcome.write_failure {
+            Some(why) => {
+                h.write_errors.fetch_add(1, Ordering::Relaxed);
+                h.note_error(why);
+                if !was_failing {
+                    h.failing_since.store(now, Ordering::Relaxed);
+                    h.failing.store(true, Ordering::Relaxed);
+                    self.reminded_at = now;
+                    log::error!(
+                        "store: cannot write to the database: {why}. {unsaved} delivered \
+                         messages are kept in memory and written as soon as it works again; \
+                         offline messages and registrations are refused meanwhile"
+                    );
+                } else if now - self.reminded_at >= FAILING_REMINDER_SECS {
+                    self.reminded_at = now;
+                    log::error!(
+                        "store: still cannot write to the database ({why}): {unsaved} \
+                         delivered messages not saved yet"
+                    );
+                }
+                self.retry_in = if was_failing {
+                    (self.retry_in * 2).min(RETRY_MAX)
+                } else {
+                    RETRY_FIRST
+                };
+                !was_failing
+            }
+            None if was_failing && writes => {
+                let since = h.failing_since.swap(0, Ordering::Relaxed);
+                h.failing.store(false, Ordering::Relaxed);
+                self.retry_in = RETRY_FIRST;
+                log::warn!(
+                    "store: writing to the database works again after {} s; every kept \
+                     message is saved",
+                    now - since
+                );
+                true
+            }
+            None => false,
+        }
+    }
 }
 
-/// `VACUUM INTO`: a consistent, compacted copy while the database stays in use.
+/// `VACUUM INTO`: a consistent, compacted copy while the database stays in use. The
+/// copy is created 0600 first (VACUUM INTO fills an empty file), so it is never
+/// readable by other users, whatever the umask.
 fn backup(conn: &Connection, path: &std::path::Path) -> Result<u64, String> {
-    if path.exists() {
-        return Err(format!("{} already exists", path.display()));
-    }
     let target = path
         .to_str()
         .ok_or_else(|| format!("{} is not valid UTF-8", path.display()))?;
-    conn.execute("VACUUM INTO ?1", [target])
-        .map_err(|e| format!("backup to {} failed: {e}", path.display()))?;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .and_then(|f| f.set_permissions(std::fs::Permissions::from_mode(0o600)))
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::AlreadyExists => format!("{} already exists", path.display()),
+            _ => format!("cannot create {}: {e}", path.display()),
+        })?;
+    if let Err(e) = conn.execute("VACUUM INTO ?1", [target]) {
+        let _ = std::fs::remove_file(path);
+        return Err(format!("backup to {} failed: {e}", path.display()));
+    }
     let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     log::info!("store: backed up to {} ({size} bytes)", path.display());
     Ok(size)
@@ -257,19 +507,119 @@ fn now_ms() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
-/// Runs one batch in one transaction; returns the completions to send, which are
-/// failures if the transaction did not commit.
-fn run_batch(
+/// What became of a batch.
+#[derive(Debug, Default)]
+struct Outcome {
+    /// The answers to send, in request order.
+    done: Vec<Completion>,
+    /// The writes nobody waits for, kept to be tried again (the batch did not commit).
+    kept: Vec<Request>,
+    /// Why the batch's writes did not commit, if they did not.
+    write_failure: Option<String>,
+    /// Reads that failed on their own (a damaged page...).
+    read_errors: u64,
+    /// Writes the database refused on their own (not for want of space).
+    write_errors: u64,
+    /// The latest error of a single request, if any.
+    error: Option<String>,
+}
+
+/// A request that changes nothing in the database.
+fn is_read(request: &Request) -> bool {
+    matches!(
+        request,
+        Request::History { .. }
+            | Request::Targets { .. }
+            | Request::FetchQueue { .. }
+            | Request::FetchMemberships { .. }
+            | Request::ListAccounts { .. }
+            | Request::Stats { .. }
+            | Request::Tail { .. }
+            | Request::Sync { .. }
+            | Request::Verify { .. }
+    )
+}
+
+/// An error that says the database cannot be written *now* (disk full, I/O error,
+/// a lock, a read-only remount), not that the request is wrong: its writes are kept
+/// and tried again.
+fn is_transient(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(
+            ErrorCode::DiskFull
+                | ErrorCode::SystemIoFailure
+                | ErrorCode::DatabaseBusy
+                | ErrorCode::DatabaseLocked
+                | ErrorCode::OutOfMemory
+                | ErrorCode::CannotOpen
+                | ErrorCode::ReadOnly
+        )
+    )
+}
+
+/// Runs one batch in one transaction. If its writes cannot be written now, the
+/// writes nobody waits for come back in [`Outcome::kept`], the others are refused,
+/// and the reads are run again on their own.
+fn run_batch(conn: &mut Connection, options: &StoreOptions, batch: Vec<Request>) -> Outcome {
+    let now = now_ms();
+    let mut outcome = Outcome::default();
+    let why = match attempt(conn, options, &batch, now, &mut outcome) {
+        Ok(done) => {
+            outcome.done = done;
+            return outcome;
+        }
+        Err(why) => why,
+    };
+    // Reads need no space: they are answered, not refused, when writing fails.
+    let reads: Vec<&Request> = batch.iter().filter(|r| is_read(r)).collect();
+    let read_answers = if reads.is_empty() {
+        Vec::new()
+    } else {
+        match attempt_refs(conn, options, &reads, now, &mut outcome) {
+            Ok(done) => done,
+            Err(why) => reads.iter().filter_map(|r| failure_of(r, &why)).collect(),
+        }
+    };
+    let mut read_answers = read_answers.into_iter();
+    for request in batch {
+        if is_read(&request) {
+            outcome.done.extend(read_answers.next());
+        } else if let Some(refusal) = failure_of(&request, &why) {
+            outcome.done.push(refusal);
+        } else {
+            outcome.kept.push(request);
+        }
+    }
+    outcome.write_failure = Some(why);
+    outcome
+}
+
+fn attempt(
     conn: &mut Connection,
     options: &StoreOptions,
-    batch: Vec<Request>,
-) -> Vec<Completion> {
-    let now = now_ms();
+    batch: &[Request],
+    now: i64,
+    outcome: &mut Outcome,
+) -> Result<Vec<Completion>, String> {
+    let refs: Vec<&Request> = batch.iter().collect();
+    attempt_refs(conn, options, &refs, now, outcome)
+}
+
+/// One transaction over `batch`, each request in its own savepoint. `Err` (with the
+/// reason) when the transaction could not be written: then nothing of it is saved.
+fn attempt_refs(
+    conn: &mut Connection,
+    options: &StoreOptions,
+    batch: &[&Request],
+    now: i64,
+    outcome: &mut Outcome,
+) -> Result<Vec<Completion>, String> {
     let count = batch.len();
     // WAL with synchronous=NORMAL commits without fsync; FULL fsyncs the WAL at commit
     // (everything committed before included). Only batches with something a user was
     // promised durably (a queued message, an account, a membership, a ban) pay for it.
-    let sync = if batch.iter().any(Request::needs_fsync) {
+    let sync = if batch.iter().any(|r| r.needs_fsync()) {
         "PRAGMA synchronous = FULL"
     } else {
         "PRAGMA synchronous = NORMAL"
@@ -277,16 +627,17 @@ fn run_batch(
     if let Err(e) = conn.execute_batch(sync) {
         log::error!("store: {sync} failed: {e}");
     }
-    let mut tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
-        Ok(tx) => tx,
-        Err(e) => {
-            log::error!("store: cannot begin a transaction ({count} requests failed): {e}");
-            let why = e.to_string();
-            return batch.iter().filter_map(|r| failure_of(r, &why)).collect();
-        }
+    // A batch of reads takes no write lock, so it runs even when nothing can be written.
+    let behavior = if batch.iter().all(|r| is_read(r)) {
+        TransactionBehavior::Deferred
+    } else {
+        TransactionBehavior::Immediate
     };
+    let mut tx = conn
+        .transaction_with_behavior(behavior)
+        .map_err(|e| format!("cannot begin a transaction: {e}"))?;
     let mut out = Vec::with_capacity(count);
-    for request in &batch {
+    for request in batch {
         let result = tx.savepoint().and_then(|mut sp| {
             match execute(&sp, request, options, now) {
                 Ok(done) => sp.commit().map(|()| done),
@@ -299,8 +650,21 @@ fn run_batch(
         });
         match result {
             Ok(done) => out.extend(done),
+            // SQLite may have rolled the whole transaction back (SQLITE_FULL, IOERR):
+            // the batch stops here, and is kept or refused as a whole.
+            Err(e) if is_transient(&e) => {
+                drop(tx);
+                return Err(e.to_string());
+            }
             Err(e) => {
-                log::error!("store: {} failed: {e}", request.kind());
+                let why = format!("{} failed: {e}", request.kind());
+                log::error!("store: {why}");
+                if is_read(request) {
+                    outcome.read_errors += 1;
+                } else {
+                    outcome.write_errors += 1;
+                }
+                outcome.error = Some(why);
                 out.extend(failure_of(request, &e.to_string()));
             }
         }
@@ -308,13 +672,9 @@ fn run_batch(
     match tx.commit() {
         Ok(()) => {
             log::trace!("store: committed a batch of {count} requests");
-            out
+            Ok(out)
         }
-        Err(e) => {
-            log::error!("store: commit of {count} requests failed, nothing was saved: {e}");
-            let why = e.to_string();
-            out.into_iter().map(|c| fail(c, &why)).collect()
-        }
+        Err(e) => Err(format!("commit failed: {e}")),
     }
 }
 
@@ -539,13 +899,11 @@ fn failure_of(request: &Request, why: &str) -> Option<Completion> {
             ticket: t.clone(),
             channels: Vec::new(),
         },
-        Request::History { ticket: t, .. } => Completion::History {
+        Request::History { ticket: t, .. }
+        | Request::Targets { ticket: t, .. }
+        | Request::Tail { ticket: t, .. } => Completion::ReadFailed {
             ticket: t.clone(),
-            messages: Vec::new(),
-        },
-        Request::Targets { ticket: t, .. } => Completion::Targets {
-            ticket: t.clone(),
-            targets: Vec::new(),
+            why: why.to_string(),
         },
         Request::Sync { ticket: t } => Completion::Synced { ticket: t.clone() },
         Request::ListAccounts { ticket: t } => Completion::Accounts {
@@ -556,10 +914,6 @@ fn failure_of(request: &Request, why: &str) -> Option<Completion> {
             ticket: t.clone(),
             queue_total: 0,
             store_bytes: 0,
-        },
-        Request::Tail { ticket: t, .. } => Completion::History {
-            ticket: t.clone(),
-            messages: Vec::new(),
         },
         Request::Backup { ticket: t, .. } => Completion::Backup {
             ticket: t.clone(),
@@ -576,43 +930,6 @@ fn failure_of(request: &Request, why: &str) -> Option<Completion> {
         | Request::Part { .. }
         | Request::Left { .. } => return None,
     })
-}
-
-/// An answer turned into its failure form, once its transaction failed to commit.
-fn fail(completion: Completion, why: &str) -> Completion {
-    match completion {
-        Completion::Queued { ticket, .. } => Completion::Queued {
-            ticket,
-            result: Err(QueueRefusal::Unavailable),
-        },
-        Completion::Registered { ticket, .. } => Completion::Registered {
-            ticket,
-            result: Err(RegisterError::Unavailable(why.to_string())),
-        },
-        Completion::Queue { ticket, .. } => Completion::Queue {
-            ticket,
-            rows: Vec::new(),
-        },
-        Completion::Memberships { ticket, .. } => Completion::Memberships {
-            ticket,
-            channels: Vec::new(),
-        },
-        Completion::History { ticket, .. } => Completion::History {
-            ticket,
-            messages: Vec::new(),
-        },
-        Completion::Targets { ticket, .. } => Completion::Targets {
-            ticket,
-            targets: Vec::new(),
-        },
-        // A password check does not depend on the commit; Synced must still answer.
-        // Nor do reads that changed nothing.
-        c @ (Completion::Verified { .. }
-        | Completion::Synced { .. }
-        | Completion::Accounts { .. }
-        | Completion::Stats { .. }
-        | Completion::Backup { .. }) => c,
-    }
 }
 
 fn run_hasher(
@@ -683,6 +1000,8 @@ mod tests {
             queue_max_messages: 100,
             queue_max_age_secs: 3600,
             missed_per_channel: 50,
+            max_db_bytes: 0,
+            startup_check: true,
         }
     }
 
@@ -824,6 +1143,7 @@ mod tests {
             (
                 Arc::new(AtomicUsize::new(0)),
                 Arc::new(AtomicUsize::new(usize::MAX)),
+                Arc::new(StoreHealth::default()),
             ),
             rx,
             ctx,
@@ -1011,13 +1331,18 @@ mod tests {
     }
 
     #[test]
-    fn unwritable_database_answers_with_failures() {
+    fn unwritable_database_refuses_answered_writes_and_keeps_the_others() {
         let dir = tempfile::tempdir().unwrap();
         let mut conn = open_connection(&dir.path().join(DB_FILE)).unwrap();
         db::log(&conn, &[chan_msg(1, "#c", "n", "old")]).unwrap();
-        // Every write is refused, as on a full disk.
+        // Every write is refused, as on a read-only remount.
         conn.execute_batch("PRAGMA query_only = ON").unwrap();
-        let done = run_batch(&mut conn, &options(), failing_batch());
+        let outcome = run_batch(&mut conn, &options(), failing_batch());
+        assert!(outcome.write_failure.is_some(), "{outcome:?}");
+        // The delivered message and the `Seen` are kept to be written later.
+        let kept: Vec<_> = outcome.kept.iter().map(Request::kind).collect();
+        assert_eq!(kept, ["Log", "Seen"]);
+        let done = outcome.done;
         assert_eq!(done.len(), 4, "{done:?}");
         assert!(matches!(
             done[0],
@@ -1051,7 +1376,9 @@ mod tests {
              BEGIN SELECT RAISE(ABORT, 'refused by test'); END;",
         )
         .unwrap();
-        let done = run_batch(&mut conn, &options(), failing_batch());
+        let outcome = run_batch(&mut conn, &options(), failing_batch());
+        assert!(outcome.kept.is_empty() && outcome.write_failure.is_none());
+        let done = outcome.done;
         assert_eq!(done.len(), 4, "{done:?}");
         assert!(matches!(
             done[0],
@@ -1076,32 +1403,5 @@ mod tests {
         let accounts = db::load_accounts(&conn).unwrap();
         assert_eq!(accounts.len(), 1);
         assert_eq!(accounts[0].last_seen, 5);
-    }
-
-    #[test]
-    fn commit_failure_turns_answers_into_failures() {
-        let answers = vec![
-            Completion::Queued {
-                ticket: ticket("q"),
-                result: Ok(()),
-            },
-            Completion::History {
-                ticket: ticket("h"),
-                messages: vec![chan_msg(1, "#c", "n", "m")],
-            },
-            Completion::Synced {
-                ticket: ticket("s"),
-            },
-        ];
-        let failed: Vec<_> = answers.into_iter().map(|c| fail(c, "disk full")).collect();
-        assert!(matches!(
-            failed[0],
-            Completion::Queued {
-                result: Err(QueueRefusal::Unavailable),
-                ..
-            }
-        ));
-        assert!(matches!(&failed[1], Completion::History { messages, .. } if messages.is_empty()));
-        assert!(matches!(failed[2], Completion::Synced { .. }));
     }
 }

@@ -19,6 +19,8 @@
 //!   clamped history bounds.
 //! - `security_admission` — issue 14: expired bans, the exempt list, the PROXY
 //!   protocol, invisible characters in channel names, trailing text on the wire.
+//! - `store_failure` — a full database (nothing delivered is lost), a damaged page
+//!   (FAIL, never a short answer): IRCv3 chathistory "Errors".
 
 mod accounts;
 mod channel;
@@ -34,3 +36,4 @@ mod real_client;
 mod registration;
 mod security_history;
 mod security_admission;
+mod store_failure;
