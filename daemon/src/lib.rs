@@ -9,6 +9,7 @@ pub mod config;
 pub mod conn;
 pub mod outgoing;
 pub mod process;
+pub mod redact;
 pub mod server;
 pub mod state;
 pub mod store;
