@@ -41,9 +41,14 @@ pub fn party_of_nick(cx: &Cx, nick: &str) -> String {
         return party_of_user(user);
     }
     if cx.state.account(nick).is_some() {
-        return format!("a:{}", fold(nick));
+        return party_of_account(nick);
     }
     format!("n:{}", fold(nick))
+}
+
+/// The identity of a registered account, whoever holds its nick.
+pub fn party_of_account(account: &str) -> String {
+    format!("a:{}", fold(account))
 }
 
 /// The oldest message (exclusive id bound) the sender may read in a private

@@ -15,6 +15,8 @@
 //! - `offline` — the offline queue, remembered channels, a graceful restart.
 //! - `limits` — max clients, per-address limits, flood control, hostile input.
 //! - `oper` — OPER, KILL, WALLOPS, operator powers, WHOIS 313.
+//! - `security_nicks` — nick protection under attack: no fresh grace period, messages
+//!   for a held nick go to its account (issue 14).
 
 mod accounts;
 mod channel;
@@ -28,3 +30,4 @@ mod oper;
 mod query;
 mod real_client;
 mod registration;
+mod security_nicks;
