@@ -739,8 +739,12 @@ impl Server {
 
     /// Requests from an admin connection.
     fn admin_event(&mut self, slot: usize, now: Instant) {
-        for line in self.admin.read(slot) {
-            admin_cmd::run(&mut self.ctl(now), slot, &line);
+        let requests = self.admin.read(slot);
+        for line in &requests.lines {
+            admin_cmd::run(&mut self.ctl(now), slot, line);
+        }
+        if requests.too_long {
+            self.admin.refuse_long_line(slot);
         }
         self.admin.flush(slot, self.poll.registry());
         self.update_tap();
