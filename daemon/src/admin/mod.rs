@@ -95,7 +95,8 @@ pub fn socket_path(config: &Config) -> PathBuf {
 
 impl Admin {
     /// Binds the socket: replaces a stale file, refuses to take over a live one, and
-    /// sets its mode (`0600`, or `0660` with the configured group).
+    /// sets who may open it: `0600`, or `0660` with the configured group, plus an ACL
+    /// entry for each of `allow_uids`. `SO_PEERCRED` stays the gate (`accept`).
     pub fn bind(config: &Config, registry: &Registry) -> Result<Admin, AdminError> {
         let path = socket_path(config);
         if path.exists() {
@@ -115,7 +116,12 @@ impl Admin {
         }
         let mut listener = UnixListener::bind(&path)
             .map_err(|e| AdminError(format!("cannot bind {}: {e}", path.display())))?;
-        peer::set_mode(&path, config.admin.group.as_deref()).map_err(AdminError)?;
+        let (uids, group) = (&config.admin.allow_uids, config.admin.group.as_deref());
+        peer::set_mode(&path, group).map_err(AdminError)?;
+        peer::grant_uids(&path, uids, group.is_some()).map_err(AdminError)?;
+        for warning in peer::unreachable_warnings(&path, uids, group) {
+            log::warn!("{warning}");
+        }
         registry
             .register(&mut listener, LISTENER, Interest::READABLE)
             .map_err(|e| AdminError(format!("cannot watch {}: {e}", path.display())))?;
