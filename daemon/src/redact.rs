@@ -52,6 +52,10 @@ fn redacted(msg: &Message) -> Option<Message> {
         "REGISTER" => 2,
         // JOIN <channels> <keys>
         "JOIN" => 1,
+        // Services as commands (other servers' `/ns` and `/quote nickserv ...`; here
+        // unknown commands, but the password was typed all the same).
+        "NICKSERV" | "NS" => 1,
+        "IDENTIFY" => 0,
         // MODE <channel> <modes> <args>: a `k` among the modes may carry a key.
         "MODE" if msg.param(1).contains('k') => 2,
         // PRIVMSG/NOTICE NickServ :IDENTIFY <password>: everything after the command word.
@@ -93,6 +97,7 @@ fn might_carry_secret(line: &str) -> bool {
         "LOGIN",
         "REGISTER",
         "NICKSERV",
+        "IDENTIFY",
         "JOIN",
         "MODE",
     ]
@@ -212,6 +217,9 @@ mod tests {
         ("JOIN #secret hunter2", "hunter2"),
         ("MODE #secret +k hunter2", "hunter2"),
         ("MODE #secret +lk 10 hunter2", "hunter2"),
+        ("NICKSERV IDENTIFY hunter2", "hunter2"),
+        ("ns identify bob hunter2", "hunter2"),
+        ("IDENTIFY hunter2", "hunter2"),
         // Unparsable (NUL inside): hidden whole.
         ("LOGIN bob hunter2\0x", "hunter2"),
     ];
