@@ -28,7 +28,8 @@ pub struct AdminConfig {
     pub socket: Option<PathBuf>,
     /// A group allowed to use the socket (mode 0660); default none (mode 0600).
     pub group: Option<String>,
-    /// uids allowed besides chatd's own and root.
+    /// uids allowed besides chatd's own and root; each gets an ACL entry on the
+    /// socket file (`admin/peer.rs`).
     pub allow_uids: Vec<u32>,
 }
 

@@ -1,7 +1,8 @@
 //! chatd, the daemon as a library: `main.rs` parses arguments and calls
 //! [`Server::bind`] then [`Server::run`]; tests do the same on port 0.
 //! Map: `server.rs` the loop, `conn.rs` sockets and queues, `outgoing.rs` shared
-//! serialized messages, `state/` users and channels, `cmd.rs` + `cmd/` the commands.
+//! serialized messages, `state/` users and channels, `cmd.rs` + `cmd/` the commands,
+//! `redact.rs` what the log may show of client lines.
 
 pub mod admin;
 pub mod admission;
@@ -12,6 +13,7 @@ pub mod ipnet;
 pub mod outgoing;
 pub mod process;
 pub mod proxy;
+pub mod redact;
 pub mod server;
 pub mod state;
 pub mod store;

@@ -186,5 +186,11 @@ fn init_logging(config: &Config) -> Result<(), String> {
     }
     // `chatctl tail-log -f`: passes on what `level` lets through, only while followed.
     loggers.push(Box::new(chatd::admin::logtap::LogTap { level }));
-    CombinedLogger::init(loggers).map_err(|e| e.to_string())
+    // Every line reaches them with control characters escaped (no forged log lines).
+    let escaping = chatd::redact::EscapingLogger {
+        inner: CombinedLogger::new(loggers),
+    };
+    log::set_boxed_logger(Box::new(escaping)).map_err(|e| e.to_string())?;
+    log::set_max_level(level);
+    Ok(())
 }

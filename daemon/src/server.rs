@@ -751,8 +751,12 @@ impl Server {
 
     /// Requests from an admin connection.
     fn admin_event(&mut self, slot: usize, now: Instant) {
-        for line in self.admin.read(slot) {
-            admin_cmd::run(&mut self.ctl(now), slot, &line);
+        let requests = self.admin.read(slot);
+        for line in &requests.lines {
+            admin_cmd::run(&mut self.ctl(now), slot, line);
+        }
+        if requests.too_long {
+            self.admin.refuse_long_line(slot);
         }
         self.admin.flush(slot, self.poll.registry());
         self.update_tap();
@@ -1152,7 +1156,7 @@ fn handle_line(cx: &mut Cx, bytes: Vec<u8>) {
         Ok(s) => (s, true),
         Err(e) => (String::from_utf8_lossy(e.as_bytes()).into_owned(), false),
     };
-    log::trace!("conn={} <- {}", cx.me, redact(&text));
+    log::trace!("conn={} <- {}", cx.me, crate::redact::wire_line(&text));
     let msg = match parse(&text) {
         Ok(m) => m,
         Err(ParseError::Empty) => return,
@@ -1198,21 +1202,4 @@ fn looks_like_http(msg: &Message) -> bool {
     ];
     METHODS.contains(&msg.command.as_str())
         && msg.params.last().is_some_and(|p| p.starts_with("HTTP/"))
-}
-
-/// Hides passwords in trace logs.
-fn redact(line: &str) -> &str {
-    let upper: String = line
-        .chars()
-        .take(12)
-        .collect::<String>()
-        .to_ascii_uppercase();
-    if ["PASS", "AUTHENTICATE", "OPER", "LOGIN", "REGISTER"]
-        .iter()
-        .any(|c| upper.starts_with(c))
-    {
-        "<redacted>"
-    } else {
-        line
-    }
 }

@@ -69,7 +69,9 @@ impl Ctl<'_> {
     fn ticket(&mut self, slot: usize, pending: Pending) -> Ticket {
         self.st.next_ticket += 1;
         let n = self.st.next_ticket;
-        let conn = self.admin.conns[slot].id;
+        let conn = &mut self.admin.conns[slot];
+        conn.awaiting += 1;
+        let conn = conn.id;
         self.st.pending.insert(n, (slot, conn.serial, pending));
         Ticket {
             conn,
@@ -628,13 +630,9 @@ pub fn complete(ctl: &mut Ctl, ticket: &Ticket, done: Completion) {
     let Some((slot, serial, pending)) = ctl.st.pending.remove(&n) else {
         return;
     };
-    if ctl
-        .admin
-        .conns
-        .get(slot)
-        .is_none_or(|c| c.id.serial != serial)
-    {
-        return;
+    match ctl.admin.conns.get_mut(slot) {
+        Some(c) if c.id.serial == serial => c.awaiting = c.awaiting.saturating_sub(1),
+        _ => return,
     }
     match (pending, done) {
         (Pending::Accounts { id }, Completion::Accounts { accounts, .. }) => {

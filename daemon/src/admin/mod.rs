@@ -23,8 +23,8 @@ pub const LISTENER: Token = Token(usize::MAX - 2);
 pub const BASE: usize = usize::MAX - 1024 - 4096;
 /// Most admin connections at once.
 const MAX_CONNS: usize = 64;
-/// Longest request line.
-const MAX_LINE: usize = 64 * 1024;
+/// Longest request line (its `\n` aside); a longer one closes the connection.
+pub const MAX_LINE: usize = 64 * 1024;
 /// Output an admin client may leave unread (a stalled `tail-log -f`) before it is
 /// disconnected.
 const MAX_OUT: usize = 8 << 20;
@@ -45,8 +45,23 @@ pub struct AdminConn {
     inbuf: Vec<u8>,
     out: Vec<u8>,
     write_interest: bool,
+    /// Close at the next flush, whatever is still owed (a broken socket).
     closing: bool,
+    /// No more requests will be read (the peer half-closed, or sent a line too
+    /// long): close once every request read before is answered and written.
+    ending: bool,
+    /// Requests of this connection waiting for the store.
+    pub awaiting: usize,
     pub streams: Vec<Stream>,
+}
+
+/// What one read of an admin connection brought.
+#[derive(Debug, Default)]
+pub struct Requests {
+    /// Complete request lines, in order.
+    pub lines: Vec<String>,
+    /// A line over [`MAX_LINE`] came after them: nothing more is read.
+    pub too_long: bool,
 }
 
 /// Why the admin socket could not be set up.
@@ -80,7 +95,8 @@ pub fn socket_path(config: &Config) -> PathBuf {
 
 impl Admin {
     /// Binds the socket: replaces a stale file, refuses to take over a live one, and
-    /// sets its mode (`0600`, or `0660` with the configured group).
+    /// sets who may open it: `0600`, or `0660` with the configured group, plus an ACL
+    /// entry for each of `allow_uids`. `SO_PEERCRED` stays the gate (`accept`).
     pub fn bind(config: &Config, registry: &Registry) -> Result<Admin, AdminError> {
         let path = socket_path(config);
         if path.exists() {
@@ -100,7 +116,12 @@ impl Admin {
         }
         let mut listener = UnixListener::bind(&path)
             .map_err(|e| AdminError(format!("cannot bind {}: {e}", path.display())))?;
-        peer::set_mode(&path, config.admin.group.as_deref()).map_err(AdminError)?;
+        let (uids, group) = (&config.admin.allow_uids, config.admin.group.as_deref());
+        peer::set_mode(&path, group).map_err(AdminError)?;
+        peer::grant_uids(&path, uids, group.is_some()).map_err(AdminError)?;
+        for warning in peer::unreachable_warnings(&path, uids, group) {
+            log::warn!("{warning}");
+        }
         registry
             .register(&mut listener, LISTENER, Interest::READABLE)
             .map_err(|e| AdminError(format!("cannot watch {}: {e}", path.display())))?;
@@ -183,6 +204,8 @@ impl Admin {
                 out: Vec::new(),
                 write_interest: false,
                 closing: false,
+                ending: false,
+                awaiting: 0,
                 streams: Vec::new(),
             });
             log::info!("admin connection {slot} from uid {uid}");
@@ -190,38 +213,54 @@ impl Admin {
     }
 
     /// Reads what an admin connection sent; returns its complete request lines.
-    /// Sets `closing` on EOF, error or an over-long line.
-    pub fn read(&mut self, slot: usize) -> Vec<String> {
+    /// At EOF the connection is `ending`: the requests read so far are still
+    /// answered (a client that half-closes after writing gets every answer), then it
+    /// closes. A line over [`MAX_LINE`] ends reading the same way.
+    pub fn read(&mut self, slot: usize) -> Requests {
+        let mut got = Requests::default();
         let Some(conn) = self.conns.get_mut(slot) else {
-            return Vec::new();
+            return got;
         };
         let mut buf = [0u8; 8192];
-        loop {
+        while !conn.ending && !conn.closing {
             match conn.sock.read(&mut buf) {
-                Ok(0) => {
-                    conn.closing = true;
-                    break;
+                Ok(0) => conn.ending = true,
+                Ok(n) => {
+                    conn.inbuf.extend_from_slice(&buf[..n]);
+                    while let Some(pos) = conn.inbuf.iter().position(|&b| b == b'\n') {
+                        if pos > MAX_LINE {
+                            got.too_long = true;
+                            break;
+                        }
+                        let line: Vec<u8> = conn.inbuf.drain(..=pos).collect();
+                        let line = String::from_utf8_lossy(&line).trim().to_string();
+                        if !line.is_empty() {
+                            got.lines.push(line);
+                        }
+                    }
+                    if got.too_long || conn.inbuf.len() > MAX_LINE {
+                        got.too_long = true;
+                        conn.inbuf = Vec::new();
+                        conn.ending = true;
+                    }
                 }
-                Ok(n) => conn.inbuf.extend_from_slice(&buf[..n]),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(_) => {
-                    conn.closing = true;
-                    break;
-                }
+                Err(_) => conn.closing = true,
             }
         }
-        let mut lines = Vec::new();
-        while let Some(pos) = conn.inbuf.iter().position(|&b| b == b'\n') {
-            let line: Vec<u8> = conn.inbuf.drain(..=pos).collect();
-            lines.push(String::from_utf8_lossy(&line).trim().to_string());
+        got
+    }
+
+    /// A request line over [`MAX_LINE`]: says so, and the connection closes once the
+    /// requests before it are answered. A stream it had ends.
+    pub fn refuse_long_line(&mut self, slot: usize) {
+        if let Some(conn) = self.conns.get_mut(slot) {
+            conn.streams.clear();
+            conn.ending = true;
         }
-        if conn.inbuf.len() > MAX_LINE {
-            conn.inbuf.clear();
-            conn.closing = true;
-        }
-        lines.retain(|l| !l.is_empty());
-        lines
+        let message = format!("a request line over {} KiB; closing", MAX_LINE / 1024);
+        self.error(slot, &Value::Null, "bad_request", &message);
     }
 
     /// Queues one JSON line for `slot` and tries to write it at once.
@@ -280,7 +319,8 @@ impl Admin {
                 }
             }
         }
-        if conn.closing {
+        let owed = !conn.out.is_empty() || conn.awaiting > 0 || !conn.streams.is_empty();
+        if conn.closing || (conn.ending && !owed) {
             let mut conn = self.conns.remove(slot);
             let _ = registry.deregister(&mut conn.sock);
             log::info!("admin connection {slot} closed");

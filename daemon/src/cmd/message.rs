@@ -2,7 +2,8 @@
 //! and `AWAY`. Live messages carry `time` (server-time), `msgid` and relayed
 //! client-only tags (message-tags) and `account` (account-tag); echo-message sends
 //! the sender its own copy. Every PRIVMSG/NOTICE is logged (batched per loop pass);
-//! one to a registered account that is offline goes to its offline queue.
+//! one to a registered account that is offline, or whose nick is held by someone not
+//! logged in to it, goes to its offline queue.
 
 use super::{account, err, history, no_such_channel, no_such_nick, CmdError, Cx};
 use crate::outgoing::Outgoing;
@@ -164,14 +165,21 @@ fn deliver(cx: &mut Cx, msg: &Message, kind: Kind) -> Result<(), CmdError> {
                 log_message(cx, m);
             }
         } else {
-            let Some(slot) = cx.state.slot_of_nick(target) else {
+            // A registered nick held by someone not logged in to its account is not
+            // that account's: what is meant for the account goes to the account.
+            let holder = cx.state.slot_of_nick(target);
+            let Some(slot) = holder.filter(|&s| !account::holds_others_nick(cx, s)) else {
                 if kind == Kind::Privmsg && fold(target) == fold(account::NICKSERV) {
                     account::nickserv(cx, text);
                     continue;
                 }
+                let their_party = match cx.state.account(target) {
+                    Some(a) => history::party_of_account(a.id),
+                    None => history::party_of_nick(cx, target),
+                };
                 let offline = stored(
                     target.to_string(),
-                    Conv::Direct(history::my_party(cx), history::party_of_nick(cx, target)),
+                    Conv::Direct(history::my_party(cx), their_party),
                 );
                 match (cx.state.account(target).map(|a| a.name.clone()), offline) {
                     (Some(name), Some(m)) => {
@@ -315,7 +323,15 @@ pub fn on_queued(cx: &mut Cx, ticket: &Ticket, result: Result<(), QueueRefusal>)
         return;
     }
     let (command, target) = ticket.what.split_once(' ').unwrap_or(("PRIVMSG", ""));
+    let impostor = cx
+        .state
+        .slot_of_nick(target)
+        .is_some_and(|s| account::holds_others_nick(cx, s));
     match result {
+        Ok(()) if impostor => cx.notice(&format!(
+            "{target} is in use by someone not logged in to that account; your message was \
+             queued for the account and will be delivered when its owner logs in"
+        )),
         Ok(()) => cx.notice(&format!(
             "{target} is offline; your message was queued and will be delivered when they log in"
         )),

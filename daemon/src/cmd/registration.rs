@@ -151,6 +151,7 @@ pub fn nick(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
     if old == new {
         return Ok(());
     }
+    account::may_take_nick(cx, new)?;
     change_nick(cx, new);
     if cx.user().registered && fold(&old) != folded {
         account::check_nick(cx);

@@ -120,6 +120,9 @@ pub struct User {
     pub signon: i64,
     /// Last PRIVMSG/NOTICE sent, for WHOIS idle time.
     pub last_message: Instant,
+    /// Registered nicks this connection took without logging in (folded), each with
+    /// the end of its one grace period (`cmd/account.rs`, nick ownership).
+    pub nick_graces: Vec<(Box<str>, Instant)>,
 }
 
 impl User {
@@ -146,6 +149,7 @@ impl User {
             channels: Vec::new(),
             signon,
             last_message: now,
+            nick_graces: Vec::new(),
         }
     }
 

@@ -21,6 +21,8 @@
 //!   protocol, invisible characters in channel names, trailing text on the wire.
 //! - `store_failure` — a full database (nothing delivered is lost), a damaged page
 //!   (FAIL, never a short answer): IRCv3 chathistory "Errors".
+//! - `security_nicks` — nick protection under attack: no fresh grace period, messages
+//!   for a held nick go to its account (issue 14).
 
 mod accounts;
 mod channel;
@@ -37,3 +39,4 @@ mod registration;
 mod security_history;
 mod security_admission;
 mod store_failure;
+mod security_nicks;
