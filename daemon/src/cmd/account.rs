@@ -551,6 +551,10 @@ pub fn after_login(cx: &mut Cx) {
     let folded = fold(&account);
     if cx.state.replaying.insert(folded.clone()) {
         cx.user_mut().replaying = true;
+        if let Some(conn) = cx.conns.get_mut(cx.me) {
+            // Until the queue arrives, the replay is not over however empty it is.
+            conn.queue_fetching = true;
+        }
         let mut ticket = ticket(cx, Door::Login);
         ticket.what = folded.clone();
         cx.ask(Request::FetchQueue {
@@ -566,9 +570,16 @@ pub fn after_login(cx: &mut Cx) {
 }
 
 /// The offline queue arrived: deliver it, oldest first, each row deleted once its
-/// line is written.
+/// line is written. A page fills at most half the SendQ (at least one row); the
+/// rows beyond it stay in the store and are fetched once this page is written
+/// ([`finish_replay_if_done`]), so a long queue is paced by the client's reading
+/// and never trips the SendQ. `ticket.what` is the account, then the rows earlier
+/// pages delivered.
 pub fn on_queue(cx: &mut Cx, ticket: &Ticket, rows: Vec<(i64, StoredMessage)>) {
-    let account = ticket.what.as_str();
+    let (account, before) = match ticket.what.split_once(' ') {
+        Some((a, n)) => (a, n.parse::<usize>().unwrap_or(0)),
+        None => (ticket.what.as_str(), 0),
+    };
     if !cx.alive(ticket.conn) || cx.user().account.as_deref().map(fold).as_deref() != Some(account)
     {
         cx.state.replaying.remove(account);
@@ -578,14 +589,32 @@ pub fn on_queue(cx: &mut Cx, ticket: &Ticket, rows: Vec<(i64, StoredMessage)>) {
         return;
     }
     let me = cx.me;
-    let count = rows.len();
+    if let Some(conn) = cx.conns.get_mut(me) {
+        conn.queue_fetching = false;
+    }
     let nick = cx.user().nick.clone();
     let caps = cx.user().caps;
+    let mut room = cx.conns.replay_room(me);
+    let mut sent = 0;
+    let mut more = false;
     for (row, msg) in rows {
         let bytes = history::replay_bytes(&msg, Some(&nick), caps, None);
+        if sent > 0 && bytes.len() > room {
+            more = true;
+            break;
+        }
+        room = room.saturating_sub(bytes.len());
         cx.conns.send_replay(me, bytes, Some(row));
+        sent += 1;
     }
-    if count > 0 {
+    if more {
+        if let Some(conn) = cx.conns.get_mut(me) {
+            conn.set_queue_more();
+        }
+        log::debug!("conn={me} account={account} offline queue: page of {sent} rows");
+    }
+    let count = before + sent;
+    if !more && count > 0 {
         let text = if count == 1 {
             "1 message was delivered while you were away".to_string()
         } else {
@@ -596,20 +625,53 @@ pub fn on_queue(cx: &mut Cx, ticket: &Ticket, rows: Vec<(i64, StoredMessage)>) {
         cx.conns.send_replay(me, notice.to_line().into(), None);
         log::info!("conn={me} account={account} offline queue: {count} delivered");
     }
+    if let Some(conn) = cx.conns.get_mut(me) {
+        conn.queue_delivered = count;
+    }
     finish_replay_if_done(cx, me);
 }
 
-/// Releases the account's replay once every queued line was written.
+/// Once the replayed lines are all written: fetches the offline queue's next page
+/// if there is one, else releases the account's replay.
 pub fn finish_replay_if_done(cx: &mut Cx, slot: usize) {
     let Some(conn) = cx.conns.get_mut(slot) else {
         return;
     };
-    if conn.user.replaying && conn.backlog_len() == 0 && !conn.has_write_marks() {
-        conn.user.replaying = false;
-        if let Some(account) = conn.user.account.as_deref() {
-            let folded = fold(account);
-            cx.state.replaying.remove(&folded);
+    if !conn.user.replaying
+        || conn.queue_fetching
+        || conn.closing.is_some()
+        || !conn.replay_written()
+    {
+        return;
+    }
+    let account = conn.user.account.as_deref().map(fold);
+    let more = conn.take_queue_more();
+    if more {
+        if let Some(account) = account {
+            // The rows just written were handed to the store for deletion before
+            // this request, and the store runs requests in order.
+            let ticket = Ticket {
+                conn: conn.id,
+                what: format!("{account} {}", conn.queue_delivered),
+            };
+            conn.queue_fetching = true;
+            let me = std::mem::replace(&mut cx.me, slot);
+            cx.ask(Request::FetchQueue { ticket, account });
+            cx.me = me;
+            return;
         }
+    }
+    conn_release_replay(cx, slot);
+}
+
+fn conn_release_replay(cx: &mut Cx, slot: usize) {
+    let Some(conn) = cx.conns.get_mut(slot) else {
+        return;
+    };
+    conn.user.replaying = false;
+    if let Some(account) = conn.user.account.as_deref() {
+        let folded = fold(account);
+        cx.state.replaying.remove(&folded);
     }
 }
 
@@ -630,7 +692,28 @@ pub fn on_memberships(cx: &mut Cx, ticket: &Ticket, channels: Vec<Membership>) {
             .get(&folded)
             .map(|c| c.name.clone())
             .unwrap_or(m.channel);
-        history::send_replay_batch(cx, &shown, &m.missed);
+        // What was missed counts against the SendQ like any line: replay the newest
+        // that fit in half of it and say where the rest is, rather than cut the
+        // client off at every login.
+        let caps = cx.user().caps;
+        let mut room = cx.conns.replay_room(cx.me);
+        let mut keep = 0;
+        for msg in m.missed.iter().rev() {
+            let len = history::replay_bytes(msg, None, caps, Some("0000000000000000")).len();
+            if len > room {
+                break;
+            }
+            room -= len;
+            keep += 1;
+        }
+        let skipped = m.missed.len() - keep;
+        if skipped > 0 {
+            cx.notice(&format!(
+                "{skipped} older missed messages in {shown} were not replayed; \
+                 HISTORY {shown} shows them"
+            ));
+        }
+        history::send_replay_batch(cx, &shown, &m.missed[skipped..]);
     }
 }
 

@@ -15,6 +15,8 @@
 //! - `offline` — the offline queue, remembered channels, a graceful restart.
 //! - `limits` — max clients, per-address limits, flood control, hostile input.
 //! - `oper` — OPER, KILL, WALLOPS, operator powers, WHOIS 313.
+//! - `security_limits` — issue 14: replays count against the SendQ, password checks
+//!   limited per connection and address from their start, a fair hasher.
 
 mod accounts;
 mod channel;
@@ -28,3 +30,4 @@ mod oper;
 mod query;
 mod real_client;
 mod registration;
+mod security_limits;
