@@ -343,12 +343,15 @@ fn start_register(cx: &mut Cx, door: Door, account: &str, email: &str, password:
     cx.user_mut().login_pending = true;
     let mut ticket = ticket(cx, door);
     ticket.what = format!("{} {name}", door.as_str());
-    cx.ask(Request::Register {
-        ticket,
-        name: name.to_string(),
-        email,
-        password: password.to_string(),
-    });
+    ask_hasher(
+        cx,
+        Request::Register {
+            ticket,
+            name: name.to_string(),
+            email,
+            password: password.to_string(),
+        },
+    );
 }
 
 /// The registration's outcome. Runs whether or not the connection is still there.
@@ -405,46 +408,93 @@ pub fn on_registered(cx: &mut Cx, ticket: &Ticket, result: Result<Account, Regis
     super::registration::try_register(cx);
 }
 
-/// Starts a password check for `account`, after the rate limits.
+/// Starts a password check for `account`, after the rate limits. An unknown
+/// account is checked against a dummy hash, so it costs the same work and time as a
+/// known one and counts the same.
 fn begin_login(cx: &mut Cx, door: Door, account: &str, password: &str) {
     if cx.user().account.is_some() {
-        return login_failed(cx, door, "You are already logged in", false);
+        return login_failed(cx, door, "You are already logged in");
     }
     if cx.user().login_pending {
-        return login_failed(cx, door, "A login is already under way", false);
+        return login_failed(cx, door, "A login is already under way");
     }
-    let accounts = &cx.config.accounts;
-    if cx.user().login_failures >= accounts.login_failures_per_conn {
-        return login_failed(
-            cx,
-            door,
-            "Too many failed logins on this connection; reconnect to try again",
-            false,
-        );
+    if let Err(refusal) = start_password_check(cx) {
+        return login_failed(cx, door, refusal);
     }
-    let host = cx.user().host.clone();
-    let per_ip = accounts.login_failures_per_ip;
-    if let Some((count, since)) = cx.state.login_failures.get(&host) {
-        if cx.now.saturating_duration_since(*since) < Duration::from_secs(60) && *count >= per_ip {
-            return login_failed(
-                cx,
-                door,
-                "Too many failed logins from your address; wait a minute",
-                false,
-            );
-        }
-    }
-    let Some(stored) = cx.state.account(account).cloned() else {
-        return login_failed(cx, door, "Invalid account or password", true);
+    let (name, hash) = match cx.state.account(account) {
+        Some(a) => (a.name.clone(), a.hash.clone()),
+        None => (
+            account.to_string(),
+            crate::store::password::dummy(cx.config.accounts.pbkdf2_iterations),
+        ),
     };
     cx.user_mut().login_pending = true;
     let ticket = ticket(cx, door);
-    cx.ask(Request::Verify {
-        ticket,
-        account: stored.name.clone(),
-        password: password.to_string(),
-        hash: stored.hash,
-    });
+    ask_hasher(
+        cx,
+        Request::Verify {
+            ticket,
+            account: name,
+            password: password.to_string(),
+            hash,
+        },
+    );
+}
+
+/// The address key the sender's limits count under (an IPv4 address or an IPv6 /64).
+fn my_ip_key(cx: &Cx) -> String {
+    cx.conns
+        .get(cx.me)
+        .map(|c| c.ip_key.to_string())
+        .unwrap_or_default()
+}
+
+/// The limits every password check (LOGIN, SASL, PASS, NickServ IDENTIFY, OPER)
+/// passes before it starts: failures on this connection, and checks from this
+/// address this minute, counted from the moment each starts (given back on
+/// success, [`password_check_done`]). `Err` is the refusal's text.
+pub(super) fn start_password_check(cx: &mut Cx) -> Result<(), &'static str> {
+    let accounts = &cx.config.accounts;
+    if cx.user().login_failures >= accounts.login_failures_per_conn {
+        return Err("Too many failed logins on this connection; reconnect to try again");
+    }
+    let per_ip = accounts.login_failures_per_ip;
+    let key = my_ip_key(cx);
+    if !cx.state.login_attempts.start(&key, per_ip, cx.now) {
+        log::info!(
+            "conn={} host={key} password check refused: address limit",
+            cx.me
+        );
+        return Err("Too many failed logins from your address; wait a minute");
+    }
+    Ok(())
+}
+
+/// A password check started by [`start_password_check`] ended: a success no longer
+/// counts against the address; a failure counts against the connection too.
+pub(super) fn password_check_done(cx: &mut Cx, ok: bool) {
+    if ok {
+        let key = my_ip_key(cx);
+        cx.state.login_attempts.succeeded(&key);
+    } else {
+        cx.user_mut().login_failures += 1;
+    }
+}
+
+/// Sends password work to the hasher through the per-address fair queue
+/// ([`HashQueue`](crate::state::hashing::HashQueue)); the sender waits for it as
+/// for [`Cx::ask`].
+pub(super) fn ask_hasher(cx: &mut Cx, request: Request) {
+    let key = my_ip_key(cx);
+    let id = cx.my_id();
+    if let Some(conn) = cx.conns.get_mut(cx.me) {
+        conn.awaiting += 1;
+    }
+    if let Some(now) = cx.state.hashing.submit(&key, id, request) {
+        if !cx.store.send(now) {
+            let _ = cx.state.hashing.finished(id);
+        }
+    }
 }
 
 /// The password check's outcome.
@@ -454,6 +504,8 @@ pub fn on_verified(cx: &mut Cx, ticket: &Ticket, account: &str, ok: bool) {
     }
     let door = Door::parse(&ticket.what);
     cx.user_mut().login_pending = false;
+    let ok = ok && cx.state.account(account).is_some();
+    password_check_done(cx, ok);
     if ok && cx.user().account.is_none() {
         complete_login(cx, account, door);
     } else if !ok {
@@ -462,24 +514,15 @@ pub fn on_verified(cx: &mut Cx, ticket: &Ticket, account: &str, ok: bool) {
             cx.me,
             cx.user().host
         );
-        login_failed(cx, door, "Invalid account or password", true);
+        login_failed(cx, door, "Invalid account or password");
     }
     if cx.conns.get(cx.me).is_some_and(|c| c.closing.is_none()) {
         super::registration::try_register(cx);
     }
 }
 
-fn login_failed(cx: &mut Cx, door: Door, text: &str, counts: bool) {
-    if counts {
-        cx.user_mut().login_failures += 1;
-        let host = cx.user().host.clone();
-        let now = cx.now;
-        let entry = cx.state.login_failures.entry(host).or_insert((0, now));
-        if now.saturating_duration_since(entry.1) >= Duration::from_secs(60) {
-            *entry = (0, now);
-        }
-        entry.0 += 1;
-    }
+/// Answers a refused or failed login through its door.
+fn login_failed(cx: &mut Cx, door: Door, text: &str) {
     match door {
         Door::Sasl => cx.reply(
             ERR_SASLFAIL,
