@@ -138,4 +138,15 @@ mod tests {
         assert!(a.start("other", 2, t));
         assert!(a.start("k", 2, t + WINDOW));
     }
+
+    #[test]
+    fn attempts_from_one_ipv6_64_share_a_count() {
+        let key = |s: &str| super::super::ip_key(s.parse().unwrap());
+        let mut a = LoginAttempts::default();
+        let t = Instant::now();
+        assert!(a.start(&key("2001:db8:1:2::1"), 2, t));
+        assert!(a.start(&key("2001:db8:1:2:ffff::9"), 2, t));
+        assert!(!a.start(&key("2001:db8:1:2:1234::"), 2, t));
+        assert!(a.start(&key("2001:db8:1:3::1"), 2, t));
+    }
 }
