@@ -271,13 +271,6 @@ impl Conn {
         rows
     }
 
-    /// Whether offline-queue rows wait for their lines to be written.
-    pub fn has_write_marks(&self) -> bool {
-        self.replay
-            .as_ref()
-            .is_some_and(|r| !r.write_marks.is_empty())
-    }
-
     /// Lines waiting in the replay backlog.
     pub fn backlog_len(&self) -> usize {
         self.replay.as_ref().map_or(0, |r| r.backlog.len())

@@ -698,9 +698,8 @@ pub fn finish_replay_if_done(cx: &mut Cx, slot: usize) {
                 what: format!("{account} {}", conn.queue_delivered),
             };
             conn.queue_fetching = true;
-            let me = std::mem::replace(&mut cx.me, slot);
+            debug_assert_eq!(cx.me, slot, "called for the connection in cx.me");
             cx.ask(Request::FetchQueue { ticket, account });
-            cx.me = me;
             return;
         }
     }
