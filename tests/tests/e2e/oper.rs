@@ -1,5 +1,5 @@
 //! IRC operators (RFC 2812 §3.1.4, §3.7.1): OPER against `[[oper]]` with a hashed
-//! password, 381/464/491, user mode +o, KILL, WALLOPS, kick and mode powers in any
+//! password, 381/464, user mode +o, KILL, WALLOPS, kick and mode powers in any
 //! channel, WHOIS 313.
 
 use chatd::config::OperConfig;
