@@ -367,3 +367,40 @@ fn login_to_an_unknown_account_takes_as_long_as_to_a_known_one() {
         "known {known:?}, unknown {unknown:?}"
     );
 }
+
+/// Issue 14 item 1: missed channel messages replayed at login count against the
+/// SendQ too; those that do not fit in half of it are not replayed (the newest
+/// are), and a NOTICE says where they are, instead of a disconnect at every login.
+#[test]
+fn missed_messages_beyond_half_the_sendq_are_announced_not_replayed() {
+    let server = TestServer::start_with(|c| c.limits.sendq_bytes = 8192);
+    let mut bob = server.connect("bob");
+    bob.register_account("bob", PW);
+    bob.join("#c");
+    bob.store_sync();
+    let mut alice = server.connect("alice");
+    alice.join("#c");
+    bob.quit();
+    for i in 0..50 {
+        alice.send(&format!("PRIVMSG #c :{}", padded(&format!("m{i}"), 400)));
+    }
+    alice.store_sync();
+    let mut bob = server.connect("bob");
+    bob.login("bob", PW);
+    let got = bob.store_sync();
+    let notice = got
+        .iter()
+        .find(|m| is_server_notice(m) && m.param(1).contains("older missed messages in #c"))
+        .unwrap_or_else(|| bob.fail("a NOTICE about the missed messages left out"));
+    let skipped: usize = notice.param(1).split(' ').next().unwrap().parse().unwrap();
+    let replayed = labels_from(&got, "alice", "m");
+    assert!(
+        skipped > 0 && !replayed.is_empty(),
+        "{skipped} {replayed:?}"
+    );
+    assert_eq!(skipped + replayed.len(), 50, "{replayed:?}");
+    // The newest were replayed, in order.
+    let want: Vec<String> = (skipped..50).map(|n| format!("m{n}")).collect();
+    assert_eq!(replayed, want);
+    assert!(notice.param(1).contains("HISTORY #c"), "{notice}");
+}
