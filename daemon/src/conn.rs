@@ -123,9 +123,14 @@ pub struct ConnId {
 /// Replayed lines on their way out.
 #[derive(Default)]
 struct Replay {
-    /// Lines not yet moved to `out`: they are fed in as the client reads, so a long
-    /// replay never trips the SendQ.
+    /// Lines not yet moved to `out`: they are fed in as the client reads. Their bytes
+    /// count against the SendQ like those in `out` (`backlog_bytes`), so a client
+    /// that asks for history and never reads is closed, not a growing heap.
     backlog: VecDeque<(Bytes, Option<i64>)>,
+    backlog_bytes: usize,
+    /// The offline queue had more rows than fit in the SendQ: fetch the rest once
+    /// this page is written (see [`Conns::queue_page_room`]).
+    queue_more: bool,
     /// (value of `queued_total` after the line, offline-queue row id): the row may be
     /// deleted once `written_total` reaches the mark.
     write_marks: VecDeque<(u64, i64)>,
@@ -158,6 +163,10 @@ pub struct Conn {
     /// A replay under way (offline queue, missed messages, history); boxed because
     /// most connections never have one.
     replay: Option<Box<Replay>>,
+    /// Offline-queue rows delivered by the pages replayed so far.
+    pub queue_delivered: usize,
+    /// A page of the offline queue was asked for and has not arrived.
+    pub queue_fetching: bool,
     /// Bytes ever queued in `out`, and ever written to the socket.
     queued_total: u64,
     written_total: u64,
@@ -204,6 +213,8 @@ impl Conn {
             ping_sent: None,
             read_pending: false,
             replay: None,
+            queue_delivered: 0,
+            queue_fetching: false,
             queued_total: 0,
             written_total: 0,
             tls: None,
@@ -267,26 +278,70 @@ impl Conn {
         rows
     }
 
-    /// Whether offline-queue rows wait for their lines to be written.
-    pub fn has_write_marks(&self) -> bool {
-        self.replay
-            .as_ref()
-            .is_some_and(|r| !r.write_marks.is_empty())
-    }
-
     /// Lines waiting in the replay backlog.
     pub fn backlog_len(&self) -> usize {
         self.replay.as_ref().map_or(0, |r| r.backlog.len())
+    }
+
+    /// Bytes held for this client and not yet accepted by the kernel: the output
+    /// queue and the replay backlog. This is what the SendQ limits.
+    pub fn sendq_used(&self) -> usize {
+        self.out_bytes + self.replay.as_ref().map_or(0, |r| r.backlog_bytes)
+    }
+
+    /// Marks that the offline queue has rows beyond the page being replayed.
+    pub fn set_queue_more(&mut self) {
+        self.replay.get_or_insert_with(Box::default).queue_more = true;
+    }
+
+    /// Whether the replay is all written (nothing in the backlog, no row waiting for
+    /// its bytes to reach the kernel).
+    pub fn replay_written(&self) -> bool {
+        self.replay
+            .as_ref()
+            .is_none_or(|r| r.backlog.is_empty() && r.write_marks.is_empty())
+    }
+
+    /// Once the page being replayed is all written: whether the offline queue has
+    /// more rows to fetch (cleared by the call).
+    pub fn take_queue_more(&mut self) -> bool {
+        if !self.replay_written() {
+            return false;
+        }
+        let more = self
+            .replay
+            .as_mut()
+            .is_some_and(|r| std::mem::take(&mut r.queue_more));
+        self.drop_finished_replay();
+        more
     }
 
     fn drop_finished_replay(&mut self) {
         if self
             .replay
             .as_ref()
-            .is_some_and(|r| r.backlog.is_empty() && r.write_marks.is_empty())
+            .is_some_and(|r| r.backlog.is_empty() && r.write_marks.is_empty() && !r.queue_more)
         {
             self.replay = None;
         }
+    }
+
+    /// Drops everything queued and not yet written (the SendQ was exceeded), with
+    /// the offline-queue rows those lines delivered: their rows stay in the store
+    /// and are delivered at the next login.
+    fn drop_unwritten(&mut self) {
+        self.out.clear();
+        self.out_offset = 0;
+        self.out_bytes = 0;
+        let written = self.written_total;
+        if let Some(replay) = self.replay.as_mut() {
+            replay.backlog = VecDeque::new();
+            replay.backlog_bytes = 0;
+            replay.queue_more = false;
+            replay.write_marks.retain(|&(mark, _)| mark <= written);
+        }
+        // Bytes queued from now on (the ERROR line) must not reach a dropped mark.
+        self.queued_total = written;
     }
 
     /// Reads what the socket has, up to `budget` bytes, into the line buffer.
@@ -544,12 +599,10 @@ impl Conns {
         let Some(conn) = self.slab.get_mut(slot) else {
             return;
         };
-        if conn.out_bytes + bytes.len() > limit {
+        if conn.sendq_used() + bytes.len() > limit {
             if conn.closing.is_none() {
                 // Drop what is queued so the ERROR line still fits.
-                conn.out.clear();
-                conn.out_offset = 0;
-                conn.out_bytes = 0;
+                conn.drop_unwritten();
                 self.close(slot, "SendQ exceeded");
             }
             return;
@@ -572,15 +625,35 @@ impl Conns {
     }
 
     /// Queues a replayed line behind the others in the backlog; `row` is the
-    /// offline-queue row it delivers, deleted once the line is written.
+    /// offline-queue row it delivers, deleted once the line is written. The backlog
+    /// counts against the SendQ: past it the connection is closed ("SendQ
+    /// exceeded"), as for any other line.
     pub fn send_replay(&mut self, slot: usize, bytes: Bytes, row: Option<i64>) {
-        if let Some(conn) = self.slab.get_mut(slot) {
-            conn.replay
-                .get_or_insert_with(Box::default)
-                .backlog
-                .push_back((bytes, row));
-            self.pump(slot);
+        let limit = self.sendq_limit;
+        let Some(conn) = self.slab.get_mut(slot) else {
+            return;
+        };
+        if conn.closing.is_some() {
+            return;
         }
+        if conn.sendq_used() + bytes.len() > limit {
+            conn.drop_unwritten();
+            self.close(slot, "SendQ exceeded");
+            return;
+        }
+        let replay = conn.replay.get_or_insert_with(Box::default);
+        replay.backlog_bytes += bytes.len();
+        replay.backlog.push_back((bytes, row));
+        self.pump(slot);
+    }
+
+    /// Bytes a replay may still add for `slot` while leaving half the SendQ for live
+    /// traffic (0 for a connection that is gone or going).
+    pub fn replay_room(&self, slot: usize) -> usize {
+        self.slab
+            .get(slot)
+            .filter(|c| c.closing.is_none())
+            .map_or(0, |c| (self.sendq_limit / 2).saturating_sub(c.sendq_used()))
     }
 
     /// Moves backlog lines into the output queue while it is under half the SendQ.
@@ -593,13 +666,20 @@ impl Conns {
             if conn.closing.is_some() || conn.out_bytes >= limit {
                 return;
             }
-            let Some((bytes, row)) = conn.replay.as_mut().and_then(|r| r.backlog.pop_front())
-            else {
+            let Some((bytes, row)) = conn.replay.as_mut().and_then(|r| {
+                let line = r.backlog.pop_front()?;
+                r.backlog_bytes -= line.0.len();
+                Some(line)
+            }) else {
                 conn.drop_finished_replay();
                 return;
             };
             self.send(slot, bytes);
             if let Some(conn) = self.slab.get_mut(slot) {
+                if conn.closing.is_some() {
+                    // Not queued (SendQ exceeded): the row stays for the next login.
+                    return;
+                }
                 if let (Some(row), Some(replay)) = (row, conn.replay.as_mut()) {
                     replay.write_marks.push_back((conn.queued_total, row));
                 }

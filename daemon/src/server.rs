@@ -853,6 +853,14 @@ impl Server {
     /// handled now.
     fn complete(&mut self, done: Completion, now: Instant) {
         let awaited = done.answers_a_wait();
+        if let Completion::Verified { ticket, .. } | Completion::Registered { ticket, .. } = &done {
+            // The address's next password check, if one waits, may go to the hasher.
+            if let (Some(next), Some(store)) =
+                (self.state.hashing.finished(ticket.conn), &self.store)
+            {
+                store.send(next);
+            }
+        }
         self.run_completion(done, now);
         let Some(id) = awaited else {
             return;

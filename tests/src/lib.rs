@@ -179,7 +179,11 @@ pub struct Client {
 
 impl Client {
     pub fn connect(addr: SocketAddr) -> Client {
-        let stream = TcpStream::connect(addr).expect("connect to test server");
+        Client::from_stream(TcpStream::connect(addr).expect("connect to test server"))
+    }
+
+    /// A client on a stream the test connected itself (from another local address).
+    pub fn from_stream(stream: TcpStream) -> Client {
         stream.set_nodelay(true).unwrap();
         stream
             .set_read_timeout(Some(Duration::from_millis(200)))
@@ -355,6 +359,27 @@ impl Client {
                 Err(_) => return Err(Closed),
             }
         }
+    }
+
+    /// The messages that have already arrived, without waiting for more.
+    pub fn ready(&mut self) -> Vec<Message> {
+        let stream = self.reader.get_ref().try_clone().unwrap();
+        stream.set_nonblocking(true).unwrap();
+        let mut got = Vec::new();
+        let mut buf = Vec::new();
+        while let Ok(n) = self.reader.read_until(b'\n', &mut buf) {
+            if n == 0 || !buf.ends_with(b"\n") {
+                break;
+            }
+            let line = String::from_utf8_lossy(&buf)
+                .trim_end_matches(['\r', '\n'])
+                .to_string();
+            self.transcript.push(format!("<< {line}"));
+            got.extend(parse(&line).ok());
+            buf.clear();
+        }
+        stream.set_nonblocking(false).unwrap();
+        got
     }
 
     /// The next message; panics with the transcript on timeout or close.

@@ -345,12 +345,15 @@ fn start_register(cx: &mut Cx, door: Door, account: &str, email: &str, password:
     cx.user_mut().login_pending = true;
     let mut ticket = ticket(cx, door);
     ticket.what = format!("{} {name}", door.as_str());
-    cx.ask(Request::Register {
-        ticket,
-        name: name.to_string(),
-        email,
-        password: password.to_string(),
-    });
+    ask_hasher(
+        cx,
+        Request::Register {
+            ticket,
+            name: name.to_string(),
+            email,
+            password: password.to_string(),
+        },
+    );
 }
 
 /// The registration's outcome. Runs whether or not the connection is still there.
@@ -407,46 +410,93 @@ pub fn on_registered(cx: &mut Cx, ticket: &Ticket, result: Result<Account, Regis
     super::registration::try_register(cx);
 }
 
-/// Starts a password check for `account`, after the rate limits.
+/// Starts a password check for `account`, after the rate limits. An unknown
+/// account is checked against a dummy hash, so it costs the same work and time as a
+/// known one and counts the same.
 fn begin_login(cx: &mut Cx, door: Door, account: &str, password: &str) {
     if cx.user().account.is_some() {
-        return login_failed(cx, door, "You are already logged in", false);
+        return login_failed(cx, door, "You are already logged in");
     }
     if cx.user().login_pending {
-        return login_failed(cx, door, "A login is already under way", false);
+        return login_failed(cx, door, "A login is already under way");
     }
-    let accounts = &cx.config.accounts;
-    if cx.user().login_failures >= accounts.login_failures_per_conn {
-        return login_failed(
-            cx,
-            door,
-            "Too many failed logins on this connection; reconnect to try again",
-            false,
-        );
+    if let Err(refusal) = start_password_check(cx) {
+        return login_failed(cx, door, refusal);
     }
-    let host = cx.user().host.clone();
-    let per_ip = accounts.login_failures_per_ip;
-    if let Some((count, since)) = cx.state.login_failures.get(&host) {
-        if cx.now.saturating_duration_since(*since) < Duration::from_secs(60) && *count >= per_ip {
-            return login_failed(
-                cx,
-                door,
-                "Too many failed logins from your address; wait a minute",
-                false,
-            );
-        }
-    }
-    let Some(stored) = cx.state.account(account).cloned() else {
-        return login_failed(cx, door, "Invalid account or password", true);
+    let (name, hash) = match cx.state.account(account) {
+        Some(a) => (a.name.clone(), a.hash.clone()),
+        None => (
+            account.to_string(),
+            crate::store::password::dummy(cx.config.accounts.pbkdf2_iterations),
+        ),
     };
     cx.user_mut().login_pending = true;
     let ticket = ticket(cx, door);
-    cx.ask(Request::Verify {
-        ticket,
-        account: stored.name.clone(),
-        password: password.to_string(),
-        hash: stored.hash,
-    });
+    ask_hasher(
+        cx,
+        Request::Verify {
+            ticket,
+            account: name,
+            password: password.to_string(),
+            hash,
+        },
+    );
+}
+
+/// The address key the sender's limits count under (an IPv4 address or an IPv6 /64).
+fn my_ip_key(cx: &Cx) -> String {
+    cx.conns
+        .get(cx.me)
+        .map(|c| c.ip_key.to_string())
+        .unwrap_or_default()
+}
+
+/// The limits every password check (LOGIN, SASL, PASS, NickServ IDENTIFY, OPER)
+/// passes before it starts: failures on this connection, and checks from this
+/// address this minute, counted from the moment each starts (given back on
+/// success, [`password_check_done`]). `Err` is the refusal's text.
+pub(super) fn start_password_check(cx: &mut Cx) -> Result<(), &'static str> {
+    let accounts = &cx.config.accounts;
+    if cx.user().login_failures >= accounts.login_failures_per_conn {
+        return Err("Too many failed logins on this connection; reconnect to try again");
+    }
+    let per_ip = accounts.login_failures_per_ip;
+    let key = my_ip_key(cx);
+    if !cx.state.login_attempts.start(&key, per_ip, cx.now) {
+        log::info!(
+            "conn={} host={key} password check refused: address limit",
+            cx.me
+        );
+        return Err("Too many failed logins from your address; wait a minute");
+    }
+    Ok(())
+}
+
+/// A password check started by [`start_password_check`] ended: a success no longer
+/// counts against the address; a failure counts against the connection too.
+pub(super) fn password_check_done(cx: &mut Cx, ok: bool) {
+    if ok {
+        let key = my_ip_key(cx);
+        cx.state.login_attempts.succeeded(&key);
+    } else {
+        cx.user_mut().login_failures += 1;
+    }
+}
+
+/// Sends password work to the hasher through the per-address fair queue
+/// ([`HashQueue`](crate::state::hashing::HashQueue)); the sender waits for it as
+/// for [`Cx::ask`].
+pub(super) fn ask_hasher(cx: &mut Cx, request: Request) {
+    let key = my_ip_key(cx);
+    let id = cx.my_id();
+    if let Some(conn) = cx.conns.get_mut(cx.me) {
+        conn.awaiting += 1;
+    }
+    if let Some(now) = cx.state.hashing.submit(&key, id, request) {
+        if !cx.store.send(now) {
+            let _ = cx.state.hashing.finished(id);
+        }
+    }
 }
 
 /// The password check's outcome.
@@ -456,6 +506,8 @@ pub fn on_verified(cx: &mut Cx, ticket: &Ticket, account: &str, ok: bool) {
     }
     let door = Door::parse(&ticket.what);
     cx.user_mut().login_pending = false;
+    let ok = ok && cx.state.account(account).is_some();
+    password_check_done(cx, ok);
     if ok && cx.user().account.is_none() {
         complete_login(cx, account, door);
     } else if !ok {
@@ -464,24 +516,15 @@ pub fn on_verified(cx: &mut Cx, ticket: &Ticket, account: &str, ok: bool) {
             cx.me,
             cx.user().host
         );
-        login_failed(cx, door, "Invalid account or password", true);
+        login_failed(cx, door, "Invalid account or password");
     }
     if cx.conns.get(cx.me).is_some_and(|c| c.closing.is_none()) {
         super::registration::try_register(cx);
     }
 }
 
-fn login_failed(cx: &mut Cx, door: Door, text: &str, counts: bool) {
-    if counts {
-        cx.user_mut().login_failures += 1;
-        let host = cx.user().host.clone();
-        let now = cx.now;
-        let entry = cx.state.login_failures.entry(host).or_insert((0, now));
-        if now.saturating_duration_since(entry.1) >= Duration::from_secs(60) {
-            *entry = (0, now);
-        }
-        entry.0 += 1;
-    }
+/// Answers a refused or failed login through its door.
+fn login_failed(cx: &mut Cx, door: Door, text: &str) {
     match door {
         Door::Sasl => cx.reply(
             ERR_SASLFAIL,
@@ -558,6 +601,10 @@ pub fn after_login(cx: &mut Cx) {
     };
     if cx.state.replaying.insert(folded.clone()) {
         cx.user_mut().replaying = true;
+        if let Some(conn) = cx.conns.get_mut(cx.me) {
+            // Until the queue arrives, the replay is not over however empty it is.
+            conn.queue_fetching = true;
+        }
         let mut ticket = ticket(cx, Door::Login);
         ticket.what = folded.clone();
         cx.ask(Request::FetchQueue {
@@ -573,9 +620,16 @@ pub fn after_login(cx: &mut Cx) {
 }
 
 /// The offline queue arrived: deliver it, oldest first, each row deleted once its
-/// line is written.
+/// line is written. A page fills at most half the SendQ (at least one row); the
+/// rows beyond it stay in the store and are fetched once this page is written
+/// ([`finish_replay_if_done`]), so a long queue is paced by the client's reading
+/// and never trips the SendQ. `ticket.what` is the account, then the rows earlier
+/// pages delivered.
 pub fn on_queue(cx: &mut Cx, ticket: &Ticket, rows: Vec<(i64, StoredMessage)>) {
-    let account = ticket.what.as_str();
+    let (account, before) = match ticket.what.split_once(' ') {
+        Some((a, n)) => (a, n.parse::<usize>().unwrap_or(0)),
+        None => (ticket.what.as_str(), 0),
+    };
     if !cx.alive(ticket.conn) || cx.user().account.as_deref().map(fold).as_deref() != Some(account)
     {
         cx.state.replaying.remove(account);
@@ -585,14 +639,32 @@ pub fn on_queue(cx: &mut Cx, ticket: &Ticket, rows: Vec<(i64, StoredMessage)>) {
         return;
     }
     let me = cx.me;
-    let count = rows.len();
+    if let Some(conn) = cx.conns.get_mut(me) {
+        conn.queue_fetching = false;
+    }
     let nick = cx.user().nick.clone();
     let caps = cx.user().caps;
+    let mut room = cx.conns.replay_room(me);
+    let mut sent = 0;
+    let mut more = false;
     for (row, msg) in rows {
         let bytes = history::replay_bytes(&msg, Some(&nick), caps, None);
+        if sent > 0 && bytes.len() > room {
+            more = true;
+            break;
+        }
+        room = room.saturating_sub(bytes.len());
         cx.conns.send_replay(me, bytes, Some(row));
+        sent += 1;
     }
-    if count > 0 {
+    if more {
+        if let Some(conn) = cx.conns.get_mut(me) {
+            conn.set_queue_more();
+        }
+        log::debug!("conn={me} account={account} offline queue: page of {sent} rows");
+    }
+    let count = before + sent;
+    if !more && count > 0 {
         let text = if count == 1 {
             "1 message was delivered while you were away".to_string()
         } else {
@@ -603,20 +675,59 @@ pub fn on_queue(cx: &mut Cx, ticket: &Ticket, rows: Vec<(i64, StoredMessage)>) {
         cx.conns.send_replay(me, notice.to_line().into(), None);
         log::info!("conn={me} account={account} offline queue: {count} delivered");
     }
+    if let Some(conn) = cx.conns.get_mut(me) {
+        conn.queue_delivered = count;
+    }
     finish_replay_if_done(cx, me);
 }
 
-/// Releases the account's replay once every queued line was written.
+/// Once the replayed lines are all written: fetches the offline queue's next page
+/// if there is one, else releases the account's replay.
 pub fn finish_replay_if_done(cx: &mut Cx, slot: usize) {
     let Some(conn) = cx.conns.get_mut(slot) else {
         return;
     };
-    if conn.user.replaying && conn.backlog_len() == 0 && !conn.has_write_marks() {
-        conn.user.replaying = false;
-        if let Some(account) = conn.user.account.as_deref() {
-            let folded = fold(account);
-            cx.state.replaying.remove(&folded);
+    if !conn.user.replaying
+        || conn.queue_fetching
+        || conn.closing.is_some()
+        || !conn.replay_written()
+    {
+        return;
+    }
+    let account = conn.user.account.as_deref().map(fold);
+    let more = conn.take_queue_more();
+    if more {
+        let id = account.as_deref().and_then(|a| cx.state.account_id(a));
+        if let (Some(account), Some(id)) = (account, id) {
+            let Some(conn) = cx.conns.get_mut(slot) else {
+                return;
+            };
+            // The rows just written were handed to the store for deletion before
+            // this request, and the store runs requests in order.
+            let ticket = Ticket {
+                conn: conn.id,
+                what: format!("{account} {}", conn.queue_delivered),
+            };
+            conn.queue_fetching = true;
+            debug_assert_eq!(cx.me, slot, "called for the connection in cx.me");
+            cx.ask(Request::FetchQueue {
+                ticket,
+                account: id,
+            });
+            return;
         }
+    }
+    conn_release_replay(cx, slot);
+}
+
+fn conn_release_replay(cx: &mut Cx, slot: usize) {
+    let Some(conn) = cx.conns.get_mut(slot) else {
+        return;
+    };
+    conn.user.replaying = false;
+    if let Some(account) = conn.user.account.as_deref() {
+        let folded = fold(account);
+        cx.state.replaying.remove(&folded);
     }
 }
 
@@ -676,8 +787,35 @@ pub fn on_memberships(cx: &mut Cx, ticket: &Ticket, channels: Vec<Membership>) {
             .get(&folded)
             .map(|c| c.name.clone())
             .unwrap_or(m.channel);
-        if !missed.is_empty() {
-            history::send_replay_batch(cx, &shown, &missed);
+        // What was missed counts against the SendQ like any line: replay the newest
+        // that fit in half of it and say what was left out, rather than cut the
+        // client off at every login.
+        let caps = cx.user().caps;
+        let mut room = cx.conns.replay_room(cx.me);
+        let mut keep = 0;
+        for msg in missed.iter().rev() {
+            let len = history::replay_bytes(msg, None, caps, Some("0000000000000000")).len();
+            if len > room {
+                break;
+            }
+            room -= len;
+            keep += 1;
+        }
+        let skipped = missed.len() - keep;
+        if skipped > 0 {
+            // HISTORY reads the channel as it is now: an earlier channel of that
+            // name is not readable any more.
+            let rest = if newer.is_none() {
+                format!("; HISTORY {shown} shows them")
+            } else {
+                String::new()
+            };
+            cx.notice(&format!(
+                "{skipped} older missed messages in {shown} were not replayed{rest}"
+            ));
+        }
+        if keep > 0 {
+            history::send_replay_batch(cx, &shown, &missed[skipped..]);
         }
         if let Some(incarnation) = newer {
             history::ask_missed(cx, &shown, incarnation);

@@ -2,7 +2,7 @@
 //! off the loop), then `KILL` and `WALLOPS`; operators may also KICK and set modes in
 //! any channel (`channel.rs`, `mode.rs`) and show as 313 in WHOIS.
 
-use super::{err, no_such_nick, CmdError, Cx};
+use super::{account, err, no_such_nick, CmdError, Cx};
 use crate::outgoing::Outgoing;
 use crate::store::{PasswordHash, Request, Ticket};
 use chatd_proto::numeric::*;
@@ -15,33 +15,46 @@ fn no_privileges() -> CmdError {
     )
 }
 
-/// `OPER <name> <password>` — RFC 2812 §3.1.4.
+/// `OPER <name> <password>` — RFC 2812 §3.1.4. A password check like a login's:
+/// limited per connection and per address by the same counters
+/// ([`account::start_password_check`]), sent through the hasher's fair queue, and
+/// an unknown operator name is checked against a dummy hash so it answers like a
+/// wrong password, in the same time.
 pub fn oper(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
     let (name, password) = (msg.param(0), msg.param(1));
-    let Some(entry) = cx.config.oper.iter().find(|o| o.name == name) else {
-        log::info!("conn={} failed OPER as {name}: no such operator", cx.me);
-        return Err(err(ERR_NOOPERHOST, ["No O-lines for your host"]));
-    };
-    let Ok(hash) = entry.password.parse::<PasswordHash>() else {
-        return Err(err(ERR_NOOPERHOST, ["No O-lines for your host"]));
-    };
     if cx.user().login_pending {
         return Err(err(
             ERR_PASSWDMISMATCH,
             ["A password check is already under way"],
         ));
     }
+    if let Err(refusal) = account::start_password_check(cx) {
+        log::warn!("conn={} OPER as {name} refused: {refusal}", cx.me);
+        return Err(err(ERR_PASSWDMISMATCH, [refusal]));
+    }
+    let entry = cx.config.oper.iter().find(|o| o.name == name);
+    let hash = entry.and_then(|e| e.password.parse::<PasswordHash>().ok());
+    let hash = match hash {
+        Some(h) => h,
+        None => {
+            log::info!("conn={} OPER as {name}: no such operator", cx.me);
+            crate::store::password::dummy(cx.config.accounts.pbkdf2_iterations)
+        }
+    };
     cx.user_mut().login_pending = true;
     let ticket = Ticket {
         conn: cx.my_id(),
         what: format!("oper {name}"),
     };
-    cx.ask(Request::Verify {
-        ticket,
-        account: name.to_string(),
-        password: password.to_string(),
-        hash,
-    });
+    account::ask_hasher(
+        cx,
+        Request::Verify {
+            ticket,
+            account: name.to_string(),
+            password: password.to_string(),
+            hash,
+        },
+    );
     Ok(())
 }
 
@@ -52,8 +65,14 @@ pub fn on_verified(cx: &mut Cx, ticket: &Ticket, ok: bool) {
     }
     cx.user_mut().login_pending = false;
     let name = ticket.what.strip_prefix("oper ").unwrap_or("").to_string();
+    let ok = ok && cx.config.oper.iter().any(|o| o.name == name);
+    account::password_check_done(cx, ok);
     if !ok {
-        log::warn!("conn={} failed OPER as {name}: bad password", cx.me);
+        log::warn!(
+            "conn={} host={} failed OPER as {name}: bad name or password",
+            cx.me,
+            cx.user().host
+        );
         cx.reply(ERR_PASSWDMISMATCH, &["Password incorrect"]);
         return;
     }

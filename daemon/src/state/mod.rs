@@ -2,6 +2,7 @@
 //! Per-client identity is [`User`], held inside each connection. No I/O here.
 
 pub mod channel;
+pub mod hashing;
 pub mod names;
 pub mod user;
 
@@ -34,8 +35,11 @@ pub struct State {
     pub sessions: HashMap<String, Vec<usize>>,
     /// Accounts whose offline queue is being fetched and delivered.
     pub replaying: HashSet<String>,
-    /// Failed logins per IP address in the current minute: (count, minute start).
-    pub login_failures: HashMap<String, (u32, Instant)>,
+    /// Password checks (LOGIN, SASL, PASS, NickServ, OPER) per address key that
+    /// failed or are under way, this minute.
+    pub login_attempts: hashing::LoginAttempts,
+    /// Password work waiting for the hasher, fair between addresses.
+    pub hashing: hashing::HashQueue,
     /// When to check that a connection holding a registered nick has logged in.
     pub nick_checks: BinaryHeap<Reverse<(Instant, usize, u64)>>,
     /// The largest message id given out; ids grow with time and never repeat.

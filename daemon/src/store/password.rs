@@ -84,6 +84,21 @@ pub fn hash(password: &str, iterations: u32) -> PasswordHash {
     }
 }
 
+/// A hash that no password matches (random salt and key), with `iterations`: a
+/// login to an unknown account is checked against it, so it costs the same work
+/// and time as one to an account that exists.
+pub fn dummy(iterations: u32) -> PasswordHash {
+    let mut salt = vec![0u8; SALT_LEN];
+    let mut hash = vec![0u8; HASH_LEN];
+    rand::thread_rng().fill_bytes(&mut salt);
+    rand::thread_rng().fill_bytes(&mut hash);
+    PasswordHash {
+        iterations: iterations.max(1),
+        salt,
+        hash,
+    }
+}
+
 /// Whether `password` matches `stored`, compared in constant time. A stored hash
 /// that is empty, oversized or has zero iterations never matches.
 pub fn verify(password: &str, stored: &PasswordHash) -> bool {
@@ -178,6 +193,18 @@ mod tests {
         };
         assert!(!verify("", &empty));
         assert_eq!(hash("pw", 0).iterations, 1);
+    }
+
+    #[test]
+    fn the_dummy_hash_costs_the_configured_work_and_matches_nothing() {
+        let d = dummy(1000);
+        assert_eq!(
+            (d.iterations, d.salt.len(), d.hash.len()),
+            (1000, SALT_LEN, HASH_LEN)
+        );
+        assert!(!verify("", &d));
+        assert!(!verify("password", &d));
+        assert_ne!(dummy(1000), d);
     }
 
     #[test]

@@ -23,6 +23,8 @@
 //!   (FAIL, never a short answer): IRCv3 chathistory "Errors".
 //! - `security_nicks` — nick protection under attack: no fresh grace period, messages
 //!   for a held nick go to its account (issue 14).
+//! - `security_limits` — issue 14: replays count against the SendQ, password checks
+//!   limited per connection and address from their start, a fair hasher.
 
 mod accounts;
 mod channel;
@@ -36,7 +38,8 @@ mod oper;
 mod query;
 mod real_client;
 mod registration;
-mod security_history;
 mod security_admission;
-mod store_failure;
+mod security_history;
+mod security_limits;
 mod security_nicks;
+mod store_failure;
