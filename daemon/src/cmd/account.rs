@@ -423,14 +423,16 @@ fn begin_login(cx: &mut Cx, door: Door, account: &str, password: &str) {
     if let Err(refusal) = start_password_check(cx) {
         return login_failed(cx, door, refusal);
     }
-    let (name, hash) = match cx.state.account(account) {
-        Some(a) => (a.name.clone(), a.hash.clone()),
+    let (name, hash, id) = match cx.state.account(account) {
+        Some(a) => (a.name.clone(), a.hash.clone(), Some(a.id)),
         None => (
             account.to_string(),
             crate::store::password::dummy(cx.config.accounts.pbkdf2_iterations),
+            None,
         ),
     };
     cx.user_mut().login_pending = true;
+    cx.user_mut().login_account_id = id;
     let ticket = ticket(cx, door);
     ask_hasher(
         cx,
@@ -506,7 +508,8 @@ pub fn on_verified(cx: &mut Cx, ticket: &Ticket, account: &str, ok: bool) {
     }
     let door = Door::parse(&ticket.what);
     cx.user_mut().login_pending = false;
-    let ok = ok && cx.state.account(account).is_some();
+    let checked = cx.user_mut().login_account_id.take();
+    let ok = ok && checked.is_some() && cx.state.account_id(account) == checked;
     password_check_done(cx, ok);
     if ok && cx.user().account.is_none() {
         complete_login(cx, account, door);

@@ -102,6 +102,10 @@ pub struct User {
     pub account: Option<String>,
     /// A password check is under way; registration waits for it.
     pub login_pending: bool,
+    /// The id of the account that check is for: if the account is deleted and its
+    /// name registered again while the check runs, the old password must not log
+    /// in to the new account.
+    pub login_account_id: Option<crate::store::AccountId>,
     /// Failed logins on this connection.
     pub login_failures: u32,
     /// SASL exchange in progress: the base64 received so far (`None` outside one).
@@ -139,6 +143,7 @@ impl User {
             password: None,
             account: None,
             login_pending: false,
+            login_account_id: None,
             login_failures: 0,
             sasl: None,
             replaying: false,
