@@ -1,6 +1,8 @@
 //! Configuration: the TOML file (`conf/chatd.toml` shows every key with its default),
 //! its defaults, and validation with errors that name the key.
 
+mod describe;
+
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -297,7 +299,8 @@ impl Config {
 
     /// Parses and validates TOML text.
     pub fn parse(text: &str) -> Result<Config, ConfigError> {
-        let config: Config = toml::from_str(text).map_err(|e| ConfigError(e.to_string()))?;
+        let config: Config =
+            toml::from_str(text).map_err(|e| ConfigError(describe::describe(text, &e)))?;
         config.validate()?;
         Ok(config)
     }

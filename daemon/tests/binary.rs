@@ -173,6 +173,54 @@ fn bad_listen_flag_is_a_usage_error() {
     assert_eq!(out.status.code(), Some(2));
 }
 
+/// Config and flag errors say what was expected in words, with the key or the flag,
+/// never a Rust type name (`usize`, `a sequence`, `invalid socket address syntax`).
+#[test]
+fn config_and_flag_errors_say_what_was_expected_in_words() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("bad.toml");
+    let cases = [
+        (
+            "[limits]\nsendq_bytes = \"big\"\n",
+            "`limits.sendq_bytes` must be a whole number (0 or more), not the text \"big\"",
+        ),
+        (
+            "[server]\nlisten = [\"localhost:6667\"]\n",
+            "`server.listen` must be an IP address and port such as 0.0.0.0:6667",
+        ),
+        (
+            "[server]\nlisten = \"0.0.0.0:6667\"\n",
+            "`server.listen` must be a list in brackets",
+        ),
+        (
+            "[limits]\nconns_per_ip = 1.5\n",
+            "`limits.conns_per_ip` must be a whole number (0 or more), not 1.5",
+        ),
+        (
+            "[log]\nlevel = 3\n",
+            "`log.level` must be text in double quotes, not 3",
+        ),
+    ];
+    let rust_words = ["usize", "u64", "a sequence", "invalid type", "syntax"];
+    for (text, words) in cases {
+        std::fs::write(&conf, text).unwrap();
+        let out = run(chatd().arg("--config").arg(&conf));
+        assert_fails(&out, 2, words);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        for rust in rust_words {
+            assert!(!stderr.contains(rust), "{text:?}: {stderr}");
+        }
+    }
+    let out = run(chatd().args(["--listen", "localhost"]));
+    assert_fails(
+        &out,
+        2,
+        "'--listen <ADDR>': expected an IP address and port such as 0.0.0.0:6667",
+    );
+    let out = run(chatd().args(["--log-level", "loud", "--listen", "127.0.0.1:0"]));
+    assert_fails(&out, 2, "'--log-level': expected one of error, warn");
+}
+
 #[test]
 fn log_file_and_level_from_config() {
     let dir = tempfile::tempdir().unwrap();
