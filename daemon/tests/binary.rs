@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{chatd, connect_retry, free_port, Running};
+use common::{chatd, connect_retry, free_port, Running, RELAXED};
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::path::Path;
@@ -119,6 +119,43 @@ fn the_shipped_config_file_is_valid_and_shows_the_defaults() {
         format!("{parsed:?}"),
         format!("{defaults:?}"),
         "conf/chatd.toml drifted from the defaults"
+    );
+}
+
+/// A relative `data_dir` in a config file is relative to the file's directory, not
+/// to the working directory (conf/chatd.toml says so; chatctl resolves it the same).
+#[test]
+fn a_relative_data_dir_in_a_config_file_is_relative_to_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let (conf_dir, work) = (dir.path().join("conf"), dir.path().join("work"));
+    std::fs::create_dir_all(&conf_dir).unwrap();
+    std::fs::create_dir_all(&work).unwrap();
+    let port = free_port();
+    std::fs::write(
+        conf_dir.join("chatd.toml"),
+        format!("[server]\nlisten = [\"127.0.0.1:{port}\"]\ndata_dir = \"state\"\n{RELAXED}"),
+    )
+    .unwrap();
+    let _chatd = Running(
+        chatd()
+            .current_dir(&work)
+            .args(["--config", "../conf/chatd.toml"])
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    register(port, "reldir");
+    assert!(
+        conf_dir.join("state/chatd.db").is_file(),
+        "the DB is beside the config"
+    );
+    assert!(
+        conf_dir.join("state/admin.sock").exists(),
+        "and so is the socket"
+    );
+    assert!(
+        !work.join("state").exists(),
+        "nothing in the working directory"
     );
 }
 
