@@ -37,7 +37,7 @@ fn main() {
         println!("cargo:rerun-if-env-changed={var}");
     }
     let ci = under_ci();
-    let mut set = |name: &str, found: bool| {
+    let set = |name: &str, found: bool| {
         println!("cargo:rustc-check-cfg=cfg({name})");
         if ci || found {
             println!("cargo:rustc-cfg={name}");

@@ -80,7 +80,7 @@ fn deployment_files_install_and_verify() {
     ignore = "fuzzing runs under CI, or with FUZZ_SECONDS=N"
 )]
 #[cfg_attr(
-    not(has_cargo_fuzz),
+    all(run_fuzz, not(has_cargo_fuzz)),
     ignore = "cargo fuzz is not installed (cargo install cargo-fuzz)"
 )]
 fn fuzz_targets_run_clean_from_the_seeds() {
