@@ -69,7 +69,7 @@ pub fn resolve(
 /// chatd does (`Config::resolve_paths`), relative paths in the file, and the default
 /// data dir, are relative to the file's directory.
 pub fn from_config_text(text: &str, dir: &Path) -> Result<PathBuf, String> {
-    let config: FileConfig = toml::from_str(text).map_err(|e| e.message().to_string())?;
+    let config: FileConfig = toml::from_str(text).map_err(|e| e.to_string())?;
     let path = match (config.admin.socket, config.server.data_dir) {
         (Some(socket), _) => socket,
         (None, Some(data_dir)) => data_dir.join(SOCKET_FILE),
