@@ -13,6 +13,7 @@ use rand::Rng;
 use std::time::Duration;
 
 fn main() -> Result<(), chatd_bot::Error> {
+    chatd_bot::log_to_stderr(); // connecting, retries, errors: on stderr
     let mut bot = Bot::new(Config::from_args("dicebot"))?;
     bot.quit_on_signals()?; // Ctrl-C sends QUIT
     bot.command(

@@ -13,6 +13,7 @@
 use chatd_bot::{Bot, Config};
 
 fn main() -> Result<(), chatd_bot::Error> {
+    chatd_bot::log_to_stderr(); // connecting, retries, errors: on stderr
     let mut bot = Bot::new(Config::from_args("echobot"))?;
     bot.quit_on_signals()?; // Ctrl-C sends QUIT
     bot.command("echo", "<text>: says the text back", |ctx, cmd| {

@@ -6,8 +6,9 @@
 //! ```
 //!
 //! It joins `#bots` (or each `--channel`) as `greeter` (or `--nick`). The people it
-//! has greeted are listed in `<nick>.greeted` in the current directory, one
-//! `channel<TAB>nick` a line, so it remembers them across restarts.
+//! has greeted are listed in `<nick>.greeted` in its data dir (`--data-dir`, else
+//! `~/.local/share/chatd-bot`), one `channel<TAB>nick` a line, so it remembers
+//! them across restarts.
 
 use chatd_bot::{Bot, Config, Event};
 use std::collections::HashSet;
@@ -15,8 +16,12 @@ use std::fs::OpenOptions;
 use std::io::Write;
 
 fn main() -> Result<(), chatd_bot::Error> {
+    chatd_bot::log_to_stderr(); // connecting, retries, errors: on stderr
     let config = Config::from_args("greeter");
-    let path = format!("{}.greeted", config.nick);
+    let dir = config.state_dir();
+    std::fs::create_dir_all(&dir)?;
+    let path = dir.join(format!("{}.greeted", config.nick));
+    log::info!("greeted people listed in {}", path.display());
     let mut greeted: HashSet<String> = std::fs::read_to_string(&path)
         .unwrap_or_default()
         .lines()
@@ -47,7 +52,7 @@ fn main() -> Result<(), chatd_bot::Error> {
             .open(&path)
             .and_then(|mut f| writeln!(f, "{key}"));
         if let Err(e) = remembered {
-            eprintln!("greeter: cannot write {path}: {e}");
+            log::error!("cannot write {}: {e}", path.display());
         }
         greeted.insert(key);
     });

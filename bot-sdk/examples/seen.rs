@@ -6,8 +6,9 @@
 //!
 //! It joins `#bots` (or each `--channel`) as `seenbot` (or `--nick`) and notes
 //! what everyone says, and when they join, leave, quit or change nick. It keeps
-//! its notes in `<nick>.seen` in the current directory (one line per sighting,
-//! the last one per person wins), so it remembers across restarts.
+//! its notes in `<nick>.seen` in its data dir (`--data-dir`, else
+//! `~/.local/share/chatd-bot`; one line per sighting, the last one per person
+//! wins), so it remembers across restarts.
 //! `!seen alice` → `alice was last seen 2h 5m ago in #rust, saying "lunch?"`.
 
 use chatd_bot::{Bot, Config, Event};
@@ -19,11 +20,13 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 fn main() -> Result<(), chatd_bot::Error> {
+    chatd_bot::log_to_stderr(); // connecting, retries, errors: on stderr
     let config = Config::from_args("seenbot");
-    let notes = Arc::new(Mutex::new(Notes::open(PathBuf::from(format!(
-        "{}.seen",
-        config.nick
-    )))?));
+    let dir = config.state_dir();
+    std::fs::create_dir_all(&dir)?;
+    let path = dir.join(format!("{}.seen", config.nick));
+    log::info!("notes in {}", path.display());
+    let notes = Arc::new(Mutex::new(Notes::open(path)?));
     let mut bot = Bot::new(config)?;
     bot.quit_on_signals()?; // Ctrl-C sends QUIT
 
@@ -154,7 +157,7 @@ impl Notes {
             .open(&self.path)
             .and_then(|mut f| f.write_all(line.as_bytes()));
         if let Err(e) = appended {
-            eprintln!("seen: cannot write {}: {e}", self.path.display());
+            log::error!("cannot write {}: {e}", self.path.display());
         }
         self.by_nick.insert(
             key.to_string(),

@@ -181,7 +181,10 @@ impl Bot {
             }
             let outcome = match Transport::connect(&self.core.config) {
                 Ok(transport) => self.session(transport),
-                Err(ConnectError::Fatal(e)) => return Err(e),
+                Err(ConnectError::Fatal(e)) => {
+                    log::error!("cannot connect: {e}");
+                    return Err(e);
+                }
                 Err(ConnectError::Retry(reason)) => Outcome::Lost {
                     reason,
                     registered: false,
@@ -190,6 +193,7 @@ impl Bot {
             let (reason, registered) = match outcome {
                 Outcome::Quit => return Ok(()),
                 Outcome::Fatal(e) => {
+                    log::error!("giving up: {e}");
                     self.dispatch(Event::Disconnected {
                         reason: e.to_string(),
                         reconnect_in: None,
@@ -210,6 +214,7 @@ impl Bot {
                 return Err(Error::Disconnected(reason));
             }
             let delay = backoff.next_delay();
+            log::info!("reconnecting in {:.1} s", delay.as_secs_f64());
             self.dispatch(Event::Disconnected {
                 reason,
                 reconnect_in: Some(delay),
@@ -607,10 +612,12 @@ impl Bot {
             }
             // A bot without commands leaves `help` to the bots that have some.
             None if name == "help" && !core.router.specs.is_empty() => {
-                let text = core.router.help(&core.config.prefix, &args);
-                Context::new(core, reply_to).reply(text);
+                if let Some(text) = core.router.help(&core.config.prefix, &args) {
+                    Context::new(core, reply_to).reply(text);
+                }
             }
-            None => {}
+            // Not ours: another bot in the channel may know it. Say nothing.
+            None => log::debug!("nick={} cmd={name} not a command of this bot", m.from),
         }
     }
 

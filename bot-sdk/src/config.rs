@@ -4,7 +4,9 @@
 
 use crate::flood::{Clock, Flood, SystemClock};
 use crate::Error;
+use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -100,6 +102,9 @@ pub struct Config {
     pub quit_message: String,
     /// The clock of the flood control.
     pub clock: Arc<dyn Clock>,
+    /// Where the bot keeps its files (`--data-dir`); `None` for the per-user
+    /// default, see [`Config::state_dir`].
+    pub data_dir: Option<PathBuf>,
 }
 
 /// The capabilities a bot asks for by default.
@@ -136,6 +141,41 @@ impl Config {
             answer_replayed: false,
             quit_message: "Bye".into(),
             clock: Arc::new(SystemClock),
+            data_dir: None,
+        }
+    }
+
+    /// Trusts the certificates in a PEM file besides the public web roots: the
+    /// server's own self-signed certificate, or the private CA that signed it.
+    pub fn trust_pem_file(mut self, path: &Path) -> Result<Config, Error> {
+        let bad = |why: String| Error::Usage(format!("--ca {}: {why}", path.display()));
+        let certs = CertificateDer::pem_file_iter(path)
+            .map_err(|e| bad(format!("cannot read it: {e}")))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| bad(format!("not a PEM certificate file: {e}")))?;
+        if certs.is_empty() {
+            return Err(bad(
+                "no certificate in it (expected -----BEGIN CERTIFICATE-----)".into(),
+            ));
+        }
+        self.tls_roots.extend(certs);
+        Ok(self)
+    }
+
+    /// The directory for the bot's own files (what it remembers across restarts):
+    /// [`Config::data_dir`] if set, else `$XDG_DATA_HOME/chatd-bot`, else
+    /// `~/.local/share/chatd-bot`, else the working directory. Not created here.
+    pub fn state_dir(&self) -> PathBuf {
+        if let Some(dir) = &self.data_dir {
+            return dir.clone();
+        }
+        let env = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
+        if let Some(xdg) = env("XDG_DATA_HOME") {
+            return PathBuf::from(xdg).join("chatd-bot");
+        }
+        match env("HOME") {
+            Some(home) => PathBuf::from(home).join(".local/share/chatd-bot"),
+            None => PathBuf::from("."),
         }
     }
 
@@ -207,8 +247,9 @@ impl Config {
         }
     }
 
-    /// `HOST[:PORT] [--channel #c]... [--nick N] [--tls] [--account A]
-    /// [--password P] [--server-password P] [--prefix X]`. Without `--channel`, the
+    /// `HOST[:PORT] [--channel #c]... [--nick N] [--tls [--ca FILE]...] [--account A]
+    /// [--password P] [--server-password P] [--prefix X] [--data-dir DIR]`. Without
+    /// `--channel`, the
     /// bot joins `#bots`. `--password` registers the account (`--account`, else the
     /// nick) on first run and logs in to it afterwards ([`Login::Register`]).
     pub fn try_from_args<I, S>(args: I, default_nick: &str) -> Result<Config, Error>
@@ -225,6 +266,8 @@ impl Config {
         let mut password = None;
         let mut server_password = None;
         let mut prefix = None;
+        let mut ca = Vec::new();
+        let mut data_dir = None;
         while let Some(arg) = args.next() {
             let mut value = |name: &str| {
                 args.next()
@@ -239,6 +282,8 @@ impl Config {
                 "--password" => password = Some(value("--password")?),
                 "--server-password" => server_password = Some(value("--server-password")?),
                 "--prefix" => prefix = Some(value("--prefix")?),
+                "--ca" => ca.push(PathBuf::from(value("--ca")?)),
+                "--data-dir" => data_dir = Some(PathBuf::from(value("--data-dir")?)),
                 flag if flag.starts_with('-') => {
                     return Err(Error::Usage(format!("unknown option {flag}")))
                 }
@@ -247,7 +292,14 @@ impl Config {
             }
         }
         let server = server.ok_or_else(|| Error::Usage("HOST:PORT is missing".into()))?;
+        if !ca.is_empty() && !tls {
+            return Err(Error::Usage("--ca needs --tls".into()));
+        }
         let mut config = Config::new(server, nick.clone()).tls(tls);
+        for file in &ca {
+            config = config.trust_pem_file(file)?;
+        }
+        config.data_dir = data_dir;
         config.channels = if channels.is_empty() {
             vec!["#bots".into()]
         } else {
@@ -271,12 +323,17 @@ impl Config {
 
 fn usage(nick: &str) -> String {
     format!(
-        "usage: {} HOST[:PORT] [--channel #c]... [--nick N] [--tls]\n\
+        "usage: {} HOST[:PORT] [--channel #c]... [--nick N] [--tls [--ca FILE]]\n\
          \x20             [--password P [--account A]] [--server-password P] [--prefix X]\n\
+         \x20             [--data-dir DIR]\n\
          \n\
          Connects as {nick} (or --nick) and joins #bots (or each --channel).\n\
          --password registers the account (named --account, else the nick) on first\n\
-         run and logs in to it afterwards.",
+         run and logs in to it afterwards. --ca trusts the certificates of a PEM file\n\
+         (a self-signed server certificate, or a private CA) besides the public ones.\n\
+         Files the bot keeps go to --data-dir, else $XDG_DATA_HOME/chatd-bot, else\n\
+         ~/.local/share/chatd-bot. BOT_LOG=debug (or trace, warn) sets what it prints\n\
+         on stderr; info by default.",
         std::env::args()
             .next()
             .unwrap_or_else(|| "bot".into())

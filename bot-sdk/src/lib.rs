@@ -52,6 +52,7 @@ mod flood;
 mod login;
 mod router;
 mod state;
+mod stderr_log;
 mod timer;
 mod transport;
 
@@ -66,4 +67,5 @@ pub use router::{Command, CommandSpec};
 /// Certificates for [`Config::tls_roots`].
 pub use rustls::pki_types::CertificateDer;
 pub use state::{Channel, Isupport, Member, State};
+pub use stderr_log::log_to_stderr;
 pub use timer::TimerId;

@@ -148,8 +148,10 @@ impl Router {
         true
     }
 
-    /// `help` alone lists the commands; `help name` shows one.
-    pub fn help(&self, prefix: &str, args: &str) -> String {
+    /// `help` alone lists the commands; `help name` shows one. `None` for a name
+    /// this bot does not know: in a channel with several bots, only the one that
+    /// has the command answers (another bot may well have it).
+    pub fn help(&self, prefix: &str, args: &str) -> Option<String> {
         let wanted = args.split_whitespace().next().map(|w| {
             w.strip_prefix(prefix)
                 .filter(|_| !prefix.is_empty())
@@ -158,9 +160,9 @@ impl Router {
         });
         match wanted {
             Some(name) => match self.specs.iter().find(|s| s.name == name) {
-                Some(spec) if spec.help.is_empty() => format!("{prefix}{}", spec.name),
-                Some(spec) => format!("{prefix}{} {}", spec.name, spec.help),
-                None => format!("No command {prefix}{name}. Try {prefix}help"),
+                Some(spec) if spec.help.is_empty() => Some(format!("{prefix}{}", spec.name)),
+                Some(spec) => Some(format!("{prefix}{} {}", spec.name, spec.help)),
+                None => None,
             },
             None => {
                 let mut names: Vec<String> = self
@@ -171,10 +173,10 @@ impl Router {
                 if self.find("help").is_none() {
                     names.push(format!("{prefix}help"));
                 }
-                format!(
+                Some(format!(
                     "Commands: {}. {prefix}help <command> tells more.",
                     names.join(", ")
-                )
+                ))
             }
         }
     }
@@ -238,11 +240,14 @@ mod tests {
         r.add("roll", "<NdM>: rolls N dice of M sides");
         r.add("echo", "");
         assert_eq!(
-            r.help("!", ""),
+            r.help("!", "").unwrap(),
             "Commands: !roll, !echo, !help. !help <command> tells more."
         );
-        assert_eq!(r.help("!", "!roll"), "!roll <NdM>: rolls N dice of M sides");
-        assert_eq!(r.help("!", "ECHO"), "!echo");
-        assert_eq!(r.help("!", "nope"), "No command !nope. Try !help");
+        assert_eq!(
+            r.help("!", "!roll").unwrap(),
+            "!roll <NdM>: rolls N dice of M sides"
+        );
+        assert_eq!(r.help("!", "ECHO").unwrap(), "!echo");
+        assert_eq!(r.help("!", "nope"), None, "another bot may have it");
     }
 }

@@ -134,7 +134,8 @@ impl Transport {
                         Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                         Err(e) => return Err(e),
                     }
-                    tls.process_new_packets().map_err(io::Error::other)?;
+                    tls.process_new_packets()
+                        .map_err(|e| io::Error::other(tls_error_in_words(&e)))?;
                     loop {
                         match tls.reader().read(&mut buf) {
                             Ok(0) => {
@@ -216,4 +217,64 @@ fn tls_connection(config: &Config, host: &str) -> Result<rustls::ClientConnectio
     let name = ServerName::try_from(host.to_string())
         .map_err(|_| Error::Tls(format!("{host:?} is not a valid server name")))?;
     rustls::ClientConnection::new(Arc::new(client), name).map_err(|e| Error::Tls(e.to_string()))
+}
+
+/// Why a TLS handshake failed, in words a user can act on: an unknown issuer
+/// (self-signed or private CA: `--ca FILE`), a name mismatch, an expired
+/// certificate, a plaintext port...
+pub(crate) fn tls_error_in_words(e: &rustls::Error) -> String {
+    use rustls::{CertificateError as C, Error as E};
+    let refused = "the server's certificate was refused";
+    match e {
+        E::InvalidCertificate(c) => match c {
+            C::UnknownIssuer => format!(
+                "{refused}: it is not signed by an authority this client trusts \
+                 (self-signed, or from a private CA); trust it with --ca FILE"
+            ),
+            C::NotValidForName => format!("{refused}: it is not valid for this server's name"),
+            C::NotValidForNameContext {
+                expected,
+                presented,
+            } => format!(
+                "{refused}: it is for {}, not for {}",
+                if presented.is_empty() {
+                    "no name at all".to_string()
+                } else {
+                    presented
+                        .iter()
+                        .map(|p| san_name(p))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                },
+                expected.to_str()
+            ),
+            C::Expired | C::ExpiredContext { .. } => format!("{refused}: it has expired"),
+            C::NotValidYet | C::NotValidYetContext { .. } => {
+                format!("{refused}: it is not valid yet (is this machine's clock right?)")
+            }
+            C::Revoked => format!("{refused}: it has been revoked"),
+            C::BadSignature => format!("{refused}: its signature does not verify"),
+            C::BadEncoding => format!("{refused}: it is not a well-formed certificate"),
+            C::InvalidPurpose | C::InvalidPurposeContext { .. } => {
+                format!("{refused}: it is not meant for a TLS server")
+            }
+            other => format!("{refused}: {other:?}"),
+        },
+        E::InvalidMessage(_) | E::InappropriateMessage { .. } => {
+            "the server did not answer in TLS (is this its plaintext port?)".into()
+        }
+        E::AlertReceived(alert) => format!("the server ended the TLS handshake ({alert:?})"),
+        E::NoCertificatesPresented => "the server sent no certificate".into(),
+        other => format!("TLS failed: {other}"),
+    }
+}
+
+/// `DnsName("chat.example.org")` (how rustls shows a certificate's names) →
+/// `chat.example.org`.
+fn san_name(presented: &str) -> &str {
+    let inner = presented
+        .split_once('(')
+        .and_then(|(_, rest)| rest.strip_suffix(')'))
+        .unwrap_or(presented);
+    inner.trim_matches('"')
 }

@@ -12,7 +12,8 @@ const AFTER_HELP: &str = "\
 With no command, chatctl opens an interactive shell (history in ~/.chatctl_history).
 
 The socket is --socket PATH, else [admin] socket (or <data_dir>/admin.sock) from
---config FILE, else $CHATD_ADMIN_SOCKET, else ./data/admin.sock.";
+--config FILE (relative paths there are relative to that file's directory, as for chatd),
+else $CHATD_ADMIN_SOCKET, else ./data/admin.sock.";
 
 /// `chatctl [--socket PATH | --config FILE] [--json] [COMMAND]`.
 #[derive(Debug, Parser)]

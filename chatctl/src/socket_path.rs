@@ -1,5 +1,6 @@
 //! Which admin socket to talk to: `--socket`, else the config file's `[admin] socket`
-//! (or `admin.sock` in its `[server] data_dir`), else `$CHATD_ADMIN_SOCKET`, else
+//! (or `admin.sock` in its `[server] data_dir`; relative to the file's directory, as
+//! chatd resolves them), else `$CHATD_ADMIN_SOCKET`, else
 //! `./data/admin.sock`, where chatd with no config puts it, unless only the systemd
 //! service's `/run/chatd/admin.sock` exists.
 
@@ -50,7 +51,8 @@ pub fn resolve(
     if let Some(config) = config {
         let text = std::fs::read_to_string(config)
             .map_err(|e| Error::Config(format!("cannot read {}: {e}", config.display())))?;
-        return from_config_text(&text)
+        let dir = config.parent().unwrap_or(Path::new(""));
+        return from_config_text(&text, dir)
             .map_err(|e| Error::Config(format!("{}: {e}", config.display())));
     }
     if let Some(env) = env.filter(|v| !v.is_empty()) {
@@ -63,14 +65,17 @@ pub fn resolve(
     Ok(local)
 }
 
-/// The socket path a config file's text gives.
-pub fn from_config_text(text: &str) -> Result<PathBuf, String> {
+/// The socket path a config file's text gives, for a file in directory `dir`: as
+/// chatd does (`Config::resolve_paths`), relative paths in the file, and the default
+/// data dir, are relative to the file's directory.
+pub fn from_config_text(text: &str, dir: &Path) -> Result<PathBuf, String> {
     let config: FileConfig = toml::from_str(text).map_err(|e| e.to_string())?;
-    Ok(match (config.admin.socket, config.server.data_dir) {
+    let path = match (config.admin.socket, config.server.data_dir) {
         (Some(socket), _) => socket,
         (None, Some(data_dir)) => data_dir.join(SOCKET_FILE),
         (None, None) => Path::new(DEFAULT_DATA_DIR).join(SOCKET_FILE),
-    })
+    };
+    Ok(dir.join(path))
 }
 
 #[cfg(test)]
@@ -94,13 +99,14 @@ mod tests {
         ];
         for (text, want) in cases {
             assert_eq!(
-                from_config_text(text).unwrap(),
-                PathBuf::from(want),
+                from_config_text(text, Path::new("/etc/chatd")).unwrap(),
+                Path::new("/etc/chatd").join(want),
                 "{text}"
             );
         }
-        assert!(from_config_text("[admin]\nsocket = 3\n").is_err());
-        assert!(from_config_text("not toml at all [").is_err());
+        let here = Path::new("");
+        assert!(from_config_text("[admin]\nsocket = 3\n", here).is_err());
+        assert!(from_config_text("not toml at all [", here).is_err());
     }
 
     #[test]

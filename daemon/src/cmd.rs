@@ -480,12 +480,24 @@ impl Cx<'_> {
     }
 }
 
+/// A command name as it may be echoed in an error reply (`421`, `FAIL`): upper-cased
+/// when it is printable ASCII, else `*`, so that control bytes (terminal escapes, BEL,
+/// NUL) or replacement characters never go back to the client.
+pub fn echoable_command(command: &str) -> String {
+    if !command.is_empty() && command.bytes().all(|b| b.is_ascii_graphic()) {
+        command.to_ascii_uppercase()
+    } else {
+        "*".to_string()
+    }
+}
+
 /// Runs one parsed message from the sender in `cx.me`.
 pub fn dispatch(cx: &mut Cx, msg: &Message) {
     let name = msg.command.to_ascii_uppercase();
     let registered = cx.user().registered;
     let Some(spec) = COMMANDS.iter().find(|s| s.name == name) else {
         if registered {
+            let name = echoable_command(&name);
             cx.reply(ERR_UNKNOWNCOMMAND, &[name.as_str(), "Unknown command"]);
         } else {
             cx.reply(ERR_NOTREGISTERED, &["You have not registered"]);

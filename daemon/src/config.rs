@@ -2,6 +2,8 @@
 //! its defaults, and validation with errors that name the key.
 
 use crate::ipnet::IpNet;
+mod describe;
+
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -313,14 +315,41 @@ impl Config {
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| ConfigError(format!("cannot read {}: {e}", path.display())))?;
-        let config = Config::parse(&text)
+        let mut config = Config::parse(&text)
             .map_err(|ConfigError(e)| ConfigError(format!("{}: {e}", path.display())))?;
+        config.resolve_paths(path.parent().unwrap_or(Path::new("")));
         Ok(config)
+    }
+
+    /// Makes the relative paths of a config file (`server.data_dir`, the default
+    /// `data` included, `server.motd_file`, `tls.cert`, `tls.key`, `admin.socket`,
+    /// `log.file`) relative to the file's directory `dir`, whatever the working
+    /// directory; chatctl resolves `data_dir` and `admin.socket` the same way.
+    pub fn resolve_paths(&mut self, dir: &Path) {
+        let fix = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = dir.join(&*p);
+            }
+        };
+        fix(&mut self.server.data_dir);
+        for p in [
+            &mut self.server.motd_file,
+            &mut self.tls.cert,
+            &mut self.tls.key,
+            &mut self.admin.socket,
+            &mut self.log.file,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            fix(p);
+        }
     }
 
     /// Parses and validates TOML text.
     pub fn parse(text: &str) -> Result<Config, ConfigError> {
-        let config: Config = toml::from_str(text).map_err(|e| ConfigError(e.to_string()))?;
+        let config: Config =
+            toml::from_str(text).map_err(|e| ConfigError(describe::describe(text, &e)))?;
         config.validate()?;
         Ok(config)
     }

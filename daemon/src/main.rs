@@ -24,7 +24,7 @@ struct Args {
     #[arg(short, long, value_name = "FILE")]
     config: Option<PathBuf>,
     /// Address to listen on; repeat for several. Replaces `server.listen`.
-    #[arg(short, long, value_name = "ADDR")]
+    #[arg(short, long, value_name = "ADDR", value_parser = parse_listen)]
     listen: Vec<SocketAddr>,
     /// Data directory. Replaces `server.data_dir`.
     #[arg(short, long, value_name = "DIR")]
@@ -45,6 +45,13 @@ enum Command {
         #[arg(long, default_value_t = 100_000)]
         iterations: u32,
     },
+}
+
+/// `--listen`: an address and port, with the error in words.
+fn parse_listen(text: &str) -> Result<SocketAddr, String> {
+    text.parse().map_err(|_| {
+        "expected an IP address and port such as 0.0.0.0:6667 or [::]:6667".to_string()
+    })
 }
 
 /// `chatd hash-password`: one line from stdin, its hash on stdout.
@@ -101,6 +108,12 @@ fn main() -> ExitCode {
         config.server.data_dir = dir.clone();
     }
     if let Some(level) = &args.log_level {
+        if parse_level(level).is_none() {
+            eprintln!(
+                "chatd: invalid value '{level}' for '--log-level': expected one of error, warn, info, debug, trace"
+            );
+            return ExitCode::from(2);
+        }
         config.log.level = level.clone();
     }
     if let Err(e) = config.validate() {

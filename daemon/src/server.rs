@@ -1187,7 +1187,9 @@ fn handle_line(cx: &mut Cx, bytes: Vec<u8>) {
         return;
     }
     if !valid_utf8 {
-        let command = msg.command.to_ascii_uppercase();
+        // The command is echoed only when it is a plain word: never control bytes
+        // or the replacement characters of the invalid bytes themselves.
+        let command = cmd::echoable_command(&msg.command);
         let fail = Message::new(
             "FAIL",
             [

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{chatd, connect_retry, free_port, Running};
+use common::{chatd, connect_retry, free_port, Running, RELAXED};
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::path::Path;
@@ -122,6 +122,43 @@ fn the_shipped_config_file_is_valid_and_shows_the_defaults() {
     );
 }
 
+/// A relative `data_dir` in a config file is relative to the file's directory, not
+/// to the working directory (conf/chatd.toml says so; chatctl resolves it the same).
+#[test]
+fn a_relative_data_dir_in_a_config_file_is_relative_to_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let (conf_dir, work) = (dir.path().join("conf"), dir.path().join("work"));
+    std::fs::create_dir_all(&conf_dir).unwrap();
+    std::fs::create_dir_all(&work).unwrap();
+    let port = free_port();
+    std::fs::write(
+        conf_dir.join("chatd.toml"),
+        format!("[server]\nlisten = [\"127.0.0.1:{port}\"]\ndata_dir = \"state\"\n{RELAXED}"),
+    )
+    .unwrap();
+    let _chatd = Running(
+        chatd()
+            .current_dir(&work)
+            .args(["--config", "../conf/chatd.toml"])
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    register(port, "reldir");
+    assert!(
+        conf_dir.join("state/chatd.db").is_file(),
+        "the DB is beside the config"
+    );
+    assert!(
+        conf_dir.join("state/admin.sock").exists(),
+        "and so is the socket"
+    );
+    assert!(
+        !work.join("state").exists(),
+        "nothing in the working directory"
+    );
+}
+
 fn assert_fails(out: &Output, code: i32, needle: &str) {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(code), "stderr: {stderr}");
@@ -171,6 +208,54 @@ fn unusable_data_dir_exits_4() {
 fn bad_listen_flag_is_a_usage_error() {
     let out = run(chatd().args(["--listen", "not-an-address"]));
     assert_eq!(out.status.code(), Some(2));
+}
+
+/// Config and flag errors say what was expected in words, with the key or the flag,
+/// never a Rust type name (`usize`, `a sequence`, `invalid socket address syntax`).
+#[test]
+fn config_and_flag_errors_say_what_was_expected_in_words() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("bad.toml");
+    let cases = [
+        (
+            "[limits]\nsendq_bytes = \"big\"\n",
+            "`limits.sendq_bytes` must be a whole number (0 or more), not the text \"big\"",
+        ),
+        (
+            "[server]\nlisten = [\"localhost:6667\"]\n",
+            "`server.listen` must be an IP address and port such as 0.0.0.0:6667",
+        ),
+        (
+            "[server]\nlisten = \"0.0.0.0:6667\"\n",
+            "`server.listen` must be a list in brackets",
+        ),
+        (
+            "[limits]\nconns_per_ip = 1.5\n",
+            "`limits.conns_per_ip` must be a whole number (0 or more), not 1.5",
+        ),
+        (
+            "[log]\nlevel = 3\n",
+            "`log.level` must be text in double quotes, not 3",
+        ),
+    ];
+    let rust_words = ["usize", "u64", "a sequence", "invalid type", "syntax"];
+    for (text, words) in cases {
+        std::fs::write(&conf, text).unwrap();
+        let out = run(chatd().arg("--config").arg(&conf));
+        assert_fails(&out, 2, words);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        for rust in rust_words {
+            assert!(!stderr.contains(rust), "{text:?}: {stderr}");
+        }
+    }
+    let out = run(chatd().args(["--listen", "localhost"]));
+    assert_fails(
+        &out,
+        2,
+        "'--listen <ADDR>': expected an IP address and port such as 0.0.0.0:6667",
+    );
+    let out = run(chatd().args(["--log-level", "loud", "--listen", "127.0.0.1:0"]));
+    assert_fails(&out, 2, "'--log-level': expected one of error, warn");
 }
 
 #[test]

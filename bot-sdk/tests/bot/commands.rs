@@ -67,6 +67,12 @@ fn help_is_generated_from_the_commands() {
         alice.expect_privmsg("helpbot", "alice"),
         "!echo <text>: says the text back"
     );
+    // Help for a command this bot does not have is left to the bots that have it:
+    // with several bots in a channel, each one answering "No command" is noise.
+    // The marker shows it said nothing.
+    alice.send("PRIVMSG #help :!help seen");
+    alice.send("PRIVMSG #help :!echo marker");
+    assert_eq!(alice.expect_privmsg("helpbot", "#help"), "marker");
 }
 
 #[test]

@@ -9,9 +9,11 @@
 //!   ping timeout), QUIT on a clean shutdown.
 //! - `tls` — the TLS transport (rustls) against chatd's TLS listener.
 //! - `chat` — the `chat` terminal client driven through a pseudo-terminal.
+//! - `examples` — the example bots as processes: stderr, data dir.
 
 mod chat;
 mod commands;
+mod examples;
 mod flood;
 mod login;
 mod reconnect;

@@ -98,6 +98,29 @@ fn socket_path_from_a_config_file() {
     assert!(run.stderr.starts_with("cannot read "), "{run}");
 }
 
+/// `chatctl --config` finds a relative `data_dir` where chatd puts it: relative to
+/// the config file's directory (`Config::load`), not to the working directory.
+#[test]
+fn a_relative_data_dir_in_the_config_is_relative_to_the_config_file() {
+    let root = tempfile::tempdir().unwrap();
+    let (conf_dir, work) = (root.path().join("conf"), root.path().join("work"));
+    std::fs::create_dir_all(&conf_dir).unwrap();
+    std::fs::create_dir_all(&work).unwrap();
+    let config = conf_dir.join("chatd.toml");
+    std::fs::write(&config, "[server]\ndata_dir = \"state\"\n").unwrap();
+    let loaded = chatd::Config::load(&config).unwrap();
+    assert_eq!(loaded.server.data_dir, conf_dir.join("state"));
+    let _d = Daemon::start_with(|c| {
+        c.server.data_dir = loaded.server.data_dir.clone();
+        c.admin.socket = None;
+    });
+    let mut cmd = Command::new(CHATCTL);
+    cmd.current_dir(&work)
+        .args(["--config", "../conf/chatd.toml", "stats"])
+        .env_remove("CHATD_ADMIN_SOCKET");
+    run_bounded(cmd).success();
+}
+
 #[test]
 fn socket_path_from_the_environment_and_the_default() {
     let d = Daemon::start();

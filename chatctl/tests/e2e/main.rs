@@ -6,7 +6,7 @@
 //! - `commands.rs` — every command: users, accounts, channels, kick, ban/unban/bans,
 //!   tail-log (and `-f` with Ctrl-C), wall, stats, reload, shutdown
 //! - `errors.rs`   — exit codes, one-line reasons, where the socket path comes from
-//! - `peer_uid.rs` — a uid the daemon does not allow (needs root; skipped otherwise)
+//! - `peer_uid.rs` — a uid the daemon does not allow (needs root; ignored otherwise)
 //! - `shell.rs`    — the interactive shell through a pseudo-terminal
 //! - `socket.rs`   — the socket spoken directly: half-close, over-long lines
 

@@ -75,6 +75,31 @@ fn junk_lines_are_ignored_or_answered_and_the_session_goes_on() {
     c.expect_privmsg_from("junk", "ok after junk");
 }
 
+/// IRCv3 standard replies: the command of a `FAIL` may be `*`. A command made of
+/// control bytes (a terminal escape, BEL) and invalid UTF-8 is not echoed back as is,
+/// nor is one that is valid UTF-8 but not a plain word (RFC 2812 §2.3.1: a command is
+/// letters or three digits), in `421`.
+#[test]
+fn replies_never_echo_control_bytes_of_the_command() {
+    let server = TestServer::start();
+    let mut c = server.connect("escaper");
+    c.send_bytes(b"\x1b[2J\x07\xffX junk :caf\xe9\r\n");
+    let fail = c.expect_command("FAIL");
+    assert_eq!((fail.param(0), fail.param(1)), ("*", "INVALID_UTF8"));
+    assert!(
+        !fail
+            .to_string()
+            .chars()
+            .any(|ch| ch.is_control() || ch == '\u{fffd}'),
+        "{fail:?}"
+    );
+    c.send_bytes(b"\x1b]0;owned\x07 x\r\n");
+    let unknown = c.expect_numeric(ERR_UNKNOWNCOMMAND);
+    assert_eq!(unknown.param(1), "*");
+    c.send("PRIVMSG escaper :still fine");
+    c.expect_privmsg_from("escaper", "still fine");
+}
+
 #[test]
 fn unknown_command_is_421() {
     let server = TestServer::start();
@@ -119,12 +144,8 @@ fn a_client_that_stops_reading_is_dropped_with_sendq_exceeded_and_nobody_else_wa
 }
 
 #[test]
+#[cfg_attr(not(has_ipv6_loopback), ignore = "no IPv6 loopback here")]
 fn ipv6_clients_get_a_safe_host() {
-    let Ok(probe) = std::net::TcpListener::bind("[::1]:0") else {
-        eprintln!("SKIPPED: no IPv6 loopback here");
-        return;
-    };
-    drop(probe);
     let server = TestServer::start_with(|c| c.server.listen = vec!["[::1]:0".parse().unwrap()]);
     let mut c = server.connect("six");
     c.send("WHO six");

@@ -3,7 +3,7 @@
 //! wiring; `input.rs` the slash commands, `view.rs` how events look.
 //!
 //! ```text
-//! chat [--tls] [--nick N] [--password P] HOST[:PORT]
+//! chat [--tls [--ca FILE]] [--nick N] [--password P] HOST[:PORT]
 //! ```
 
 mod input;
@@ -29,6 +29,10 @@ struct Args {
     /// Connect with TLS (the port defaults to 6697)
     #[arg(long)]
     tls: bool,
+    /// With --tls: also trust the certificates in this PEM file (the server's
+    /// self-signed certificate, or the private CA that signed it); repeatable
+    #[arg(long, value_name = "FILE", requires = "tls")]
+    ca: Vec<std::path::PathBuf>,
     /// Your nick (default: $USER)
     #[arg(long, short)]
     nick: Option<String>,
@@ -59,6 +63,15 @@ fn main() -> ExitCode {
         .filter(|n| !n.is_empty())
         .unwrap_or_else(|| "guest".into());
     let mut config = Config::new(args.server.clone(), nick.clone()).tls(args.tls);
+    for file in &args.ca {
+        config = match config.trust_pem_file(file) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("chat: {e}");
+                return ExitCode::from(2);
+            }
+        };
+    }
     if let Some(p) = &args.password {
         config = config.sasl(nick.clone(), p.clone());
     }
