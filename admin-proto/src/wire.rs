@@ -184,10 +184,36 @@ pub fn parse_request(line: &str) -> Result<(Id, Request), (Id, Error)> {
         return Err((id, e));
     }
     let cmd = cmd.to_string();
-    match serde_json::from_value::<Request>(Value::Object(obj)) {
+    match serde_json::from_value::<Request>(Value::Object(obj.clone())) {
         Ok(request) => Ok((id, request)),
-        Err(e) => Err((id, Error::bad_request(format!("{cmd}: {e}")))),
+        Err(e) => {
+            let message = match blame(&obj, &e) {
+                Some(key) => format!("{cmd}: {key}: {e}"),
+                None => format!("{cmd}: {e}"),
+            };
+            Err((id, Error::bad_request(message)))
+        }
     }
+}
+
+/// The argument a wrongly typed request failed on: the one whose removal makes
+/// the error go away or become "missing field". serde_json's own errors do not
+/// name the field, and a request has a handful of fields at most.
+fn blame(obj: &Map<String, Value>, error: &serde_json::Error) -> Option<String> {
+    if error.to_string().starts_with("missing field") {
+        return None;
+    }
+    obj.keys()
+        .filter(|k| *k != "cmd" && *k != "id")
+        .find(|key| {
+            let mut without = obj.clone();
+            without.remove(*key);
+            match serde_json::from_value::<Request>(Value::Object(without)) {
+                Ok(_) => true,
+                Err(e) => e.to_string() == format!("missing field `{key}`"),
+            }
+        })
+        .cloned()
 }
 
 /// One line from the daemon, as chatctl reads it.

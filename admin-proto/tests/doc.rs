@@ -350,6 +350,16 @@ fn bad_requests_get_their_error_codes() {
     }
     let (_, e) = wire::parse_request(r#"{"cmd":"kick"}"#).unwrap_err();
     assert_eq!(e.message, "kick: missing field `nick`");
+    let (_, e) = wire::parse_request(r#"{"cmd":"kick","nick":"bob","reason":5}"#).unwrap_err();
+    assert_eq!(
+        e.message,
+        "kick: reason: invalid type: integer `5`, expected a string"
+    );
+    let (_, e) = wire::parse_request(r#"{"cmd":"kick","nick":5}"#).unwrap_err();
+    assert_eq!(
+        e.message,
+        "kick: nick: invalid type: integer `5`, expected a string"
+    );
     let (_, e) = wire::parse_request(r#"{"cmd":"frob"}"#).unwrap_err();
     assert_eq!(e.message, "unknown command: frob");
 }

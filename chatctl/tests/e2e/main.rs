@@ -8,9 +8,11 @@
 //! - `errors.rs`   — exit codes, one-line reasons, where the socket path comes from
 //! - `peer_uid.rs` — a uid the daemon does not allow (needs root; skipped otherwise)
 //! - `shell.rs`    — the interactive shell through a pseudo-terminal
+//! - `wire.rs`     — the socket's exact bytes for raw request lines (socat users)
 
 mod commands;
 mod errors;
 mod harness;
 mod peer_uid;
 mod shell;
+mod wire;
