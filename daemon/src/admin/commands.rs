@@ -1,6 +1,7 @@
 //! The admin commands (`docs/admin.md`), run on the loop thread against the same
 //! state as IRC commands. [`Ctl`] borrows what they touch; [`run`] dispatches one
-//! request line; [`complete`] finishes the ones that asked the store.
+//! request line, read into a `chatd_admin_proto::Request`, and answers with that
+//! crate's reply types; [`complete`] finishes the ones that asked the store.
 
 use super::{Admin, Stream};
 use crate::cmd::{account, channel, history, Cx};
