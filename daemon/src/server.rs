@@ -771,6 +771,7 @@ impl Server {
 
     /// Streams tapped messages and log lines to the admin connections following them.
     fn feed_admin(&mut self) {
+        use chatd_admin_proto::{wire, Event, LogLine};
         if !self.state.tap {
             return;
         }
@@ -786,16 +787,16 @@ impl Server {
                     .iter()
                     .filter(|m| admin_cmd::stream_shows(&stream.filter, m))
                 {
-                    sends.push((
-                        slot,
-                        serde_json::json!({"id": stream.id, "event": "message", "data": admin_cmd::message_json(m)}),
-                    ));
+                    let event = Event::Message(admin_cmd::logged_message(m));
+                    sends.push((slot, wire::event(&stream.id, &event)));
                 }
                 for l in lines.iter().filter(|l| l.level <= stream.level) {
-                    sends.push((
-                        slot,
-                        serde_json::json!({"id": stream.id, "event": "log", "data": {"time": l.time, "level": l.level.as_str(), "text": l.text}}),
-                    ));
+                    let event = Event::Log(LogLine {
+                        level: l.level.as_str().to_string(),
+                        text: l.text.clone(),
+                        time: l.time.clone(),
+                    });
+                    sends.push((slot, wire::event(&stream.id, &event)));
                 }
             }
         }
