@@ -1170,7 +1170,16 @@ fn handle_line(cx: &mut Cx, bytes: Vec<u8>) {
         Ok(m) => m,
         Err(ParseError::Empty) => return,
         Err(e) => {
-            log::debug!("conn={} unparsable line: {e}", cx.me);
+            // Not `{e}`: the error quotes the whole line, which may carry a password.
+            let why = match e {
+                ParseError::ForbiddenByte(_) => "a NUL, CR or LF inside",
+                _ => "no command",
+            };
+            log::debug!(
+                "conn={} unparsable line ({why}): {}",
+                cx.me,
+                crate::redact::wire_line(&text)
+            );
             return;
         }
     };
