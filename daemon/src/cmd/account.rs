@@ -309,9 +309,6 @@ pub fn on_verified(cx: &mut Cx, ticket: &Ticket, account: &str, ok: bool) {
         );
         login_failed(cx, door, "Invalid account or password");
     }
-    if cx.conns.get(cx.me).is_some_and(|c| c.closing.is_none()) {
-        super::registration::try_register(cx);
-    }
 }
 
 /// Answers a refused or failed login through its door.
@@ -323,7 +320,7 @@ fn login_failed(cx: &mut Cx, door: Door, text: &str) {
         ),
         Door::Pass => {
             cx.reply(ERR_PASSWDMISMATCH, &[format!("Password incorrect: {text}")]);
-            cx.conns.close(cx.me, "Bad password");
+            cx.close("Bad password");
         }
         Door::NickServ | Door::NickServRegister => nickserv_notice(cx, text),
         Door::Login | Door::Register => fail(cx, "LOGIN", "LOGIN_FAILED", "*", text),
