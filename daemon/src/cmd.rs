@@ -319,7 +319,7 @@ pub struct Cx<'a> {
     pub store: &'a Store,
     pub now: Instant,
     /// What this command sends to the sender, sent when the `Cx` ends
-    /// (`cmd/reply.rs`): [`Replies::default()`] when making a `Cx`.
+    /// (`cmd/reply.rs`); `Replies::default()` when making a `Cx`.
     pub replies: Replies,
 }
 
