@@ -91,7 +91,7 @@ fn chat_quits_while_lines_arrive() {
     alice.send("PING :relayed");
     alice.expect(|m| m.command == "PONG", "PONG after the lines");
     let reason = format!("off now {}", "and away ".repeat(20));
-    chat.send_line(&format!("/quit {reason}")).unwrap();
+    chat.send_line(format!("/quit {reason}")).unwrap();
     chat.get_process_mut()
         .signal(Signal::SIGCONT)
         .expect("continue chat");
