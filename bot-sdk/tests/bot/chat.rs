@@ -10,7 +10,7 @@ use std::process::Command;
 #[test]
 fn chat_sends_and_receives_in_a_terminal() {
     let server = TestServer::start();
-    let mut alice = server.peer("alice");
+    let mut alice = server.connect("alice");
     alice.join("#room");
 
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_chat"));

@@ -238,16 +238,9 @@ fn hostile_names_get_their_numerics() {
     a.sync();
 }
 
-/// `stats` over the admin socket (default path: `admin.sock` in the data dir).
+/// `stats` over the admin socket.
 fn admin_stats(server: &TestServer) -> serde_json::Value {
-    use std::io::{BufRead, BufReader, Write};
-    let mut sock = std::os::unix::net::UnixStream::connect(server.data_dir().join("admin.sock"))
-        .expect("admin socket");
-    sock.write_all(b"{\"cmd\":\"stats\",\"id\":1}\n").unwrap();
-    let mut line = String::new();
-    BufReader::new(sock).read_line(&mut line).unwrap();
-    let v: serde_json::Value = serde_json::from_str(&line).expect("JSON");
-    v["result"].clone()
+    server.admin(r#"{"cmd":"stats","id":1}"#)["result"].clone()
 }
 
 #[test]
