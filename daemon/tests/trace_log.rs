@@ -72,6 +72,9 @@ fn trace_logging_shows_no_password_and_no_raw_control_byte() {
     }
     // Control bytes inside lines: NUL, a lone CR (a forged log line), ESC.
     c.send_bytes(b"PRIVMSG #c :nul\0inside\r\n");
+    // A line that does not parse (a NUL) is logged at debug as unparsable: its
+    // password must not ride along in the parse error.
+    c.send_bytes(b"LOGIN a pw-unparsable-17\0tail\r\n");
     c.send_bytes(b"PRIVMSG tracer :cr\rFAKE 00:00:00 [INFO] forged\r\n");
     c.send_bytes(b"PRIVMSG tracer :\x1b[31mred\r\n");
     c.send_bytes(b"PING :synced\r\n");
@@ -94,6 +97,10 @@ fn trace_logging_shows_no_password_and_no_raw_control_byte() {
             "{line:?} leaked {secret:?} into the trace log:\n{text}"
         );
     }
+    assert!(
+        !text.contains("pw-unparsable-17"),
+        "an unparsable line leaked its password:\n{text}"
+    );
     assert!(!bytes.contains(&0), "a raw NUL in the log:\n{text}");
     assert!(!bytes.contains(&b'\r'), "a raw CR in the log:\n{text}");
     assert!(!bytes.contains(&0x1b), "a raw ESC in the log:\n{text}");
