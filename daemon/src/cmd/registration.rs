@@ -78,8 +78,8 @@ pub fn cap(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
         }
         "END" => {
             if !registered {
+                // Registration completes, if it can, when the command ends.
                 cx.user_mut().cap_negotiating = false;
-                try_register(cx);
             }
         }
         _ => {
@@ -154,7 +154,6 @@ pub fn nick(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
     if cx.user().registered && fold(&old) != folded {
         account::check_nick(cx);
     }
-    try_register(cx);
     Ok(())
 }
 
@@ -194,7 +193,6 @@ pub fn user(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
     let user = cx.user_mut();
     user.user = format!("~{}", if clean.is_empty() { "user" } else { &clean }).into();
     user.realname = realname.into();
-    try_register(cx);
     Ok(())
 }
 
@@ -220,11 +218,13 @@ pub fn quit(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
         Some(r) if !r.is_empty() => format!("Quit: {r}"),
         _ => "Client Quit".to_string(),
     };
-    cx.conns.close(cx.me, &reason);
+    cx.close(&reason);
     Ok(())
 }
 
-/// Completes registration once NICK, USER and (if started) CAP negotiation are done.
+/// Completes registration once NICK, USER and (if started) CAP negotiation are done
+/// and no login is under way. Run at the end of every command and store answer for
+/// an unregistered connection that is not closing (`Cx::finish`, `cmd/reply.rs`).
 pub fn try_register(cx: &mut Cx) {
     let user = cx.user();
     if user.registered
@@ -246,7 +246,7 @@ pub fn try_register(cx: &mut Cx) {
     }
     if !server_ok && cx.user().account.is_none() {
         cx.reply(ERR_PASSWDMISMATCH, &["Password incorrect"]);
-        cx.conns.close(cx.me, "Bad password");
+        cx.close("Bad password");
         return;
     }
     if cx.conns.get(cx.me).is_some_and(|c| c.closing.is_some()) {
@@ -258,7 +258,7 @@ pub fn try_register(cx: &mut Cx) {
     if let Some(ban) = ban {
         let reason = format!("Banned: {}", ban.reason);
         log::info!("conn={} {source} refused: {reason}", cx.me);
-        cx.conns.close(cx.me, &reason);
+        cx.close(&reason);
         return;
     }
     cx.user_mut().registered = true;

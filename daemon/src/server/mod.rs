@@ -150,6 +150,7 @@ impl Server {
                 .as_ref()
                 .expect("the store is open while the loop runs"),
             now,
+            replies: Default::default(),
         }
     }
 }

@@ -179,5 +179,4 @@ pub fn on_registered(cx: &mut Cx, ticket: &Ticket, result: Result<Account, Regis
             }
         }
     }
-    crate::cmd::registration::try_register(cx);
 }
