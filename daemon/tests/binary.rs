@@ -1,17 +1,15 @@
 //! The `chatd` binary as a process: arguments, defaults, start-up errors and their
 //! exit codes (0 ok, 2 usage/config, 3 cannot listen, 4 data dir unusable).
 
-mod common;
-
-use common::{chatd, connect_retry, free_port, Running, RELAXED};
-use std::io::{BufRead, BufReader, Write};
+use chatd_tests::process::{connect_retry, free_port, run_bounded, Run, Running};
+use chatd_tests::{Client, RELAXED_TOML};
 use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
-use std::time::Duration;
+use std::process::{Command, Stdio};
 
-fn run(cmd: &mut Command) -> Output {
-    cmd.stdin(Stdio::null()).output().expect("chatd runs")
+/// The binary under test.
+fn chatd() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_chatd"))
 }
 
 /// Starts chatd on `port` with `data` as its data dir and, if given, a config file.
@@ -23,40 +21,26 @@ fn start(config: Option<&Path>, port: u16, data: &Path) -> Running {
     cmd.args(["--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
         .arg(data)
         .stderr(Stdio::null());
-    Running(cmd.spawn().expect("chatd starts"))
+    Running::spawn(&mut cmd)
 }
 
 /// Connects (retrying while the daemon starts), registers, returns the lines up to 001.
 fn register(port: u16, nick: &str) -> Vec<String> {
-    let stream = connect_retry(port);
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    let mut w = stream.try_clone().unwrap();
-    write!(w, "NICK {nick}\r\nUSER {nick} 0 * :{nick}\r\n").unwrap();
-    let mut lines = Vec::new();
-    for line in BufReader::new(stream).lines() {
-        let line = line.expect("a line before the timeout");
-        let done = line.contains(" 001 ");
-        lines.push(line);
-        if done {
-            return lines;
-        }
-    }
-    panic!("closed before 001: {lines:?}");
+    let mut c = Client::from_stream(connect_retry(port));
+    c.send(&format!("NICK {nick}"));
+    c.send(&format!("USER {nick} 0 * :{nick}"));
+    c.expect_line("001", |l| l.contains(" 001 "));
+    c.received().into_iter().map(String::from).collect()
 }
 
 #[test]
 fn version_and_help() {
-    let out = run(chatd().arg("--version"));
-    assert!(out.status.success());
-    assert!(
-        String::from_utf8_lossy(&out.stdout).starts_with("chatd "),
-        "{out:?}"
-    );
-    let out = run(chatd().arg("--help"));
-    assert!(out.status.success());
-    let help = String::from_utf8_lossy(&out.stdout);
+    let out = run_bounded(chatd().arg("--version"));
+    assert_eq!(out.code, Some(0));
+    assert!(out.stdout.starts_with("chatd "), "{out:?}");
+    let out = run_bounded(chatd().arg("--help"));
+    assert_eq!(out.code, Some(0));
+    let help = &out.stdout;
     for flag in ["--config", "--listen", "--data-dir", "--log-level"] {
         assert!(help.contains(flag), "{flag} missing from --help:\n{help}");
     }
@@ -80,13 +64,7 @@ fn no_arguments_means_127_0_0_1_6667_and_data_in_the_working_dir() {
         eprintln!("SKIPPED: 127.0.0.1:6667 is busy on this machine");
         return;
     }
-    let _chatd = Running(
-        chatd()
-            .current_dir(dir.path())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let _chatd = Running::spawn(chatd().current_dir(dir.path()).stderr(Stdio::null()));
     register(6667, "defaultuser");
     assert!(dir.path().join("data").is_dir());
 }
@@ -133,16 +111,14 @@ fn a_relative_data_dir_in_a_config_file_is_relative_to_the_file() {
     let port = free_port();
     std::fs::write(
         conf_dir.join("chatd.toml"),
-        format!("[server]\nlisten = [\"127.0.0.1:{port}\"]\ndata_dir = \"state\"\n{RELAXED}"),
+        format!("[server]\nlisten = [\"127.0.0.1:{port}\"]\ndata_dir = \"state\"\n{RELAXED_TOML}"),
     )
     .unwrap();
-    let _chatd = Running(
+    let _chatd = Running::spawn(
         chatd()
             .current_dir(&work)
             .args(["--config", "../conf/chatd.toml"])
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
+            .stderr(Stdio::null()),
     );
     register(port, "reldir");
     assert!(
@@ -159,9 +135,9 @@ fn a_relative_data_dir_in_a_config_file_is_relative_to_the_file() {
     );
 }
 
-fn assert_fails(out: &Output, code: i32, needle: &str) {
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(code), "stderr: {stderr}");
+fn assert_fails(out: &Run, code: i32, needle: &str) {
+    let stderr = &out.stderr;
+    assert_eq!(out.code, Some(code), "stderr: {stderr}");
     assert!(
         stderr.contains(needle),
         "{needle:?} not in stderr: {stderr}"
@@ -173,12 +149,12 @@ fn unknown_config_key_exits_2_naming_the_key() {
     let dir = tempfile::tempdir().unwrap();
     let conf = dir.path().join("bad.toml");
     std::fs::write(&conf, "[limits]\nnick_length = 12\n").unwrap();
-    let out = run(chatd().arg("--config").arg(&conf));
+    let out = run_bounded(chatd().arg("--config").arg(&conf));
     assert_fails(&out, 2, "nick_length");
     std::fs::write(&conf, "[limits]\nsendq_bytes = 1\n").unwrap();
-    let out = run(chatd().arg("--config").arg(&conf));
+    let out = run_bounded(chatd().arg("--config").arg(&conf));
     assert_fails(&out, 2, "limits.sendq_bytes");
-    let out = run(chatd().arg("--config").arg(dir.path().join("missing.toml")));
+    let out = run_bounded(chatd().arg("--config").arg(dir.path().join("missing.toml")));
     assert_fails(&out, 2, "missing.toml");
 }
 
@@ -187,9 +163,11 @@ fn port_in_use_exits_3() {
     let dir = tempfile::tempdir().unwrap();
     let taken = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap();
-    let out = run(chatd()
-        .args(["--listen", &addr.to_string(), "--data-dir"])
-        .arg(dir.path().join("d")));
+    let out = run_bounded(
+        chatd()
+            .args(["--listen", &addr.to_string(), "--data-dir"])
+            .arg(dir.path().join("d")),
+    );
     assert_fails(&out, 3, "already in use");
 }
 
@@ -198,16 +176,18 @@ fn unusable_data_dir_exits_4() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("a-file");
     std::fs::write(&file, b"").unwrap();
-    let out = run(chatd()
-        .args(["--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(file.join("below-a-file")));
+    let out = run_bounded(
+        chatd()
+            .args(["--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(file.join("below-a-file")),
+    );
     assert_fails(&out, 4, "data directory");
 }
 
 #[test]
 fn bad_listen_flag_is_a_usage_error() {
-    let out = run(chatd().args(["--listen", "not-an-address"]));
-    assert_eq!(out.status.code(), Some(2));
+    let out = run_bounded(chatd().args(["--listen", "not-an-address"]));
+    assert_eq!(out.code, Some(2));
 }
 
 /// Config and flag errors say what was expected in words, with the key or the flag,
@@ -241,20 +221,20 @@ fn config_and_flag_errors_say_what_was_expected_in_words() {
     let rust_words = ["usize", "u64", "a sequence", "invalid type", "syntax"];
     for (text, words) in cases {
         std::fs::write(&conf, text).unwrap();
-        let out = run(chatd().arg("--config").arg(&conf));
+        let out = run_bounded(chatd().arg("--config").arg(&conf));
         assert_fails(&out, 2, words);
-        let stderr = String::from_utf8_lossy(&out.stderr);
+        let stderr = &out.stderr;
         for rust in rust_words {
             assert!(!stderr.contains(rust), "{text:?}: {stderr}");
         }
     }
-    let out = run(chatd().args(["--listen", "localhost"]));
+    let out = run_bounded(chatd().args(["--listen", "localhost"]));
     assert_fails(
         &out,
         2,
         "'--listen <ADDR>': expected an IP address and port such as 0.0.0.0:6667",
     );
-    let out = run(chatd().args(["--log-level", "loud", "--listen", "127.0.0.1:0"]));
+    let out = run_bounded(chatd().args(["--log-level", "loud", "--listen", "127.0.0.1:0"]));
     assert_fails(&out, 2, "'--log-level': expected one of error, warn");
 }
 

@@ -2,23 +2,20 @@
 //! notifications, SIGHUP reload, SIGTERM during traffic (graceful, exit 0, nothing
 //! queued is lost), and start-up errors with their exit codes.
 
-mod common;
-
-use common::{chatd, connect_retry, free_port, Running, RELAXED};
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpStream;
+use chatd_tests::process::{chatd_command, connect_retry, free_port, run_bounded, Running};
+use chatd_tests::{Client, RELAXED_TOML};
 use std::os::unix::net::UnixDatagram;
 use std::path::Path;
-use std::process::Stdio;
 use std::time::Duration;
 
+const CHATD: &str = env!("CARGO_BIN_EXE_chatd");
 const TIMEOUT: Duration = Duration::from_secs(10);
 
 fn write_config(dir: &Path, motd: &str) -> std::path::PathBuf {
     let conf = dir.join("chatd.toml");
     std::fs::write(
         &conf,
-        format!("[server]\nauto_join = []\nmotd = {motd:?}\n\n{RELAXED}"),
+        format!("[server]\nauto_join = []\nmotd = {motd:?}\n\n{RELAXED_TOML}"),
     )
     .unwrap();
     conf
@@ -26,59 +23,18 @@ fn write_config(dir: &Path, motd: &str) -> std::path::PathBuf {
 
 fn spawn(dir: &Path, port: u16, notify: Option<&Path>) -> Running {
     let conf = dir.join("chatd.toml");
-    let mut cmd = chatd();
-    cmd.arg("--config")
-        .arg(&conf)
-        .args(["--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
-        .arg(dir.join("data"))
-        .stdin(Stdio::null())
-        .stderr(Stdio::null());
+    let mut cmd = chatd_command(CHATD, &conf, port, &dir.join("data"));
     if let Some(sock) = notify {
         cmd.env("NOTIFY_SOCKET", sock);
     }
-    Running(cmd.spawn().expect("chatd starts"))
+    Running::spawn(&mut cmd)
 }
 
-struct Client {
-    w: TcpStream,
-    r: BufReader<TcpStream>,
-    seen: Vec<String>,
-}
-
-impl Client {
-    fn connect(port: u16, nick: &str) -> Client {
-        let s = connect_retry(port);
-        s.set_read_timeout(Some(TIMEOUT)).unwrap();
-        let mut c = Client {
-            w: s.try_clone().unwrap(),
-            r: BufReader::new(s),
-            seen: Vec::new(),
-        };
-        c.send(&format!("NICK {nick}"));
-        c.send(&format!("USER {nick} 0 * :{nick}"));
-        c.expect(|l| l.contains(" 376 ") || l.contains(" 422 "));
-        c
-    }
-
-    fn send(&mut self, line: &str) {
-        write!(self.w, "{line}\r\n").unwrap();
-    }
-
-    fn expect(&mut self, want: impl Fn(&str) -> bool) -> String {
-        loop {
-            let mut line = String::new();
-            match self.r.read_line(&mut line) {
-                Ok(0) | Err(_) => panic!("ended before the expected line: {:?}", self.seen),
-                Ok(_) => {
-                    let line = line.trim_end().to_string();
-                    self.seen.push(line.clone());
-                    if want(&line) {
-                        return line;
-                    }
-                }
-            }
-        }
-    }
+/// A client registered as `nick` (connecting while the daemon starts).
+fn connect(port: u16, nick: &str) -> Client {
+    let mut c = Client::from_stream(connect_retry(port));
+    c.register(nick);
+    c
 }
 
 /// Reads notifications until `want` arrives.
@@ -104,22 +60,24 @@ fn systemd_hears_ready_reloading_and_stopping_and_sighup_reloads_the_motd() {
     let port = free_port();
     let chatd = spawn(dir.path(), port, Some(&notify_path));
     expect_notify(&notify, "READY=1");
-    let mut before = Client::connect(port, "before");
-    assert!(before.seen.iter().any(|l| l.contains("first motd")));
+    let mut before = connect(port, "before");
+    assert!(before.received().iter().any(|l| l.contains("first motd")));
 
     write_config(dir.path(), "second motd");
     chatd.signal(libc::SIGHUP);
     expect_notify(&notify, "RELOADING=1");
     expect_notify(&notify, "READY=1");
-    let after = Client::connect(port, "after");
-    assert!(after.seen.iter().any(|l| l.contains("second motd")));
+    let after = connect(port, "after");
+    assert!(after.received().iter().any(|l| l.contains("second motd")));
     // The client from before the reload is still connected.
     before.send("PING still-here");
-    before.expect(|l| l.contains("still-here"));
+    before.expect_line("PONG still-here", |l| l.contains("still-here"));
 
     chatd.signal(libc::SIGTERM);
     expect_notify(&notify, "STOPPING=1");
-    before.expect(|l| l.starts_with("ERROR") && l.contains("Server shutting down"));
+    before.expect_line("ERROR on shutdown", |l| {
+        l.starts_with("ERROR") && l.contains("Server shutting down")
+    });
     assert_eq!(chatd.wait(), 0);
 }
 
@@ -129,48 +87,41 @@ fn sigterm_during_traffic_exits_0_and_loses_no_queued_message() {
     write_config(dir.path(), "hi");
     let port = free_port();
     let chatd = spawn(dir.path(), port, None);
-    let mut bob = Client::connect(port, "bob");
+    let mut bob = connect(port, "bob");
     bob.send("REGISTER bob * hunter2hunter2");
-    bob.expect(|l| l.contains("REGISTER SUCCESS"));
+    bob.expect_line("REGISTER SUCCESS", |l| l.contains("REGISTER SUCCESS"));
     bob.send("QUIT");
-    bob.expect(|l| l.starts_with("ERROR"));
+    bob.expect_line("ERROR after QUIT", |l| l.starts_with("ERROR"));
 
     // alice keeps sending to offline bob; SIGTERM arrives in the middle of it.
-    let mut alice = Client::connect(port, "alice");
+    let mut alice = connect(port, "alice");
     let queued = |l: &str| l.contains("your message was queued");
     for i in 0..100 {
         alice.send(&format!("PRIVMSG bob :message {i}"));
     }
     let mut acked = 0;
     while acked < 50 {
-        alice.expect(queued);
+        alice.expect_line("a queued notice", queued);
         acked += 1;
     }
     chatd.signal(libc::SIGTERM);
     for i in 100..200 {
-        if write!(alice.w, "PRIVMSG bob :message {i}\r\n").is_err() {
-            break;
-        }
+        alice.send(&format!("PRIVMSG bob :message {i}"));
     }
     // Count the "queued" notices that arrived before the server closed.
-    loop {
-        let mut line = String::new();
-        match alice.r.read_line(&mut line) {
-            Ok(0) | Err(_) => break,
-            Ok(_) if line.contains("your message was queued") => acked += 1,
-            Ok(_) => {}
-        }
-    }
+    acked += alice.expect_closed().iter().filter(|l| queued(l)).count();
     assert_eq!(chatd.wait(), 0, "a graceful stop exits 0");
     assert!(acked > 0, "some messages were queued before the stop");
 
     let chatd = spawn(dir.path(), port, None);
-    let mut bob = Client::connect(port, "bob2");
+    let mut bob = connect(port, "bob2");
     bob.send("LOGIN bob hunter2hunter2");
-    bob.expect(|l| l.contains(" 900 "));
-    let summary = bob.expect(|l| l.contains("delivered while you were away"));
+    bob.expect_line("900", |l| l.contains(" 900 "));
+    let summary = bob.expect_line("the delivery summary", |l| {
+        l.contains("delivered while you were away")
+    });
     let got: Vec<usize> = bob
-        .seen
+        .received()
         .iter()
         .filter(|l| l.contains("PRIVMSG bob2 :"))
         .map(|l| {
@@ -204,16 +155,9 @@ fn an_unreadable_certificate_stops_start_up_with_exit_5() {
     )
     .unwrap();
     let port = free_port();
-    let out = chatd()
-        .arg("--config")
-        .arg(&conf)
-        .args(["--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
-        .arg(dir.path().join("data"))
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(5));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let out = run_bounded(chatd_command(CHATD, &conf, port, &dir.path().join("data")));
+    assert_eq!(out.code, Some(5));
+    let err = out.stderr;
     assert!(err.contains("/nonexistent/cert.pem"), "{err}");
 }
 
@@ -223,21 +167,15 @@ fn a_second_chatd_on_the_same_data_dir_is_refused_with_exit_4() {
     write_config(dir.path(), "hi");
     let port = free_port();
     let first = spawn(dir.path(), port, None);
-    let _c = Client::connect(port, "first");
-    let out = chatd()
-        .arg("--config")
-        .arg(dir.path().join("chatd.toml"))
-        .args([
-            "--listen",
-            &format!("127.0.0.1:{}", free_port()),
-            "--data-dir",
-        ])
-        .arg(dir.path().join("data"))
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(4));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let _c = connect(port, "first");
+    let out = run_bounded(chatd_command(
+        CHATD,
+        &dir.path().join("chatd.toml"),
+        free_port(),
+        &dir.path().join("data"),
+    ));
+    assert_eq!(out.code, Some(4));
+    let err = out.stderr;
     assert!(
         err.contains("admin socket") && err.contains("in use"),
         "{err}"

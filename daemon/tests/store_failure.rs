@@ -3,15 +3,15 @@
 //! open to other users is warned about, and a database that is empty or damaged is
 //! refused at start with exit 4 and a message that says what to do.
 
-mod common;
-
-use common::{chatd, connect_retry, free_port, Running, RELAXED};
-use std::io::{BufRead, BufReader, Read, Write};
+use chatd_tests::process::{chatd_command, connect_retry, free_port, Running};
+use chatd_tests::{admin_line, Client, RELAXED_TOML};
+use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::Duration;
+
+const CHATD: &str = env!("CARGO_BIN_EXE_chatd");
 
 /// chatd on `dir/data` with `dir/chatd.toml` (a log file in `dir`), started with
 /// umask 022 as from a usual login shell.
@@ -20,17 +20,12 @@ fn command(dir: &Path, port: u16) -> Command {
     std::fs::write(
         &conf,
         format!(
-            "[server]\nauto_join = []\n\n[log]\nfile = {:?}\n\n{RELAXED}",
+            "[server]\nauto_join = []\n\n[log]\nfile = {:?}\n\n{RELAXED_TOML}",
             dir.join("chatd.log")
         ),
     )
     .unwrap();
-    let mut cmd = chatd();
-    cmd.arg("--config")
-        .arg(&conf)
-        .args(["--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
-        .arg(dir.join("data"))
-        .stdin(Stdio::null());
+    let mut cmd = chatd_command(CHATD, &conf, port, &dir.join("data"));
     // SAFETY: umask(2) is async-signal-safe and touches nothing but this child.
     unsafe {
         cmd.pre_exec(|| {
@@ -50,29 +45,15 @@ fn mode(path: &Path) -> u32 {
 }
 
 /// Registers `nick` and waits for the end of the welcome (the store is open then).
-fn client(port: u16, nick: &str) -> (std::net::TcpStream, BufReader<std::net::TcpStream>) {
-    let s = connect_retry(port);
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let mut w = s.try_clone().unwrap();
-    let mut r = BufReader::new(s);
-    write!(w, "NICK {nick}\r\nUSER {nick} 0 * :{nick}\r\n").unwrap();
-    let mut line = String::new();
-    while !line.contains(" 376 ") && !line.contains(" 422 ") {
-        line.clear();
-        assert!(r.read_line(&mut line).unwrap() > 0, "closed before 376");
-    }
-    (w, r)
+fn client(port: u16, nick: &str) -> Client {
+    let mut c = Client::from_stream(connect_retry(port));
+    c.register(nick);
+    c
 }
 
 /// One admin request; its answer line.
 fn admin(data: &Path, request: &str) -> String {
-    let mut sock = std::os::unix::net::UnixStream::connect(data.join("admin.sock")).unwrap();
-    sock.set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    writeln!(sock, "{request}").unwrap();
-    let mut line = String::new();
-    BufReader::new(sock).read_line(&mut line).unwrap();
-    line
+    admin_line(&data.join("admin.sock"), request)
 }
 
 /// Issue 14 item 6: under umask 022, the data dir is 0700 and the database, its WAL
@@ -81,19 +62,10 @@ fn admin(data: &Path, request: &str) -> String {
 fn files_chatd_creates_are_private_under_umask_022() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let chatd = Running(
-        command(dir.path(), port)
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let (mut w, mut r) = client(port, "alice");
-    write!(w, "JOIN #c\r\nPRIVMSG #c :hello\r\nHISTORY #c 5\r\n").unwrap();
-    let mut line = String::new();
-    while !line.contains("End of HISTORY") {
-        line.clear();
-        assert!(r.read_line(&mut line).unwrap() > 0, "closed before HISTORY");
-    }
+    let chatd = Running::spawn(command(dir.path(), port).stderr(Stdio::null()));
+    let mut alice = client(port, "alice");
+    alice.send_bytes(b"JOIN #c\r\nPRIVMSG #c :hello\r\nHISTORY #c 5\r\n");
+    alice.expect_line("End of HISTORY", |l| l.contains("End of HISTORY"));
     let data = dir.path().join("data");
     let backup = dir.path().join("backup.db");
     let answer = admin(
@@ -117,12 +89,7 @@ fn files_chatd_creates_are_private_under_umask_022() {
 fn a_data_dir_open_to_others_is_warned_about() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let first = Running(
-        command(dir.path(), port)
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let first = Running::spawn(command(dir.path(), port).stderr(Stdio::null()));
     drop(client(port, "alice"));
     first.signal(libc::SIGTERM);
     assert_eq!(first.wait(), 0);
@@ -135,17 +102,12 @@ fn a_data_dir_open_to_others_is_warned_about() {
     .unwrap();
 
     let port = free_port();
-    let mut second = Running(
-        command(dir.path(), port)
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
+    let mut second = Running::spawn(command(dir.path(), port).stderr(Stdio::piped()));
     drop(client(port, "bob"));
     second.signal(libc::SIGTERM);
     let mut err = String::new();
     second
-        .0
+        .child
         .stderr
         .take()
         .unwrap()
@@ -165,16 +127,13 @@ fn a_data_dir_open_to_others_is_warned_about() {
 /// Starts chatd on `dir/data` and expects it to refuse with exit 4 (within 10 s: a
 /// chatd that starts anyway is killed and the test fails); its stderr.
 fn refused(dir: &Path) -> String {
-    let mut chatd = Running(
-        command(dir, free_port())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    let stderr = chatd.0.stderr.take().unwrap();
+    let mut chatd = Running::spawn(command(dir, free_port()).stderr(Stdio::piped()));
+    let stderr = chatd.child.stderr.take().unwrap();
     let code = chatd.wait();
     let mut err = String::new();
-    BufReader::new(stderr).read_to_string(&mut err).unwrap();
+    std::io::BufReader::new(stderr)
+        .read_to_string(&mut err)
+        .unwrap();
     assert_eq!(code, 4, "{err}");
     err
 }
@@ -198,12 +157,7 @@ fn an_empty_database_is_refused_with_exit_4() {
 fn a_database_with_a_damaged_page_is_refused_with_exit_4() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let first = Running(
-        command(dir.path(), port)
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let first = Running::spawn(command(dir.path(), port).stderr(Stdio::null()));
     drop(client(port, "alice"));
     first.signal(libc::SIGTERM);
     assert_eq!(first.wait(), 0);
@@ -268,27 +222,6 @@ impl Drop for Tmpfs {
     }
 }
 
-/// Reads lines until one satisfies `want`; panics (with what came) on a 10 s timeout.
-fn expect(
-    r: &mut BufReader<std::net::TcpStream>,
-    what: &str,
-    want: impl Fn(&str) -> bool,
-) -> String {
-    let mut seen = Vec::new();
-    loop {
-        let mut line = String::new();
-        match r.read_line(&mut line) {
-            Ok(n) if n > 0 => {
-                if want(&line) {
-                    return line;
-                }
-                seen.push(line);
-            }
-            _ => panic!("no {what}; got {seen:?}"),
-        }
-    }
-}
-
 /// Issue 14 item 11 on a real full disk: the data dir is a small tmpfs, filled up
 /// by a ballast file while chatd runs. Channel messages are still delivered, the
 /// operator gets a WALLOPS and `stats` says so; once the ballast is removed, the
@@ -306,30 +239,20 @@ fn a_real_full_disk_loses_no_delivered_message() {
         &conf,
         format!(
             "[server]\nauto_join = []\n\n[history]\npage_size = 1000\n\n\
-             [[oper]]\nname = \"admin\"\npassword = \"{hash}\"\n\n{RELAXED}"
+             [[oper]]\nname = \"admin\"\npassword = \"{hash}\"\n\n{RELAXED_TOML}"
         ),
     )
     .unwrap();
     let port = free_port();
-    let chatd = Running(
-        chatd()
-            .arg("--config")
-            .arg(&conf)
-            .args(["--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
-            .arg(&data)
-            .stdin(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let (mut op_w, mut op) = client(port, "op");
-    write!(op_w, "OPER admin opersecret\r\n").unwrap();
-    expect(&mut op, "381", |l| l.contains(" 381 "));
-    let (mut alice, _alice_r) = client(port, "alice");
-    let (mut bob_w, mut bob) = client(port, "bob");
-    write!(alice, "JOIN #c\r\n").unwrap();
-    write!(bob_w, "JOIN #c\r\n").unwrap();
-    expect(&mut bob, "bob's JOIN", |l| {
+    let chatd = Running::spawn(&mut chatd_command(CHATD, &conf, port, &data));
+    let mut op = client(port, "op");
+    op.send("OPER admin opersecret");
+    op.expect_line("381", |l| l.contains(" 381 "));
+    let mut alice = client(port, "alice");
+    let mut bob = client(port, "bob");
+    alice.send("JOIN #c");
+    bob.send("JOIN #c");
+    bob.expect_line("bob's JOIN", |l| {
         l.contains("JOIN") && l.starts_with(":bob!")
     });
 
@@ -343,29 +266,25 @@ fn a_real_full_disk_loses_no_delivered_message() {
     let n = 600;
     let text = "z".repeat(400);
     for i in 0..n {
-        write!(alice, "PRIVMSG #c :{i} {text}\r\n").unwrap();
+        alice.send(&format!("PRIVMSG #c :{i} {text}"));
     }
     for i in 0..n {
-        let line = expect(&mut bob, "the next channel message", |l| {
-            l.contains(" PRIVMSG #c :")
-        });
+        let line = bob.expect_line("the next channel message", |l| l.contains(" PRIVMSG #c :"));
         assert!(
             line.contains(&format!(" PRIVMSG #c :{i} ")),
             "in order: {line}"
         );
     }
-    let alert = expect(&mut op, "WALLOPS (failing)", |l| l.contains(" WALLOPS "));
+    let alert = op.expect_line("WALLOPS (failing)", |l| l.contains(" WALLOPS "));
     assert!(alert.contains("cannot be written"), "{alert}");
     let stats = admin(&data, r#"{"id":1,"cmd":"stats"}"#);
     assert!(stats.contains(r#""failing":true"#), "{stats}");
 
     std::fs::remove_file(data.join("ballast")).unwrap();
-    let back = expect(&mut op, "WALLOPS (recovered)", |l| l.contains(" WALLOPS "));
+    let back = op.expect_line("WALLOPS (recovered)", |l| l.contains(" WALLOPS "));
     assert!(back.contains("written again"), "{back}");
-    write!(bob_w, "HISTORY #c 1000\r\n").unwrap();
-    let end = expect(&mut bob, "End of HISTORY", |l| {
-        l.contains("End of HISTORY for #c")
-    });
+    bob.send("HISTORY #c 1000");
+    let end = bob.expect_line("End of HISTORY", |l| l.contains("End of HISTORY for #c"));
     assert!(end.contains(&format!(": {n} messages")), "{end}");
     chatd.signal(libc::SIGTERM);
     assert_eq!(chatd.wait(), 0);

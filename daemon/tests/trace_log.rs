@@ -2,12 +2,9 @@
 //! door that carries a secret is sent a password, whatever the tags, prefix or
 //! leading spaces, and none of them reaches the log; nor does a raw CR, NUL or ESC.
 
-mod common;
-
-use common::{chatd, connect_retry, free_port, Running, RELAXED};
-use std::io::{BufRead, BufReader, Write};
+use chatd_tests::process::{chatd_command, connect_retry, free_port, Running};
+use chatd_tests::{Client, RELAXED_TOML};
 use std::process::Stdio;
-use std::time::Duration;
 
 /// (line sent, the secret in it). Each secret is unique so a leak names its door.
 const DOORS: &[(&str, &str)] = &[
@@ -48,55 +45,43 @@ const DOORS: &[(&str, &str)] = &[
 fn trace_logging_shows_no_password_and_no_raw_control_byte() {
     let dir = tempfile::tempdir().unwrap();
     let conf = dir.path().join("chatd.toml");
-    std::fs::write(&conf, format!("[server]\nauto_join = []\n\n{RELAXED}")).unwrap();
+    std::fs::write(&conf, format!("[server]\nauto_join = []\n\n{RELAXED_TOML}")).unwrap();
     let log_path = dir.path().join("stderr.log");
     let log = std::fs::File::create(&log_path).unwrap();
     let port = free_port();
-    let chatd = Running(
-        chatd()
-            .arg("--config")
-            .arg(&conf)
-            .args(["--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
-            .arg(dir.path().join("data"))
-            .args(["--log-level", "trace"])
-            .stdin(Stdio::null())
-            .stderr(Stdio::from(log))
-            .spawn()
-            .expect("chatd starts"),
+    let chatd = Running::spawn(
+        chatd_command(
+            env!("CARGO_BIN_EXE_chatd"),
+            &conf,
+            port,
+            &dir.path().join("data"),
+        )
+        .args(["--log-level", "trace"])
+        .stderr(Stdio::from(log)),
     );
 
-    let sock = connect_retry(port);
-    sock.set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    let mut w = sock.try_clone().unwrap();
-    let mut r = BufReader::new(sock);
+    let mut c = Client::from_stream(connect_retry(port));
     // The first lines go in before registration (PASS, AUTHENTICATE), the rest after.
     for (line, _) in &DOORS[..2] {
-        write!(w, "{line}\r\n").unwrap();
+        c.send(line);
     }
-    write!(w, "NICK tracer\r\nUSER t 0 * :t\r\n").unwrap();
+    c.send("NICK tracer");
+    c.send("USER t 0 * :t");
     for (line, _) in &DOORS[2..] {
-        write!(w, "{line}\r\n").unwrap();
+        c.send(line);
     }
     // Control bytes inside lines: NUL, a lone CR (a forged log line), ESC.
-    w.write_all(b"PRIVMSG #c :nul\0inside\r\n").unwrap();
+    c.send_bytes(b"PRIVMSG #c :nul\0inside\r\n");
     // A line that does not parse (a NUL) is logged at debug as unparsable: its
     // password must not ride along in the parse error.
-    w.write_all(b"LOGIN a pw-unparsable-17\0tail\r\n").unwrap();
-    w.write_all(b"PRIVMSG tracer :cr\rFAKE 00:00:00 [INFO] forged\r\n")
-        .unwrap();
-    w.write_all(b"PRIVMSG tracer :\x1b[31mred\r\n").unwrap();
-    w.write_all(b"PING :synced\r\n").unwrap();
+    c.send_bytes(b"LOGIN a pw-unparsable-17\0tail\r\n");
+    c.send_bytes(b"PRIVMSG tracer :cr\rFAKE 00:00:00 [INFO] forged\r\n");
+    c.send_bytes(b"PRIVMSG tracer :\x1b[31mred\r\n");
+    c.send_bytes(b"PING :synced\r\n");
     // Every line before the PING was handled (and logged) before its PONG.
-    let mut line = String::new();
-    loop {
-        line.clear();
-        let n = r.read_line(&mut line).expect("a PONG before the timeout");
-        assert!(n > 0, "chatd closed the connection");
-        if line.contains("PONG") && line.contains("synced") {
-            break;
-        }
-    }
+    c.expect_line("PONG synced", |l| {
+        l.contains("PONG") && l.contains("synced")
+    });
     chatd.signal(libc::SIGTERM);
     assert_eq!(chatd.wait(), 0);
 

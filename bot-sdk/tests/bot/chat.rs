@@ -3,7 +3,8 @@
 //! (without breaking that line), sends the line to the current channel, sends a
 //! /msg, and quits; and /quit typed while messages pour in still quits.
 
-use crate::support::{Peer, TestServer, TIMEOUT};
+use crate::support::{TestServer, TIMEOUT};
+use chatd_tests::Client;
 use expectrl::process::unix::Signal;
 use expectrl::session::OsSession;
 use expectrl::{Eof, Expect, Session};
@@ -11,7 +12,7 @@ use std::process::Command;
 
 /// `chat --nick carol` on `server` in a pty, joined to `#room` (alice, already
 /// there, has seen the JOIN), its prompt naming the channel.
-fn chat_in_room(server: &TestServer, alice: &mut Peer) -> OsSession {
+fn chat_in_room(server: &TestServer, alice: &mut Client) -> OsSession {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_chat"));
     cmd.args(["--nick", "carol", &server.addr.to_string()])
         .env("TERM", "xterm")
@@ -33,7 +34,7 @@ fn chat_in_room(server: &TestServer, alice: &mut Peer) -> OsSession {
 #[test]
 fn chat_sends_and_receives_in_a_terminal() {
     let server = TestServer::start();
-    let mut alice = server.peer("alice");
+    let mut alice = server.connect("alice");
     alice.join("#room");
 
     let mut chat = chat_in_room(&server, &mut alice);
@@ -74,7 +75,7 @@ fn chat_sends_and_receives_in_a_terminal() {
 #[test]
 fn chat_quits_while_lines_arrive() {
     let server = TestServer::start();
-    let mut alice = server.peer("alice");
+    let mut alice = server.connect("alice");
     alice.join("#room");
     let mut chat = chat_in_room(&server, &mut alice);
     // Everything so far is on screen: the prompt is idle, its queue empty.

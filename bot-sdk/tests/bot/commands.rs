@@ -24,7 +24,7 @@ fn echo_bot(server: &TestServer, nick: &str, channel: &str) -> RunningBot {
 fn answers_in_the_channel_and_in_private() {
     let server = TestServer::start();
     let _bot = echo_bot(&server, "echobot", "#room");
-    let mut alice = server.peer("alice");
+    let mut alice = server.connect("alice");
     alice.join("#room");
 
     alice.send("PRIVMSG #room :!echo hello channel");
@@ -55,7 +55,7 @@ fn answers_in_the_channel_and_in_private() {
 fn help_is_generated_from_the_commands() {
     let server = TestServer::start();
     let _bot = echo_bot(&server, "helpbot", "#help");
-    let mut alice = server.peer("alice");
+    let mut alice = server.connect("alice");
     alice.join("#help");
     alice.send("PRIVMSG #help :!help");
     assert_eq!(
@@ -79,8 +79,8 @@ fn help_is_generated_from_the_commands() {
 fn cooldowns_are_per_user() {
     let server = TestServer::start();
     let _bot = echo_bot(&server, "coolbot", "#cool");
-    let mut alice = server.peer("alice");
-    let mut bob = server.peer("bob");
+    let mut alice = server.connect("alice");
+    let mut bob = server.connect("bob");
     alice.join("#cool");
     bob.join("#cool");
     alice.send("PRIVMSG #cool :!slow");
@@ -100,7 +100,7 @@ fn cooldowns_are_per_user() {
 fn long_replies_are_split_on_character_boundaries() {
     let server = TestServer::start();
     let mut bot = echo_bot(&server, "longbot", "#long");
-    let mut alice = server.peer("alice");
+    let mut alice = server.connect("alice");
     alice.join("#long");
     // 200 × 9 bytes with two-byte characters and no spaces: only char cuts work.
     let unit = "Grüße-ok";
@@ -148,7 +148,7 @@ fn replayed_messages_keep_their_time_and_are_flagged() {
     bot.quit("back soon").unwrap();
 
     // While it is away: a channel message (missed) and a private one (queued).
-    let mut alice = server.peer("alice");
+    let mut alice = server.connect("alice");
     alice.join("#hist");
     alice.send("PRIVMSG #hist :missed line");
     alice.send("PRIVMSG replaybot :echo asked while away");

@@ -3,12 +3,10 @@
 //! working directory. The examples are built by `cargo test` (as it builds every
 //! example) into `target/<profile>/examples/`.
 
-use crate::support::{TestServer, TIMEOUT};
-use std::io::{BufRead, BufReader};
+use crate::support::TestServer;
+use chatd_tests::process::Running;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::Instant;
+use std::process::{Command, Stdio};
 
 /// `target/debug/examples/<name>`, beside this test binary's `deps/`.
 fn example(name: &str) -> PathBuf {
@@ -27,21 +25,12 @@ fn example(name: &str) -> PathBuf {
     path
 }
 
-/// Kills the example when the test ends, however it ends.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn seen_says_what_it_does_on_stderr_and_keeps_its_notes_in_its_data_dir() {
     let server = TestServer::start();
     let (work, data) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let mut child = Killed(
+    // Killed when the test ends, however it ends.
+    let mut child = Running::reading_stderr(
         Command::new(example("seen"))
             .current_dir(work.path())
             .arg(server.addr.to_string())
@@ -49,29 +38,11 @@ fn seen_says_what_it_does_on_stderr_and_keeps_its_notes_in_its_data_dir() {
             .arg(data.path())
             .env_remove("BOT_LOG")
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
+            .stdout(Stdio::null()),
     );
-    let stderr = child.0.stderr.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let deadline = Instant::now() + TIMEOUT;
-    let mut lines = Vec::new();
-    while !lines.iter().any(|l: &String| l.contains("registered")) {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(left) {
-            Ok(line) => lines.push(line),
-            Err(_) => panic!("no \"registered\" line on stderr; got {lines:#?}"),
-        }
-    }
+    child.expect_line("registered");
     let notes = data.path().join("seenex.seen");
-    let text = lines.join("\n");
+    let text = child.printed().join("\n");
     for words in [
         format!("notes in {}", notes.display()),
         "connected".to_string(),

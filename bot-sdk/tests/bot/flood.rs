@@ -29,7 +29,7 @@ fn a_burst_is_paced_by_the_token_bucket() {
     });
     bot.expect_connected();
     bot.expect_joined("#flood");
-    let mut alice = server.peer("alice");
+    let mut alice = server.connect("alice");
     alice.join("#flood");
     let stats = |bot: &RunningBot| bot.handle.query(|ctx| ctx.stats()).expect("bot runs");
     // The JOIN spent a token; a few seconds refill the bucket (to 5, no more).

@@ -29,7 +29,7 @@ fn sasl_plain() {
         bot.transcript()
     );
     // The server agrees.
-    let mut peer = server.peer("alice");
+    let mut peer = server.connect("alice");
     peer.send("WHOIS saslbot");
     let whois = peer.expect(|m| m.command == "330", "330 RPL_WHOISACCOUNT");
     assert_eq!(whois.param(2), "saslbot");
@@ -103,8 +103,8 @@ fn refused_logins_stop_the_bot() {
 #[test]
 fn nick_in_use_falls_back() {
     let server = TestServer::start();
-    let _first = server.peer("busy");
-    let _second = server.peer("busy2");
+    let _first = server.connect("busy");
+    let _second = server.connect("busy2");
     let mut config = bot_config(server.addr, "busy");
     config.alt_nicks = vec!["busy2".into(), "busy3".into()];
     let mut bot = RunningBot::start(config, |_| {});

@@ -12,7 +12,7 @@ use std::time::Duration;
 fn reconnects_after_a_restart_and_rejoins_its_channels() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let server = TestServer::start_in(&data, "127.0.0.1:0");
+    let server = TestServer::start_in(&data, |_| {});
     let addr = server.addr;
     let mut bot = RunningBot::start(bot_config(addr, "phoenix").channel("#conf"), |bot| {
         bot.command("echo", "", |ctx, cmd| ctx.reply(&cmd.args));
@@ -28,7 +28,7 @@ fn reconnects_after_a_restart_and_rejoins_its_channels() {
         Event::Disconnected { reconnect_in, .. } => assert!(reconnect_in.is_some()),
         _ => unreachable!(),
     }
-    let server = TestServer::start_in(&data, &addr.to_string());
+    let server = TestServer::start_in(&data, |c| c.server.listen = vec![addr]);
     bot.expect_connected();
     let mut rejoined = Vec::new();
     while rejoined.len() < 2 {
@@ -42,7 +42,7 @@ fn reconnects_after_a_restart_and_rejoins_its_channels() {
     rejoined.sort();
     assert_eq!(rejoined, ["#conf", "#later"]);
 
-    let mut alice = server.peer("alice");
+    let mut alice = server.connect("alice");
     assert!(alice.names("#later").contains(&"phoenix".to_string()));
     alice.join("#conf");
     alice.send("PRIVMSG #conf :!echo welcome back");

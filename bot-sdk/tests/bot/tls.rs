@@ -39,7 +39,7 @@ fn connects_and_answers_over_tls() {
     });
     bot.expect_connected();
     bot.expect_joined("#tls");
-    let mut alice = server.peer("alice");
+    let mut alice = server.connect("alice");
     alice.join("#tls");
     alice.send("PRIVMSG #tls :!echo over TLS");
     assert_eq!(alice.expect_privmsg("tlsbot", "#tls"), "over TLS");

@@ -1,7 +1,7 @@
 //! Every admin command, run through the `chatctl` binary, with its effect checked
 //! from IRC clients: `docs/admin.md` "Commands".
 
-use crate::harness::{Daemon, Running};
+use crate::harness::{follow, Daemon};
 use serde_json::Value;
 
 #[test]
@@ -203,7 +203,7 @@ fn tail_log_follow_sees_a_message_sent_after_it_started() {
     alice.send("PRIVMSG #rust :before");
     alice.sync();
 
-    let mut follow = Running::start(&d.socket, &["tail-log", "-f", "--target", "#rust"]);
+    let mut follow = follow(&d.socket, &["tail-log", "-f", "--target", "#rust"]);
     // The backlog arrives with the reply, after which the stream is live.
     follow.expect_line("<alice> before");
     alice.send("PRIVMSG #rust :after");
@@ -225,7 +225,7 @@ fn tail_log_follow_json_prints_events_as_lines() {
     let mut alice = d.irc("alice");
     alice.join("#rust");
 
-    let mut follow = Running::start(&d.socket, &["--json", "tail-log", "-f", "-n", "0"]);
+    let mut follow = follow(&d.socket, &["--json", "tail-log", "-f", "-n", "0"]);
     let backlog = follow.expect_line("[");
     assert_eq!(backlog, "[]");
     alice.send("PRIVMSG #rust :streamed");
@@ -350,7 +350,7 @@ fn backup_copies_the_database_while_chatd_runs() {
     alice.expect(|m| m.command == "PONG", "PONG");
     let tail = d.json(&["tail-log", "-n", "5"]);
     assert!(tail.to_string().contains("in the backup"), "{tail}");
-    let copy = d.dir.path().join("backup.db");
+    let copy = d.dir().join("backup.db");
     let out = d
         .chatctl(&["backup", copy.to_str().unwrap()])
         .success()

@@ -56,7 +56,7 @@ fn usage_errors_exit_2_without_touching_the_socket() {
 #[test]
 fn socket_path_from_a_config_file() {
     let d = Daemon::start();
-    let config = d.dir.path().join("chatd.toml");
+    let config = d.dir().join("chatd.toml");
     // Keys chatctl does not know are the daemon's business.
     std::fs::write(
         &config,
@@ -77,10 +77,7 @@ fn socket_path_from_a_config_file() {
     // Without [admin] socket: admin.sock in the data dir.
     std::fs::write(
         &config,
-        format!(
-            "[server]\ndata_dir = {:?}\n",
-            d.dir.path().display().to_string()
-        ),
+        format!("[server]\ndata_dir = {:?}\n", d.dir().display().to_string()),
     )
     .unwrap();
     let mut cmd = Command::new(CHATCTL);
@@ -90,7 +87,7 @@ fn socket_path_from_a_config_file() {
         .env("CHATD_ADMIN_SOCKET", "/nowhere");
     run_bounded(cmd).success();
 
-    let missing = d.dir.path().join("missing.toml");
+    let missing = d.dir().join("missing.toml");
     let mut cmd = Command::new(CHATCTL);
     cmd.arg("--config").arg(&missing).arg("stats");
     let run = run_bounded(cmd);
@@ -131,7 +128,7 @@ fn socket_path_from_the_environment_and_the_default() {
     // No flag, no variable: ./data/admin.sock, where chatd with no config puts it.
     let mut cmd = Command::new(CHATCTL);
     cmd.arg("stats")
-        .current_dir(d.dir.path())
+        .current_dir(d.dir())
         .env_remove("CHATD_ADMIN_SOCKET");
     run_bounded(cmd).fails_with("chatd is not running at data/admin.sock");
 }

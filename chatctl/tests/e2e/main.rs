@@ -2,7 +2,8 @@
 //! in-process on loopback with its admin socket in a temporary dir. Each command's
 //! effect is checked from an IRC client's side.
 //!
-//! - `harness.rs`  — the daemon, running chatctl, a blocking IRC client
+//! - `harness.rs`  — on top of the workspace test kit (`chatd_tests`): the daemon
+//!   with its admin socket, running chatctl
 //! - `commands.rs` — every command: users, accounts, channels, kick, ban/unban/bans,
 //!   tail-log (and `-f` with Ctrl-C), wall, stats, reload, shutdown
 //! - `errors.rs`   — exit codes, one-line reasons, where the socket path comes from

@@ -17,7 +17,7 @@ const STRANGER: u32 = 65533;
 /// Lets anyone enter the socket's directory and run a copy of chatctl; the socket
 /// file keeps the permissions chatd gave it.
 fn open_dir(d: &Daemon) -> PathBuf {
-    let dir = d.dir.path();
+    let dir = d.dir();
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
     let copy = dir.join("chatctl");
     std::fs::copy(CHATCTL, &copy).unwrap();

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 impl Server {
     /// Adds a client with no socket (see [`Server::detached`]); returns its slot.
     pub fn attach(&mut self) -> usize {
-        let now = Instant::now();
+        let now = self.clock.now();
         let id = self.conns.next_id();
         let peer: SocketAddr = "127.0.0.1:1".parse().expect("literal address");
         let user = User::new("127.0.0.1".into(), chrono::Utc::now().timestamp(), now);
@@ -25,7 +25,7 @@ impl Server {
     /// they ask and one loop pass (store answers that already arrived included);
     /// returns what the client was sent. Empty once the client is gone.
     pub fn feed(&mut self, slot: usize, bytes: &[u8]) -> Vec<u8> {
-        let now = Instant::now();
+        let now = self.clock.now();
         if let Some(conn) = self.conns.get_mut(slot) {
             conn.lines.push(bytes);
             conn.throttled = false;
@@ -68,7 +68,7 @@ impl Server {
             }
             match self.completions.recv_timeout(Duration::from_millis(100)) {
                 Ok(Completion::Synced { ticket }) if ticket.what == "settle" => synced = true,
-                Ok(other) => self.complete(other, Instant::now()),
+                Ok(other) => self.complete(other, self.clock.now()),
                 Err(_) => {}
             }
         }

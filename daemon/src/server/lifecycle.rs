@@ -1,6 +1,7 @@
 //! Stopping and reloading: [`ServerHandle`], the signal pipes (SIGTERM/SIGINT stop,
 //! SIGHUP reloads) and the graceful shutdown that closes every client.
 
+use super::clock::Clock;
 use super::tokens::SIGNAL_BASE;
 use super::Server;
 use crate::admin::commands as admin_cmd;
@@ -9,13 +10,14 @@ use mio::{Interest, Token, Waker};
 use std::io::{self, Read};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Asks a running server to stop, from any thread.
 #[derive(Clone)]
 pub struct ServerHandle {
     waker: Arc<Waker>,
     stop: Arc<AtomicBool>,
+    clock: Clock,
 }
 
 impl ServerHandle {
@@ -24,6 +26,16 @@ impl ServerHandle {
         self.stop.store(true, Ordering::SeqCst);
         if let Err(e) = self.waker.wake() {
             log::error!("cannot wake the loop for shutdown: {e}");
+        }
+    }
+
+    /// For tests: moves the loop's clock `by` ahead and wakes it, so flood budgets
+    /// refill and timers (registration and ping timeouts, nick grace, fakelag) come
+    /// due as if that time had passed. The daemon itself never calls it.
+    pub fn advance_clock(&self, by: Duration) {
+        self.clock.advance(by);
+        if let Err(e) = self.waker.wake() {
+            log::error!("cannot wake the loop after moving its clock: {e}");
         }
     }
 }
@@ -70,6 +82,7 @@ impl Server {
         ServerHandle {
             waker: self.waker.clone(),
             stop: self.stop.clone(),
+            clock: self.clock.clone(),
         }
     }
 
@@ -82,7 +95,7 @@ impl Server {
         log::info!("shutting down: {} connections", self.conns.slab.len());
         crate::process::notify("STOPPING=1");
         let slots: Vec<usize> = self.conns.slab.iter().map(|(s, _)| s).collect();
-        let now = Instant::now();
+        let now = self.clock.now();
         for slot in slots {
             // Accounts remember where they stopped reading before channels are dropped.
             if let Some(name) = self.conns.get(slot).and_then(|c| c.user.account.clone()) {

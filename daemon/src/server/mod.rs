@@ -6,6 +6,7 @@
 
 mod accept;
 mod admin_io;
+mod clock;
 mod completion;
 mod detached;
 mod input;
@@ -75,6 +76,8 @@ pub struct Server {
     /// and when that was (see [`Server::release_memory`]).
     closed_since_release: usize,
     last_release: Instant,
+    /// The loop's time: every `now` comes from it (a test may move it forward).
+    clock: clock::Clock,
     /// `None` only after shutdown closed it.
     store: Option<Store>,
     completions: Receiver<Completion>,
@@ -93,14 +96,14 @@ impl Server {
         }
         let mut events = Events::with_capacity(1024);
         loop {
-            let timeout = self.poll_timeout(Instant::now());
+            let timeout = self.poll_timeout(self.clock.now());
             if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if e.kind() == io::ErrorKind::Interrupted {
                     continue;
                 }
                 return Err(e);
             }
-            let now = Instant::now();
+            let now = self.clock.now();
             self.check_store_backlog(now);
             for event in events.iter() {
                 match event.token() {

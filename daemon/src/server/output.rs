@@ -7,7 +7,6 @@ use crate::outgoing::Outgoing;
 use crate::store::Request;
 use chatd_proto::Message;
 use mio::{Interest, Token};
-use std::time::Instant;
 
 impl Server {
     /// Tears down closed connections and flushes dirty ones, until neither is left.
@@ -19,7 +18,7 @@ impl Server {
             if let Some(store) = &self.store {
                 store.send(Request::Log(batch));
             }
-            self.check_store_backlog(Instant::now());
+            self.check_store_backlog(self.clock.now());
         }
         loop {
             while let Some(slot) = self.conns.closing.pop() {
@@ -52,7 +51,7 @@ impl Server {
             }
             self.conns.pump(slot);
         };
-        account::finish_replay_if_done(&mut self.cx(slot, Instant::now()), slot);
+        account::finish_replay_if_done(&mut self.cx(slot, self.clock.now()), slot);
         let Some(conn) = self.conns.get_mut(slot) else {
             return;
         };
@@ -103,7 +102,7 @@ impl Server {
                 counts.invisible -= usize::from(inv);
             }
         }
-        let mut cx = self.cx(slot, Instant::now());
+        let mut cx = self.cx(slot, self.clock.now());
         if registered {
             let quit = cx.relay_from(slot, "QUIT", vec![reason.to_string()]);
             let mut out = Outgoing::new(quit.with_trailing());

@@ -1,6 +1,7 @@
 //! Start-up and wiring: [`StartError`], binding the listeners, opening the store and
 //! the admin socket, and what the running server tells about its addresses.
 
+use super::clock::Clock;
 use super::tokens::{LISTENER_BASE, WAKER};
 use super::Server;
 use crate::admin::commands::AdminState;
@@ -18,7 +19,6 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
-use std::time::Instant;
 
 /// Why the server could not start. `main` turns each into an exit code.
 #[derive(Debug)]
@@ -145,6 +145,7 @@ impl Server {
         for a in loaded.accounts {
             state.accounts.insert(chatd_proto::fold(&a.name), a);
         }
+        let clock = Clock::default();
         Ok(Server {
             poll,
             listeners,
@@ -170,7 +171,8 @@ impl Server {
             behind_since: None,
             store_failing: false,
             closed_since_release: 0,
-            last_release: Instant::now(),
+            last_release: clock.now(),
+            clock,
         })
     }
 

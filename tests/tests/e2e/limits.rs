@@ -63,8 +63,8 @@ fn lines_beyond_the_flood_budget_wait_their_turn_in_order() {
     });
     let mut fast = server.connect("fast");
     let mut calm = server.connect("calm");
-    // Registration used part of the burst; let it refill.
-    std::thread::sleep(std::time::Duration::from_millis(2600));
+    // Registration used part of the burst; let it refill (5 tokens at 2 a second).
+    server.advance_clock(std::time::Duration::from_millis(2600));
     let started = Instant::now();
     for i in 0..9 {
         fast.send(&format!("PING n{i}"));
@@ -79,6 +79,35 @@ fn lines_beyond_the_flood_budget_wait_their_turn_in_order() {
     assert!(
         started.elapsed() >= std::time::Duration::from_millis(1500),
         "the lines past the burst were delayed: {:?}",
+        started.elapsed()
+    );
+}
+
+/// The test clock (`TestServer::advance_clock`) is the server's: lines held back by
+/// fakelag are released when it moves, not when real time catches up.
+#[test]
+fn advancing_the_clock_releases_lines_held_by_the_flood_budget() {
+    let server = TestServer::start_with(|c| {
+        c.limits.flood_burst = 3;
+        c.limits.flood_rate = 1;
+    });
+    let mut fast = server.connect("fast");
+    server.advance_clock(std::time::Duration::from_secs(10));
+    let started = Instant::now();
+    for i in 0..6 {
+        fast.send(&format!("PING n{i}"));
+    }
+    for i in 0..3 {
+        assert_eq!(fast.expect_command("PONG").param(1), format!("n{i}"));
+    }
+    // 3 more tokens take 3 s of real time at 1 a second; the clock gives them now.
+    server.advance_clock(std::time::Duration::from_secs(60));
+    for i in 3..6 {
+        assert_eq!(fast.expect_command("PONG").param(1), format!("n{i}"));
+    }
+    assert!(
+        started.elapsed() < std::time::Duration::from_millis(2500),
+        "released by the clock, not by waiting: {:?}",
         started.elapsed()
     );
 }
@@ -238,16 +267,9 @@ fn hostile_names_get_their_numerics() {
     a.sync();
 }
 
-/// `stats` over the admin socket (default path: `admin.sock` in the data dir).
+/// `stats` over the admin socket.
 fn admin_stats(server: &TestServer) -> serde_json::Value {
-    use std::io::{BufRead, BufReader, Write};
-    let mut sock = std::os::unix::net::UnixStream::connect(server.data_dir().join("admin.sock"))
-        .expect("admin socket");
-    sock.write_all(b"{\"cmd\":\"stats\",\"id\":1}\n").unwrap();
-    let mut line = String::new();
-    BufReader::new(sock).read_line(&mut line).unwrap();
-    let v: serde_json::Value = serde_json::from_str(&line).expect("JSON");
-    v["result"].clone()
+    server.admin(r#"{"cmd":"stats","id":1}"#)["result"].clone()
 }
 
 #[test]

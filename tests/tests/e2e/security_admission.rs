@@ -5,19 +5,12 @@
 use chatd::config::LimitsConfig;
 use chatd_proto::numeric::*;
 use chatd_tests::*;
-use std::io::{BufRead, BufReader, Write};
-use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-/// One request on the admin socket (a JSON line); its answer.
+/// One request on the admin socket (a JSON line); its answer, which must be ok.
 fn admin(server: &TestServer, request: &str) -> serde_json::Value {
-    let mut sock = UnixStream::connect(server.data_dir().join("admin.sock")).unwrap();
-    sock.set_read_timeout(Some(TIMEOUT)).unwrap();
-    writeln!(sock, "{request}").unwrap();
-    let mut line = String::new();
-    BufReader::new(sock).read_line(&mut line).unwrap();
-    let answer: serde_json::Value = serde_json::from_str(&line).unwrap();
-    assert_eq!(answer["ok"], true, "{request} -> {line}");
+    let answer = server.admin(request);
+    assert_eq!(answer["ok"], true, "{request} -> {answer}");
     answer
 }
 

@@ -12,8 +12,6 @@
 use chatd_proto::numeric::*;
 use chatd_proto::Message;
 use chatd_tests::*;
-use std::io::{BufRead, BufReader, Write};
-use std::os::unix::net::UnixStream;
 
 const PW: &str = "hunter2hunter2";
 /// What a history-aware client negotiates.
@@ -76,18 +74,6 @@ fn reads_nothing(c: &mut Client, chan: &str) {
     }
     let listed = targets(c);
     assert!(!listed.contains(&chan.to_ascii_lowercase()), "{listed:?}");
-}
-
-/// One request on the admin socket (as `chatctl` sends it); returns the reply.
-fn admin(server: &TestServer, request: serde_json::Value) -> serde_json::Value {
-    let path = server.data_dir().join("admin.sock");
-    let mut sock = UnixStream::connect(&path).unwrap();
-    sock.set_read_timeout(Some(std::time::Duration::from_secs(10)))
-        .unwrap();
-    writeln!(sock, "{request}").unwrap();
-    let mut line = String::new();
-    BufReader::new(sock).read_line(&mut line).unwrap();
-    serde_json::from_str(&line).unwrap()
 }
 
 #[test]
@@ -271,10 +257,7 @@ fn issue14_reregistered_account_inherits_nothing_of_a_deleted_one() {
         "the queued notice",
     );
 
-    let reply = admin(
-        &server,
-        serde_json::json!({"id": 1, "cmd": "accounts-delete", "name": "bob"}),
-    );
+    let reply = server.admin(serde_json::json!({"id": 1, "cmd": "accounts-delete", "name": "bob"}));
     assert_eq!(reply["ok"], true, "{reply}");
 
     // Someone else registers the free name.

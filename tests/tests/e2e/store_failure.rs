@@ -9,19 +9,8 @@ use chatd_proto::numeric::*;
 use chatd_tests::*;
 use std::path::Path;
 
-/// One request over the admin socket (default path: `admin.sock` in the data dir).
-fn admin(server: &TestServer, request: &str) -> serde_json::Value {
-    use std::io::{BufRead, BufReader, Write};
-    let mut sock = std::os::unix::net::UnixStream::connect(server.data_dir().join("admin.sock"))
-        .expect("admin socket");
-    sock.write_all(format!("{request}\n").as_bytes()).unwrap();
-    let mut line = String::new();
-    BufReader::new(sock).read_line(&mut line).unwrap();
-    serde_json::from_str(&line).expect("JSON")
-}
-
 fn store_stats(server: &TestServer) -> serde_json::Value {
-    admin(server, r#"{"cmd":"stats","id":1}"#)["result"]["store"].clone()
+    server.admin(r#"{"cmd":"stats","id":1}"#)["result"]["store"].clone()
 }
 
 fn with_oper(c: &mut chatd::config::Config) {
