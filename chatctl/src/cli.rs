@@ -1,11 +1,11 @@
 //! The command grammar, shared by `chatctl <cmd>` ([`Cli`]) and the shell
-//! ([`ShellLine`]), and each command's request as `docs/admin.md` defines it
+//! ([`ShellLine`]), and each command's typed request from `chatd-admin-proto`
 //! ([`Command::request`]).
 
 use crate::duration::parse_duration;
+use chatd_admin_proto::Request;
 use clap::builder::PossibleValuesParser;
 use clap::{Parser, Subcommand};
-use serde_json::{Map, Value};
 use std::path::PathBuf;
 
 const AFTER_HELP: &str = "\
@@ -149,96 +149,69 @@ pub enum AccountsAction {
     Delete { name: String },
 }
 
-/// A request ready to send: the `cmd` and the other fields.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Request {
-    pub cmd: &'static str,
-    pub args: Map<String, Value>,
-}
-
-impl Request {
-    fn new(cmd: &'static str) -> Request {
-        Request {
-            cmd,
-            args: Map::new(),
-        }
-    }
-
-    fn with(mut self, key: &str, value: impl Into<Value>) -> Request {
-        self.args.insert(key.into(), value.into());
-        self
-    }
-
-    fn with_opt(self, key: &str, value: Option<impl Into<Value>>) -> Request {
-        match value {
-            Some(v) => self.with(key, v),
-            None => self,
-        }
-    }
-}
-
 impl Command {
-    /// The request this command sends.
+    /// The request this command sends (`docs/admin.md`, "Commands").
     pub fn request(&self) -> Request {
         match self {
-            Command::Users { channel } => {
-                Request::new("users").with_opt("channel", channel.clone())
-            }
-            Command::Accounts { action: None } => Request::new("accounts"),
+            Command::Users { channel } => Request::Users {
+                channel: channel.clone(),
+            },
+            Command::Accounts { action: None } => Request::Accounts,
             Command::Accounts {
                 action: Some(AccountsAction::Delete { name }),
-            } => Request::new("accounts-delete").with("name", name.as_str()),
-            Command::Channels => Request::new("channels"),
+            } => Request::AccountsDelete { name: name.clone() },
+            Command::Channels => Request::Channels,
             Command::Kick {
                 nick,
                 reason,
                 channel,
-            } => Request::new("kick")
-                .with("nick", nick.as_str())
-                .with_opt("reason", words_opt(reason))
-                .with_opt("channel", channel.clone()),
+            } => Request::Kick {
+                nick: nick.clone(),
+                reason: words_opt(reason),
+                channel: channel.clone(),
+            },
             Command::Ban {
                 mask,
                 duration,
                 reason,
-            } => Request::new("ban")
-                .with("mask", mask.as_str())
-                .with_opt("duration_secs", *duration)
-                .with_opt("reason", words_opt(reason)),
-            Command::Unban { mask } => Request::new("unban").with("mask", mask.as_str()),
-            Command::Bans => Request::new("bans"),
+            } => Request::Ban {
+                mask: mask.clone(),
+                duration_secs: *duration,
+                reason: words_opt(reason),
+            },
+            Command::Unban { mask } => Request::Unban { mask: mask.clone() },
+            Command::Bans => Request::Bans,
             Command::TailLog {
                 lines,
                 follow,
                 target,
                 level,
-            } => {
-                let request = Request::new("tail-log")
-                    .with_opt("n", *lines)
-                    .with_opt("target", target.clone())
-                    .with_opt("level", level.as_ref().map(|l| l.to_lowercase()));
-                if *follow {
-                    request.with("follow", true)
-                } else {
-                    request
-                }
-            }
-            Command::Wall { text } => Request::new("wall").with("text", text.join(" ")),
-            Command::Stats => Request::new("stats"),
-            Command::Reload => Request::new("reload"),
+            } => Request::TailLog {
+                n: *lines,
+                follow: *follow,
+                target: target.clone(),
+                level: level.as_ref().map(|l| l.to_lowercase()),
+            },
+            Command::Wall { text } => Request::Wall {
+                text: text.join(" "),
+            },
+            Command::Stats => Request::Stats,
+            Command::Reload => Request::Reload,
             Command::Backup { path } => {
                 let path = std::path::absolute(path).unwrap_or_else(|_| path.clone());
-                Request::new("backup").with("path", path.display().to_string())
+                Request::Backup {
+                    path: path.display().to_string(),
+                }
             }
-            Command::Shutdown { message } => {
-                Request::new("shutdown").with_opt("message", message.clone())
-            }
+            Command::Shutdown { message } => Request::Shutdown {
+                message: message.clone(),
+            },
         }
     }
 
     /// Whether this command streams events after its reply (`tail-log -f`).
     pub fn streams(&self) -> bool {
-        matches!(self, Command::TailLog { follow: true, .. })
+        self.request().streams()
     }
 }
 
@@ -278,10 +251,8 @@ mod tests {
         }
     }
 
-    fn request_json(line: &str) -> Value {
-        let Request { cmd, mut args } = shell(line).request();
-        args.insert("cmd".into(), cmd.into());
-        Value::Object(args)
+    fn request_json(line: &str) -> serde_json::Value {
+        serde_json::to_value(shell(line).request()).unwrap()
     }
 
     #[test]

@@ -1,10 +1,13 @@
 //! [`AdminClient`]: one connection to chatd's admin socket speaking the JSON-lines
-//! protocol of `docs/admin.md` — requests with an `id`, replies and stream events.
-//! What to send for each command is in `cli.rs`; how to show replies in `render.rs`.
+//! protocol of `docs/admin.md` — requests with an `id`, replies and stream events,
+//! as `chatd-admin-proto` types them. What to send for each command is in `cli.rs`;
+//! how to show replies in `render.rs`.
 
 use crate::error::Error;
 use crate::interrupt;
-use serde_json::{Map, Value};
+use chatd_admin_proto::{wire, ErrorCode, Request};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
 use std::io::{ErrorKind, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -20,66 +23,14 @@ const POLL_INTERVAL: Duration = Duration::from_millis(100);
 /// from the daemon is fine, but one without a newline in 64 MiB is not a reply.
 const MAX_LINE: usize = 64 << 20;
 
-/// One line from the daemon.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Incoming {
-    /// The answer to request `id`: its `result`, or the error object's code and message.
-    Reply {
-        id: Value,
-        outcome: Result<Value, (String, String)>,
-    },
-    /// A stream event (`message`, `log`) for the stream started by request `id`.
-    Event {
-        id: Value,
-        event: String,
-        data: Value,
-    },
-}
+pub use chatd_admin_proto::Incoming;
 
-impl Incoming {
-    /// Reads one protocol line.
-    pub fn parse(line: &[u8]) -> Result<Incoming, Error> {
-        let shown = || String::from_utf8_lossy(line).trim_end().to_string();
-        let value: Value = serde_json::from_slice(line)
-            .map_err(|e| Error::Protocol(format!("{e}: {}", shown())))?;
-        let Value::Object(mut obj) = value else {
-            return Err(Error::Protocol(format!("not an object: {}", shown())));
-        };
-        let id = obj.remove("id").unwrap_or(Value::Null);
-        if let Some(event) = obj.get("event").and_then(Value::as_str) {
-            let event = event.to_string();
-            let data = obj.remove("data").unwrap_or(Value::Null);
-            return Ok(Incoming::Event { id, event, data });
-        }
-        match obj.get("ok").and_then(Value::as_bool) {
-            Some(true) => Ok(Incoming::Reply {
-                id,
-                outcome: Ok(obj.remove("result").unwrap_or(Value::Null)),
-            }),
-            Some(false) => {
-                let error = obj.get("error");
-                let field = |name: &str| {
-                    error
-                        .and_then(|e| e.get(name))
-                        .and_then(Value::as_str)
-                        .unwrap_or("")
-                        .to_string()
-                };
-                let (code, mut message) = (field("code"), field("message"));
-                if message.is_empty() {
-                    message = format!("chatd refused the request ({code})");
-                }
-                Ok(Incoming::Reply {
-                    id,
-                    outcome: Err((code, message)),
-                })
-            }
-            None => Err(Error::Protocol(format!(
-                "neither reply nor event: {}",
-                shown()
-            ))),
-        }
-    }
+/// Reads one protocol line; what is wrong with a bad one becomes [`Error::Protocol`].
+pub fn parse_incoming(line: &[u8]) -> Result<Incoming, Error> {
+    Incoming::parse(line).map_err(|why| {
+        let shown = String::from_utf8_lossy(line).trim_end().to_string();
+        Error::Protocol(format!("{why}: {shown}"))
+    })
 }
 
 /// A connection to the admin socket.
@@ -144,33 +95,36 @@ impl AdminClient {
         &self.path
     }
 
-    /// Sends `cmd` with `args` and waits for its reply; events of other streams
-    /// arriving meanwhile are dropped. A daemon error becomes [`Error::Daemon`] (or
+    /// Sends `request` and waits for its reply; events of other streams arriving
+    /// meanwhile are dropped. A daemon error becomes [`Error::Daemon`] (or
     /// [`Error::Forbidden`]).
-    pub fn request(&mut self, cmd: &str, args: Map<String, Value>) -> Result<Value, Error> {
-        let id = self.send(cmd, args)?;
+    pub fn request(&mut self, request: &Request) -> Result<Value, Error> {
+        let id = self.send(request)?;
         self.wait_reply(id, Some(Instant::now() + self.reply_timeout))
     }
 
+    /// [`AdminClient::request`], with the result read as its reply type `T`.
+    pub fn call<T: DeserializeOwned>(&mut self, request: &Request) -> Result<T, Error> {
+        let result = self.request(request)?;
+        read_result(request, result)
+    }
+
     /// Sends a request without waiting; returns its id.
-    pub fn send(&mut self, cmd: &str, mut args: Map<String, Value>) -> Result<u64, Error> {
+    pub fn send(&mut self, request: &Request) -> Result<u64, Error> {
         let id = self.next_id;
         self.next_id += 1;
-        args.insert("id".into(), Value::from(id));
-        args.insert("cmd".into(), Value::from(cmd));
-        let mut line = serde_json::to_vec(&Value::Object(args)).expect("a JSON map serializes");
-        line.push(b'\n');
-        if let Err(e) = self.stream.write_all(&line) {
+        let line = wire::line(&wire::request(&Value::from(id), request));
+        if let Err(e) = self.stream.write_all(line.as_bytes()) {
             // A refused peer is sent one error line and closed, which may beat our
             // write: the line explaining why is still there to read.
             if matches!(e.kind(), ErrorKind::BrokenPipe | ErrorKind::ConnectionReset) {
                 let deadline = Some(Instant::now() + Duration::from_secs(1));
                 if let Ok(Incoming::Reply {
-                    outcome: Err((code, message)),
+                    outcome: Err(error),
                     ..
                 }) = self.next_incoming(deadline)
                 {
-                    return Err(daemon_error(code, message));
+                    return Err(daemon_error(error));
                 }
             }
             return Err(io_error(&self.path, e));
@@ -184,7 +138,7 @@ impl AdminClient {
         loop {
             match self.next_incoming(deadline)? {
                 Incoming::Reply { id: got, outcome } if got == id || got.is_null() => {
-                    return outcome.map_err(|(code, message)| daemon_error(code, message));
+                    return outcome.map_err(daemon_error);
                 }
                 _ => {}
             }
@@ -194,15 +148,15 @@ impl AdminClient {
     /// Reads the next line from the daemon.
     pub fn next_incoming(&mut self, deadline: Option<Instant>) -> Result<Incoming, Error> {
         let line = self.read_line(deadline)?;
-        Incoming::parse(&line)
+        parse_incoming(&line)
     }
 
     /// Stops stream `stream` with a `cancel` request and waits (briefly) for its
     /// answer, dropping the stream's last events.
     pub fn cancel(&mut self, stream: u64) -> Result<(), Error> {
-        let mut args = Map::new();
-        args.insert("stream".into(), Value::from(stream));
-        let id = self.send("cancel", args)?;
+        let id = self.send(&Request::Cancel {
+            stream: Value::from(stream),
+        })?;
         let was = std::mem::replace(&mut self.interruptible, false);
         let answer = self.wait_reply(id, Some(Instant::now() + Duration::from_secs(5)));
         self.interruptible = was;
@@ -243,13 +197,26 @@ impl AdminClient {
     }
 }
 
+/// `result` read as `request`'s reply type `T`.
+pub fn read_result<T: DeserializeOwned>(request: &Request, result: Value) -> Result<T, Error> {
+    serde_json::from_value(result)
+        .map_err(|e| Error::Protocol(format!("{} result: {e}", request.cmd())))
+}
+
 /// The error for a daemon's error object; `forbidden` gets the operator's wording.
-fn daemon_error(code: String, message: String) -> Error {
-    if code == "forbidden" {
-        Error::Forbidden { uid: current_uid() }
-    } else {
-        Error::Daemon { code, message }
+fn daemon_error(error: chatd_admin_proto::Error) -> Error {
+    let chatd_admin_proto::Error { code, mut message } = error;
+    if code == ErrorCode::Forbidden {
+        return Error::Forbidden { uid: current_uid() };
     }
+    if message.is_empty() {
+        let shown = serde_json::to_value(code).expect("an error code serializes");
+        message = format!(
+            "chatd refused the request ({})",
+            shown.as_str().unwrap_or("?")
+        );
+    }
+    Error::Daemon { code, message }
 }
 
 fn io_error(path: &Path, source: std::io::Error) -> Error {
@@ -291,14 +258,14 @@ mod tests {
                 r#"{"id":2,"ok":false,"error":{"code":"not_found","message":"no such nick: bob"}}"#,
                 Incoming::Reply {
                     id: json!(2),
-                    outcome: Err(("not_found".into(), "no such nick: bob".into())),
+                    outcome: Err(chatd_admin_proto::Error::not_found("no such nick: bob")),
                 },
             ),
             (
                 r#"{"id":null,"ok":false,"error":{"code":"forbidden","message":"x"}}"#,
                 Incoming::Reply {
                     id: Value::Null,
-                    outcome: Err(("forbidden".into(), "x".into())),
+                    outcome: Err(chatd_admin_proto::Error::new(ErrorCode::Forbidden, "x")),
                 },
             ),
             (
@@ -319,7 +286,7 @@ mod tests {
     fn rejects_lines_that_are_not_replies() {
         for line in ["", "[1]", "{\"id\":1}", "{nope"] {
             assert!(
-                matches!(Incoming::parse(line.as_bytes()), Err(Error::Protocol(_))),
+                matches!(parse_incoming(line.as_bytes()), Err(Error::Protocol(_))),
                 "{line:?}"
             );
         }
@@ -327,7 +294,10 @@ mod tests {
 
     #[test]
     fn forbidden_names_our_uid() {
-        let e = daemon_error("forbidden".into(), "permission denied: uid 5".into());
+        let e = daemon_error(chatd_admin_proto::Error::new(
+            ErrorCode::Forbidden,
+            "permission denied: uid 5",
+        ));
         assert_eq!(
             e.to_string(),
             format!(
@@ -335,8 +305,10 @@ mod tests {
                 current_uid()
             )
         );
-        let e = daemon_error("not_found".into(), "no such nick: bob".into());
+        let e = daemon_error(chatd_admin_proto::Error::not_found("no such nick: bob"));
         assert_eq!(e.to_string(), "no such nick: bob");
+        let e = daemon_error(chatd_admin_proto::Error::default());
+        assert_eq!(e.to_string(), "chatd refused the request (other)");
     }
 
     #[test]
@@ -382,9 +354,10 @@ mod tests {
                 .unwrap();
         });
         let mut client = AdminClient::connect(&path).unwrap();
-        let mut args = Map::new();
-        args.insert("channel".into(), json!("#rust"));
-        assert_eq!(client.request("users", args).unwrap(), json!(["x"]));
+        let users = Request::Users {
+            channel: Some("#rust".into()),
+        };
+        assert_eq!(client.request(&users).unwrap(), json!(["x"]));
         fake.join().unwrap();
     }
 }

@@ -14,7 +14,10 @@ pub enum Error {
     /// The socket file's permissions keep this uid out before chatd even sees it.
     NoAccess { path: PathBuf, uid: u32 },
     /// The daemon answered with an error object (`not_found`, `bad_request`, ...).
-    Daemon { code: String, message: String },
+    Daemon {
+        code: chatd_admin_proto::ErrorCode,
+        message: String,
+    },
     /// The daemon closed the connection (before answering, or during a stream).
     Closed,
     /// The daemon did not answer in time.

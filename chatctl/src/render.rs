@@ -1,33 +1,46 @@
 //! Each command's result as people read it: tables for lists, one sentence for an
-//! action, `key  value` lines for `stats`. Fields follow `docs/admin.md`; a missing
-//! or null field shows as `-` rather than failing, so an older or newer daemon still
-//! prints something useful.
+//! action, `key  value` lines for `stats`. Results are read into their
+//! `chatd-admin-proto` reply types; a field an older daemon leaves out takes its
+//! default, and an empty or null text shows as `-`.
 
 use crate::cli::{AccountsAction, Command};
+use crate::client::read_result;
+use crate::error::Error;
 use crate::human;
 use crate::table::Table;
+use chatd_admin_proto::{reply, Event, LogLine};
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 /// The text (ending in a newline) to show for `command`'s `result`, `now` being the
-/// current Unix time.
-pub fn result(command: &Command, result: &Value, now: i64) -> String {
-    match command {
-        Command::Users { channel } => users(result, channel.as_deref(), now),
-        Command::Accounts { action: None } => accounts(result, now),
+/// current Unix time. A result that is not the command's reply type is
+/// [`Error::Protocol`].
+pub fn result(command: &Command, result: &Value, now: i64) -> Result<String, Error> {
+    fn read<T: DeserializeOwned>(command: &Command, result: &Value) -> Result<T, Error> {
+        read_result(&command.request(), result.clone())
+    }
+    Ok(match command {
+        Command::Users { channel } => users(read(command, result)?, channel.as_deref(), now),
+        Command::Accounts { action: None } => accounts(read(command, result)?, now),
         Command::Accounts {
             action: Some(AccountsAction::Delete { name }),
-        } => format!("deleted account {}\n", field_or(result, "name", name)),
-        Command::Channels => channels(result),
+        } => {
+            let r: reply::AccountDeleted = read(command, result)?;
+            format!("deleted account {}\n", or(&r.name, name))
+        }
+        Command::Channels => channels(read(command, result)?),
         Command::Kick { nick, channel, .. } => {
-            let nick = field_or(result, "nick", nick);
+            let r: reply::Kicked = read(command, result)?;
+            let nick = or(&r.nick, nick);
             match channel {
                 Some(channel) => format!("kicked {nick} from {channel}\n"),
                 None => format!("disconnected {nick}\n"),
             }
         }
         Command::Ban { mask, .. } => {
-            let mask = field_or(result, "mask", mask);
-            let mut out = match result.get("expires").and_then(Value::as_i64) {
+            let r: reply::Banned = read(command, result)?;
+            let mask = or(&r.mask, mask);
+            let mut out = match r.expires {
                 Some(expires) => format!(
                     "banned {mask} until {} ({})",
                     human::date(expires),
@@ -35,65 +48,74 @@ pub fn result(command: &Command, result: &Value, now: i64) -> String {
                 ),
                 None => format!("banned {mask} permanently"),
             };
-            match result.get("disconnected").and_then(Value::as_u64) {
-                Some(0) | None => {}
-                Some(1) => out.push_str("; 1 user disconnected"),
-                Some(n) => out.push_str(&format!("; {n} users disconnected")),
+            match r.disconnected {
+                0 => {}
+                1 => out.push_str("; 1 user disconnected"),
+                n => out.push_str(&format!("; {n} users disconnected")),
             }
             out.push('\n');
             out
         }
-        Command::Unban { mask } => format!("unbanned {}\n", field_or(result, "mask", mask)),
-        Command::Bans => bans(result, now),
+        Command::Unban { mask } => {
+            let r: reply::Unbanned = read(command, result)?;
+            format!("unbanned {}\n", or(&r.mask, mask))
+        }
+        Command::Bans => bans(read(command, result)?, now),
         Command::TailLog { .. } => {
+            let messages: Vec<reply::LoggedMessage> = read(command, result)?;
             let mut out = String::new();
-            for message in result.as_array().into_iter().flatten() {
+            for message in &messages {
                 out.push_str(&log_message(message));
                 out.push('\n');
             }
             out
         }
-        Command::Wall { .. } => match result.get("users").and_then(Value::as_u64) {
-            Some(1) => "notice sent to 1 user\n".into(),
-            Some(n) => format!("notice sent to {n} users\n"),
-            None => "notice sent\n".into(),
-        },
-        Command::Stats => stats(result),
-        Command::Reload => reload(result),
-        Command::Backup { path } => match result.get("bytes").and_then(Value::as_u64) {
-            Some(n) => format!(
+        Command::Wall { .. } => {
+            let r: reply::Walled = read(command, result)?;
+            match r.users {
+                1 => "notice sent to 1 user\n".into(),
+                n => format!("notice sent to {n} users\n"),
+            }
+        }
+        Command::Stats => stats(&read(command, result)?),
+        Command::Reload => reload(&read(command, result)?),
+        Command::Backup { path } => {
+            let r: reply::BackedUp = read(command, result)?;
+            format!(
                 "backed up to {} ({})\n",
                 path.display(),
-                crate::human::size(n)
-            ),
-            None => format!("backed up to {}\n", path.display()),
-        },
+                crate::human::size(r.bytes)
+            )
+        }
         Command::Shutdown { .. } => "chatd is shutting down\n".into(),
-    }
+    })
 }
 
 /// One stream event as a line (no newline), or `None` for an event kind chatctl
 /// does not know.
-pub fn event(event: &str, data: &Value) -> Option<String> {
-    match event {
-        "message" => Some(log_message(data)),
-        "log" => Some(format!(
+pub fn event(event: &str, data: &Value) -> Result<Option<String>, Error> {
+    let Some(parsed) = Event::from_parts(event, data.clone()) else {
+        return Ok(None);
+    };
+    let line = match parsed.map_err(|e| Error::Protocol(format!("{event} event: {e}")))? {
+        Event::Message(m) => log_message(&m),
+        Event::Log(LogLine { level, text, time }) => format!(
             "{}  {:<5}  {}",
-            human::timestamp(&text(data.get("time"))),
-            text(data.get("level")),
-            text(data.get("text"))
-        )),
-        _ => None,
-    }
+            human::timestamp(&cell(&time)),
+            cell(&level),
+            cell(&text)
+        ),
+    };
+    Ok(Some(line))
 }
 
 /// A logged message: `2026-11-22 10:00:00  #rust  <alice> hi`.
-pub fn log_message(m: &Value) -> String {
-    let from = text(m.get("from"));
+pub fn log_message(m: &reply::LoggedMessage) -> String {
+    let from = cell(&m.from);
     let nick = from.split('!').next().unwrap_or(&from);
-    let body = text(m.get("text"));
-    let line = match m.get("kind").and_then(Value::as_str).unwrap_or("PRIVMSG") {
-        "PRIVMSG" => match body
+    let body = &m.text;
+    let line = match m.kind.as_str() {
+        "PRIVMSG" | "" => match body
             .strip_prefix("\u{1}ACTION ")
             .map(|a| a.trim_end_matches('\u{1}'))
         {
@@ -105,13 +127,13 @@ pub fn log_message(m: &Value) -> String {
     };
     format!(
         "{}  {}  {}",
-        human::timestamp(&text(m.get("time"))),
-        text(m.get("target")),
+        human::timestamp(&cell(&m.time)),
+        cell(&m.target),
         line.trim_end()
     )
 }
 
-fn users(result: &Value, channel: Option<&str>, now: i64) -> String {
+fn users(users: Vec<reply::User>, channel: Option<&str>, now: i64) -> String {
     let mut table = Table::new(&[
         "nick",
         "account",
@@ -121,29 +143,22 @@ fn users(result: &Value, channel: Option<&str>, now: i64) -> String {
         "flags",
         "channels",
     ]);
-    for u in result.as_array().into_iter().flatten() {
+    for u in users {
         let mut flags = Vec::new();
-        if u.get("oper").and_then(Value::as_bool) == Some(true) {
+        if u.oper {
             flags.push("oper");
         }
-        if u.get("away").is_some_and(|a| !a.is_null()) {
+        if u.away.is_some() {
             flags.push("away");
         }
-        let channels: Vec<String> = u
-            .get("channels")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .map(|c| text(Some(c)))
-            .collect();
         table.row(vec![
-            text(u.get("nick")),
-            text(u.get("account")),
-            format!("{}@{}", text(u.get("user")), text(u.get("host"))),
-            time_ago(u.get("connected_since"), now),
-            secs(u.get("idle_secs")),
+            cell(&u.nick),
+            opt(&u.account),
+            format!("{}@{}", cell(&u.user), cell(&u.host)),
+            human::ago(u.connected_since, now),
+            human::span(u.idle_secs),
             flags.join(","),
-            channels.join(","),
+            u.channels.join(","),
         ]);
     }
     if table.is_empty() {
@@ -155,22 +170,20 @@ fn users(result: &Value, channel: Option<&str>, now: i64) -> String {
     table.to_string()
 }
 
-fn accounts(result: &Value, now: i64) -> String {
+fn accounts(accounts: Vec<reply::Account>, now: i64) -> String {
     let mut table = Table::new(&["name", "email", "created", "last seen", "queued"]);
-    for a in result.as_array().into_iter().flatten() {
-        let last_seen = if a.get("online").and_then(Value::as_bool) == Some(true) {
+    for a in accounts {
+        let last_seen = if a.online {
             "online".into()
-        } else if a.get("last_seen").is_none_or(Value::is_null) {
-            "never".into()
         } else {
-            time_ago(a.get("last_seen"), now)
+            human::ago(a.last_seen, now)
         };
         table.row(vec![
-            text(a.get("name")),
-            text(a.get("email")),
-            time_ago(a.get("created"), now),
+            cell(&a.name),
+            opt(&a.email),
+            human::ago(a.created, now),
             last_seen,
-            text(a.get("queue_depth")),
+            a.queue_depth.to_string(),
         ]);
     }
     if table.is_empty() {
@@ -179,18 +192,14 @@ fn accounts(result: &Value, now: i64) -> String {
     table.to_string()
 }
 
-fn channels(result: &Value) -> String {
+fn channels(channels: Vec<reply::Channel>) -> String {
     let mut table = Table::new(&["name", "members", "modes", "topic"]);
-    for c in result.as_array().into_iter().flatten() {
-        let members = match c.get("members") {
-            Some(Value::Array(list)) => list.len().to_string(),
-            other => text(other),
-        };
+    for c in channels {
         table.row(vec![
-            text(c.get("name")),
-            members,
-            text(c.get("modes")),
-            text(c.get("topic")),
+            cell(&c.name),
+            c.members.to_string(),
+            cell(&c.modes),
+            opt(&c.topic),
         ]);
     }
     if table.is_empty() {
@@ -199,18 +208,18 @@ fn channels(result: &Value) -> String {
     table.to_string()
 }
 
-fn bans(result: &Value, now: i64) -> String {
+fn bans(bans: Vec<reply::Ban>, now: i64) -> String {
     let mut table = Table::new(&["mask", "expires", "set", "reason"]);
-    for b in result.as_array().into_iter().flatten() {
-        let expires = match b.get("expires").and_then(Value::as_i64) {
+    for b in bans {
+        let expires = match b.expires {
             Some(t) => human::until(t, now),
             None => "never".into(),
         };
         table.row(vec![
-            text(b.get("mask")),
+            cell(&b.mask),
             expires,
-            time_ago(b.get("set_at"), now),
-            text(b.get("reason")),
+            human::ago(b.set_at, now),
+            cell(&b.reason),
         ]);
     }
     if table.is_empty() {
@@ -219,51 +228,42 @@ fn bans(result: &Value, now: i64) -> String {
     table.to_string()
 }
 
-fn stats(s: &Value) -> String {
-    let number = |key: &str| text(s.get(key));
-    let bytes = |key: &str| match s.get(key).and_then(Value::as_u64) {
-        Some(b) => human::size(b),
-        None => text(s.get(key)),
-    };
-    let rate = match s.get("messages_per_sec").and_then(Value::as_f64) {
-        Some(r) => format!("{r:.2} (last minute)"),
-        None => number("messages_per_sec"),
-    };
+fn stats(s: &reply::Stats) -> String {
     let mut rows = vec![
-        ("uptime", secs(s.get("uptime_secs"))),
-        ("connections", number("connections")),
-        ("registered users", number("registered")),
-        ("channels", number("channels")),
-        ("accounts", number("accounts")),
-        ("messages/sec", rate),
-        ("offline queue", number("queue_total")),
-        ("store size", bytes("store_bytes")),
-        ("store backlog", number("store_backlog")),
-        ("input paused", number("store_pauses")),
-        ("memory (RSS)", bytes("rss_bytes")),
+        ("uptime", human::span(s.uptime_secs.max(0) as u64)),
+        ("connections", s.connections.to_string()),
+        ("registered users", s.registered.to_string()),
+        ("channels", s.channels.to_string()),
+        ("accounts", s.accounts.to_string()),
+        (
+            "messages/sec",
+            format!("{:.2} (last minute)", s.messages_per_sec),
+        ),
+        ("offline queue", s.queue_total.to_string()),
+        ("store size", human::size(s.store_bytes)),
+        ("store backlog", s.store_backlog.to_string()),
+        ("input paused", s.store_pauses.to_string()),
+        ("memory (RSS)", human::size(s.rss_bytes)),
     ];
-    if let Some(store) = s.get("store").filter(|v| v.is_object()) {
-        let count = |key: &str| store.get(key).and_then(Value::as_u64).unwrap_or(0);
-        let writes = if store.get("failing").and_then(Value::as_bool) == Some(true) {
-            format!(
-                "FAILING: {} delivered messages kept in memory, not saved yet",
-                count("unsaved_messages")
-            )
-        } else {
-            "ok".to_string()
-        };
-        rows.push(("store writes", writes));
-        rows.push((
-            "store errors",
-            format!(
-                "{} failed writes, {} failed reads",
-                count("write_errors"),
-                count("read_errors")
-            ),
-        ));
-        if let Some(last) = store.get("last_error").and_then(|e| e.get("text")) {
-            rows.push(("last store error", text(Some(last))));
-        }
+    let store = &s.store;
+    let writes = if store.failing {
+        format!(
+            "FAILING: {} delivered messages kept in memory, not saved yet",
+            store.unsaved_messages
+        )
+    } else {
+        "ok".to_string()
+    };
+    rows.push(("store writes", writes));
+    rows.push((
+        "store errors",
+        format!(
+            "{} failed writes, {} failed reads",
+            store.write_errors, store.read_errors
+        ),
+    ));
+    if let Some(last) = &store.last_error {
+        rows.push(("last store error", last.text.clone()));
     }
     let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
     rows.iter()
@@ -271,57 +271,38 @@ fn stats(s: &Value) -> String {
         .collect()
 }
 
-fn reload(r: &Value) -> String {
-    let list = |key: &str| -> Vec<String> {
-        r.get(key)
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .map(|v| text(Some(v)))
-            .collect()
-    };
-    let (changed, unchanged) = (list("changed"), list("unchanged"));
-    let mut out = if changed.is_empty() {
+fn reload(r: &reply::Reloaded) -> String {
+    let mut out = if r.changed.is_empty() {
         "reloaded: nothing changed\n".to_string()
     } else {
-        format!("reloaded: {}\n", changed.join(", "))
+        format!("reloaded: {}\n", r.changed.join(", "))
     };
-    for item in unchanged {
+    for item in &r.unchanged {
         out.push_str(&format!("not applied: {item}\n"));
     }
     out
 }
 
-/// A JSON value as a table cell: strings bare, null or missing as `-`.
-fn text(v: Option<&Value>) -> String {
-    match v {
-        None | Some(Value::Null) => "-".into(),
-        Some(Value::String(s)) if s.is_empty() => "-".into(),
-        Some(Value::String(s)) => s.clone(),
-        Some(other) => other.to_string(),
+/// A text as a table cell: empty shows as `-`.
+fn cell(text: &str) -> String {
+    if text.is_empty() {
+        "-".into()
+    } else {
+        text.to_string()
     }
 }
 
-/// The string field `key` of the result, or `fallback` (what was asked for).
-fn field_or(result: &Value, key: &str, fallback: &str) -> String {
-    result
-        .get(key)
-        .and_then(Value::as_str)
-        .unwrap_or(fallback)
-        .to_string()
+/// An optional text as a table cell: missing or empty shows as `-`.
+fn opt(text: &Option<String>) -> String {
+    cell(text.as_deref().unwrap_or(""))
 }
 
-fn time_ago(v: Option<&Value>, now: i64) -> String {
-    match v.and_then(Value::as_i64) {
-        Some(t) => human::ago(t, now),
-        None => text(v),
-    }
-}
-
-fn secs(v: Option<&Value>) -> String {
-    match v.and_then(Value::as_u64) {
-        Some(s) => human::span(s),
-        None => text(v),
+/// What the daemon answered, or else what was asked for.
+fn or<'a>(answered: &'a str, asked: &'a str) -> &'a str {
+    if answered.is_empty() {
+        asked
+    } else {
+        answered
     }
 }
 
@@ -331,6 +312,10 @@ mod tests {
     use serde_json::json;
 
     const NOW: i64 = 1_000_000;
+
+    fn show(command: &Command, r: &Value, now: i64) -> String {
+        result(command, r, now).unwrap()
+    }
 
     fn parse(line: &str) -> Command {
         use clap::Parser;
@@ -354,13 +339,13 @@ mod tests {
              "channels": [], "oper": false, "away": "lunch"},
         ]);
         assert_eq!(
-            result(&parse("users"), &r, NOW),
+            show(&parse("users"), &r, NOW),
             "NICK   ACCOUNT  ADDRESS          CONNECTED  IDLE   FLAGS  CHANNELS\n\
              alice  alice    ~alice@10.0.0.5  5m ago     3s     oper   #rust,#lobby\n\
              bob    -        bob@127.0.0.1    2h ago     1h 5m  away\n"
         );
         assert_eq!(
-            result(&parse("users --channel #x"), &json!([]), NOW),
+            show(&parse("users --channel #x"), &json!([]), NOW),
             "nobody online in #x\n"
         );
     }
@@ -374,23 +359,23 @@ mod tests {
              "queue_depth": 4, "online": false},
         ]);
         assert_eq!(
-            result(&parse("accounts"), &r, NOW),
+            show(&parse("accounts"), &r, NOW),
             "NAME   EMAIL  CREATED  LAST SEEN  QUEUED\n\
              alice  -      3d ago   online     0\n\
              bob    b@x    1m ago   2m ago     4\n"
         );
         let r = json!([{"name": "#rust", "members": 12, "topic": "Rust talk", "modes": "+nt"},
-                       {"name": "#x", "members": ["a"], "topic": null, "modes": ""}]);
+                       {"name": "#x", "members": 1, "topic": null, "modes": ""}]);
         assert_eq!(
-            result(&parse("channels"), &r, NOW),
+            show(&parse("channels"), &r, NOW),
             "NAME   MEMBERS  MODES  TOPIC\n\
              #rust  12       +nt    Rust talk\n\
              #x     1        -      -\n"
         );
         let r = json!([{"mask": "*!*@10.0.0.5", "reason": "spam", "set_at": NOW - 60, "expires": NOW + 3540},
-                       {"mask": "troll!*@*", "reason": null, "set_at": NOW - 60, "expires": null}]);
+                       {"mask": "troll!*@*", "reason": "", "set_at": NOW - 60, "expires": null}]);
         assert_eq!(
-            result(&parse("bans"), &r, NOW),
+            show(&parse("bans"), &r, NOW),
             "MASK          EXPIRES  SET     REASON\n\
              *!*@10.0.0.5  in 59m   1m ago  spam\n\
              troll!*@*     never    1m ago  -\n"
@@ -402,7 +387,7 @@ mod tests {
             ("users", "nobody online\n"),
             ("tail-log", ""),
         ] {
-            assert_eq!(result(&parse(line), &json!([]), NOW), empty, "{line}");
+            assert_eq!(show(&parse(line), &json!([]), NOW), empty, "{line}");
         }
     }
 
@@ -446,9 +431,9 @@ mod tests {
             ),
         ];
         for (line, r, want) in cases {
-            assert_eq!(result(&parse(line), &r, NOW), want, "{line}");
+            assert_eq!(show(&parse(line), &r, NOW), want, "{line}");
         }
-        let banned = result(
+        let banned = show(
             &parse("ban 1.2.3.4 --duration 1h"),
             &json!({"mask": "1.2.3.4", "expires": NOW + 3600}),
             NOW,
@@ -464,7 +449,7 @@ mod tests {
                        "store_bytes": 12_897_484, "store_backlog": 0, "store_pauses": 2,
                        "rss_bytes": 8_493_465});
         assert_eq!(
-            result(&parse("stats"), &r, NOW),
+            show(&parse("stats"), &r, NOW),
             "uptime            1h 5m\n\
              connections       12\n\
              registered users  10\n\
@@ -475,8 +460,28 @@ mod tests {
              store size        12.3 MiB\n\
              store backlog     0\n\
              input paused      2\n\
-             memory (RSS)      8.1 MiB\n"
+             memory (RSS)      8.1 MiB\n\
+             store writes      ok\n\
+             store errors      0 failed writes, 0 failed reads\n"
         );
+    }
+
+    /// An older daemon's reply lacking a field still shows; a reply of the wrong
+    /// shape is an error, not a table of dashes.
+    #[test]
+    fn missing_fields_default_and_wrong_shapes_fail() {
+        let older = json!({"uptime_secs": 60, "connections": 1});
+        assert!(show(&parse("stats"), &older, NOW).contains("input paused      0\n"));
+        for (line, r) in [
+            ("users", json!({"nick": "x"})),
+            ("wall hi", json!({"users": "many"})),
+            ("bans", json!([{"mask": 5}])),
+        ] {
+            assert!(
+                matches!(result(&parse(line), &r, NOW), Err(Error::Protocol(_))),
+                "{line}"
+            );
+        }
     }
 
     #[test]
@@ -484,7 +489,7 @@ mod tests {
         let r = json!({"uptime_secs": 60, "store": {"failing": true, "failing_since": NOW,
                        "unsaved_messages": 312, "write_errors": 9, "read_errors": 1,
                        "last_error": {"time": NOW, "text": "database or disk is full"}}});
-        let out = result(&parse("stats"), &r, NOW);
+        let out = show(&parse("stats"), &r, NOW);
         assert!(
             out.contains("store writes      FAILING: 312 delivered messages kept in memory"),
             "{out}"
@@ -501,9 +506,14 @@ mod tests {
 
     #[test]
     fn messages_and_events() {
-        let m = |kind: &str, text: &str| {
-            json!({"time": "bad time", "msgid": "1", "kind": kind, "from": "alice!~a@h",
-                   "account": "alice", "target": "#rust", "text": text})
+        let m = |kind: &str, text: &str| reply::LoggedMessage {
+            time: "bad time".into(),
+            msgid: "1".into(),
+            kind: kind.into(),
+            from: "alice!~a@h".into(),
+            account: Some("alice".into()),
+            target: "#rust".into(),
+            text: text.into(),
         };
         assert_eq!(
             log_message(&m("PRIVMSG", "hi")),
@@ -521,13 +531,18 @@ mod tests {
             event(
                 "log",
                 &json!({"time": "t", "level": "INFO", "text": "conn=4 closed"})
-            ),
+            )
+            .unwrap(),
             Some("t  INFO   conn=4 closed".into())
         );
         assert_eq!(
-            event("message", &m("PRIVMSG", "x")),
+            event("message", &serde_json::to_value(m("PRIVMSG", "x")).unwrap()).unwrap(),
             Some(log_message(&m("PRIVMSG", "x")))
         );
-        assert_eq!(event("mystery", &json!({})), None);
+        assert_eq!(event("mystery", &json!({})).unwrap(), None);
+        assert!(matches!(
+            event("log", &json!({"level": 5})),
+            Err(Error::Protocol(_))
+        ));
     }
 }

@@ -2,7 +2,7 @@
 //! print the result (a table, or the raw JSON with `--json`), and for `tail-log -f`
 //! print the stream's events until Ctrl-C, then cancel the stream.
 
-use crate::cli::{Command, Request};
+use crate::cli::Command;
 use crate::client::{AdminClient, Incoming};
 use crate::error::Error;
 use crate::{human, render};
@@ -21,13 +21,12 @@ pub fn execute(
     out: &mut dyn Write,
 ) -> Result<(), Error> {
     let mut client = AdminClient::connect(socket)?.interruptible(true);
-    let Request { cmd, args } = command.request();
-    let id = client.send(cmd, args)?;
+    let id = client.send(&command.request())?;
     let result = client.wait_reply(id, Some(Instant::now() + crate::client::REPLY_TIMEOUT))?;
     if json {
         emit(out, &format!("{result}\n"))?;
     } else {
-        emit(out, &render::result(command, &result, human::now()))?;
+        emit(out, &render::result(command, &result, human::now())?)?;
     }
     if command.streams() {
         follow(&mut client, id, json, out)?;
@@ -48,7 +47,7 @@ fn follow(client: &mut AdminClient, id: u64, json: bool, out: &mut dyn Write) ->
                 let line = if json {
                     Some(json!({"event": event, "data": data}).to_string())
                 } else {
-                    render::event(&event, &data)
+                    render::event(&event, &data)?
                 };
                 if let Some(line) = line {
                     emit(out, &format!("{line}\n"))?;

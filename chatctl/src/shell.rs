@@ -8,12 +8,12 @@ use crate::cli::{ShellCommand, ShellLine};
 use crate::client::AdminClient;
 use crate::error::Error;
 use crate::{interrupt, run, words};
+use chatd_admin_proto::{reply, Request};
 use clap::{CommandFactory, Parser};
 use rustyline::completion::{Completer, Pair};
 use rustyline::error::ReadlineError;
 use rustyline::history::FileHistory;
 use rustyline::{CompletionType, Context, Editor, Helper, Highlighter, Hinter, Validator};
-use serde_json::{Map, Value};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
@@ -144,14 +144,26 @@ pub enum Names {
 }
 
 impl Names {
-    /// The request listing these names, and the field naming each item.
-    fn source(self) -> (&'static str, &'static str) {
-        match self {
-            Names::Nicks => ("users", "nick"),
-            Names::Channels => ("channels", "name"),
-            Names::Accounts => ("accounts", "name"),
-            Names::Bans => ("bans", "mask"),
-        }
+    /// Asks the daemon for these names.
+    fn fetch(self, client: &mut AdminClient) -> Result<Vec<String>, Error> {
+        Ok(match self {
+            Names::Nicks => {
+                let users: Vec<reply::User> = client.call(&Request::Users { channel: None })?;
+                users.into_iter().map(|u| u.nick).collect()
+            }
+            Names::Channels => {
+                let channels: Vec<reply::Channel> = client.call(&Request::Channels)?;
+                channels.into_iter().map(|c| c.name).collect()
+            }
+            Names::Accounts => {
+                let accounts: Vec<reply::Account> = client.call(&Request::Accounts)?;
+                accounts.into_iter().map(|a| a.name).collect()
+            }
+            Names::Bans => {
+                let bans: Vec<reply::Ban> = client.call(&Request::Bans)?;
+                bans.into_iter().map(|b| b.mask).collect()
+            }
+        })
     }
 }
 
@@ -185,16 +197,8 @@ impl ShellHelper {
     }
 
     fn fetch(&self, kind: Names) -> Result<Vec<String>, Error> {
-        let (cmd, field) = kind.source();
         let mut client = AdminClient::connect(&self.socket)?.reply_timeout(NAMES_TIMEOUT);
-        let result = client.request(cmd, Map::new())?;
-        Ok(result
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|item| item.get(field).and_then(Value::as_str))
-            .map(str::to_string)
-            .collect())
+        kind.fetch(&mut client)
     }
 }
 

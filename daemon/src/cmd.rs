@@ -10,6 +10,7 @@ pub mod mode;
 pub mod oper;
 pub mod query;
 pub mod registration;
+pub mod welcome;
 
 use crate::config::Config;
 use crate::conn::{ConnId, Conns};

@@ -80,6 +80,9 @@ fn trace_logging_shows_no_password_and_no_raw_control_byte() {
     }
     // Control bytes inside lines: NUL, a lone CR (a forged log line), ESC.
     w.write_all(b"PRIVMSG #c :nul\0inside\r\n").unwrap();
+    // A line that does not parse (a NUL) is logged at debug as unparsable: its
+    // password must not ride along in the parse error.
+    w.write_all(b"LOGIN a pw-unparsable-17\0tail\r\n").unwrap();
     w.write_all(b"PRIVMSG tracer :cr\rFAKE 00:00:00 [INFO] forged\r\n")
         .unwrap();
     w.write_all(b"PRIVMSG tracer :\x1b[31mred\r\n").unwrap();
@@ -109,6 +112,10 @@ fn trace_logging_shows_no_password_and_no_raw_control_byte() {
             "{line:?} leaked {secret:?} into the trace log:\n{text}"
         );
     }
+    assert!(
+        !text.contains("pw-unparsable-17"),
+        "an unparsable line leaked its password:\n{text}"
+    );
     assert!(!bytes.contains(&0), "a raw NUL in the log:\n{text}");
     assert!(!bytes.contains(&b'\r'), "a raw CR in the log:\n{text}");
     assert!(!bytes.contains(&0x1b), "a raw ESC in the log:\n{text}");

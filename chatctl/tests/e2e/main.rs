@@ -9,6 +9,7 @@
 //! - `peer_uid.rs` — a uid the daemon does not allow (needs root; ignored otherwise)
 //! - `shell.rs`    — the interactive shell through a pseudo-terminal
 //! - `socket.rs`   — the socket spoken directly: half-close, over-long lines
+//! - `wire.rs`     — the socket's exact bytes for raw request lines (socat users)
 
 mod commands;
 mod errors;
@@ -16,3 +17,4 @@ mod harness;
 mod peer_uid;
 mod shell;
 mod socket;
+mod wire;

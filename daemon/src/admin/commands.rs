@@ -1,15 +1,20 @@
 //! The admin commands (`docs/admin.md`), run on the loop thread against the same
 //! state as IRC commands. [`Ctl`] borrows what they touch; [`run`] dispatches one
-//! request line; [`complete`] finishes the ones that asked the store.
+//! request line, read into a `chatd_admin_proto::Request`, and answers with that
+//! crate's reply types; [`complete`] finishes the ones that asked the store.
 
 use super::{Admin, Stream};
 use crate::cmd::{account, channel, history, Cx};
 use crate::config::Config;
 use crate::conn::Conns;
 use crate::state::State;
-use crate::store::{self, Ban, Completion, Request, Store, StoredMessage, TailFilter, Ticket};
+use crate::store::{
+    self, Ban, Completion, Request as StoreRequest, Store, StoredMessage, TailFilter, Ticket,
+};
+use chatd_admin_proto::{reply, wire, Error, Request};
 use chatd_proto::{fold, Message};
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::Value;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -80,145 +85,108 @@ impl Ctl<'_> {
     }
 }
 
-type Outcome = Result<Option<Value>, (&'static str, String)>;
+type Outcome = Result<Option<Value>, Error>;
 
-fn bad(msg: impl Into<String>) -> (&'static str, String) {
-    ("bad_request", msg.into())
+/// A command's result, ready to send.
+fn done(result: impl Serialize) -> Outcome {
+    Ok(Some(
+        serde_json::to_value(result).expect("admin replies serialize to JSON"),
+    ))
 }
 
-fn not_found(msg: impl Into<String>) -> (&'static str, String) {
-    ("not_found", msg.into())
-}
-
-fn str_arg<'v>(req: &'v Value, key: &str) -> Result<Option<&'v str>, (&'static str, String)> {
-    match req.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.as_str())),
-        Some(_) => Err(bad(format!("{key} must be a string"))),
-    }
-}
-
-fn need_str<'v>(req: &'v Value, key: &str) -> Result<&'v str, (&'static str, String)> {
-    str_arg(req, key)?
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| bad(format!("{key} is required")))
-}
-
-fn u64_arg(req: &Value, key: &str) -> Result<Option<u64>, (&'static str, String)> {
-    match req.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(v) => v
-            .as_u64()
-            .map(Some)
-            .ok_or_else(|| bad(format!("{key} must be a non-negative integer"))),
-    }
-}
-
-fn bool_arg(req: &Value, key: &str) -> Result<bool, (&'static str, String)> {
-    match req.get(key) {
-        None | Some(Value::Null) => Ok(false),
-        Some(Value::Bool(b)) => Ok(*b),
-        Some(_) => Err(bad(format!("{key} must be true or false"))),
+/// A required string argument must not be empty either.
+fn required<'a>(value: &'a str, key: &str) -> Result<&'a str, Error> {
+    if value.is_empty() {
+        Err(Error::bad_request(format!("{key} is required")))
+    } else {
+        Ok(value)
     }
 }
 
 /// Runs one request line from admin connection `slot`.
 pub fn run(ctl: &mut Ctl, slot: usize, line: &str) {
-    let req: Value = match serde_json::from_str(line) {
-        Ok(v @ Value::Object(_)) => v,
-        Ok(_) => {
-            return ctl.admin.error(
-                slot,
-                &Value::Null,
-                "bad_request",
-                "a request is a JSON object",
-            )
-        }
-        Err(e) => {
-            return ctl
-                .admin
-                .error(slot, &Value::Null, "bad_request", &format!("not JSON: {e}"))
-        }
+    let (id, request) = match wire::parse_request(line) {
+        Ok(parsed) => parsed,
+        Err((id, error)) => return ctl.admin.error(slot, &id, &error),
     };
-    let id = req.get("id").cloned().unwrap_or(Value::Null);
-    let Some(cmd) = req.get("cmd").and_then(Value::as_str) else {
-        return ctl
-            .admin
-            .error(slot, &id, "bad_request", "the request has no \"cmd\"");
-    };
-    log::info!("admin connection {slot}: {cmd}");
-    let outcome = match cmd {
-        "users" => users(ctl, &req),
-        "accounts" => {
+    log::info!("admin connection {slot}: {}", request.cmd());
+    let outcome = match request {
+        Request::Users { channel } => users(ctl, channel.as_deref()),
+        Request::Accounts => {
             let ticket = ctl.ticket(slot, Pending::Accounts { id: id.clone() });
-            ctl.store.send(Request::ListAccounts { ticket });
+            ctl.store.send(StoreRequest::ListAccounts { ticket });
             Ok(None)
         }
-        "accounts-delete" => accounts_delete(ctl, &req),
-        "channels" => Ok(Some(channels(ctl))),
-        "kick" => kick(ctl, &req),
-        "ban" => ban(ctl, &req),
-        "unban" => unban(ctl, &req),
-        "bans" => Ok(Some(bans(ctl))),
-        "tail-log" => tail(ctl, slot, &id, &req),
-        "wall" => wall(ctl, &req),
-        "stats" => {
+        Request::AccountsDelete { name } => accounts_delete(ctl, &name),
+        Request::Channels => done(channels(ctl)),
+        Request::Kick {
+            nick,
+            reason,
+            channel,
+        } => kick(ctl, &nick, reason, channel.as_deref()),
+        Request::Ban {
+            mask,
+            duration_secs,
+            reason,
+        } => ban(ctl, &mask, duration_secs, reason),
+        Request::Unban { mask } => unban(ctl, &mask),
+        Request::Bans => done(bans(ctl)),
+        Request::TailLog {
+            n,
+            follow,
+            target,
+            level,
+        } => tail(ctl, slot, &id, n, follow, target, level.as_deref()),
+        Request::Wall { text } => wall(ctl, &text),
+        Request::Stats => {
             let ticket = ctl.ticket(slot, Pending::Stats { id: id.clone() });
-            ctl.store.send(Request::Stats { ticket });
+            ctl.store.send(StoreRequest::Stats { ticket });
             Ok(None)
         }
-        "backup" => {
-            let path = need_str(&req, "path").map(PathBuf::from);
-            path.and_then(|path| {
-                if !path.is_absolute() {
-                    return Err(bad(
-                        "path must be absolute (the daemon's working directory is not yours)",
-                    ));
-                }
-                let ticket = ctl.ticket(slot, Pending::Backup { id: id.clone() });
-                ctl.store.send(Request::Backup { ticket, path });
-                Ok(None)
-            })
-        }
-        "reload" => reload(ctl)
-            .map(|(changed, unchanged)| Some(json!({"changed": changed, "unchanged": unchanged})))
-            .map_err(|e| ("bad_request", e)),
-        "shutdown" => {
-            let message =
-                str_arg(&req, "message").map(|m| m.unwrap_or("Server shutting down").to_string());
-            message.map(|m| {
-                log::info!("admin connection {slot}: shutdown ({m})");
-                ctl.st.shutdown = Some(m);
-                Some(json!({}))
-            })
-        }
-        "cancel" => match u64_arg(&req, "stream") {
-            Ok(_) | Err(_) => {
-                let stream = req.get("stream").cloned().unwrap_or(Value::Null);
-                let conn = &mut ctl.admin.conns[slot];
-                let before = conn.streams.len();
-                conn.streams.retain(|s| s.id != stream);
-                if conn.streams.len() == before {
-                    Err(not_found("no such stream"))
-                } else {
-                    Ok(Some(Value::Null))
-                }
+        Request::Backup { path } => required(&path, "path").and_then(|path| {
+            let path = PathBuf::from(path);
+            if !path.is_absolute() {
+                return Err(Error::bad_request(
+                    "path must be absolute (the daemon's working directory is not yours)",
+                ));
             }
+            let ticket = ctl.ticket(slot, Pending::Backup { id: id.clone() });
+            ctl.store.send(StoreRequest::Backup { ticket, path });
+            Ok(None)
+        }),
+        Request::Reload => match reload(ctl) {
+            Ok((changed, unchanged)) => done(reply::Reloaded { changed, unchanged }),
+            Err(e) => Err(Error::bad_request(e)),
         },
-        other => Err(("unknown_command", format!("unknown command: {other}"))),
+        Request::Shutdown { message } => {
+            let m = message.unwrap_or_else(|| "Server shutting down".to_string());
+            log::info!("admin connection {slot}: shutdown ({m})");
+            ctl.st.shutdown = Some(m);
+            done(reply::ShuttingDown {})
+        }
+        Request::Cancel { stream } => {
+            let conn = &mut ctl.admin.conns[slot];
+            let before = conn.streams.len();
+            conn.streams.retain(|s| s.id != stream);
+            if conn.streams.len() == before {
+                Err(Error::not_found("no such stream"))
+            } else {
+                done(())
+            }
+        }
     };
     match outcome {
-        Ok(Some(result)) => ctl.admin.reply(slot, &id, result),
+        Ok(Some(result)) => ctl.admin.reply(slot, &id, &result),
         Ok(None) => {}
-        Err((code, message)) => ctl.admin.error(slot, &id, code, &message),
+        Err(error) => ctl.admin.error(slot, &id, &error),
     }
 }
 
-fn users(ctl: &mut Ctl, req: &Value) -> Outcome {
-    let filter = str_arg(req, "channel")?.map(fold);
+fn users(ctl: &mut Ctl, channel: Option<&str>) -> Outcome {
+    let filter = channel.map(fold);
     if let Some(f) = &filter {
         if !ctl.state.channels.contains_key(f) {
-            return Err(not_found(format!("no such channel: {f}")));
+            return Err(Error::not_found(format!("no such channel: {f}")));
         }
     }
     let mut out = Vec::new();
@@ -232,28 +200,28 @@ fn users(ctl: &mut Ctl, req: &Value) -> Outcome {
             .iter()
             .filter_map(|c| ctl.state.channels.get(c).map(|c| c.name.clone()))
             .collect();
-        out.push(json!({
-            "nick": u.nick,
-            "user": u.user,
-            "host": u.host,
-            "realname": u.realname,
-            "account": u.account,
-            "connected_since": u.signon,
-            "idle_secs": ctl.now.saturating_duration_since(u.last_message).as_secs(),
-            "channels": channels,
-            "oper": u.oper.is_some(),
-            "away": u.away,
-        }));
+        out.push(reply::User {
+            account: u.account.clone(),
+            away: u.away.as_deref().map(str::to_string),
+            channels,
+            connected_since: u.signon,
+            host: u.host.clone(),
+            idle_secs: ctl.now.saturating_duration_since(u.last_message).as_secs(),
+            nick: u.nick.to_string(),
+            oper: u.oper.is_some(),
+            realname: u.realname.to_string(),
+            user: u.user.to_string(),
+        });
     }
-    out.sort_by(|a, b| a["nick"].as_str().cmp(&b["nick"].as_str()));
-    Ok(Some(Value::Array(out)))
+    out.sort_by(|a, b| a.nick.cmp(&b.nick));
+    done(out)
 }
 
-fn accounts_delete(ctl: &mut Ctl, req: &Value) -> Outcome {
-    let name = need_str(req, "name")?;
+fn accounts_delete(ctl: &mut Ctl, name: &str) -> Outcome {
+    let name = required(name, "name")?;
     let folded = fold(name);
     let Some(acct) = ctl.state.accounts.remove(&folded) else {
-        return Err(not_found(format!("no such account: {name}")));
+        return Err(Error::not_found(format!("no such account: {name}")));
     };
     for slot in ctl.state.sessions.get(&folded).cloned().unwrap_or_default() {
         account::force_logout(
@@ -261,41 +229,40 @@ fn accounts_delete(ctl: &mut Ctl, req: &Value) -> Outcome {
             "Your account was deleted by an administrator",
         );
     }
-    ctl.store.send(Request::DeleteAccount { account: acct.id });
+    ctl.store
+        .send(StoreRequest::DeleteAccount { account: acct.id });
     log::info!("account={} deleted by an administrator", acct.name);
-    Ok(Some(json!({"name": acct.name})))
+    done(reply::AccountDeleted { name: acct.name })
 }
 
-fn channels(ctl: &mut Ctl) -> Value {
-    let mut out: Vec<Value> = ctl
+fn channels(ctl: &mut Ctl) -> Vec<reply::Channel> {
+    let mut out: Vec<reply::Channel> = ctl
         .state
         .channels
         .values()
-        .map(|c| {
-            json!({
-                "name": c.name,
-                "members": c.members.len(),
-                "topic": c.topic.as_ref().map(|t| t.text.clone()),
-                "modes": c.modes.to_params(true).join(" "),
-            })
+        .map(|c| reply::Channel {
+            members: c.members.len(),
+            modes: c.modes.to_params(true).join(" "),
+            name: c.name.clone(),
+            topic: c.topic.as_ref().map(|t| t.text.clone()),
         })
         .collect();
-    out.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
-    Value::Array(out)
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out
 }
 
-fn kick(ctl: &mut Ctl, req: &Value) -> Outcome {
-    let nick = need_str(req, "nick")?;
-    let reason = str_arg(req, "reason")?.unwrap_or("").to_string();
+fn kick(ctl: &mut Ctl, nick: &str, reason: Option<String>, channel: Option<&str>) -> Outcome {
+    let nick = required(nick, "nick")?;
+    let reason = reason.unwrap_or_default();
     let Some(slot) = ctl.state.slot_of_nick(nick) else {
-        return Err(not_found(format!("no such nick: {nick}")));
+        return Err(Error::not_found(format!("no such nick: {nick}")));
     };
     let shown = ctl
         .conns
         .get(slot)
         .map(|c| c.user.nick.clone())
         .unwrap_or_default();
-    match str_arg(req, "channel")? {
+    match channel {
         None => {
             let why = if reason.is_empty() {
                 "Killed by admin".to_string()
@@ -313,7 +280,7 @@ fn kick(ctl: &mut Ctl, req: &Value) -> Outcome {
                 .get(&folded)
                 .is_some_and(|c| c.member(slot).is_some());
             if !in_chan {
-                return Err(not_found(format!("{shown} is not on {chan}")));
+                return Err(Error::not_found(format!("{shown} is not on {chan}")));
             }
             let server = ctl.config.server.name.clone();
             let reason = if reason.is_empty() {
@@ -325,26 +292,25 @@ fn kick(ctl: &mut Ctl, req: &Value) -> Outcome {
             log::info!("admin kicked {shown} from {chan}: {reason}");
         }
     }
-    Ok(Some(json!({"nick": shown})))
+    done(reply::Kicked { nick: shown })
 }
 
 /// `1h`-style durations are parsed by chatctl; the socket takes seconds.
-fn ban(ctl: &mut Ctl, req: &Value) -> Outcome {
-    let raw = need_str(req, "mask")?;
+fn ban(ctl: &mut Ctl, raw: &str, duration: Option<u64>, reason: Option<String>) -> Outcome {
+    let raw = required(raw, "mask")?;
     let mask = if raw.parse::<std::net::IpAddr>().is_ok() {
         raw.to_string()
     } else if raw.contains(['!', '@']) || raw.contains('*') || raw.contains('?') {
         chatd_proto::mask::normalize_mask(raw)
     } else {
-        return Err(bad(format!(
+        return Err(Error::bad_request(format!(
             "{raw:?} is neither an IP address nor a nick!user@host mask"
         )));
     };
-    let reason = str_arg(req, "reason")?.unwrap_or("Banned").to_string();
+    let reason = reason.unwrap_or_else(|| "Banned".to_string());
     let now = chrono::Utc::now().timestamp();
-    let duration = u64_arg(req, "duration_secs")?;
     if duration == Some(0) {
-        return Err(bad(
+        return Err(Error::bad_request(
             "duration_secs must be at least 1 (leave it out for a permanent ban)",
         ));
     }
@@ -359,7 +325,7 @@ fn ban(ctl: &mut Ctl, req: &Value) -> Outcome {
         .bans
         .retain(|b| !b.mask.eq_ignore_ascii_case(&mask));
     ctl.state.bans.push(ban.clone());
-    ctl.store.send(Request::AddBan(ban.clone()));
+    ctl.store.send(StoreRequest::AddBan(ban.clone()));
     let victims: Vec<usize> = ctl
         .conns
         .slab
@@ -377,62 +343,74 @@ fn ban(ctl: &mut Ctl, req: &Value) -> Outcome {
         "admin banned {mask} ({reason}); {} disconnected",
         victims.len()
     );
-    Ok(Some(
-        json!({"mask": mask, "expires": expires, "disconnected": victims.len()}),
-    ))
+    done(reply::Banned {
+        disconnected: victims.len(),
+        expires,
+        mask,
+    })
 }
 
-fn unban(ctl: &mut Ctl, req: &Value) -> Outcome {
-    let raw = need_str(req, "mask")?;
+fn unban(ctl: &mut Ctl, raw: &str) -> Outcome {
+    let raw = required(raw, "mask")?;
     let before = ctl.state.bans.len();
     let normalized = chatd_proto::mask::normalize_mask(raw);
     ctl.state
         .bans
         .retain(|b| !b.mask.eq_ignore_ascii_case(raw) && !b.mask.eq_ignore_ascii_case(&normalized));
     if ctl.state.bans.len() == before {
-        return Err(not_found(format!("no ban on {raw}")));
+        return Err(Error::not_found(format!("no ban on {raw}")));
     }
-    ctl.store.send(Request::RemoveBan {
+    ctl.store.send(StoreRequest::RemoveBan {
         mask: raw.to_string(),
     });
     if normalized != raw {
-        ctl.store.send(Request::RemoveBan { mask: normalized });
+        ctl.store.send(StoreRequest::RemoveBan { mask: normalized });
     }
     log::info!("admin removed the ban on {raw}");
-    Ok(Some(json!({"mask": raw})))
+    done(reply::Unbanned {
+        mask: raw.to_string(),
+    })
 }
 
-fn bans(ctl: &mut Ctl) -> Value {
+fn bans(ctl: &mut Ctl) -> Vec<reply::Ban> {
     let now = chrono::Utc::now().timestamp();
     ctl.state.bans.retain(|b| b.expires.is_none_or(|e| e > now));
-    Value::Array(
-        ctl.state
-            .bans
-            .iter()
-            .map(|b| {
-                json!({"mask": b.mask, "reason": b.reason, "set_at": b.set_at, "expires": b.expires})
-            })
-            .collect(),
-    )
+    ctl.state
+        .bans
+        .iter()
+        .map(|b| reply::Ban {
+            expires: b.expires,
+            mask: b.mask.clone(),
+            reason: b.reason.clone(),
+            set_at: b.set_at,
+        })
+        .collect()
 }
 
-fn tail(ctl: &mut Ctl, slot: usize, id: &Value, req: &Value) -> Outcome {
-    let n = u64_arg(req, "n")?.unwrap_or(20).min(10_000) as usize;
-    let follow = bool_arg(req, "follow")?;
-    let filter = str_arg(req, "target")?.map(|t| {
+fn tail(
+    ctl: &mut Ctl,
+    slot: usize,
+    id: &Value,
+    n: Option<u64>,
+    follow: bool,
+    target: Option<String>,
+    level: Option<&str>,
+) -> Outcome {
+    let n = n.unwrap_or(20).min(10_000) as usize;
+    let filter = target.map(|t| {
         if t.starts_with('#') {
-            TailFilter::Channel(t.to_string())
+            TailFilter::Channel(t)
         } else {
             TailFilter::Party {
-                nick: t.to_string(),
-                account: ctl.state.account_id(t),
+                account: ctl.state.account_id(&t),
+                nick: t,
             }
         }
     });
-    let level = match str_arg(req, "level")? {
+    let level = match level {
         None => log::LevelFilter::Info,
         Some(l) => crate::config::parse_level(l)
-            .ok_or_else(|| bad("level must be error, warn, info, debug or trace"))?,
+            .ok_or_else(|| Error::bad_request("level must be error, warn, info, debug or trace"))?,
     };
     let stream = follow.then(|| Stream {
         id: id.clone(),
@@ -446,12 +424,12 @@ fn tail(ctl: &mut Ctl, slot: usize, id: &Value, req: &Value) -> Outcome {
             stream,
         },
     );
-    ctl.store.send(Request::Tail { ticket, n, filter });
+    ctl.store.send(StoreRequest::Tail { ticket, n, filter });
     Ok(None)
 }
 
-fn wall(ctl: &mut Ctl, req: &Value) -> Outcome {
-    let text = need_str(req, "text")?;
+fn wall(ctl: &mut Ctl, text: &str) -> Outcome {
+    let text = required(text, "text")?;
     let server = ctl.config.server.name.clone();
     let mut count = 0;
     let slots: Vec<usize> = ctl.conns.slab.iter().map(|(s, _)| s).collect();
@@ -470,7 +448,7 @@ fn wall(ctl: &mut Ctl, req: &Value) -> Outcome {
         count += 1;
     }
     log::info!("admin wall to {count} users: {text}");
-    Ok(Some(json!({"users": count})))
+    done(reply::Walled { users: count })
 }
 
 /// Re-reads the config file (and the TLS certificate) and applies what can change
@@ -636,17 +614,18 @@ pub fn complete(ctl: &mut Ctl, ticket: &Ticket, done: Completion) {
     }
     match (pending, done) {
         (Pending::Accounts { id }, Completion::Accounts { accounts, .. }) => {
-            let rows: Vec<Value> = accounts
+            let rows: Vec<reply::Account> = accounts
                 .into_iter()
-                .map(|a| {
-                    let online = ctl.state.sessions.contains_key(&fold(&a.name));
-                    json!({
-                        "name": a.name, "email": a.email, "created": a.created,
-                        "last_seen": a.last_seen, "queue_depth": a.queue_depth, "online": online,
-                    })
+                .map(|a| reply::Account {
+                    online: ctl.state.sessions.contains_key(&fold(&a.name)),
+                    created: a.created,
+                    email: a.email,
+                    last_seen: a.last_seen,
+                    name: a.name,
+                    queue_depth: a.queue_depth,
                 })
                 .collect();
-            ctl.admin.reply(slot, &id, Value::Array(rows));
+            ctl.admin.reply(slot, &id, &rows);
         }
         (
             Pending::Stats { id },
@@ -658,32 +637,32 @@ pub fn complete(ctl: &mut Ctl, ticket: &Ticket, done: Completion) {
         ) => {
             let now = chrono::Utc::now().timestamp();
             let counts = ctl.state.counts;
-            let result = json!({
-                "uptime_secs": now - ctl.started,
-                "connections": ctl.conns.slab.len(),
-                "registered": counts.registered,
-                "channels": ctl.state.channels.len(),
-                "accounts": ctl.state.accounts.len(),
-                "messages_per_sec": ctl.state.rate.per_sec(now),
-                "queue_total": queue_total,
-                "store_bytes": store_bytes,
-                "store_backlog": ctl.store.backlog(),
-                "store": store_health(ctl.store.health()),
-                "store_pauses": ctl.state.store_pauses,
-                "rss_bytes": rss_bytes(),
-            });
-            ctl.admin.reply(slot, &id, result);
+            let result = reply::Stats {
+                uptime_secs: now - ctl.started,
+                connections: ctl.conns.slab.len(),
+                registered: counts.registered,
+                channels: ctl.state.channels.len(),
+                accounts: ctl.state.accounts.len(),
+                messages_per_sec: ctl.state.rate.per_sec(now),
+                queue_total,
+                store_bytes,
+                store_backlog: ctl.store.backlog(),
+                store: store_health(ctl.store.health()),
+                store_pauses: ctl.state.store_pauses,
+                rss_bytes: rss_bytes(),
+            };
+            ctl.admin.reply(slot, &id, &result);
         }
         (Pending::Tail { id, stream }, Completion::History { messages, .. }) => {
-            let rows: Vec<Value> = messages.iter().map(message_json).collect();
-            ctl.admin.reply(slot, &id, Value::Array(rows));
+            let rows: Vec<reply::LoggedMessage> = messages.iter().map(logged_message).collect();
+            ctl.admin.reply(slot, &id, &rows);
             if let Some(stream) = stream {
                 ctl.admin.conns[slot].streams.push(stream);
             }
         }
         (Pending::Backup { id }, Completion::Backup { result, .. }) => match result {
-            Ok(bytes) => ctl.admin.reply(slot, &id, json!({"bytes": bytes})),
-            Err(e) => ctl.admin.error(slot, &id, "unavailable", &e),
+            Ok(bytes) => ctl.admin.reply(slot, &id, &reply::BackedUp { bytes }),
+            Err(e) => ctl.admin.error(slot, &id, &Error::unavailable(e)),
         },
         (pending, Completion::ReadFailed { why, .. }) => {
             let id = match pending {
@@ -692,7 +671,7 @@ pub fn complete(ctl: &mut Ctl, ticket: &Ticket, done: Completion) {
                 | Pending::Tail { id, .. }
                 | Pending::Backup { id } => id,
             };
-            ctl.admin.error(slot, &id, "unavailable", &why);
+            ctl.admin.error(slot, &id, &Error::unavailable(why));
         }
         (pending, _) => {
             let id = match pending {
@@ -704,38 +683,39 @@ pub fn complete(ctl: &mut Ctl, ticket: &Ticket, done: Completion) {
             ctl.admin.error(
                 slot,
                 &id,
-                "unavailable",
-                "the store gave an unexpected answer",
+                &Error::unavailable("the store gave an unexpected answer"),
             );
         }
     }
 }
 
 /// The store's failures as `stats` shows them.
-fn store_health(h: &store::StoreHealth) -> Value {
+fn store_health(h: &store::StoreHealth) -> reply::StoreHealth {
     use std::sync::atomic::Ordering::Relaxed;
     let since = h.failing_since.load(Relaxed);
-    json!({
-        "failing": h.is_failing(),
-        "failing_since": (since != 0).then_some(since),
-        "unsaved_messages": h.unsaved.load(Relaxed),
-        "write_errors": h.write_errors.load(Relaxed),
-        "read_errors": h.read_errors.load(Relaxed),
-        "last_error": h.last_error().map(|(time, text)| json!({"time": time, "text": text})),
-    })
+    reply::StoreHealth {
+        failing: h.is_failing(),
+        failing_since: (since != 0).then_some(since),
+        unsaved_messages: h.unsaved.load(Relaxed) as u64,
+        write_errors: h.write_errors.load(Relaxed),
+        read_errors: h.read_errors.load(Relaxed),
+        last_error: h
+            .last_error()
+            .map(|(time, text)| reply::StoreError { time, text }),
+    }
 }
 
 /// A logged message as the admin protocol shows it.
-pub fn message_json(m: &StoredMessage) -> Value {
-    json!({
-        "time": history::format_time(m.time_ms),
-        "msgid": store::msgid_of(m.id),
-        "kind": m.kind.command(),
-        "from": m.source,
-        "account": m.account,
-        "target": m.target,
-        "text": m.text,
-    })
+pub fn logged_message(m: &StoredMessage) -> reply::LoggedMessage {
+    reply::LoggedMessage {
+        account: m.account.clone(),
+        from: m.source.clone(),
+        kind: m.kind.command().to_string(),
+        msgid: store::msgid_of(m.id),
+        target: m.target.clone(),
+        text: m.text.clone(),
+        time: history::format_time(m.time_ms),
+    }
 }
 
 /// Whether a stream with `filter` shows `m`.

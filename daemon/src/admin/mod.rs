@@ -10,9 +10,10 @@ mod peer;
 use crate::config::Config;
 use crate::conn::ConnId;
 use crate::store::TailFilter;
+use chatd_admin_proto::wire;
 use mio::net::{UnixListener, UnixStream};
 use mio::{Interest, Registry, Token};
-use serde_json::{json, Value};
+use serde_json::Value;
 use slab::Slab;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
@@ -173,16 +174,15 @@ impl Admin {
             };
             if !self.allowed.admits(uid, gid) {
                 log::warn!("admin socket: refused uid {uid}");
-                let line = error_line(
-                    &Value::Null,
-                    "forbidden",
-                    &format!("permission denied: uid {uid} is not allowed"),
-                );
+                let line = error_line(&wire::Error::new(
+                    wire::ErrorCode::Forbidden,
+                    format!("permission denied: uid {uid} is not allowed"),
+                ));
                 let _ = sock.write_all(line.as_bytes());
                 continue;
             }
             if self.conns.len() >= MAX_CONNS {
-                let line = error_line(&Value::Null, "unavailable", "too many admin connections");
+                let line = error_line(&wire::Error::unavailable("too many admin connections"));
                 let _ = sock.write_all(line.as_bytes());
                 continue;
             }
@@ -260,7 +260,7 @@ impl Admin {
             conn.ending = true;
         }
         let message = format!("a request line over {} KiB; closing", MAX_LINE / 1024);
-        self.error(slot, &Value::Null, "bad_request", &message);
+        self.error(slot, &Value::Null, &wire::Error::bad_request(message));
     }
 
     /// Queues one JSON line for `slot` and tries to write it at once.
@@ -278,16 +278,13 @@ impl Admin {
     }
 
     /// Sends `{"id", "ok": true, "result"}`.
-    pub fn reply(&mut self, slot: usize, id: &Value, result: Value) {
-        self.send(slot, &json!({"id": id, "ok": true, "result": result}));
+    pub fn reply(&mut self, slot: usize, id: &Value, result: &impl serde::Serialize) {
+        self.send(slot, &wire::reply(id, result));
     }
 
-    /// Sends `{"id", "ok": false, "error": {"code", "message"}}`.
-    pub fn error(&mut self, slot: usize, id: &Value, code: &str, message: &str) {
-        self.send(
-            slot,
-            &json!({"id": id, "ok": false, "error": {"code": code, "message": message}}),
-        );
+    /// Sends `{"error": {"code", "message"}, "id", "ok": false}`.
+    pub fn error(&mut self, slot: usize, id: &Value, error: &wire::Error) {
+        self.send(slot, &wire::error(id, error));
     }
 
     /// Writes pending output of every connection; closes finished ones.
@@ -373,9 +370,6 @@ impl Admin {
 }
 
 /// An error line for a peer that never gets a connection slot.
-fn error_line(id: &Value, code: &str, message: &str) -> String {
-    let mut s =
-        json!({"id": id, "ok": false, "error": {"code": code, "message": message}}).to_string();
-    s.push('\n');
-    s
+fn error_line(error: &wire::Error) -> String {
+    wire::line(&wire::error(&Value::Null, error))
 }

@@ -9,10 +9,14 @@
 //! recipient, when the nick is a registered account), else its nick.
 
 use super::{no_such_channel, not_on_channel, CmdError, Cx};
-use crate::outgoing::{Bytes, Outgoing};
-use crate::state::{Cap, Caps};
-use crate::store::{self, id_at_ms, id_of_msgid, Conv, Range, Request, StoredMessage, Ticket};
+use crate::store::{self, id_at_ms, id_of_msgid, Conv, Range, Request, Ticket};
 use chatd_proto::{fold, Message};
+
+mod replay;
+
+pub use replay::{
+    format_time, on_history, on_read_failed, on_targets, replay_bytes, send_replay_batch,
+};
 
 /// `HISTORY` answers this many messages when no count is given.
 const DEFAULT_COUNT: usize = 50;
@@ -415,223 +419,9 @@ pub fn chathistory(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
     Ok(())
 }
 
-/// A history answer arrived.
-pub fn on_history(cx: &mut Cx, ticket: &Ticket, messages: Vec<StoredMessage>) {
-    if !cx.alive(ticket.conn) {
-        return;
-    }
-    let mut words = ticket.what.split(' ');
-    let (command, target) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
-    let floor: i64 = words.next().and_then(|f| f.parse().ok()).unwrap_or(0);
-    let mut messages = messages;
-    messages.retain(|m| m.id > floor);
-    let shown = if target.starts_with('#') {
-        cx.state
-            .channels
-            .get(&fold(target))
-            .map(|c| c.name.clone())
-            .unwrap_or_else(|| target.to_string())
-    } else {
-        target.to_string()
-    };
-    let count = messages.len();
-    send_replay_batch(cx, &shown, &messages);
-    if command == "HISTORY" && !cx.user().caps.has(Cap::Batch) {
-        cx.notice(&format!("End of HISTORY for {shown}: {count} messages"));
-    }
-}
-
-/// A history read failed (a damaged database, an I/O error): the client is told
-/// with a `FAIL`, never given a short or empty batch that looks like the whole
-/// history. IRCv3 chathistory, "Errors": `FAIL CHATHISTORY MESSAGE_ERROR <subcommand>
-/// <target> :<text>` when "the server could not retrieve messages"; HISTORY, our own
-/// command, answers the same way under its own name.
-pub fn on_read_failed(cx: &mut Cx, ticket: &Ticket, why: &str) {
-    if !cx.alive(ticket.conn) {
-        return;
-    }
-    log::warn!("conn={} history read failed: {why}", cx.me);
-    let words: Vec<&str> = ticket.what.split(' ').collect();
-    let text = "Messages could not be retrieved (a storage error; the operator is told)";
-    match words.as_slice() {
-        ["TARGETS", ..] => fail(cx, "CHATHISTORY", "MESSAGE_ERROR", &["TARGETS", "*"], text),
-        // The replay at login is not a command the client sent: say it in words.
-        ["MISSED", target, ..] => cx.notice(&format!(
-            "What you missed in {target} could not be retrieved (a storage error; the operator is told)"
-        )),
-        ["CHATHISTORY", target, _, sub, ..] => {
-            fail(cx, "CHATHISTORY", "MESSAGE_ERROR", &[sub, target], text)
-        }
-        [command, target, ..] => fail(cx, command, "MESSAGE_ERROR", &[target], text),
-        _ => fail(cx, "HISTORY", "MESSAGE_ERROR", &["*"], text),
-    }
-}
-
-/// A CHATHISTORY TARGETS answer arrived.
-pub fn on_targets(cx: &mut Cx, ticket: &Ticket, targets: Vec<store::TargetActivity>) {
-    if !cx.alive(ticket.conn) {
-        return;
-    }
-    let caps = cx.user().caps;
-    let batch = caps.has(Cap::Batch).then(new_batch_id);
-    let server = cx.server_name().to_string();
-    let me = cx.me;
-    if let Some(id) = &batch {
-        let start = Message::new(
-            "BATCH",
-            [format!("+{id}"), "draft/chathistory-targets".to_string()],
-        )
-        .with_source(server.as_str());
-        cx.conns.send_replay(me, start.to_line().into(), None);
-    }
-    for t in targets {
-        let mut m = Message::new(
-            "CHATHISTORY",
-            ["TARGETS".to_string(), t.name, format_time(t.latest_ms)],
-        )
-        .with_source(server.as_str());
-        if let Some(id) = &batch {
-            m = m.with_tag("batch", id.as_str());
-        }
-        cx.conns
-            .send_replay(me, Outgoing::new(m).bytes_for(caps), None);
-    }
-    if let Some(id) = &batch {
-        let end = Message::new("BATCH", [format!("-{id}")]).with_source(server.as_str());
-        cx.conns.send_replay(me, end.to_line().into(), None);
-    }
-}
-
-/// Sends stored messages to the sender, in a `chathistory` batch for clients with
-/// `batch` (an empty batch when there are none). Goes through the replay backlog.
-pub fn send_replay_batch(cx: &mut Cx, target: &str, messages: &[StoredMessage]) {
-    let caps = cx.user().caps;
-    let me = cx.me;
-    let batch = caps.has(Cap::Batch).then(new_batch_id);
-    let server = cx.server_name().to_string();
-    if let Some(id) = &batch {
-        let start = Message::new(
-            "BATCH",
-            [format!("+{id}"), "chathistory".into(), target.into()],
-        )
-        .with_source(server.as_str());
-        cx.conns.send_replay(me, start.to_line().into(), None);
-    }
-    for m in messages {
-        let bytes = replay_bytes(m, None, caps, batch.as_deref());
-        cx.conns.send_replay(me, bytes, None);
-    }
-    if let Some(id) = &batch {
-        let end = Message::new("BATCH", [format!("-{id}")]).with_source(server.as_str());
-        cx.conns.send_replay(me, end.to_line().into(), None);
-    }
-}
-
-/// One stored message as a line for a client with `caps`: its original source,
-/// `time`, `msgid` and `account` tags as the client negotiated them, and a readable
-/// time prefix in the text for clients without server-time. `target` overrides the
-/// stored target (the offline queue shows the recipient's current nick).
-pub fn replay_bytes(
-    m: &StoredMessage,
-    target: Option<&str>,
-    caps: Caps,
-    batch: Option<&str>,
-) -> Bytes {
-    let target = target.unwrap_or(&m.target).to_string();
-    let text = if caps.has(Cap::ServerTime) {
-        m.text.clone()
-    } else {
-        with_time_prefix(&m.text, m.time_ms)
-    };
-    let mut msg = Message::new(m.kind.command(), [target, text])
-        .with_trailing()
-        .with_source(m.source.as_str())
-        .with_tag("time", format_time(m.time_ms))
-        .with_tag("msgid", store::msgid_of(m.id));
-    if let Some(a) = &m.account {
-        msg = msg.with_tag("account", a.as_str());
-    }
-    if let Some(b) = batch {
-        msg = msg.with_tag("batch", b);
-    }
-    Outgoing::new(msg).bytes_for(caps)
-}
-
-/// `[2026-11-22 10:00:00 UTC] text`, keeping a CTCP ACTION an action.
-fn with_time_prefix(text: &str, ms: i64) -> String {
-    let when = chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
-        .unwrap_or_default();
-    match text.strip_prefix("\x01ACTION ") {
-        Some(rest) => format!("\x01ACTION [{when}] {rest}"),
-        None => format!("[{when}] {text}"),
-    }
-}
-
-/// The server-time format: `2026-11-22T10:00:00.000Z`.
-///
-/// Every live message carries one, so the date and time of day are formatted once per
-/// second (a per-thread cache) and only the milliseconds per call.
-pub fn format_time(ms: i64) -> String {
-    thread_local! {
-        static SECOND: std::cell::RefCell<(i64, String)> =
-            const { std::cell::RefCell::new((i64::MIN, String::new())) };
-    }
-    let (secs, millis) = (ms.div_euclid(1000), ms.rem_euclid(1000) as u32);
-    SECOND.with(|cache| {
-        let mut cache = cache.borrow_mut();
-        if cache.0 != secs {
-            let Some(t) = chrono::DateTime::from_timestamp(secs, 0) else {
-                return String::new();
-            };
-            cache.1 = t.format("%Y-%m-%dT%H:%M:%S").to_string();
-            cache.0 = secs;
-        }
-        let mut out = String::with_capacity(cache.1.len() + 5);
-        out.push_str(&cache.1);
-        out.push('.');
-        for digit in [millis / 100, millis / 10 % 10, millis % 10] {
-            out.push(char::from(b'0' + digit as u8));
-        }
-        out.push('Z');
-        out
-    })
-}
-
-fn new_batch_id() -> String {
-    format!("{:08x}", rand::random::<u32>())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn format_time_matches_chrono() {
-        let chrono_fmt = |ms: i64| {
-            chrono::DateTime::from_timestamp_millis(ms)
-                .unwrap()
-                .format("%Y-%m-%dT%H:%M:%S%.3fZ")
-                .to_string()
-        };
-        for ms in [
-            0,
-            1,
-            999,
-            1_000,
-            1_795_000_000_007,
-            1_795_000_000_070,
-            1_795_000_000_700,
-            1_795_000_000_999,
-            1_795_000_001_000,
-            -1,
-            -999,
-            -1_001,
-        ] {
-            assert_eq!(format_time(ms), chrono_fmt(ms), "{ms}");
-        }
-        assert_eq!(format_time(1_795_000_000_123), "2026-11-18T11:06:40.123Z");
-    }
 
     #[test]
     fn durations() {
@@ -683,12 +473,5 @@ mod tests {
         assert_eq!(Ref::parse("msgid=0000000000000001"), Some(Ref::Id(1)));
         assert_eq!(Ref::parse("msgid=nope"), None);
         assert_eq!(Ref::parse("time=1"), None);
-    }
-
-    #[test]
-    fn time_prefix_keeps_actions() {
-        let t = with_time_prefix("\x01ACTION waves\x01", 0);
-        assert_eq!(t, "\x01ACTION [1970-01-01 00:00:00 UTC] waves\x01");
-        assert_eq!(with_time_prefix("hi", 0), "[1970-01-01 00:00:00 UTC] hi");
     }
 }

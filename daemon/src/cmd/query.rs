@@ -1,6 +1,6 @@
 //! Queries: `WHO`, `WHOIS`, `ISON`, `USERHOST`, `LUSERS`, `MOTD`, `VERSION`, `TIME`.
 
-use super::{err, no_such_nick, CmdError, Cx};
+use super::{err, no_such_nick, welcome, CmdError, Cx};
 use crate::state::{Cap, User};
 use crate::VERSION;
 use chatd_proto::mask::glob_match;
@@ -198,74 +198,14 @@ pub fn userhost(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
 
 /// `LUSERS` — RFC 2812 §3.4.2.
 pub fn lusers(cx: &mut Cx, _msg: &Message) -> Result<(), CmdError> {
-    send_lusers(cx);
+    welcome::send_lusers(cx);
     Ok(())
-}
-
-pub fn send_lusers(cx: &mut Cx) {
-    let counts = cx.state.counts;
-    let (total, invisible, unknown, peak) = (
-        counts.registered,
-        counts.invisible,
-        counts.unregistered,
-        counts.peak,
-    );
-    let users = total - invisible;
-    let channels = cx.state.channels.len();
-    cx.reply(
-        RPL_LUSERCLIENT,
-        &[format!(
-            "There are {users} users and {invisible} invisible on 1 servers"
-        )],
-    );
-    cx.reply(RPL_LUSEROP, &["0", "operator(s) online"]);
-    if unknown > 0 {
-        cx.reply(
-            RPL_LUSERUNKNOWN,
-            &[unknown.to_string(), "unknown connection(s)".into()],
-        );
-    }
-    cx.reply(
-        RPL_LUSERCHANNELS,
-        &[channels.to_string(), "channels formed".into()],
-    );
-    cx.reply(
-        RPL_LUSERME,
-        &[format!("I have {total} clients and 0 servers")],
-    );
-    let local = format!("Current local users {total}, max {peak}");
-    cx.reply(
-        RPL_LOCALUSERS,
-        &[total.to_string(), peak.to_string(), local],
-    );
-    let global = format!("Current global users {total}, max {peak}");
-    cx.reply(
-        RPL_GLOBALUSERS,
-        &[total.to_string(), peak.to_string(), global],
-    );
 }
 
 /// `MOTD` — RFC 2812 §3.4.1: 375, 372 per line, 376; or 422 when there is none.
 pub fn motd(cx: &mut Cx, _msg: &Message) -> Result<(), CmdError> {
-    send_motd(cx);
+    welcome::send_motd(cx);
     Ok(())
-}
-
-pub fn send_motd(cx: &mut Cx) {
-    if cx.motd.is_empty() {
-        cx.reply(ERR_NOMOTD, &["MOTD File is missing"]);
-        return;
-    }
-    let server = cx.server_name().to_string();
-    cx.reply(
-        RPL_MOTDSTART,
-        &[format!("- {server} Message of the day - ")],
-    );
-    let lines: Vec<String> = cx.motd.to_vec();
-    for line in lines {
-        cx.reply(RPL_MOTD, &[format!("- {line}")]);
-    }
-    cx.reply(RPL_ENDOFMOTD, &["End of /MOTD command."]);
 }
 
 /// `VERSION` — RFC 2812 §3.4.3: 351 then the ISUPPORT lines.
@@ -275,7 +215,7 @@ pub fn version(cx: &mut Cx, _msg: &Message) -> Result<(), CmdError> {
         RPL_VERSION,
         &[VERSION, server.as_str(), "IRC-compatible chat daemon"],
     );
-    super::registration::send_isupport(cx);
+    welcome::send_isupport(cx);
     Ok(())
 }
 

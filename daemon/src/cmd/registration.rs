@@ -1,12 +1,10 @@
 //! Connection registration and liveness: `CAP`, `PASS`, `NICK`, `USER`, `PING`,
-//! `PONG`, `QUIT`, and the welcome burst (001–005, LUSERS, MOTD) with ISUPPORT.
+//! `PONG`, `QUIT`; the welcome burst it ends with is in `welcome.rs`.
 
-use super::{account, channel, err, query, CmdError, Cx};
-use crate::config::Config;
+use super::{account, channel, err, welcome, CmdError, Cx};
 use crate::outgoing::Outgoing;
 use crate::state::names::is_valid_nick;
 use crate::state::Cap;
-use crate::VERSION;
 use chatd_proto::numeric::*;
 use chatd_proto::{fold, Message};
 
@@ -274,73 +272,10 @@ pub fn try_register(cx: &mut Cx) {
         cx.user().nick,
         cx.user().host
     );
-    welcome(cx);
+    welcome::welcome(cx);
     for chan in cx.config.server.auto_join.clone() {
         channel::join_one(cx, &chan, None);
     }
     account::after_login(cx);
     account::check_nick(cx);
-}
-
-fn welcome(cx: &mut Cx) {
-    let network = cx.config.server.network.clone();
-    let server = cx.server_name().to_string();
-    let source = cx.user().source();
-    let created = chrono::DateTime::from_timestamp(cx.state.started, 0)
-        .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
-        .unwrap_or_default();
-    cx.reply(
-        RPL_WELCOME,
-        &[format!("Welcome to the {network} IRC Network {source}")],
-    );
-    cx.reply(
-        RPL_YOURHOST,
-        &[format!("Your host is {server}, running version {VERSION}")],
-    );
-    cx.reply(RPL_CREATED, &[format!("This server was created {created}")]);
-    cx.reply(
-        RPL_MYINFO,
-        &[server.as_str(), VERSION, "i", "biklmnotv", "bklov"],
-    );
-    send_isupport(cx);
-    query::send_lusers(cx);
-    query::send_motd(cx);
-    let me = cx.me;
-    cx.conns.trim_after_flush(me);
-}
-
-/// 005 lines, at most 13 tokens each.
-pub fn send_isupport(cx: &mut Cx) {
-    for chunk in isupport_tokens(cx.config).chunks(13) {
-        let mut params: Vec<String> = chunk.to_vec();
-        params.push("are supported by this server".into());
-        cx.reply(RPL_ISUPPORT, &params);
-    }
-}
-
-/// The ISUPPORT tokens this configuration advertises.
-pub fn isupport_tokens(config: &Config) -> Vec<String> {
-    let l = &config.limits;
-    let t = l.targets_per_message;
-    vec![
-        format!("AWAYLEN={}", l.away_len),
-        "CASEMAPPING=ascii".into(),
-        format!("CHANLIMIT=#:{}", l.channels_per_user),
-        "CHANMODES=b,k,l,imnt".into(),
-        format!("CHANNELLEN={}", l.channel_len),
-        "CHANTYPES=#".into(),
-        format!("KICKLEN={}", l.kick_len),
-        format!("MAXLIST=b:{}", l.bans_per_channel),
-        format!("MAXTARGETS={t}"),
-        format!("MODES={}", l.modes_per_command),
-        format!("NETWORK={}", config.server.network),
-        format!("NICKLEN={}", l.nick_len),
-        "PREFIX=(ov)@+".into(),
-        format!("TARGMAX=JOIN:,KICK:{t},NAMES:1,NOTICE:{t},PART:,PRIVMSG:{t},TAGMSG:{t},WHOIS:1"),
-        format!("TOPICLEN={}", l.topic_len),
-        format!("USERLEN={}", l.user_len + 1),
-        "UTF8ONLY".into(),
-        format!("CHATHISTORY={}", config.history.page_size),
-        "MSGREFTYPES=msgid,timestamp".into(),
-    ]
 }

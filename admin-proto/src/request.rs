@@ -1,0 +1,134 @@
+//! [`Request`]: every admin command with its arguments as named fields, tagged by
+//! `cmd` on the wire. The request's `id` travels beside it ([`crate::wire`]).
+
+use serde::{Deserialize, Deserializer, Serialize};
+
+/// One admin command and its arguments (`docs/admin.md`, "Commands").
+///
+/// An optional argument may be left out or given as `null`. Fields the daemon does
+/// not know are ignored, as before the types existed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "cmd", rename_all = "kebab-case")]
+pub enum Request {
+    /// Online users, optionally only one channel's members.
+    Users {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        channel: Option<String>,
+    },
+    /// Registered accounts.
+    Accounts,
+    /// Deletes an account, its offline queue and its remembered channels.
+    AccountsDelete { name: String },
+    /// Channels.
+    Channels,
+    /// Disconnects a user, or with `channel` kicks them from that channel.
+    Kick {
+        nick: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        channel: Option<String>,
+    },
+    /// Bans a `nick!user@host` mask or an IP address; `None` duration is forever.
+    Ban {
+        mask: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        duration_secs: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    /// Lifts a ban.
+    Unban { mask: String },
+    /// Lists the bans.
+    Bans,
+    /// The last `n` logged messages (default 20); with `follow`, a stream.
+    TailLog {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        n: Option<u64>,
+        #[serde(
+            default,
+            deserialize_with = "null_as_false",
+            skip_serializing_if = "is_false"
+        )]
+        follow: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        target: Option<String>,
+        /// `error`, `warn`, `info`, `debug` or `trace` (default `info`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        level: Option<String>,
+    },
+    /// A notice to every connected user.
+    Wall { text: String },
+    /// Server counters.
+    Stats,
+    /// Re-reads the config file.
+    Reload,
+    /// A graceful stop, with the reason clients are given.
+    Shutdown {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        message: Option<String>,
+    },
+    /// A copy of the database at `path` (absolute, not existing yet).
+    Backup { path: String },
+    /// Ends the stream started by the request whose `id` was `stream`.
+    Cancel {
+        #[serde(default)]
+        stream: serde_json::Value,
+    },
+}
+
+impl Request {
+    /// Every `cmd` name, in the order of `docs/admin.md`'s table.
+    pub const COMMANDS: &'static [&'static str] = &[
+        "users",
+        "accounts",
+        "accounts-delete",
+        "channels",
+        "kick",
+        "ban",
+        "unban",
+        "bans",
+        "tail-log",
+        "wall",
+        "stats",
+        "reload",
+        "shutdown",
+        "backup",
+        "cancel",
+    ];
+
+    /// This request's `cmd`.
+    pub fn cmd(&self) -> &'static str {
+        match self {
+            Request::Users { .. } => "users",
+            Request::Accounts => "accounts",
+            Request::AccountsDelete { .. } => "accounts-delete",
+            Request::Channels => "channels",
+            Request::Kick { .. } => "kick",
+            Request::Ban { .. } => "ban",
+            Request::Unban { .. } => "unban",
+            Request::Bans => "bans",
+            Request::TailLog { .. } => "tail-log",
+            Request::Wall { .. } => "wall",
+            Request::Stats => "stats",
+            Request::Reload => "reload",
+            Request::Shutdown { .. } => "shutdown",
+            Request::Backup { .. } => "backup",
+            Request::Cancel { .. } => "cancel",
+        }
+    }
+
+    /// Whether this request streams events after its reply (`tail-log` with `follow`).
+    pub fn streams(&self) -> bool {
+        matches!(self, Request::TailLog { follow: true, .. })
+    }
+}
+
+/// `"follow": null` has always meant false.
+fn null_as_false<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    Ok(Option::<bool>::deserialize(d)?.unwrap_or(false))
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}

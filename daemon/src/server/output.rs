@@ -1,0 +1,138 @@
+//! Output: the end of each pass (log batch to the store, teardown of closed
+//! connections, one flush per dirty connection) and the teardown itself.
+
+use super::Server;
+use crate::cmd::{account, channel};
+use crate::outgoing::Outgoing;
+use crate::store::Request;
+use chatd_proto::Message;
+use mio::{Interest, Token};
+use std::time::Instant;
+
+impl Server {
+    /// Tears down closed connections and flushes dirty ones, until neither is left.
+    pub(super) fn end_of_pass(&mut self) {
+        self.feed_admin();
+        self.admin.flush_all(self.poll.registry());
+        if !self.state.log_batch.is_empty() {
+            let batch = std::mem::take(&mut self.state.log_batch);
+            if let Some(store) = &self.store {
+                store.send(Request::Log(batch));
+            }
+            self.check_store_backlog(Instant::now());
+        }
+        loop {
+            while let Some(slot) = self.conns.closing.pop() {
+                self.teardown(slot);
+            }
+            for slot in self.conns.take_dirty() {
+                self.flush(slot);
+            }
+            if self.conns.closing.is_empty() {
+                break;
+            }
+        }
+    }
+
+    pub(super) fn flush(&mut self, slot: usize) {
+        let result = loop {
+            let Some(conn) = self.conns.get_mut(slot) else {
+                return;
+            };
+            let result = conn.flush();
+            let rows = conn.take_written_rows();
+            let refill = matches!(result, Ok(true)) && conn.backlog_len() > 0;
+            if !rows.is_empty() {
+                if let Some(store) = &self.store {
+                    store.send(Request::Dequeue { ids: rows });
+                }
+            }
+            if !refill {
+                break result;
+            }
+            self.conns.pump(slot);
+        };
+        account::finish_replay_if_done(&mut self.cx(slot, Instant::now()), slot);
+        let Some(conn) = self.conns.get_mut(slot) else {
+            return;
+        };
+        match result {
+            Ok(drained) => {
+                if drained == conn.write_interest {
+                    let interest = if drained {
+                        Interest::READABLE
+                    } else {
+                        Interest::READABLE | Interest::WRITABLE
+                    };
+                    match self
+                        .poll
+                        .registry()
+                        .reregister(&mut conn.sock, Token(slot), interest)
+                    {
+                        Ok(()) => conn.write_interest = !drained,
+                        Err(e) => self.conns.close(slot, &format!("Write error: {e}")),
+                    }
+                }
+            }
+            Err(e) => {
+                if conn.closing.is_none() {
+                    self.conns.close(slot, &format!("Write error: {e}"));
+                }
+            }
+        }
+    }
+
+    /// Tells everyone who shared a channel, drops the nick and memberships, sends
+    /// `ERROR` to the leaver and closes the socket.
+    pub(super) fn teardown(&mut self, slot: usize) {
+        let Some(conn) = self.conns.get(slot) else {
+            return;
+        };
+        self.closed_since_release += 1;
+        let reason = conn.closing.clone().unwrap_or_default();
+        let registered = conn.user.registered;
+        let invisible = conn.user.invisible;
+        let host = conn.user.host.clone();
+        let nick = conn.user.nick.clone();
+        let peer = conn.peer;
+        let counts = &mut self.state.counts;
+        match (registered, invisible) {
+            (false, _) => counts.unregistered -= 1,
+            (true, inv) => {
+                counts.registered -= 1;
+                counts.invisible -= usize::from(inv);
+            }
+        }
+        let mut cx = self.cx(slot, Instant::now());
+        if registered {
+            let quit = cx.relay_from(slot, "QUIT", vec![reason.to_string()]);
+            let mut out = Outgoing::new(quit.with_trailing());
+            cx.send_to_peers(slot, &mut out, false, None);
+        }
+        if let Some(name) = cx.user().account.clone() {
+            account::end_session(&mut cx, slot, &name);
+        }
+        for folded in cx.user().channels.clone() {
+            channel::remove_member(&mut cx, &folded, slot);
+        }
+        let folded = chatd_proto::fold(&nick);
+        if cx.state.nicks.get(&folded) == Some(&slot) {
+            cx.state.nicks.remove(&folded);
+        }
+        let error =
+            Message::new("ERROR", [format!("Closing Link: {host} ({reason})")]).with_trailing();
+        cx.conns.send_msg(slot, &error);
+        let mut conn = self.conns.slab.remove(slot);
+        if let Some(n) = self.state.per_ip.get_mut(&*conn.ip_key) {
+            *n -= 1;
+            if *n == 0 {
+                self.state.per_ip.remove(&*conn.ip_key);
+            }
+        }
+        let _ = conn.flush();
+        conn.close_tls();
+        let _ = self.poll.registry().deregister(&mut conn.sock);
+        conn.sock.shutdown();
+        log::info!("conn={slot} nick={nick} peer={peer} closed: {reason}");
+    }
+}
