@@ -3,11 +3,7 @@
 
 use super::PasswordHash;
 
-/// An account's stable identity: its row id, never reused (the `accounts` table is
-/// `AUTOINCREMENT`). Private history, offline queues and remembered channels belong to
-/// it, not to the name, so an account registered under a deleted one's name starts
-/// empty.
-pub type AccountId = i64;
+pub use crate::ids::AccountId;
 
 /// A channel incarnation: the channel as it exists from its creation until it is
 /// empty again. Taken from the message id sequence when the channel is created, so

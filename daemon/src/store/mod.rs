@@ -25,7 +25,6 @@ pub use message::*;
 pub use password::PasswordHash;
 pub use request::*;
 
-use crate::conn::ConnId;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, Sender};
 use std::sync::Arc;

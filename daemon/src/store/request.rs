@@ -4,14 +4,10 @@
 use super::*;
 use std::path::PathBuf;
 
-/// What to pass back with a completion so the loop can finish the command.
-/// The store never looks inside.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Ticket {
-    pub conn: ConnId,
-    /// Handler-defined detail (the command, its target...).
-    pub what: String,
-}
+/// Passed back with a request's completion so the loop can finish what asked for it
+/// (the loop keeps what that is, as a typed follow-up). The store never looks inside.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Ticket(pub u64);
 
 /// Work for the store (or, for password work, the hasher). Its `Debug` shows only
 /// the kind, so a password can never reach a log.
@@ -185,20 +181,6 @@ impl Request {
         )
     }
 
-    /// Whether a client may wait for this request's answer (`Cx::ask`): one whose
-    /// answer [`Completion::answers_a_wait`] recognises.
-    pub fn may_be_awaited(&self) -> bool {
-        matches!(
-            self,
-            Request::Register { .. }
-                | Request::Verify { .. }
-                | Request::FetchQueue { .. }
-                | Request::FetchMemberships { .. }
-                | Request::History { .. }
-                | Request::Targets { .. }
-        )
-    }
-
     /// How many messages this request writes (the store's backlog counts them).
     pub fn logged(&self) -> usize {
         match self {
@@ -348,25 +330,26 @@ pub enum Completion {
 }
 
 impl Completion {
-    /// The IRC connection that waits for this answer, if it is the answer to a
-    /// request [`Request::may_be_awaited`] (admin requests are never waited for).
-    pub fn answers_a_wait(&self) -> Option<ConnId> {
+    /// The answer's kind, for logs.
+    pub fn kind(&self) -> &'static str {
         match self {
-            Completion::Registered { ticket, .. }
-            | Completion::Verified { ticket, .. }
-            | Completion::Queue { ticket, .. }
-            | Completion::Memberships { ticket, .. }
-            | Completion::History { ticket, .. }
-            | Completion::ReadFailed { ticket, .. }
-            | Completion::Targets { ticket, .. } => {
-                (!ticket.what.starts_with("admin ")).then_some(ticket.conn)
-            }
-            _ => None,
+            Completion::Queued { .. } => "Queued",
+            Completion::Registered { .. } => "Registered",
+            Completion::Verified { .. } => "Verified",
+            Completion::Queue { .. } => "Queue",
+            Completion::Memberships { .. } => "Memberships",
+            Completion::History { .. } => "History",
+            Completion::ReadFailed { .. } => "ReadFailed",
+            Completion::Targets { .. } => "Targets",
+            Completion::Synced { .. } => "Synced",
+            Completion::Accounts { .. } => "Accounts",
+            Completion::Backup { .. } => "Backup",
+            Completion::Stats { .. } => "Stats",
         }
     }
 
     /// The ticket the request carried.
-    pub fn ticket(&self) -> &Ticket {
+    pub fn ticket(&self) -> Ticket {
         match self {
             Completion::Queued { ticket, .. }
             | Completion::Registered { ticket, .. }
@@ -379,7 +362,7 @@ impl Completion {
             | Completion::Synced { ticket }
             | Completion::Accounts { ticket, .. }
             | Completion::Stats { ticket, .. }
-            | Completion::Backup { ticket, .. } => ticket,
+            | Completion::Backup { ticket, .. } => *ticket,
         }
     }
 }

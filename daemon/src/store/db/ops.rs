@@ -1,6 +1,7 @@
 //! Server bans and what operators read: the account list, queue totals, the tail.
 
 use super::*;
+use crate::ids::Party;
 
 // ---- admin ----
 
@@ -86,8 +87,8 @@ pub(in crate::store) fn tail(
         }
         Some(TailFilter::Party { nick, account }) => {
             // An account id is never a nick, so `a:-` matches nothing.
-            let a = account.map_or_else(|| "a:-".to_string(), |id| format!("a:{id}"));
-            let n = format!("n:{}", fold(nick));
+            let a = account.map_or_else(|| "a:-".to_string(), |id| Party::account(id).into_key());
+            let n = Party::nick(nick).into_key();
             let mut stmt = conn.prepare_cached(&format!(
                 "SELECT {MESSAGE_COLUMNS} FROM messages m \
                  WHERE m.conv IN (SELECT conv FROM conversations \

@@ -201,7 +201,7 @@ pub(super) fn execute(
             account,
             msg,
         } => Some(Completion::Queued {
-            ticket: ticket.clone(),
+            ticket: *ticket,
             result: db::queue(
                 conn,
                 *account,
@@ -228,7 +228,7 @@ pub(super) fn execute(
             password,
             hash,
         } => Some(Completion::Verified {
-            ticket: ticket.clone(),
+            ticket: *ticket,
             account: account.clone(),
             ok: password::verify(password, hash),
         }),
@@ -241,7 +241,7 @@ pub(super) fn execute(
             None
         }
         Request::FetchQueue { ticket, account } => Some(Completion::Queue {
-            ticket: ticket.clone(),
+            ticket: *ticket,
             rows: db::fetch_queue(conn, *account)?,
         }),
         Request::Dequeue { ids } => {
@@ -286,7 +286,7 @@ pub(super) fn execute(
             None
         }
         Request::FetchMemberships { ticket, account } => Some(Completion::Memberships {
-            ticket: ticket.clone(),
+            ticket: *ticket,
             channels: db::fetch_memberships(conn, *account, options.missed_per_channel)?,
         }),
         Request::History {
@@ -295,7 +295,7 @@ pub(super) fn execute(
             range,
             limit,
         } => Some(Completion::History {
-            ticket: ticket.clone(),
+            ticket: *ticket,
             messages: db::history(conn, conv, range, *limit)?,
         }),
         Request::Targets {
@@ -306,12 +306,10 @@ pub(super) fn execute(
             to,
             limit,
         } => Some(Completion::Targets {
-            ticket: ticket.clone(),
+            ticket: *ticket,
             targets: db::targets(conn, party, channels, *from, *to, *limit)?,
         }),
-        Request::Sync { ticket } => Some(Completion::Synced {
-            ticket: ticket.clone(),
-        }),
+        Request::Sync { ticket } => Some(Completion::Synced { ticket: *ticket }),
         Request::AddBan(ban) => {
             db::add_ban(conn, ban)?;
             None
@@ -321,24 +319,24 @@ pub(super) fn execute(
             None
         }
         Request::ListAccounts { ticket } => Some(Completion::Accounts {
-            ticket: ticket.clone(),
+            ticket: *ticket,
             accounts: db::list_accounts(conn)?,
         }),
         Request::Stats { ticket } => Some(Completion::Stats {
-            ticket: ticket.clone(),
+            ticket: *ticket,
             queue_total: db::queue_total(conn)?,
             store_bytes: store_bytes(conn),
         }),
         // Taken out of batches by the worker; inside a transaction VACUUM cannot run.
         Request::Backup { ticket, path } => Some(Completion::Backup {
-            ticket: ticket.clone(),
+            ticket: *ticket,
             result: Err(format!(
                 "{}: a backup cannot run inside a transaction",
                 path.display()
             )),
         }),
         Request::Tail { ticket, n, filter } => Some(Completion::History {
-            ticket: ticket.clone(),
+            ticket: *ticket,
             messages: db::tail(conn, *n, filter.as_ref())?,
         }),
     })
@@ -360,7 +358,7 @@ pub(super) fn create(
 ) -> rusqlite::Result<Completion> {
     let result = db::create_account(conn, &account)?.map(|id| Account { id, ..account });
     Ok(Completion::Registered {
-        ticket: ticket.clone(),
+        ticket: *ticket,
         result,
     })
 }
@@ -386,48 +384,48 @@ pub(super) fn new_account(
 pub(super) fn failure_of(request: &Request, why: &str) -> Option<Completion> {
     Some(match request {
         Request::Queue { ticket: t, .. } => Completion::Queued {
-            ticket: t.clone(),
+            ticket: *t,
             result: Err(QueueRefusal::Unavailable),
         },
         Request::Register { ticket: t, .. } | Request::CreateAccount { ticket: t, .. } => {
             Completion::Registered {
-                ticket: t.clone(),
+                ticket: *t,
                 result: Err(RegisterError::Unavailable(why.to_string())),
             }
         }
         Request::Verify {
             ticket: t, account, ..
         } => Completion::Verified {
-            ticket: t.clone(),
+            ticket: *t,
             account: account.clone(),
             ok: false,
         },
         Request::FetchQueue { ticket: t, .. } => Completion::Queue {
-            ticket: t.clone(),
+            ticket: *t,
             rows: Vec::new(),
         },
         Request::FetchMemberships { ticket: t, .. } => Completion::Memberships {
-            ticket: t.clone(),
+            ticket: *t,
             channels: Vec::new(),
         },
         Request::History { ticket: t, .. }
         | Request::Targets { ticket: t, .. }
         | Request::Tail { ticket: t, .. } => Completion::ReadFailed {
-            ticket: t.clone(),
+            ticket: *t,
             why: why.to_string(),
         },
-        Request::Sync { ticket: t } => Completion::Synced { ticket: t.clone() },
+        Request::Sync { ticket: t } => Completion::Synced { ticket: *t },
         Request::ListAccounts { ticket: t } => Completion::Accounts {
-            ticket: t.clone(),
+            ticket: *t,
             accounts: Vec::new(),
         },
         Request::Stats { ticket: t } => Completion::Stats {
-            ticket: t.clone(),
+            ticket: *t,
             queue_total: 0,
             store_bytes: 0,
         },
         Request::Backup { ticket: t, .. } => Completion::Backup {
-            ticket: t.clone(),
+            ticket: *t,
             result: Err(why.to_string()),
         },
         Request::AddBan(_) | Request::RemoveBan { .. } => return None,
