@@ -539,6 +539,19 @@ pub fn dispatch(cx: &mut Cx, msg: &Message) {
     if let Err(e) = (spec.run)(cx, msg) {
         cx.reply(e.numeric, &e.params);
     }
+    registration_step(cx);
+}
+
+/// Completes the sender's connection registration if it is now complete: run after
+/// every command and after every store answer to one, so no handler decides it.
+pub fn registration_step(cx: &mut Cx) {
+    if cx
+        .conns
+        .get(cx.me)
+        .is_some_and(|c| !c.user.registered && c.closing.is_none())
+    {
+        registration::try_register(cx);
+    }
 }
 
 #[cfg(test)]

@@ -21,7 +21,7 @@ mod nickserv;
 mod register;
 mod replay;
 
-pub use nick::{check_nick, enforce_nick, holds_others_nick, may_take_nick};
+pub use nick::{change_nick, check_nick, enforce_nick, holds_others_nick, may_take_nick};
 use nickserv::nickserv_notice;
 pub use nickserv::{nickserv, NICKSERV};
 pub use register::on_registered;
@@ -268,9 +268,6 @@ pub fn on_verified(cx: &mut Cx, asker: ConnId, door: Door, account: &str, ok: bo
             cx.user().host
         );
         login_failed(cx, door, "Invalid account or password");
-    }
-    if cx.conns.get(cx.me).is_some_and(|c| c.closing.is_none()) {
-        super::registration::try_register(cx);
     }
 }
 

@@ -2,7 +2,6 @@
 //! `PONG`, `QUIT`; the welcome burst it ends with is in `welcome.rs`.
 
 use super::{account, channel, err, welcome, CmdError, Cx};
-use crate::outgoing::Outgoing;
 use crate::state::names::is_valid_nick;
 use crate::state::Cap;
 use chatd_proto::numeric::*;
@@ -79,7 +78,6 @@ pub fn cap(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
         "END" => {
             if !registered {
                 cx.user_mut().cap_negotiating = false;
-                try_register(cx);
             }
         }
         _ => {
@@ -150,32 +148,11 @@ pub fn nick(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
         return Ok(());
     }
     account::may_take_nick(cx, new)?;
-    change_nick(cx, new);
+    account::change_nick(cx, new);
     if cx.user().registered && fold(&old) != folded {
         account::check_nick(cx);
     }
-    try_register(cx);
     Ok(())
-}
-
-/// Gives the sender nick `new` (checked by the caller) and tells whoever sees it.
-pub fn change_nick(cx: &mut Cx, new: &str) {
-    let folded = fold(new);
-    let old = cx.user().nick.clone();
-    let mut out = Outgoing::new(cx.relay_from(cx.me, "NICK", vec![new.to_string()]));
-    let me = cx.me;
-    if cx.user().has_nick() {
-        let old_folded = fold(&old);
-        if cx.state.nicks.get(&old_folded) == Some(&me) {
-            cx.state.nicks.remove(&old_folded);
-        }
-    }
-    cx.state.nicks.insert(folded, me);
-    if cx.user().registered {
-        cx.send_to_peers(me, &mut out, true, None);
-        log::info!("conn={me} nick={old} renamed to {new}");
-    }
-    cx.user_mut().nick = new.to_string();
 }
 
 /// `USER <username> <mode> <unused> :<realname>` — RFC 2812 §3.1.3.
@@ -194,7 +171,6 @@ pub fn user(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
     let user = cx.user_mut();
     user.user = format!("~{}", if clean.is_empty() { "user" } else { &clean }).into();
     user.realname = realname.into();
-    try_register(cx);
     Ok(())
 }
 
@@ -225,7 +201,8 @@ pub fn quit(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
 }
 
 /// Completes registration once NICK, USER and (if started) CAP negotiation are done.
-pub fn try_register(cx: &mut Cx) {
+/// Called only by [`registration_step`](super::registration_step).
+pub(super) fn try_register(cx: &mut Cx) {
     let user = cx.user();
     if user.registered
         || !user.has_nick()

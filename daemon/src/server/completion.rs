@@ -81,7 +81,11 @@ impl Server {
                 store.send(next);
             }
         }
-        follow_up(&mut self.cx(id.slot, now), id, then, done);
+        let cx = &mut self.cx(id.slot, now);
+        follow_up(cx, id, then, done);
+        if cx.alive(id) {
+            cmd::registration_step(cx);
+        }
         if !holds_lines {
             return;
         }

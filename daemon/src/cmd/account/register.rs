@@ -183,5 +183,4 @@ pub fn on_registered(
             }
         }
     }
-    crate::cmd::registration::try_register(cx);
 }
