@@ -10,7 +10,10 @@ pub mod mode;
 pub mod oper;
 pub mod query;
 pub mod registration;
+mod reply;
 pub mod welcome;
+
+pub use reply::Replies;
 
 use crate::config::Config;
 use crate::conn::{ConnId, Conns};
@@ -316,6 +319,9 @@ pub struct Cx<'a> {
     pub motd: &'a [String],
     pub store: &'a Store,
     pub now: Instant,
+    /// What this command sends to the sender, sent when the `Cx` ends
+    /// (`cmd/reply.rs`); `Replies::default()` when making a `Cx`.
+    pub replies: Replies,
 }
 
 impl Cx<'_> {
@@ -359,15 +365,6 @@ impl Cx<'_> {
         self.me == id.slot && self.conns.get(id.slot).is_some_and(|c| c.id == id)
     }
 
-    /// A server NOTICE to the sender.
-    pub fn notice(&mut self, text: &str) {
-        let nick = self.user().nick.clone();
-        let msg = Message::new("NOTICE", [nick.as_str(), text])
-            .with_source(self.server_name())
-            .with_trailing();
-        self.conns.send_msg(self.me, &msg);
-    }
-
     pub fn server_name(&self) -> &str {
         &self.config.server.name
     }
@@ -390,25 +387,6 @@ impl Cx<'_> {
 
     pub fn user_of(&self, slot: usize) -> Option<&User> {
         self.conns.get(slot).map(|c| &c.user)
-    }
-
-    /// A numeric to the sender: `:server NUMERIC <nick> params...`.
-    pub fn reply<S: AsRef<str>>(&mut self, numeric: &str, params: &[S]) {
-        let mut all = Vec::with_capacity(params.len() + 1);
-        all.push(self.user().nick.clone());
-        all.extend(params.iter().map(|p| p.as_ref().to_string()));
-        let msg = Message::new(numeric, all).with_source(self.server_name());
-        self.conns.send_msg(self.me, &msg);
-    }
-
-    /// An error numeric to the sender, for handlers that go on after it.
-    pub fn send_err(&mut self, e: CmdError) {
-        self.reply(e.numeric, &e.params);
-    }
-
-    /// Any message to the sender, as given.
-    pub fn send_me(&mut self, msg: &Message) {
-        self.conns.send_msg(self.me, msg);
     }
 
     /// A message from the sender to others, with the `time` tag; `tags` are relayed
@@ -444,7 +422,11 @@ impl Cx<'_> {
                 continue;
             }
             let bytes = out.bytes_for(caps);
-            self.conns.send(slot, bytes);
+            if slot == self.me {
+                self.replies.push(bytes);
+            } else {
+                self.conns.send(slot, bytes);
+            }
         }
     }
 
@@ -487,7 +469,11 @@ impl Cx<'_> {
                 continue;
             }
             let bytes = out.bytes_for(caps);
-            self.conns.send(target, bytes);
+            if target == self.me {
+                self.replies.push(bytes);
+            } else {
+                self.conns.send(target, bytes);
+            }
         }
     }
 
@@ -495,7 +481,11 @@ impl Cx<'_> {
     pub fn send_outgoing(&mut self, slot: usize, out: &mut Outgoing) {
         if let Some(conn) = self.conns.get(slot) {
             let bytes = out.bytes_for(conn.user.caps);
-            self.conns.send(slot, bytes);
+            if slot == self.me {
+                self.replies.push(bytes);
+            } else {
+                self.conns.send(slot, bytes);
+            }
         }
     }
 }
@@ -511,8 +501,12 @@ pub fn echoable_command(command: &str) -> String {
     }
 }
 
-/// Runs one parsed message from the sender in `cx.me`.
+/// Runs one parsed message from the sender in `cx.me`. Its replies reach the sender
+/// when `cx` ends (`cmd/reply.rs`).
 pub fn dispatch(cx: &mut Cx, msg: &Message) {
+    if let Some(label) = msg.tags.iter().find(|t| t.key == "label") {
+        cx.replies.set_label(&label.value);
+    }
     let name = msg.command.to_ascii_uppercase();
     let registered = cx.user().registered;
     let Some(spec) = COMMANDS.iter().find(|s| s.name == name) else {
@@ -538,19 +532,6 @@ pub fn dispatch(cx: &mut Cx, msg: &Message) {
     }
     if let Err(e) = (spec.run)(cx, msg) {
         cx.reply(e.numeric, &e.params);
-    }
-    registration_step(cx);
-}
-
-/// Completes the sender's connection registration if it is now complete: run after
-/// every command and after every store answer to one, so no handler decides it.
-pub fn registration_step(cx: &mut Cx) {
-    if cx
-        .conns
-        .get(cx.me)
-        .is_some_and(|c| !c.user.registered && c.closing.is_none())
-    {
-        registration::try_register(cx);
     }
 }
 

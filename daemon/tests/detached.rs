@@ -62,3 +62,33 @@ fn garbage_gets_answers_and_the_server_goes_on() {
     assert!(out.contains(" 001 ok "), "{out}");
     s.stop();
 }
+
+/// Everything one command sends its own client arrives in the order the command made
+/// it, replies and sends to others that include the sender alike (they all pass
+/// through the command's reply buffer, `cmd/reply.rs`): RFC 2812 §3.3.1 PRIVMSG to a
+/// list of targets, each answered in turn, with IRCv3 echo-message.
+#[test]
+fn a_commands_replies_and_echoes_keep_command_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = server(dir.path());
+    let a = s.attach();
+    let out = text(s.feed(
+        a,
+        b"CAP LS 302\r\nCAP REQ :echo-message\r\nNICK alice\r\nUSER a 0 * :A\r\n",
+    ));
+    assert!(!out.contains(" 001 "), "no welcome before CAP END: {out}");
+    let out = text(s.feed(a, b"CAP END\r\n"));
+    assert!(out.contains(" 001 alice "), "welcome at CAP END: {out}");
+    let out = text(s.feed(a, b"JOIN #x\r\n"));
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].ends_with(" JOIN #x"), "the JOIN first: {out}");
+    assert!(lines.iter().any(|l| l.contains(" 366 alice #x ")), "{out}");
+    let out = text(s.feed(a, b"PRIVMSG nosuch,#x,nosuch2,alice :hi\r\n"));
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 4, "{out}");
+    assert!(lines[0].contains(" 401 alice nosuch "), "{out}");
+    assert!(lines[1].ends_with(" PRIVMSG #x :hi"), "{out}");
+    assert!(lines[2].contains(" 401 alice nosuch2 "), "{out}");
+    assert!(lines[3].ends_with(" PRIVMSG alice :hi"), "{out}");
+    s.stop();
+}

@@ -68,6 +68,7 @@ impl Ctl<'_> {
             motd: self.motd,
             store: self.store,
             now: self.now,
+            replies: Default::default(),
         }
     }
 

@@ -1,8 +1,9 @@
 //! Accounts: one login path behind every door — `REGISTER` (IRCv3
 //! draft/account-registration), SASL PLAIN (`AUTHENTICATE`), `PASS account:password`,
 //! `LOGIN`/`LOGOUT`, and `NickServ` (`IDENTIFY`, `REGISTER`) — plus what follows a
-//! login: account-notify, the offline queue, remembered channels with what was missed,
-//! and nick ownership.
+//! login: account-notify, the offline queue, remembered channels with what was missed
+//! (`account/replay.rs`), and nick ownership (`account/nick.rs`). REGISTER's checks
+//! are in `account/register.rs`, the NickServ commands in `account/nickserv.rs`.
 //!
 //! Password work happens off the loop: a handler sends a [`Request`] and returns; the
 //! matching `on_*` function runs when the [`Completion`] arrives.
@@ -280,7 +281,7 @@ fn login_failed(cx: &mut Cx, door: Door, text: &str) {
         ),
         Door::Pass => {
             cx.reply(ERR_PASSWDMISMATCH, &[format!("Password incorrect: {text}")]);
-            cx.conns.close(cx.me, "Bad password");
+            cx.close("Bad password");
         }
         Door::NickServ | Door::NickServRegister => nickserv_notice(cx, text),
         Door::Login | Door::Register => fail(cx, "LOGIN", "LOGIN_FAILED", "*", text),

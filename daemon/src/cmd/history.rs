@@ -1,7 +1,8 @@
 //! History: `HISTORY <target> [<count>|<duration>]` for people, IRCv3
 //! `CHATHISTORY` (LATEST, BEFORE, AFTER, AROUND, BETWEEN, TARGETS) for clients, and
 //! the replay of stored messages (history, offline queue, missed channel messages)
-//! with their original time: `@time=` with server-time, a readable prefix without.
+//! with their original time: `@time=` with server-time, a readable prefix without
+//! (`history/replay.rs`). This file parses the requests and decides who may read.
 //!
 //! Who may read: members of a channel, and only its current incarnation (a channel
 //! that emptied and was created again is a new channel); the two parties of a

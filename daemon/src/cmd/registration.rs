@@ -77,6 +77,7 @@ pub fn cap(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
         }
         "END" => {
             if !registered {
+                // Registration completes, if it can, when the command ends.
                 cx.user_mut().cap_negotiating = false;
             }
         }
@@ -196,13 +197,14 @@ pub fn quit(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
         Some(r) if !r.is_empty() => format!("Quit: {r}"),
         _ => "Client Quit".to_string(),
     };
-    cx.conns.close(cx.me, &reason);
+    cx.close(&reason);
     Ok(())
 }
 
-/// Completes registration once NICK, USER and (if started) CAP negotiation are done.
-/// Called only by [`registration_step`](super::registration_step).
-pub(super) fn try_register(cx: &mut Cx) {
+/// Completes registration once NICK, USER and (if started) CAP negotiation are done
+/// and no login is under way. Run at the end of every command and store answer for
+/// an unregistered connection that is not closing (`Cx::finish`, `cmd/reply.rs`).
+pub fn try_register(cx: &mut Cx) {
     let user = cx.user();
     if user.registered
         || !user.has_nick()
@@ -223,7 +225,7 @@ pub(super) fn try_register(cx: &mut Cx) {
     }
     if !server_ok && cx.user().account.is_none() {
         cx.reply(ERR_PASSWDMISMATCH, &["Password incorrect"]);
-        cx.conns.close(cx.me, "Bad password");
+        cx.close("Bad password");
         return;
     }
     if cx.conns.get(cx.me).is_some_and(|c| c.closing.is_some()) {
@@ -235,7 +237,7 @@ pub(super) fn try_register(cx: &mut Cx) {
     if let Some(ban) = ban {
         let reason = format!("Banned: {}", ban.reason);
         log::info!("conn={} {source} refused: {reason}", cx.me);
-        cx.conns.close(cx.me, &reason);
+        cx.close(&reason);
         return;
     }
     cx.user_mut().registered = true;

@@ -81,11 +81,7 @@ impl Server {
                 store.send(next);
             }
         }
-        let cx = &mut self.cx(id.slot, now);
-        follow_up(cx, id, then, done);
-        if cx.alive(id) {
-            cmd::registration_step(cx);
-        }
+        follow_up(&mut self.cx(id.slot, now), id, then, done);
         if !holds_lines {
             return;
         }

@@ -147,6 +147,7 @@ impl Server {
                 .as_ref()
                 .expect("the store is open while the loop runs"),
             now,
+            replies: Default::default(),
         }
     }
 }

@@ -122,6 +122,7 @@ impl Server {
         let error =
             Message::new("ERROR", [format!("Closing Link: {host} ({reason})")]).with_trailing();
         cx.conns.send_msg(slot, &error);
+        drop(cx);
         let mut conn = self.conns.slab.remove(slot);
         if let Some(n) = self.state.per_ip.get_mut(&*conn.ip_key) {
             *n -= 1;

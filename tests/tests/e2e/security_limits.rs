@@ -340,32 +340,28 @@ fn one_address_cannot_monopolize_the_hasher() {
     );
 }
 
-/// Issue 14 item 9: LOGIN to an unknown account does the same password work as to
-/// a known one (a dummy hash), so its timing does not tell which accounts exist.
+/// Issue 14 item 9: LOGIN to an unknown account is answered exactly as one to a
+/// known account with a wrong password, and counts against the same budget, so
+/// neither the reply nor the limits tell which accounts exist. (That both cost the
+/// same password work, and so the same time, is the unit test
+/// `password::tests::the_dummy_hash_costs_the_configured_work_and_matches_nothing`;
+/// the times measured on a release build are in the closing figures of
+/// `docs/security.md`, not in a timed test.)
 #[test]
-fn login_to_an_unknown_account_takes_as_long_as_to_a_known_one() {
-    let server = TestServer::start_with(|c| {
-        c.accounts.pbkdf2_iterations = 50_000;
-        c.accounts.login_failures_per_conn = 100;
-        c.accounts.login_failures_per_ip = 100;
-    });
+fn login_to_an_unknown_account_is_answered_like_a_wrong_password() {
+    let server = TestServer::start_with(|c| c.accounts.login_failures_per_conn = 4);
     server.create_account("bob", PW);
     let mut c = server.connect("c");
-    let mut time = |account: &str| {
-        let started = std::time::Instant::now();
+    let mut answers = Vec::new();
+    for account in ["bob", "nosuch", "bob", "nosuch"] {
         c.send(&format!("LOGIN {account} wrong"));
-        assert_eq!(login_answers(&mut c, 1), [WRONG]);
-        started.elapsed()
-    };
-    let mut known: Vec<_> = (0..3).map(|_| time("bob")).collect();
-    let mut unknown: Vec<_> = (0..3).map(|_| time("nosuch")).collect();
-    known.sort();
-    unknown.sort();
-    // Medians; generous bounds for a busy machine (the old gap was 100-fold).
-    assert!(
-        unknown[1] * 3 >= known[1] && known[1] * 3 >= unknown[1],
-        "known {known:?}, unknown {unknown:?}"
-    );
+        answers.extend(login_answers(&mut c, 1));
+    }
+    assert_eq!(answers, [WRONG; 4]);
+    // Both kinds used up the connection's budget alike: the fifth is refused
+    // without a check, whichever name it is for.
+    c.send("LOGIN nosuch wrong");
+    assert_ne!(login_answers(&mut c, 1), [WRONG]);
 }
 
 /// Issue 14 item 1: missed channel messages replayed at login count against the

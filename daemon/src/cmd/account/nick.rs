@@ -115,8 +115,7 @@ pub fn enforce_nick(cx: &mut Cx) {
     let Some(guest) = guest else {
         // Every guest nick tried was in use: the nick cannot stay with someone who
         // did not log in, so the connection goes.
-        cx.conns
-            .close(cx.me, &format!("{old} belongs to a registered account"));
+        cx.close(&format!("{old} belongs to a registered account"));
         return;
     };
     nickserv_notice(

@@ -63,7 +63,7 @@ pub fn on_queue(
     }
     let nick = cx.user().nick.clone();
     let caps = cx.user().caps;
-    let mut room = cx.conns.replay_room(me);
+    let mut room = cx.replay_room();
     let mut sent = 0;
     let mut more = false;
     for (row, msg) in rows {
@@ -73,7 +73,7 @@ pub fn on_queue(
             break;
         }
         room = room.saturating_sub(bytes.len());
-        cx.conns.send_replay(me, bytes, Some(row));
+        cx.send_replay(bytes, Some(row));
         sent += 1;
     }
     if more {
@@ -91,7 +91,7 @@ pub fn on_queue(
         };
         let notice =
             Message::new("NOTICE", [nick.as_str(), text.as_str()]).with_source(cx.server_name());
-        cx.conns.send_replay(me, notice.to_line().into(), None);
+        cx.send_replay(notice.to_line().into(), None);
         log::info!("conn={me} account={account} offline queue: {count} delivered");
     }
     if let Some(conn) = cx.conns.get_mut(me) {
@@ -210,7 +210,7 @@ pub fn on_memberships(cx: &mut Cx, asker: ConnId, channels: Vec<Membership>) {
         // that fit in half of it and say what was left out, rather than cut the
         // client off at every login.
         let caps = cx.user().caps;
-        let mut room = cx.conns.replay_room(cx.me);
+        let mut room = cx.replay_room();
         let mut keep = 0;
         for msg in missed.iter().rev() {
             let len = history::replay_bytes(msg, None, caps, Some("0000000000000000")).len();

@@ -74,14 +74,13 @@ pub fn on_targets(cx: &mut Cx, asker: ConnId, targets: Vec<store::TargetActivity
     let caps = cx.user().caps;
     let batch = caps.has(Cap::Batch).then(new_batch_id);
     let server = cx.server_name().to_string();
-    let me = cx.me;
     if let Some(id) = &batch {
         let start = Message::new(
             "BATCH",
             [format!("+{id}"), "draft/chathistory-targets".to_string()],
         )
         .with_source(server.as_str());
-        cx.conns.send_replay(me, start.to_line().into(), None);
+        cx.send_replay(start.to_line().into(), None);
     }
     for t in targets {
         let mut m = Message::new(
@@ -92,12 +91,11 @@ pub fn on_targets(cx: &mut Cx, asker: ConnId, targets: Vec<store::TargetActivity
         if let Some(id) = &batch {
             m = m.with_tag("batch", id.as_str());
         }
-        cx.conns
-            .send_replay(me, Outgoing::new(m).bytes_for(caps), None);
+        cx.send_replay(Outgoing::new(m).bytes_for(caps), None);
     }
     if let Some(id) = &batch {
         let end = Message::new("BATCH", [format!("-{id}")]).with_source(server.as_str());
-        cx.conns.send_replay(me, end.to_line().into(), None);
+        cx.send_replay(end.to_line().into(), None);
     }
 }
 
@@ -105,7 +103,6 @@ pub fn on_targets(cx: &mut Cx, asker: ConnId, targets: Vec<store::TargetActivity
 /// `batch` (an empty batch when there are none). Goes through the replay backlog.
 pub fn send_replay_batch(cx: &mut Cx, target: &str, messages: &[StoredMessage]) {
     let caps = cx.user().caps;
-    let me = cx.me;
     let batch = caps.has(Cap::Batch).then(new_batch_id);
     let server = cx.server_name().to_string();
     if let Some(id) = &batch {
@@ -114,15 +111,15 @@ pub fn send_replay_batch(cx: &mut Cx, target: &str, messages: &[StoredMessage]) 
             [format!("+{id}"), "chathistory".into(), target.into()],
         )
         .with_source(server.as_str());
-        cx.conns.send_replay(me, start.to_line().into(), None);
+        cx.send_replay(start.to_line().into(), None);
     }
     for m in messages {
         let bytes = replay_bytes(m, None, caps, batch.as_deref());
-        cx.conns.send_replay(me, bytes, None);
+        cx.send_replay(bytes, None);
     }
     if let Some(id) = &batch {
         let end = Message::new("BATCH", [format!("-{id}")]).with_source(server.as_str());
-        cx.conns.send_replay(me, end.to_line().into(), None);
+        cx.send_replay(end.to_line().into(), None);
     }
 }
 
