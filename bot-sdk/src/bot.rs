@@ -95,7 +95,9 @@ impl Bot {
         &self.core.config
     }
 
-    /// Calls `f` with every event, in the order the handlers were added.
+    /// Calls `f` with every event, in the order the handlers were added. Handlers
+    /// run on the bot's thread: one that blocks (on a terminal, a lock, another
+    /// thread) holds up everything else, a [`Handle::quit`] included.
     pub fn on(&mut self, f: impl FnMut(&mut Context<'_>, &Event) + Send + 'static) -> &mut Bot {
         self.handlers.push(Box::new(f));
         self

@@ -1,25 +1,23 @@
 //! The `chat` terminal client, driven through a pseudo-terminal like a person at a
 //! keyboard: it joins, receives a channel message while a line is half typed
 //! (without breaking that line), sends the line to the current channel, sends a
-//! /msg, and quits.
+//! /msg, and quits; and /quit typed while messages pour in still quits.
 
-use crate::support::{TestServer, TIMEOUT};
+use crate::support::{Peer, TestServer, TIMEOUT};
+use expectrl::process::unix::Signal;
+use expectrl::session::OsSession;
 use expectrl::{Eof, Expect, Session};
 use std::process::Command;
 
-#[test]
-fn chat_sends_and_receives_in_a_terminal() {
-    let server = TestServer::start();
-    let mut alice = server.peer("alice");
-    alice.join("#room");
-
+/// `chat --nick carol` on `server` in a pty, joined to `#room` (alice, already
+/// there, has seen the JOIN), its prompt naming the channel.
+fn chat_in_room(server: &TestServer, alice: &mut Peer) -> OsSession {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_chat"));
     cmd.args(["--nick", "carol", &server.addr.to_string()])
         .env("TERM", "xterm")
         .env_remove("NO_COLOR");
     let mut chat = Session::spawn(cmd).expect("chat starts in a pty");
     chat.set_expect_timeout(Some(TIMEOUT));
-
     chat.expect("connected as carol")
         .expect("the connect notice");
     chat.send_line("/join #room").unwrap();
@@ -29,6 +27,16 @@ fn chat_sends_and_receives_in_a_terminal() {
     );
     chat.expect("[#room]")
         .expect("the prompt names the channel");
+    chat
+}
+
+#[test]
+fn chat_sends_and_receives_in_a_terminal() {
+    let server = TestServer::start();
+    let mut alice = server.peer("alice");
+    alice.join("#room");
+
+    let mut chat = chat_in_room(&server, &mut alice);
 
     // A message arrives while carol is halfway through typing a line: it shows
     // above the prompt, and her line goes on where she left it.
@@ -47,6 +55,47 @@ fn chat_sends_and_receives_in_a_terminal() {
     assert_eq!(alice.expect_privmsg("carol", "alice"), "just between us");
 
     chat.send_line("/quit off now").unwrap();
+    let quit = alice.expect(
+        |m| m.command == "QUIT" && m.source_nick() == Some("carol"),
+        "carol's QUIT",
+    );
+    assert!(quit.param(0).contains("off now"), "{quit}");
+    chat.expect(Eof).expect("chat exits");
+}
+
+/// Regression: /quit typed while channel lines arrive hung the client for good.
+/// rustyline's external printer hands a line to the prompt through a one-slot
+/// queue while a prompt is open; a line queued just as the prompt returned stays
+/// there until the next prompt, and the next line blocks behind it. The bot's
+/// thread printed its events itself, so it blocked there and never ran the quit,
+/// while the prompt, having read /quit, was never opened again: no QUIT, no exit.
+/// Stopping the process makes the timing certain: the lines and the typed /quit
+/// are both waiting when it resumes, and the prompt takes typed keys first.
+#[test]
+fn chat_quits_while_lines_arrive() {
+    let server = TestServer::start();
+    let mut alice = server.peer("alice");
+    alice.join("#room");
+    let mut chat = chat_in_room(&server, &mut alice);
+    // Everything so far is on screen: the prompt is idle, its queue empty.
+    alice.send("PRIVMSG #room :are you settled?");
+    chat.expect("are you settled?").expect("the line shows");
+
+    chat.get_process_mut()
+        .signal(Signal::SIGSTOP)
+        .expect("stop chat");
+    for i in 0..10 {
+        alice.send(&format!("PRIVMSG #room :line {i} of a busy channel"));
+    }
+    // RFC 2812 §3.7.2: the PONG comes after the lines above were relayed.
+    alice.send("PING :relayed");
+    alice.expect(|m| m.command == "PONG", "PONG after the lines");
+    let reason = format!("off now {}", "and away ".repeat(20));
+    chat.send_line(format!("/quit {reason}")).unwrap();
+    chat.get_process_mut()
+        .signal(Signal::SIGCONT)
+        .expect("continue chat");
+
     let quit = alice.expect(
         |m| m.command == "QUIT" && m.source_nick() == Some("carol"),
         "carol's QUIT",

@@ -1,18 +1,21 @@
 //! `chat`: a small terminal client for chatd (and any IRC server), on the
 //! chatd-bot library. This file: arguments, the prompt loop (rustyline) and the
-//! wiring; `input.rs` the slash commands, `view.rs` how events look.
+//! wiring; `input.rs` the slash commands, `view.rs` how events look, `screen.rs`
+//! where lines for the user go.
 //!
 //! ```text
 //! chat [--tls [--ca FILE]] [--nick N] [--password P] HOST[:PORT]
 //! ```
 
 mod input;
+mod screen;
 mod view;
 
 use chatd_bot::{Bot, Config, Event};
 use clap::Parser;
 use rustyline::error::ReadlineError;
-use rustyline::{DefaultEditor, ExternalPrinter};
+use rustyline::DefaultEditor;
+use screen::Screen;
 use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -50,9 +53,6 @@ pub struct Ui {
     /// Where typed lines go: a channel or a nick.
     pub current: Option<String>,
 }
-
-/// Where lines for the user go: above the prompt on a terminal, else stdout.
-type Print = Arc<Mutex<dyn FnMut(String) + Send>>;
 
 fn main() -> ExitCode {
     let args = Args::parse();
@@ -93,15 +93,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let print: Print = match terminal.then(|| editor.create_external_printer()) {
-        Some(Ok(mut printer)) => Arc::new(Mutex::new(move |line: String| {
-            let _ = printer.print(format!("{line}\n"));
-        })),
-        _ => Arc::new(Mutex::new(|line: String| println!("{line}"))),
-    };
-    let say = |print: &Print, line: String| {
-        (print.lock().expect("the printer lock is never poisoned"))(line)
-    };
+    let screen = Screen::new(&mut editor, terminal);
 
     let ui = Arc::new(Mutex::new(Ui::default()));
     let mut bot = match Bot::new(config) {
@@ -114,7 +106,7 @@ fn main() -> ExitCode {
     let (first_tx, first_rx) = mpsc::channel();
     {
         let ui = ui.clone();
-        let print = print.clone();
+        let screen = screen.clone();
         let first_tx = first_tx.clone();
         bot.on(move |ctx, event| {
             if matches!(event, Event::Connected { .. } | Event::Disconnected { .. }) {
@@ -126,7 +118,7 @@ fn main() -> ExitCode {
                 view::render(event, ctx.state(), style)
             };
             if let Some(line) = line {
-                say(&print, line);
+                screen.say(line);
             }
         });
     }
@@ -134,16 +126,16 @@ fn main() -> ExitCode {
     let stopped = Arc::new(AtomicBool::new(false));
     let thread = {
         let stopped = stopped.clone();
-        let print = print.clone();
+        let screen = screen.clone();
         std::thread::spawn(move || {
             let result = bot.run();
             stopped.store(true, Ordering::SeqCst);
             let _ = first_tx.send(());
             if let Err(e) = &result {
-                say(
-                    &print,
-                    view::error_line(&format!("{e} (press Enter to exit)"), style),
-                );
+                screen.say(view::error_line(
+                    &format!("{e} (press Enter to exit)"),
+                    style,
+                ));
             }
             result
         })
@@ -181,11 +173,11 @@ fn main() -> ExitCode {
                             &action,
                             &mut ui.lock().expect("the ui lock is never poisoned"),
                         );
-                        let (ui, print) = (ui.clone(), print.clone());
+                        let (ui, screen) = (ui.clone(), screen.clone());
                         handle.run(move |ctx| {
                             let mut ui = ui.lock().expect("the ui lock is never poisoned");
                             for line in input::apply(action, ctx, &mut ui, style) {
-                                say(&print, line);
+                                screen.say(line);
                             }
                         });
                     }
@@ -202,6 +194,9 @@ fn main() -> ExitCode {
             }
         }
     }
+    // The prompt is gone for good: what the client still has to say (while it
+    // quits) goes straight to the terminal.
+    screen.close();
     let result = thread.join();
     match result {
         Ok(Ok(())) if !failed => ExitCode::SUCCESS,
