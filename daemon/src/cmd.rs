@@ -17,9 +17,10 @@ pub use reply::Replies;
 
 use crate::config::Config;
 use crate::conn::{ConnId, Conns};
+use crate::followup::{FollowUp, Then};
 use crate::outgoing::{server_time_now, Outgoing};
 use crate::state::{Cap, State, User};
-use crate::store::{Request, Store};
+use crate::store::{Request, Store, Ticket};
 use chatd_proto::numeric::*;
 use chatd_proto::Message;
 use std::collections::HashSet;
@@ -330,10 +331,28 @@ impl Cx<'_> {
     }
 
     /// Sends a request whose answer the sender waits for: the sender's next lines are
-    /// held until it comes (see [`Conn::awaiting`](crate::conn::Conn::awaiting)).
-    pub fn ask(&mut self, request: Request) {
-        debug_assert!(request.may_be_awaited(), "{request:?} is never waited for");
-        if self.store.send(request) {
+    /// held until it comes (see [`Conn::awaiting`](crate::conn::Conn::awaiting)), and
+    /// `then` says what to do with it (routed by `server/completion.rs`).
+    pub fn ask(&mut self, then: Then, request: impl FnOnce(Ticket) -> Request) {
+        self.send_for(then, true, request);
+    }
+
+    /// Sends a request whose answer `then` follows up, without holding the sender's
+    /// next lines (an offline message must not slow its sender down).
+    pub fn tell(&mut self, then: Then, request: impl FnOnce(Ticket) -> Request) {
+        self.send_for(then, false, request);
+    }
+
+    fn send_for(&mut self, then: Then, holds_lines: bool, request: impl FnOnce(Ticket) -> Request) {
+        let id = self.my_id();
+        let ticket = self.state.followups.open(FollowUp::Client {
+            id,
+            holds_lines,
+            then,
+        });
+        if !self.store.send(request(ticket)) {
+            self.state.followups.take(ticket);
+        } else if holds_lines {
             if let Some(conn) = self.conns.get_mut(self.me) {
                 conn.awaiting += 1;
             }

@@ -113,12 +113,7 @@ impl mio::event::Source for Sock {
 /// Why a PROXY protocol header from anyone else than a configured proxy is refused.
 pub const PROXY_NOT_LISTED: &str = "PROXY protocol header from an address not in server.proxy_from";
 
-/// Names a connection across events: a slot may be reused, the serial never is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct ConnId {
-    pub slot: usize,
-    pub serial: u64,
-}
+pub use crate::ids::ConnId;
 
 /// Replayed lines on their way out.
 #[derive(Default)]

@@ -1,6 +1,7 @@
 //! chatd, the daemon as a library: `main.rs` parses arguments and calls
 //! [`Server::bind`] then [`Server::run`]; tests do the same on port 0.
-//! Map: `server/` the loop, `conn.rs` sockets and queues, `outgoing.rs` shared
+//! Map: `server/` the loop, `conn.rs` sockets and queues, `ids.rs` connection ids and
+//! parties, `followup.rs` what waits for each store answer, `outgoing.rs` shared
 //! serialized messages, `state/` users and channels, `cmd.rs` + `cmd/` the commands,
 //! `redact.rs` what the log may show of client lines.
 
@@ -9,6 +10,8 @@ pub mod admission;
 pub mod cmd;
 pub mod config;
 pub mod conn;
+pub mod followup;
+pub mod ids;
 pub mod ipnet;
 pub mod outgoing;
 pub mod process;

@@ -79,10 +79,9 @@ impl Ctl<'_> {
         conn.awaiting += 1;
         let conn = conn.id;
         self.st.pending.insert(n, (slot, conn.serial, pending));
-        Ticket {
-            conn,
-            what: format!("admin {n}"),
-        }
+        self.state
+            .followups
+            .open(crate::followup::FollowUp::Admin { request: n })
     }
 }
 
@@ -598,14 +597,7 @@ pub fn apply_reload(
 }
 
 /// Finishes an admin request the store answered. Returns the stream to add, if any.
-pub fn complete(ctl: &mut Ctl, ticket: &Ticket, done: Completion) {
-    let Some(n) = ticket
-        .what
-        .strip_prefix("admin ")
-        .and_then(|n| n.parse::<u64>().ok())
-    else {
-        return;
-    };
+pub fn complete(ctl: &mut Ctl, n: u64, done: Completion) {
     let Some((slot, serial, pending)) = ctl.st.pending.remove(&n) else {
         return;
     };
@@ -727,8 +719,8 @@ pub fn stream_shows(filter: &Option<TailFilter>, m: &StoredMessage) -> bool {
             matches!(&m.conv, store::Conv::Channel { name, .. } if *name == fold(c))
         }
         Some(TailFilter::Party { nick, account }) => {
-            let a = account.map(crate::cmd::history::party_of_account);
-            let n = format!("n:{}", fold(nick));
+            let a = account.map(|id| crate::ids::Party::account(id).into_key());
+            let n = crate::ids::Party::nick(nick).into_key();
             let a = a.as_ref().unwrap_or(&n);
             matches!(&m.conv, store::Conv::Direct(x, y)
                 if [x, y].iter().any(|id| **id == *a || **id == n))

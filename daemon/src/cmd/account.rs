@@ -9,6 +9,8 @@
 //! matching `on_*` function runs when the [`Completion`] arrives.
 
 use super::{err, CmdError, Cx};
+use crate::followup::{Door, Then};
+use crate::ids::ConnId;
 use crate::outgoing::Outgoing;
 use crate::state::Cap;
 use crate::store::{Request, Ticket};
@@ -20,7 +22,7 @@ mod nickserv;
 mod register;
 mod replay;
 
-pub use nick::{check_nick, enforce_nick, holds_others_nick, may_take_nick};
+pub use nick::{change_nick, check_nick, enforce_nick, holds_others_nick, may_take_nick};
 use nickserv::nickserv_notice;
 pub use nickserv::{nickserv, NICKSERV};
 pub use register::on_registered;
@@ -29,48 +31,6 @@ pub use replay::{after_login, end_session, finish_replay_if_done, on_memberships
 
 /// Longest SASL payload (base64) accepted.
 const SASL_MAX: usize = 4096;
-
-/// How a login arrived: decides the replies.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Door {
-    Sasl,
-    Pass,
-    Login,
-    NickServ,
-    Register,
-    NickServRegister,
-}
-
-impl Door {
-    fn as_str(self) -> &'static str {
-        match self {
-            Door::Sasl => "sasl",
-            Door::Pass => "pass",
-            Door::Login => "login",
-            Door::NickServ => "nickserv",
-            Door::Register => "register",
-            Door::NickServRegister => "nickserv-register",
-        }
-    }
-
-    fn parse(s: &str) -> Door {
-        match s.split(' ').next().unwrap_or("") {
-            "sasl" => Door::Sasl,
-            "pass" => Door::Pass,
-            "nickserv" => Door::NickServ,
-            "register" => Door::Register,
-            "nickserv-register" => Door::NickServRegister,
-            _ => Door::Login,
-        }
-    }
-}
-
-fn ticket(cx: &Cx, door: Door) -> Ticket {
-    Ticket {
-        conn: cx.my_id(),
-        what: door.as_str().to_string(),
-    }
-}
 
 /// `REGISTER <account|*> <email|*> <password>` — IRCv3 draft/account-registration;
 /// before or after connection registration.
@@ -222,16 +182,12 @@ fn begin_login(cx: &mut Cx, door: Door, account: &str, password: &str) {
     };
     cx.user_mut().login_pending = true;
     cx.user_mut().login_account_id = id;
-    let ticket = ticket(cx, door);
-    ask_hasher(
-        cx,
-        Request::Verify {
-            ticket,
-            account: name,
-            password: password.to_string(),
-            hash,
-        },
-    );
+    ask_hasher(cx, Then::Login { door }, |ticket| Request::Verify {
+        ticket,
+        account: name,
+        password: password.to_string(),
+        hash,
+    });
 }
 
 /// The address key the sender's limits count under (an IPv4 address or an IPv6 /64).
@@ -277,13 +233,18 @@ pub(super) fn password_check_done(cx: &mut Cx, ok: bool) {
 /// Sends password work to the hasher through the per-address fair queue
 /// ([`HashQueue`](crate::state::hashing::HashQueue)); the sender waits for it as
 /// for [`Cx::ask`].
-pub(super) fn ask_hasher(cx: &mut Cx, request: Request) {
+pub(super) fn ask_hasher(cx: &mut Cx, then: Then, request: impl FnOnce(Ticket) -> Request) {
     let key = my_ip_key(cx);
     let id = cx.my_id();
     if let Some(conn) = cx.conns.get_mut(cx.me) {
         conn.awaiting += 1;
     }
-    if let Some(now) = cx.state.hashing.submit(&key, id, request) {
+    let ticket = cx.state.followups.open(crate::followup::FollowUp::Client {
+        id,
+        holds_lines: true,
+        then,
+    });
+    if let Some(now) = cx.state.hashing.submit(&key, id, request(ticket)) {
         if !cx.store.send(now) {
             let _ = cx.state.hashing.finished(id);
         }
@@ -291,11 +252,10 @@ pub(super) fn ask_hasher(cx: &mut Cx, request: Request) {
 }
 
 /// The password check's outcome.
-pub fn on_verified(cx: &mut Cx, ticket: &Ticket, account: &str, ok: bool) {
-    if !cx.alive(ticket.conn) {
+pub fn on_verified(cx: &mut Cx, asker: ConnId, door: Door, account: &str, ok: bool) {
+    if !cx.alive(asker) {
         return;
     }
-    let door = Door::parse(&ticket.what);
     cx.user_mut().login_pending = false;
     let checked = cx.user_mut().login_account_id.take();
     let ok = ok && checked.is_some() && cx.state.account_id(account) == checked;

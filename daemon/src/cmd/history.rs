@@ -10,7 +10,9 @@
 //! recipient, when the nick is a registered account), else its nick.
 
 use super::{no_such_channel, not_on_channel, CmdError, Cx};
-use crate::store::{self, id_at_ms, id_of_msgid, Conv, Range, Request, Ticket};
+use crate::followup::{HistoryFrom, Then};
+use crate::ids::Party;
+use crate::store::{self, id_at_ms, id_of_msgid, Conv, Range, Request};
 use chatd_proto::{fold, Message};
 
 mod replay;
@@ -22,40 +24,29 @@ pub use replay::{
 /// `HISTORY` answers this many messages when no count is given.
 const DEFAULT_COUNT: usize = 50;
 
-/// The identity of the sender for private-conversation keys.
-pub fn my_party(cx: &Cx) -> String {
+/// The sender's party in a private conversation.
+pub fn my_party(cx: &Cx) -> Party {
     party_of_user(cx.state, cx.user())
 }
 
-/// The party identity of an account: `a:<id>`. Its id, not its name: an account
-/// registered later under a deleted one's name is someone else.
-pub fn party_of_account(id: store::AccountId) -> String {
-    format!("a:{id}")
-}
-
-/// The identity of a connected user: `a:<account id>` when logged in, else
-/// `n:<nick>`.
-pub fn party_of_user(state: &crate::state::State, user: &crate::state::User) -> String {
-    if let Some(id) = user.account.as_deref().and_then(|a| state.account_id(a)) {
-        return party_of_account(id);
+/// The party of a connected user: its account when logged in, else its nick.
+pub fn party_of_user(state: &crate::state::State, user: &crate::state::User) -> Party {
+    match user.account.as_deref().and_then(|a| state.account_id(a)) {
+        Some(id) => Party::account(id),
+        None => Party::nick(&user.nick),
     }
-    let mut party = String::with_capacity(2 + user.nick.len());
-    party.push_str("n:");
-    party.push_str(&user.nick);
-    party.make_ascii_lowercase(); // `fold`: casemapping ascii
-    party
 }
 
-/// The identity of a private-message target: the account of whoever is online under
+/// The party of a private-message target: the account of whoever is online under
 /// that nick, else the account of that name, else the nick.
-pub fn party_of_nick(cx: &Cx, nick: &str) -> String {
+pub fn party_of_nick(cx: &Cx, nick: &str) -> Party {
     if let Some(user) = cx.state.slot_of_nick(nick).and_then(|s| cx.user_of(s)) {
         return party_of_user(cx.state, user);
     }
-    if let Some(id) = cx.state.account_id(nick) {
-        return party_of_account(id);
+    match cx.state.account_id(nick) {
+        Some(id) => Party::account(id),
+        None => Party::nick(nick),
     }
-    format!("n:{}", fold(nick))
 }
 
 /// The oldest message (exclusive id bound) the sender may read in a private
@@ -95,21 +86,15 @@ fn clamp(range: Range, floor: i64) -> Range {
 }
 
 /// Sends a history request for the sender; the answer goes to [`on_history`] (or
-/// [`on_read_failed`], which needs the CHATHISTORY subcommand, last in the ticket).
-fn request(
-    cx: &mut Cx,
-    (command, sub): (&str, &str),
-    target: &str,
-    conv: Conv,
-    range: Range,
-    limit: usize,
-) {
+/// [`on_read_failed`], which needs the CHATHISTORY subcommand).
+fn request(cx: &mut Cx, from: HistoryFrom, target: &str, conv: Conv, range: Range, limit: usize) {
     let floor = floor(cx, &conv);
-    let ticket = Ticket {
-        conn: cx.my_id(),
-        what: format!("{command} {target} {floor} {sub}"),
+    let then = Then::History {
+        from,
+        target: target.to_string(),
+        floor,
     };
-    cx.ask(Request::History {
+    cx.ask(then, |ticket| Request::History {
         ticket,
         conv,
         range: clamp(range, floor),
@@ -132,7 +117,7 @@ pub fn ask_missed(cx: &mut Cx, shown: &str, incarnation: store::Incarnation) {
     }
     request(
         cx,
-        ("MISSED", ""),
+        HistoryFrom::Missed,
         shown,
         conv,
         Range::Latest { after: None },
@@ -158,7 +143,10 @@ fn conversation(cx: &Cx, target: &str) -> Result<Conv, CmdError> {
     if !crate::state::names::is_valid_nick(target, 400) {
         return Err(super::no_such_nick(target));
     }
-    Ok(Conv::Direct(my_party(cx), party_of_nick(cx, target)))
+    Ok(Conv::Direct(
+        my_party(cx).into_key(),
+        party_of_nick(cx, target).into_key(),
+    ))
 }
 
 /// `HISTORY <target> [<count>|<duration>]` — `HISTORY #chan 50`, `HISTORY bob 1h`.
@@ -191,7 +179,7 @@ pub fn history(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
         );
         return Ok(());
     };
-    request(cx, ("HISTORY", ""), target, conv, range, limit);
+    request(cx, HistoryFrom::History, target, conv, range, limit);
     Ok(())
 }
 
@@ -326,7 +314,6 @@ pub fn chathistory(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
             "A reference is *, timestamp=<time> or msgid=<id>",
         )
     };
-    let id = cx.my_id();
     if sub == "TARGETS" {
         let refs: Vec<Option<Ref>> = [msg.param(1), msg.param(2)]
             .iter()
@@ -336,11 +323,7 @@ pub fn chathistory(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
             bad_ref(cx, msg.param(1));
             return Ok(());
         };
-        let ticket = Ticket {
-            conn: id,
-            what: "TARGETS".into(),
-        };
-        let party = my_party(cx);
+        let party = my_party(cx).into_key();
         // Each channel as the incarnation the sender is in: earlier ones are not theirs.
         let channels = cx
             .user()
@@ -351,7 +334,7 @@ pub fn chathistory(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
         // Private conversations of a nick count only from this connection on.
         let floor = floor(cx, &Conv::Direct(String::new(), String::new()));
         let (from, to) = (id_at_ms(a.min(b)).max(floor), id_at_ms(a.max(b)));
-        cx.ask(Request::Targets {
+        cx.ask(Then::Targets, |ticket| Request::Targets {
             ticket,
             party,
             channels,
@@ -416,7 +399,8 @@ pub fn chathistory(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
         bad_ref(cx, msg.param(2));
         return Ok(());
     };
-    request(cx, ("CHATHISTORY", &sub), target, conv, range, limit);
+    let from = HistoryFrom::Chathistory { sub };
+    request(cx, from, target, conv, range, limit);
     Ok(())
 }
 

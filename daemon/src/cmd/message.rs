@@ -6,9 +6,11 @@
 //! logged in to it, goes to its offline queue.
 
 use super::{account, err, history, no_such_channel, no_such_nick, CmdError, Cx};
+use crate::followup::Then;
+use crate::ids::{ConnId, Party};
 use crate::outgoing::Outgoing;
 use crate::state::Cap;
-use crate::store::{self, Conv, QueueRefusal, Request, StoredMessage, Ticket};
+use crate::store::{self, Conv, QueueRefusal, Request, StoredMessage};
 use chatd_proto::numeric::*;
 use chatd_proto::{fold, Message, Tag};
 
@@ -174,12 +176,12 @@ fn deliver(cx: &mut Cx, msg: &Message, kind: Kind) -> Result<(), CmdError> {
                     continue;
                 }
                 let their_party = match cx.state.account(target) {
-                    Some(a) => history::party_of_account(a.id),
+                    Some(a) => Party::account(a.id),
                     None => history::party_of_nick(cx, target),
                 };
                 let offline = stored(
                     target.to_string(),
-                    Conv::Direct(history::my_party(cx), their_party),
+                    Conv::Direct(history::my_party(cx).into_key(), their_party.into_key()),
                 );
                 match (cx.state.account(target).map(|a| a.name.clone()), offline) {
                     (Some(name), Some(m)) => {
@@ -203,7 +205,7 @@ fn deliver(cx: &mut Cx, msg: &Message, kind: Kind) -> Result<(), CmdError> {
             if needs.is_none_or(|c| caps.has(c)) {
                 cx.send_outgoing(slot, &mut out);
             }
-            let conv = Conv::Direct(history::my_party(cx), their_party);
+            let conv = Conv::Direct(history::my_party(cx).into_key(), their_party.into_key());
             if let Some(m) = stored(nick.clone(), conv) {
                 log_message(cx, m);
             }
@@ -306,11 +308,11 @@ fn to_account(cx: &mut Cx, name: &str, m: StoredMessage, out: &mut Outgoing, ech
     let Some(account) = cx.state.account_id(name) else {
         return;
     };
-    let ticket = Ticket {
-        conn: cx.my_id(),
-        what: format!("{} {name}", m.kind.command()),
+    let then = Then::Queued {
+        command: m.kind.command(),
+        target: name.to_string(),
     };
-    cx.store.send(Request::Queue {
+    cx.tell(then, |ticket| Request::Queue {
         ticket,
         account,
         msg: m,
@@ -318,11 +320,15 @@ fn to_account(cx: &mut Cx, name: &str, m: StoredMessage, out: &mut Outgoing, ech
 }
 
 /// The store committed (or refused) an offline message: tell the sender.
-pub fn on_queued(cx: &mut Cx, ticket: &Ticket, result: Result<(), QueueRefusal>) {
-    if !cx.alive(ticket.conn) {
+pub fn on_queued(
+    cx: &mut Cx,
+    asker: ConnId,
+    (command, target): (&str, &str),
+    result: Result<(), QueueRefusal>,
+) {
+    if !cx.alive(asker) {
         return;
     }
-    let (command, target) = ticket.what.split_once(' ').unwrap_or(("PRIVMSG", ""));
     let impostor = cx
         .state
         .slot_of_nick(target)

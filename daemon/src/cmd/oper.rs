@@ -3,8 +3,10 @@
 //! any channel (`channel.rs`, `mode.rs`) and show as 313 in WHOIS.
 
 use super::{account, err, no_such_nick, CmdError, Cx};
+use crate::followup::Then;
+use crate::ids::ConnId;
 use crate::outgoing::Outgoing;
-use crate::store::{PasswordHash, Request, Ticket};
+use crate::store::{PasswordHash, Request};
 use chatd_proto::numeric::*;
 use chatd_proto::Message;
 
@@ -42,29 +44,25 @@ pub fn oper(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
         }
     };
     cx.user_mut().login_pending = true;
-    let ticket = Ticket {
-        conn: cx.my_id(),
-        what: format!("oper {name}"),
+    let then = Then::Oper {
+        name: name.to_string(),
     };
-    account::ask_hasher(
-        cx,
-        Request::Verify {
-            ticket,
-            account: name.to_string(),
-            password: password.to_string(),
-            hash,
-        },
-    );
+    account::ask_hasher(cx, then, |ticket| Request::Verify {
+        ticket,
+        account: name.to_string(),
+        password: password.to_string(),
+        hash,
+    });
     Ok(())
 }
 
 /// The OPER password check answered.
-pub fn on_verified(cx: &mut Cx, ticket: &Ticket, ok: bool) {
-    if !cx.alive(ticket.conn) {
+pub fn on_verified(cx: &mut Cx, asker: ConnId, name: &str, ok: bool) {
+    if !cx.alive(asker) {
         return;
     }
     cx.user_mut().login_pending = false;
-    let name = ticket.what.strip_prefix("oper ").unwrap_or("").to_string();
+    let name = name.to_string();
     let ok = ok && cx.config.oper.iter().any(|o| o.name == name);
     account::password_check_done(cx, ok);
     if !ok {

@@ -2,7 +2,6 @@
 //! `PONG`, `QUIT`; the welcome burst it ends with is in `welcome.rs`.
 
 use super::{account, channel, err, welcome, CmdError, Cx};
-use crate::outgoing::Outgoing;
 use crate::state::names::is_valid_nick;
 use crate::state::Cap;
 use chatd_proto::numeric::*;
@@ -150,31 +149,11 @@ pub fn nick(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
         return Ok(());
     }
     account::may_take_nick(cx, new)?;
-    change_nick(cx, new);
+    account::change_nick(cx, new);
     if cx.user().registered && fold(&old) != folded {
         account::check_nick(cx);
     }
     Ok(())
-}
-
-/// Gives the sender nick `new` (checked by the caller) and tells whoever sees it.
-pub fn change_nick(cx: &mut Cx, new: &str) {
-    let folded = fold(new);
-    let old = cx.user().nick.clone();
-    let mut out = Outgoing::new(cx.relay_from(cx.me, "NICK", vec![new.to_string()]));
-    let me = cx.me;
-    if cx.user().has_nick() {
-        let old_folded = fold(&old);
-        if cx.state.nicks.get(&old_folded) == Some(&me) {
-            cx.state.nicks.remove(&old_folded);
-        }
-    }
-    cx.state.nicks.insert(folded, me);
-    if cx.user().registered {
-        cx.send_to_peers(me, &mut out, true, None);
-        log::info!("conn={me} nick={old} renamed to {new}");
-    }
-    cx.user_mut().nick = new.to_string();
 }
 
 /// `USER <username> <mode> <unused> :<realname>` — RFC 2812 §3.1.3.

@@ -3,7 +3,9 @@
 
 use super::Server;
 use crate::admin::commands as admin_cmd;
-use crate::cmd::{self, account, history, message};
+use crate::cmd::{self, account, history, message, Cx};
+use crate::followup::{FollowUp, Then};
+use crate::ids::ConnId;
 use crate::store::Completion;
 use chatd_proto::Message;
 use std::time::Instant;
@@ -53,23 +55,36 @@ impl Server {
         }
     }
 
-    /// Runs one store or hasher answer. If it was one its connection waited for
-    /// (sent with [`Cx::ask`](cmd::Cx::ask)) and the last, the lines that waited are
-    /// handled now.
+    /// Runs one store or hasher answer, by what its ticket's [`FollowUp`] says. If a
+    /// client's lines waited for it (sent with [`Cx::ask`](cmd::Cx::ask)) and it was
+    /// the last, the lines that waited are handled now.
     pub(super) fn complete(&mut self, done: Completion, now: Instant) {
-        let awaited = done.answers_a_wait();
-        if let Completion::Verified { ticket, .. } | Completion::Registered { ticket, .. } = &done {
+        let Some(follow) = self.state.followups.take(done.ticket()) else {
+            log::error!("store: an answer ({}) nobody asked for", done.kind());
+            return;
+        };
+        let (id, holds_lines, then) = match follow {
+            FollowUp::Client {
+                id,
+                holds_lines,
+                then,
+            } => (id, holds_lines, then),
+            FollowUp::Admin { request } => {
+                admin_cmd::complete(&mut self.ctl(now), request, done);
+                return;
+            }
+            FollowUp::Settle => return,
+        };
+        if let Completion::Verified { .. } | Completion::Registered { .. } = &done {
             // The address's next password check, if one waits, may go to the hasher.
-            if let (Some(next), Some(store)) =
-                (self.state.hashing.finished(ticket.conn), &self.store)
-            {
+            if let (Some(next), Some(store)) = (self.state.hashing.finished(id), &self.store) {
                 store.send(next);
             }
         }
-        self.run_completion(done, now);
-        let Some(id) = awaited else {
+        follow_up(&mut self.cx(id.slot, now), id, then, done);
+        if !holds_lines {
             return;
-        };
+        }
         let Some(conn) = self.conns.get_mut(id.slot).filter(|c| c.id == id) else {
             return;
         };
@@ -79,52 +94,46 @@ impl Server {
             self.read(id.slot, now);
         }
     }
+}
 
-    pub(super) fn run_completion(&mut self, done: Completion, now: Instant) {
-        {
-            if done.ticket().what.starts_with("admin ") {
-                let ticket = done.ticket().clone();
-                admin_cmd::complete(&mut self.ctl(now), &ticket, done);
-                return;
-            }
-            if done.ticket().what.starts_with("oper ") {
-                if let Completion::Verified { ticket, ok, .. } = &done {
-                    cmd::oper::on_verified(&mut self.cx(ticket.conn.slot, now), ticket, *ok);
-                }
-                return;
-            }
-            match done {
-                Completion::Queued { ticket, result } => {
-                    message::on_queued(&mut self.cx(ticket.conn.slot, now), &ticket, result)
-                }
-                Completion::Registered { ticket, result } => {
-                    account::on_registered(&mut self.cx(ticket.conn.slot, now), &ticket, result)
-                }
-                Completion::Verified {
-                    ticket,
-                    account: name,
-                    ok,
-                } => account::on_verified(&mut self.cx(ticket.conn.slot, now), &ticket, &name, ok),
-                Completion::Queue { ticket, rows } => {
-                    account::on_queue(&mut self.cx(ticket.conn.slot, now), &ticket, rows)
-                }
-                Completion::Memberships { ticket, channels } => {
-                    account::on_memberships(&mut self.cx(ticket.conn.slot, now), &ticket, channels)
-                }
-                Completion::History { ticket, messages } => {
-                    history::on_history(&mut self.cx(ticket.conn.slot, now), &ticket, messages)
-                }
-                Completion::ReadFailed { ticket, why } => {
-                    history::on_read_failed(&mut self.cx(ticket.conn.slot, now), &ticket, &why)
-                }
-                Completion::Targets { ticket, targets } => {
-                    history::on_targets(&mut self.cx(ticket.conn.slot, now), &ticket, targets)
-                }
-                Completion::Synced { .. }
-                | Completion::Accounts { .. }
-                | Completion::Stats { .. }
-                | Completion::Backup { .. } => {}
-            }
+/// Hands a client's answer to the command that asked for it: the one route table.
+fn follow_up(cx: &mut Cx, id: ConnId, then: Then, done: Completion) {
+    match (then, done) {
+        (Then::Login { door }, Completion::Verified { account, ok, .. }) => {
+            account::on_verified(cx, id, door, &account, ok)
         }
+        (Then::Oper { name }, Completion::Verified { ok, .. }) => {
+            cmd::oper::on_verified(cx, id, &name, ok)
+        }
+        (Then::Register { door, name }, Completion::Registered { result, .. }) => {
+            account::on_registered(cx, id, (door, &name), result)
+        }
+        (Then::Queued { command, target }, Completion::Queued { result, .. }) => {
+            message::on_queued(cx, id, (command, &target), result)
+        }
+        (
+            Then::History {
+                from,
+                target,
+                floor,
+            },
+            Completion::History { messages, .. },
+        ) => history::on_history(cx, id, (&from, &target, floor), messages),
+        (Then::History { from, target, .. }, Completion::ReadFailed { why, .. }) => {
+            history::on_read_failed(cx, id, Some((&from, &target)), &why)
+        }
+        (Then::Targets, Completion::Targets { targets, .. }) => {
+            history::on_targets(cx, id, targets)
+        }
+        (Then::Targets, Completion::ReadFailed { why, .. }) => {
+            history::on_read_failed(cx, id, None, &why)
+        }
+        (Then::QueuePage { account, before }, Completion::Queue { rows, .. }) => {
+            account::on_queue(cx, id, (&account, before), rows)
+        }
+        (Then::Memberships, Completion::Memberships { channels, .. }) => {
+            account::on_memberships(cx, id, channels)
+        }
+        (then, done) => log::error!("store: {then:?} answered with {}", done.kind()),
     }
 }

@@ -3,6 +3,7 @@
 
 use super::Server;
 use crate::conn::{Conn, Sock};
+use crate::followup::FollowUp;
 use crate::state::User;
 use crate::store::{Completion, Request};
 use std::net::SocketAddr;
@@ -49,16 +50,9 @@ impl Server {
     /// client waits for (the hasher's included, and requests those answers make),
     /// and runs them.
     pub fn settle(&mut self) {
+        let mine = self.state.followups.open(FollowUp::Settle);
         if let Some(store) = &self.store {
-            store.send(Request::Sync {
-                ticket: crate::store::Ticket {
-                    conn: crate::conn::ConnId {
-                        slot: usize::MAX,
-                        serial: 0,
-                    },
-                    what: "settle".into(),
-                },
-            });
+            store.send(Request::Sync { ticket: mine });
         }
         let deadline = Instant::now() + Duration::from_secs(10);
         let mut synced = false;
@@ -67,7 +61,10 @@ impl Server {
                 break;
             }
             match self.completions.recv_timeout(Duration::from_millis(100)) {
-                Ok(Completion::Synced { ticket }) if ticket.what == "settle" => synced = true,
+                Ok(Completion::Synced { ticket }) if ticket == mine => {
+                    self.state.followups.take(mine);
+                    synced = true;
+                }
                 Ok(other) => self.complete(other, self.clock.now()),
                 Err(_) => {}
             }

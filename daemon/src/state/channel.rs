@@ -1,7 +1,7 @@
 //! [`Channel`]: members with their prefixes, modes, topic, bans and invites, and the
 //! incarnation its history is kept under.
 
-use crate::conn::ConnId;
+use crate::ids::ConnId;
 use chatd_proto::mask::glob_match;
 use std::collections::{HashMap, HashSet};
 

@@ -2,7 +2,7 @@
 //! the per-address count of password checks (failed, or still under way).
 //! No I/O here: the loop sends what [`HashQueue`] hands back.
 
-use crate::conn::ConnId;
+use crate::ids::ConnId;
 use crate::store::Request;
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -94,16 +94,13 @@ mod tests {
 
     fn sync(n: usize) -> Request {
         Request::Sync {
-            ticket: crate::store::Ticket {
-                conn: id(n),
-                what: n.to_string(),
-            },
+            ticket: crate::store::Ticket(n as u64),
         }
     }
 
     fn what(r: Option<Request>) -> Option<String> {
         match r {
-            Some(Request::Sync { ticket }) => Some(ticket.what),
+            Some(Request::Sync { ticket }) => Some(ticket.0.to_string()),
             _ => None,
         }
     }

@@ -9,7 +9,7 @@ pub mod user;
 pub use channel::{Channel, Member};
 pub use user::{Cap, Caps, User};
 
-use crate::conn::ConnId;
+use crate::ids::ConnId;
 use crate::store::{Account, Ban, StoredMessage};
 use chatd_proto::fold;
 use std::cmp::Reverse;
@@ -40,6 +40,8 @@ pub struct State {
     pub login_attempts: hashing::LoginAttempts,
     /// Password work waiting for the hasher, fair between addresses.
     pub hashing: hashing::HashQueue,
+    /// What waits for each store or hasher answer not yet in, by ticket.
+    pub followups: crate::followup::FollowUps,
     /// When to check that a connection holding a registered nick has logged in.
     pub nick_checks: BinaryHeap<Reverse<(Instant, usize, u64)>>,
     /// The largest message id given out; ids grow with time and never repeat.

@@ -1,8 +1,10 @@
-//! Nick protection: a registered account's nick is lent to someone not logged in
-//! to it for one grace period per connection, then taken back.
+//! Nick changes (`change_nick`, told to whoever sees them) and nick protection: a
+//! registered account's nick is lent to someone not logged in to it for one grace
+//! period per connection, then taken back.
 
 use super::nickserv_notice;
 use crate::cmd::{err, CmdError, Cx};
+use crate::outgoing::Outgoing;
 use chatd_proto::fold;
 use chatd_proto::numeric::*;
 
@@ -123,9 +125,29 @@ pub fn enforce_nick(cx: &mut Cx) {
              {guest}. You may take {old} again on this connection only after logging in."
         ),
     );
-    crate::cmd::registration::change_nick(cx, &guest);
+    change_nick(cx, &guest);
     log::info!(
         "conn={} renamed {old} to {guest}: nick is a registered account",
         cx.me
     );
+}
+
+/// Gives the sender nick `new` (checked by the caller) and tells whoever sees it.
+pub fn change_nick(cx: &mut Cx, new: &str) {
+    let folded = fold(new);
+    let old = cx.user().nick.clone();
+    let mut out = Outgoing::new(cx.relay_from(cx.me, "NICK", vec![new.to_string()]));
+    let me = cx.me;
+    if cx.user().has_nick() {
+        let old_folded = fold(&old);
+        if cx.state.nicks.get(&old_folded) == Some(&me) {
+            cx.state.nicks.remove(&old_folded);
+        }
+    }
+    cx.state.nicks.insert(folded, me);
+    if cx.user().registered {
+        cx.send_to_peers(me, &mut out, true, None);
+        log::info!("conn={me} nick={old} renamed to {new}");
+    }
+    cx.user_mut().nick = new.to_string();
 }

@@ -1,10 +1,12 @@
 //! Account registration: `REGISTER` (IRCv3 draft/account-registration) and
 //! `NickServ REGISTER`: the checks before the hasher runs, and its outcome.
 
-use super::{ask_hasher, complete_login, fail, nickserv_notice, ticket, Door, NICKSERV};
+use super::{ask_hasher, complete_login, fail, nickserv_notice, Door, NICKSERV};
 use crate::cmd::Cx;
+use crate::followup::Then;
+use crate::ids::ConnId;
 use crate::state::names::is_valid_nick;
-use crate::store::{Account, RegisterError, Request, Ticket};
+use crate::store::{Account, RegisterError, Request};
 use chatd_proto::{fold, Message};
 use std::time::Duration;
 
@@ -115,23 +117,25 @@ pub(super) fn start_register(cx: &mut Cx, door: Door, account: &str, email: &str
     }
     cx.state.registering.insert(folded);
     cx.user_mut().login_pending = true;
-    let mut ticket = ticket(cx, door);
-    ticket.what = format!("{} {name}", door.as_str());
-    ask_hasher(
-        cx,
-        Request::Register {
-            ticket,
-            name: name.to_string(),
-            email,
-            password: password.to_string(),
-        },
-    );
+    let then = Then::Register {
+        door,
+        name: name.to_string(),
+    };
+    ask_hasher(cx, then, |ticket| Request::Register {
+        ticket,
+        name: name.to_string(),
+        email,
+        password: password.to_string(),
+    });
 }
 
 /// The registration's outcome. Runs whether or not the connection is still there.
-pub fn on_registered(cx: &mut Cx, ticket: &Ticket, result: Result<Account, RegisterError>) {
-    let door = Door::parse(&ticket.what);
-    let asked = ticket.what.split_once(' ').map_or("", |(_, n)| n);
+pub fn on_registered(
+    cx: &mut Cx,
+    asker: ConnId,
+    (door, asked): (Door, &str),
+    result: Result<Account, RegisterError>,
+) {
     cx.state.registering.remove(&fold(asked));
     let name = match &result {
         Ok(a) => a.name.clone(),
@@ -143,7 +147,7 @@ pub fn on_registered(cx: &mut Cx, ticket: &Ticket, result: Result<Account, Regis
             .insert(fold(&account.name), account.clone());
         log::info!("account={} registered", account.name);
     }
-    if !cx.alive(ticket.conn) {
+    if !cx.alive(asker) {
         return;
     }
     cx.user_mut().login_pending = false;

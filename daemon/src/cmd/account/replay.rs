@@ -1,10 +1,10 @@
 //! What follows a login: the offline queue replayed page by page, the remembered
 //! channels rejoined with what was missed there, and the end of a session.
 
-use super::ticket;
-use super::Door;
 use crate::cmd::{channel, history, Cx};
-use crate::store::{Membership, Request, StoredMessage, Ticket};
+use crate::followup::Then;
+use crate::ids::ConnId;
+use crate::store::{Membership, Request, StoredMessage};
 use chatd_proto::{fold, Message};
 
 /// Once logged in and registered: ask the store for the offline queue and the
@@ -23,15 +23,16 @@ pub fn after_login(cx: &mut Cx) {
             // Until the queue arrives, the replay is not over however empty it is.
             conn.queue_fetching = true;
         }
-        let mut ticket = ticket(cx, Door::Login);
-        ticket.what = folded.clone();
-        cx.ask(Request::FetchQueue {
+        let then = Then::QueuePage {
+            account: folded,
+            before: 0,
+        };
+        cx.ask(then, |ticket| Request::FetchQueue {
             ticket,
             account: id,
         });
     }
-    let ticket = ticket(cx, Door::Login);
-    cx.ask(Request::FetchMemberships {
+    cx.ask(Then::Memberships, |ticket| Request::FetchMemberships {
         ticket,
         account: id,
     });
@@ -41,17 +42,17 @@ pub fn after_login(cx: &mut Cx) {
 /// line is written. A page fills at most half the SendQ (at least one row); the
 /// rows beyond it stay in the store and are fetched once this page is written
 /// ([`finish_replay_if_done`]), so a long queue is paced by the client's reading
-/// and never trips the SendQ. `ticket.what` is the account, then the rows earlier
-/// pages delivered.
-pub fn on_queue(cx: &mut Cx, ticket: &Ticket, rows: Vec<(i64, StoredMessage)>) {
-    let (account, before) = match ticket.what.split_once(' ') {
-        Some((a, n)) => (a, n.parse::<usize>().unwrap_or(0)),
-        None => (ticket.what.as_str(), 0),
-    };
-    if !cx.alive(ticket.conn) || cx.user().account.as_deref().map(fold).as_deref() != Some(account)
-    {
+/// and never trips the SendQ. `account` is the folded account, `before` the rows
+/// earlier pages delivered.
+pub fn on_queue(
+    cx: &mut Cx,
+    asker: ConnId,
+    (account, before): (&str, usize),
+    rows: Vec<(i64, StoredMessage)>,
+) {
+    if !cx.alive(asker) || cx.user().account.as_deref().map(fold).as_deref() != Some(account) {
         cx.state.replaying.remove(account);
-        if cx.alive(ticket.conn) {
+        if cx.alive(asker) {
             cx.user_mut().replaying = false;
         }
         return;
@@ -122,13 +123,13 @@ pub fn finish_replay_if_done(cx: &mut Cx, slot: usize) {
             };
             // The rows just written were handed to the store for deletion before
             // this request, and the store runs requests in order.
-            let ticket = Ticket {
-                conn: conn.id,
-                what: format!("{account} {}", conn.queue_delivered),
+            let then = Then::QueuePage {
+                account,
+                before: conn.queue_delivered,
             };
             conn.queue_fetching = true;
             debug_assert_eq!(cx.me, slot, "called for the connection in cx.me");
-            cx.ask(Request::FetchQueue {
+            cx.ask(then, |ticket| Request::FetchQueue {
                 ticket,
                 account: id,
             });
@@ -157,8 +158,8 @@ fn conn_release_replay(cx: &mut Cx, slot: usize) {
 /// if it refuses the account, the membership of the channel that no longer exists is
 /// forgotten; if it lets the account in, its history (which any member may read) is
 /// replayed after the old channel's missed messages.
-pub fn on_memberships(cx: &mut Cx, ticket: &Ticket, channels: Vec<Membership>) {
-    if !cx.alive(ticket.conn) || cx.user().account.is_none() {
+pub fn on_memberships(cx: &mut Cx, asker: ConnId, channels: Vec<Membership>) {
+    if !cx.alive(asker) || cx.user().account.is_none() {
         return;
     }
     for m in channels {

@@ -4,19 +4,23 @@
 
 use super::fail;
 use crate::cmd::Cx;
+use crate::followup::HistoryFrom;
+use crate::ids::ConnId;
 use crate::outgoing::{Bytes, Outgoing};
 use crate::state::{Cap, Caps};
-use crate::store::{self, StoredMessage, Ticket};
+use crate::store::{self, StoredMessage};
 use chatd_proto::{fold, Message};
 
 /// A history answer arrived.
-pub fn on_history(cx: &mut Cx, ticket: &Ticket, messages: Vec<StoredMessage>) {
-    if !cx.alive(ticket.conn) {
+pub fn on_history(
+    cx: &mut Cx,
+    asker: ConnId,
+    (from, target, floor): (&HistoryFrom, &str, i64),
+    messages: Vec<StoredMessage>,
+) {
+    if !cx.alive(asker) {
         return;
     }
-    let mut words = ticket.what.split(' ');
-    let (command, target) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
-    let floor: i64 = words.next().and_then(|f| f.parse().ok()).unwrap_or(0);
     let mut messages = messages;
     messages.retain(|m| m.id > floor);
     let shown = if target.starts_with('#') {
@@ -30,7 +34,7 @@ pub fn on_history(cx: &mut Cx, ticket: &Ticket, messages: Vec<StoredMessage>) {
     };
     let count = messages.len();
     send_replay_batch(cx, &shown, &messages);
-    if command == "HISTORY" && !cx.user().caps.has(Cap::Batch) {
+    if *from == HistoryFrom::History && !cx.user().caps.has(Cap::Batch) {
         cx.notice(&format!("End of HISTORY for {shown}: {count} messages"));
     }
 }
@@ -40,30 +44,31 @@ pub fn on_history(cx: &mut Cx, ticket: &Ticket, messages: Vec<StoredMessage>) {
 /// history. IRCv3 chathistory, "Errors": `FAIL CHATHISTORY MESSAGE_ERROR <subcommand>
 /// <target> :<text>` when "the server could not retrieve messages"; HISTORY, our own
 /// command, answers the same way under its own name.
-pub fn on_read_failed(cx: &mut Cx, ticket: &Ticket, why: &str) {
-    if !cx.alive(ticket.conn) {
+/// `read` is what was asked: the history of a target, or `None` for TARGETS.
+pub fn on_read_failed(cx: &mut Cx, asker: ConnId, read: Option<(&HistoryFrom, &str)>, why: &str) {
+    if !cx.alive(asker) {
         return;
     }
     log::warn!("conn={} history read failed: {why}", cx.me);
-    let words: Vec<&str> = ticket.what.split(' ').collect();
     let text = "Messages could not be retrieved (a storage error; the operator is told)";
-    match words.as_slice() {
-        ["TARGETS", ..] => fail(cx, "CHATHISTORY", "MESSAGE_ERROR", &["TARGETS", "*"], text),
+    match read {
+        None => fail(cx, "CHATHISTORY", "MESSAGE_ERROR", &["TARGETS", "*"], text),
         // The replay at login is not a command the client sent: say it in words.
-        ["MISSED", target, ..] => cx.notice(&format!(
+        Some((HistoryFrom::Missed, target)) => cx.notice(&format!(
             "What you missed in {target} could not be retrieved (a storage error; the operator is told)"
         )),
-        ["CHATHISTORY", target, _, sub, ..] => {
+        Some((HistoryFrom::Chathistory { sub }, target)) => {
             fail(cx, "CHATHISTORY", "MESSAGE_ERROR", &[sub, target], text)
         }
-        [command, target, ..] => fail(cx, command, "MESSAGE_ERROR", &[target], text),
-        _ => fail(cx, "HISTORY", "MESSAGE_ERROR", &["*"], text),
+        Some((HistoryFrom::History, target)) => {
+            fail(cx, "HISTORY", "MESSAGE_ERROR", &[target], text)
+        }
     }
 }
 
 /// A CHATHISTORY TARGETS answer arrived.
-pub fn on_targets(cx: &mut Cx, ticket: &Ticket, targets: Vec<store::TargetActivity>) {
-    if !cx.alive(ticket.conn) {
+pub fn on_targets(cx: &mut Cx, asker: ConnId, targets: Vec<store::TargetActivity>) {
+    if !cx.alive(asker) {
         return;
     }
     let caps = cx.user().caps;

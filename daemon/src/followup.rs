@@ -1,0 +1,123 @@
+//! What the loop still has to do when the store or the hasher answers. A request
+//! carries only an opaque [`Ticket`]; the loop keeps, per ticket, a typed
+//! [`FollowUp`]: who waits (a client, and whether its later lines wait too, or an
+//! admin request), and what to do with the answer ([`Then`]). `server/completion.rs`
+//! routes each answer by it, so the compiler checks every route.
+
+use crate::ids::ConnId;
+use crate::store::Ticket;
+use std::collections::HashMap;
+
+/// How a login or registration arrived: decides the replies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Door {
+    Sasl,
+    Pass,
+    Login,
+    NickServ,
+    Register,
+    NickServRegister,
+}
+
+impl Door {
+    /// For logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Door::Sasl => "sasl",
+            Door::Pass => "pass",
+            Door::Login => "login",
+            Door::NickServ => "nickserv",
+            Door::Register => "register",
+            Door::NickServRegister => "nickserv-register",
+        }
+    }
+}
+
+/// Which command asked for history: decides the replies, and the `FAIL` when the
+/// read fails.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HistoryFrom {
+    /// `HISTORY`, our own command.
+    History,
+    /// `CHATHISTORY <sub>` (IRCv3).
+    Chathistory { sub: String },
+    /// The replay of a channel's missed messages at login (no command).
+    Missed,
+}
+
+/// What to do with an answer a client's command asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Then {
+    /// A password check (`Verified`) for a login through `door`.
+    Login { door: Door },
+    /// An account created (`Registered`) through `door`, for the name asked.
+    Register { door: Door, name: String },
+    /// An OPER password check (`Verified`) for the oper block `name`.
+    Oper { name: String },
+    /// An offline message queued (`Queued`): `command` PRIVMSG or NOTICE to `target`.
+    Queued {
+        command: &'static str,
+        target: String,
+    },
+    /// A history read (`History`, or `ReadFailed`) of `target`; messages at or below
+    /// `floor` are not the reader's.
+    History {
+        from: HistoryFrom,
+        target: String,
+        floor: i64,
+    },
+    /// A CHATHISTORY TARGETS read (`Targets`, or `ReadFailed`).
+    Targets,
+    /// A page of `account`'s (folded) offline queue (`Queue`), after `before` rows
+    /// earlier pages delivered.
+    QueuePage { account: String, before: usize },
+    /// The account's remembered channels (`Memberships`).
+    Memberships,
+}
+
+/// Who waits for a ticket's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FollowUp {
+    /// A client's command. While `holds_lines`, the client's next lines wait in its
+    /// buffer (`Conn::awaiting` counts these), so replies keep command order.
+    Client {
+        id: ConnId,
+        holds_lines: bool,
+        then: Then,
+    },
+    /// Admin request number `request` (`admin::commands::complete`).
+    Admin { request: u64 },
+    /// The detached server's `settle`: everything sent before is committed.
+    Settle,
+}
+
+/// The follow-ups of the requests not yet answered, by ticket.
+#[derive(Debug, Default)]
+pub struct FollowUps {
+    last: u64,
+    waiting: HashMap<Ticket, FollowUp>,
+}
+
+impl FollowUps {
+    /// A new ticket whose answer will be followed up by `follow`.
+    pub fn open(&mut self, follow: FollowUp) -> Ticket {
+        self.last += 1;
+        let ticket = Ticket(self.last);
+        self.waiting.insert(ticket, follow);
+        ticket
+    }
+
+    /// The follow-up of an answered (or never sent) ticket, forgotten.
+    pub fn take(&mut self, ticket: Ticket) -> Option<FollowUp> {
+        self.waiting.remove(&ticket)
+    }
+
+    /// Requests sent and not yet answered.
+    pub fn len(&self) -> usize {
+        self.waiting.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.waiting.is_empty()
+    }
+}

@@ -1,0 +1,106 @@
+//! The SQL: one function per request kind, each on a `&Connection` (a transaction or
+//! savepoint derefs to one) with cached prepared statements. No function here
+//! commits; the store thread decides the transaction.
+//!
+//! Keys: channels are folded with `chatd_proto::fold` here, so callers may pass either
+//! form; accounts are their ids. See `schema.rs` for the columns.
+
+use super::{
+    Account, AccountId, AccountSummary, Ban, Conv, Incarnation, Kind, Membership, PasswordHash,
+    QueueRefusal, Range, RegisterError, StoredMessage, TailFilter, TargetActivity,
+};
+use chatd_proto::fold;
+use chatd_proto::mask::split_source;
+use rusqlite::{params, Connection, OptionalExtension, Result, Row};
+
+mod accounts;
+mod channels;
+mod messages;
+mod ops;
+mod queue;
+mod targets;
+#[cfg(test)]
+pub(super) mod tests;
+
+pub(super) use accounts::*;
+pub(super) use channels::*;
+pub(super) use messages::*;
+pub(super) use ops::*;
+pub(super) use queue::*;
+pub(super) use targets::*;
+
+/// Statements we keep prepared (the default cache of 16 is too small for all of them).
+pub(super) const STATEMENT_CACHE: usize = 64;
+
+/// How many of a direct conversation's newest messages [`targets`] reads to find the
+/// other party's latest nick.
+const NAME_SCAN: i64 = 256;
+
+/// The columns [`message_from_row`] reads, in order.
+const MESSAGE_COLUMNS: &str = "m.id, m.time_ms, m.kind, m.source, m.account, m.target, \
+     m.conv, m.party_a, m.party_b, m.text, m.incarnation";
+
+/// The `conv`, `party_a`, `party_b` columns of a conversation.
+fn conv_columns(conv: &Conv) -> (String, Option<String>, Option<String>) {
+    match conv {
+        Conv::Channel { name, .. } => (fold(name), None, None),
+        Conv::Direct(a, b) => {
+            let (a, b) = (fold(a), fold(b));
+            let (lo, hi) = if a <= b { (&a, &b) } else { (&b, &a) };
+            let mut key = String::with_capacity(lo.len() + 1 + hi.len());
+            key.push_str(lo);
+            key.push('|');
+            key.push_str(hi);
+            (key, Some(a), Some(b))
+        }
+    }
+}
+
+/// The conversation key alone.
+fn conv_key(conv: &Conv) -> String {
+    conv_columns(conv).0
+}
+
+/// The `incarnation` column: the channel's, 0 for a direct conversation.
+fn incarnation_of(conv: &Conv) -> Incarnation {
+    match conv {
+        Conv::Channel { incarnation, .. } => *incarnation,
+        Conv::Direct(..) => 0,
+    }
+}
+
+fn kind_of(code: i64) -> Kind {
+    if code == Kind::Notice as i64 {
+        Kind::Notice
+    } else {
+        Kind::Privmsg
+    }
+}
+
+/// Reads [`MESSAGE_COLUMNS`] starting at column `at`.
+fn message_from_row(row: &Row<'_>, at: usize) -> Result<StoredMessage> {
+    let conv: String = row.get(at + 6)?;
+    let party_a: Option<String> = row.get(at + 7)?;
+    let party_b: Option<String> = row.get(at + 8)?;
+    let conv = match (party_a, party_b) {
+        (Some(a), Some(b)) => Conv::Direct(a, b),
+        _ => Conv::Channel {
+            name: conv,
+            incarnation: row.get(at + 10)?,
+        },
+    };
+    Ok(StoredMessage {
+        id: row.get(at)?,
+        time_ms: row.get(at + 1)?,
+        kind: kind_of(row.get(at + 2)?),
+        source: row.get(at + 3)?,
+        account: row.get(at + 4)?,
+        target: row.get(at + 5)?,
+        conv,
+        text: row.get(at + 9)?,
+    })
+}
+
+fn limit_param(limit: usize) -> i64 {
+    i64::try_from(limit).unwrap_or(i64::MAX)
+}

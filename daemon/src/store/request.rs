@@ -1,0 +1,368 @@
+//! The store's contract: the [`Request`]s the loop sends and the [`Completion`]s it
+//! gets back, each carrying the opaque [`Ticket`] it was sent with.
+
+use super::*;
+use std::path::PathBuf;
+
+/// Passed back with a request's completion so the loop can finish what asked for it
+/// (the loop keeps what that is, as a typed follow-up). The store never looks inside.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Ticket(pub u64);
+
+/// Work for the store (or, for password work, the hasher). Its `Debug` shows only
+/// the kind, so a password can never reach a log.
+pub enum Request {
+    /// Log messages (batched by the loop: one request per loop pass).
+    Log(Vec<StoredMessage>),
+    /// Log `msg` and queue it for offline `account`. Answered with
+    /// [`Completion::Queued`] only after the commit.
+    Queue {
+        ticket: Ticket,
+        account: AccountId,
+        msg: StoredMessage,
+    },
+    /// Hash `password` (on the hasher), then insert the account. Answered with
+    /// [`Completion::Registered`].
+    Register {
+        ticket: Ticket,
+        name: String,
+        email: Option<String>,
+        password: String,
+    },
+    /// Sent by the hasher once a [`Request::Register`] password is hashed: insert the
+    /// account. Answered with [`Completion::Registered`].
+    CreateAccount { ticket: Ticket, account: Account },
+    /// Check `password` against `hash` (on the hasher). Answered with
+    /// [`Completion::Verified`].
+    Verify {
+        ticket: Ticket,
+        account: String,
+        password: String,
+        hash: PasswordHash,
+    },
+    /// Delete an account with its queue and memberships (not its logged messages).
+    DeleteAccount { account: AccountId },
+    /// Record that an account was seen now (login, logout, disconnect).
+    Seen { account: String, time: i64 },
+    /// The account's offline queue, oldest first. Answered with [`Completion::Queue`].
+    FetchQueue { ticket: Ticket, account: AccountId },
+    /// Remove delivered rows of the offline queue (by queue row id).
+    Dequeue { ids: Vec<i64> },
+    /// Remember that `account` is in `incarnation` of `channel` (display name),
+    /// reading from `last_id`.
+    Join {
+        account: AccountId,
+        channel: String,
+        incarnation: Incarnation,
+        last_id: i64,
+    },
+    /// Forget a membership (PART, KICK).
+    Part { account: AccountId, channel: String },
+    /// The account stopped reading these channels (folded names) at message `last_id`.
+    Left {
+        account: AccountId,
+        channels: Vec<String>,
+        last_id: i64,
+    },
+    /// The account's channels with what it missed in each (at most
+    /// `missed_per_channel` newest, oldest first). Answered with
+    /// [`Completion::Memberships`].
+    FetchMemberships { ticket: Ticket, account: AccountId },
+    /// A ban was set in a channel incarnation when the last message id was `at_id`:
+    /// remembered members it matches get nothing said after it as missed, even once
+    /// the channel is gone.
+    ChannelBan {
+        incarnation: Incarnation,
+        mask: String,
+        at_id: i64,
+    },
+    /// A channel incarnation began (the channel was created): recorded so a restart
+    /// never hands out its id again.
+    NewChannel {
+        name: String,
+        incarnation: Incarnation,
+        created_ms: i64,
+    },
+    /// History of one conversation. Answered with [`Completion::History`].
+    History {
+        ticket: Ticket,
+        conv: Conv,
+        range: Range,
+        limit: usize,
+    },
+    /// Conversations of `party` (an identity) plus `channels` (folded name and the
+    /// incarnation the reader is in) with messages between two ids, newest activity
+    /// first. Answered with [`Completion::Targets`].
+    Targets {
+        ticket: Ticket,
+        party: String,
+        channels: Vec<(String, Incarnation)>,
+        from: i64,
+        to: i64,
+        limit: usize,
+    },
+    /// Answered with [`Completion::Synced`] once everything sent before is committed.
+    Sync { ticket: Ticket },
+    /// Store a ban (replacing one with the same mask).
+    AddBan(Ban),
+    /// Delete a ban by mask (exact, case-insensitive).
+    RemoveBan { mask: String },
+    /// Every account with its queue depth. Answered with [`Completion::Accounts`].
+    ListAccounts { ticket: Ticket },
+    /// Store-wide figures. Answered with [`Completion::Stats`].
+    Stats { ticket: Ticket },
+    /// A consistent copy of the database at `path` (which must not exist), made
+    /// with `VACUUM INTO` outside any batch transaction. Answered with
+    /// [`Completion::Backup`].
+    Backup { ticket: Ticket, path: PathBuf },
+    /// The last `n` logged messages (all conversations, or those `filter` names),
+    /// oldest first. Answered with [`Completion::History`].
+    Tail {
+        ticket: Ticket,
+        n: usize,
+        filter: Option<TailFilter>,
+    },
+}
+
+/// What `tail-log --target` selects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TailFilter {
+    /// A channel, by name.
+    Channel(String),
+    /// Private messages from or to this nick, or the account of that name (its id,
+    /// looked up by the caller: a deleted account of that name is not it).
+    Party {
+        nick: String,
+        account: Option<AccountId>,
+    },
+}
+
+/// A server ban, kept in the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ban {
+    /// `nick!user@host` glob, or an IP address.
+    pub mask: String,
+    pub reason: String,
+    /// Unix seconds.
+    pub set_at: i64,
+    /// Unix seconds; `None` is permanent.
+    pub expires: Option<i64>,
+}
+
+/// One account as `chatctl accounts` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountSummary {
+    pub name: String,
+    pub email: Option<String>,
+    pub created: i64,
+    pub last_seen: i64,
+    pub queue_depth: i64,
+}
+
+impl Request {
+    /// The request's kind, for logs (never the request itself: it may hold a password).
+    /// Whether the batch holding this request must reach the disk (fsync) before its
+    /// answers go out. Logging a live message need not: it is already delivered, and
+    /// a commit without fsync survives the process being killed (not a power cut), up
+    /// to the next commit that does fsync, which writes it too.
+    pub fn needs_fsync(&self) -> bool {
+        !matches!(
+            self,
+            Request::Log(_)
+                | Request::NewChannel { .. }
+                | Request::History { .. }
+                | Request::Targets { .. }
+                | Request::FetchQueue { .. }
+                | Request::FetchMemberships { .. }
+                | Request::ListAccounts { .. }
+                | Request::Stats { .. }
+                | Request::Tail { .. }
+                | Request::Sync { .. }
+        )
+    }
+
+    /// How many messages this request writes (the store's backlog counts them).
+    pub fn logged(&self) -> usize {
+        match self {
+            Request::Log(msgs) => msgs.len(),
+            Request::Queue { .. } => 1,
+            _ => 0,
+        }
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Request::Log(_) => "Log",
+            Request::Queue { .. } => "Queue",
+            Request::Register { .. } => "Register",
+            Request::CreateAccount { .. } => "CreateAccount",
+            Request::Verify { .. } => "Verify",
+            Request::DeleteAccount { .. } => "DeleteAccount",
+            Request::Seen { .. } => "Seen",
+            Request::FetchQueue { .. } => "FetchQueue",
+            Request::Dequeue { .. } => "Dequeue",
+            Request::Join { .. } => "Join",
+            Request::Part { .. } => "Part",
+            Request::Left { .. } => "Left",
+            Request::FetchMemberships { .. } => "FetchMemberships",
+            Request::NewChannel { .. } => "NewChannel",
+            Request::ChannelBan { .. } => "ChannelBan",
+            Request::History { .. } => "History",
+            Request::Targets { .. } => "Targets",
+            Request::Sync { .. } => "Sync",
+            Request::AddBan(_) => "AddBan",
+            Request::RemoveBan { .. } => "RemoveBan",
+            Request::ListAccounts { .. } => "ListAccounts",
+            Request::Stats { .. } => "Stats",
+            Request::Tail { .. } => "Tail",
+            Request::Backup { .. } => "Backup",
+        }
+    }
+}
+
+impl std::fmt::Debug for Request {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Request::{}", self.kind())
+    }
+}
+
+/// Why an offline message was not queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueueRefusal {
+    /// `queue_max_messages` are already waiting.
+    Full,
+    /// The oldest waiting message is older than `queue_max_age_secs`.
+    Stale,
+    /// The database refused the write (disk full...).
+    Unavailable,
+}
+
+/// Why a registration failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RegisterError {
+    Exists,
+    /// The database refused the write (disk full...).
+    Unavailable(String),
+}
+
+/// A membership row with what was missed in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Membership {
+    /// Display name as joined.
+    pub channel: String,
+    /// The incarnation the account is a member of (0: from before incarnations).
+    pub incarnation: Incarnation,
+    /// Oldest first; only messages of that incarnation.
+    pub missed: Vec<StoredMessage>,
+    /// Bans set in that incarnation: (mask, last message id when it was set).
+    pub bans: Vec<(String, i64)>,
+}
+
+/// One conversation in a TARGETS answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetActivity {
+    /// For a channel its display name; for a direct conversation the *other* party's
+    /// latest nick as seen in the log.
+    pub name: String,
+    /// Time of the latest message, Unix ms.
+    pub latest_ms: i64,
+}
+
+/// An answer from the store or the hasher.
+#[derive(Debug)]
+pub enum Completion {
+    Queued {
+        ticket: Ticket,
+        result: Result<(), QueueRefusal>,
+    },
+    Registered {
+        ticket: Ticket,
+        result: Result<Account, RegisterError>,
+    },
+    Verified {
+        ticket: Ticket,
+        account: String,
+        ok: bool,
+    },
+    /// (queue row id, message), oldest first.
+    Queue {
+        ticket: Ticket,
+        rows: Vec<(i64, StoredMessage)>,
+    },
+    Memberships {
+        ticket: Ticket,
+        channels: Vec<Membership>,
+    },
+    /// Oldest first.
+    History {
+        ticket: Ticket,
+        messages: Vec<StoredMessage>,
+    },
+    /// A read (`History`, `Targets`, `Tail`) failed: the client is told so, never
+    /// given a short answer.
+    ReadFailed {
+        ticket: Ticket,
+        why: String,
+    },
+    Targets {
+        ticket: Ticket,
+        targets: Vec<TargetActivity>,
+    },
+    Synced {
+        ticket: Ticket,
+    },
+    Accounts {
+        ticket: Ticket,
+        accounts: Vec<AccountSummary>,
+    },
+    Backup {
+        ticket: Ticket,
+        /// The copy's size in bytes, or why it failed.
+        result: Result<u64, String>,
+    },
+    Stats {
+        ticket: Ticket,
+        /// Messages waiting in all offline queues.
+        queue_total: i64,
+        /// Bytes of the database and its WAL on disk.
+        store_bytes: u64,
+    },
+}
+
+impl Completion {
+    /// The answer's kind, for logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Completion::Queued { .. } => "Queued",
+            Completion::Registered { .. } => "Registered",
+            Completion::Verified { .. } => "Verified",
+            Completion::Queue { .. } => "Queue",
+            Completion::Memberships { .. } => "Memberships",
+            Completion::History { .. } => "History",
+            Completion::ReadFailed { .. } => "ReadFailed",
+            Completion::Targets { .. } => "Targets",
+            Completion::Synced { .. } => "Synced",
+            Completion::Accounts { .. } => "Accounts",
+            Completion::Backup { .. } => "Backup",
+            Completion::Stats { .. } => "Stats",
+        }
+    }
+
+    /// The ticket the request carried.
+    pub fn ticket(&self) -> Ticket {
+        match self {
+            Completion::Queued { ticket, .. }
+            | Completion::Registered { ticket, .. }
+            | Completion::Verified { ticket, .. }
+            | Completion::Queue { ticket, .. }
+            | Completion::Memberships { ticket, .. }
+            | Completion::History { ticket, .. }
+            | Completion::ReadFailed { ticket, .. }
+            | Completion::Targets { ticket, .. }
+            | Completion::Synced { ticket }
+            | Completion::Accounts { ticket, .. }
+            | Completion::Stats { ticket, .. }
+            | Completion::Backup { ticket, .. } => *ticket,
+        }
+    }
+}

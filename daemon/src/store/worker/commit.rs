@@ -1,0 +1,202 @@
+//! The store thread's loop: take a batch, commit it, answer; keep and retry the
+//! writes of a batch that could not be written, and keep [`StoreHealth`] current.
+
+use super::*;
+
+pub(super) struct Worker {
+    pub(super) conn: Connection,
+    pub(super) options: StoreOptions,
+    /// Shared with [`Store`]: lowered once a batch's messages are committed.
+    pub(super) backlog: Arc<AtomicUsize>,
+    /// Shared with [`Store`]: wake the loop once `backlog` is at most this.
+    pub(super) wake_below: Arc<AtomicUsize>,
+    /// Shared with [`Store`]: failures, for `chatctl stats` and the operators.
+    pub(super) health: Arc<StoreHealth>,
+    pub(super) requests: Receiver<Request>,
+    pub(super) completions: Sender<Completion>,
+    pub(super) wake: Wake,
+    /// Writes of a batch that could not be written, oldest first, tried again before
+    /// anything newer.
+    pub(super) kept: Vec<Request>,
+    /// The pause before `kept` is tried again when no new request comes.
+    pub(super) retry_in: Duration,
+    /// Unix seconds of the last "still failing" log line.
+    pub(super) reminded_at: i64,
+}
+
+impl Worker {
+    pub(super) fn run(mut self) {
+        let mut open = true;
+        while open {
+            let first = if self.kept.is_empty() {
+                match self.requests.recv() {
+                    Ok(request) => Some(request),
+                    Err(_) => break,
+                }
+            } else {
+                match self.requests.recv_timeout(self.retry_in) {
+                    Ok(request) => Some(request),
+                    Err(RecvTimeoutError::Timeout) => None,
+                    Err(RecvTimeoutError::Disconnected) => {
+                        // Shutting down: one last attempt for what is kept.
+                        open = false;
+                        None
+                    }
+                }
+            };
+            let mut batch = std::mem::take(&mut self.kept);
+            let mut messages: usize = batch.iter().map(Request::logged).sum();
+            if let Some(first) = first {
+                messages += first.logged();
+                batch.push(first);
+                while batch.len() < BATCH_MAX && messages < BATCH_MESSAGES {
+                    match self.requests.try_recv() {
+                        Ok(request) => {
+                            messages += request.logged();
+                            batch.push(request);
+                        }
+                        Err(_) => break,
+                    }
+                }
+            }
+            let (backups, batch): (Vec<Request>, Vec<Request>) = batch
+                .into_iter()
+                .partition(|r| matches!(r, Request::Backup { .. }));
+            let logged: usize = batch.iter().map(Request::logged).sum();
+            let writes = batch.iter().any(|r| !is_read(r));
+            let mut outcome = if batch.is_empty() {
+                Outcome::default()
+            } else {
+                run_batch(&mut self.conn, &self.options, batch)
+            };
+            self.kept = std::mem::take(&mut outcome.kept);
+            let unsaved: usize = self.kept.iter().map(Request::logged).sum();
+            let health_changed = self.record(&outcome, writes, unsaved);
+            let before = self
+                .backlog
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                    Some(n.saturating_sub(logged - unsaved))
+                })
+                .unwrap_or(0);
+            let left = before.saturating_sub(logged - unsaved);
+            let waiting = self.wake_below.load(Ordering::Relaxed);
+            if waiting != usize::MAX && left <= waiting {
+                self.wake_below.store(usize::MAX, Ordering::Relaxed);
+                (self.wake)();
+            }
+            let mut done = outcome.done;
+            for request in backups {
+                if let Request::Backup { ticket, path } = request {
+                    done.push(Completion::Backup {
+                        result: backup(&self.conn, &path),
+                        ticket,
+                    });
+                }
+            }
+            if !done.is_empty() || health_changed {
+                for completion in done {
+                    // The loop may already be gone at shutdown; nothing to tell then.
+                    let _ = self.completions.send(completion);
+                }
+                (self.wake)();
+            }
+        }
+        let unsaved: usize = self.kept.iter().map(Request::logged).sum();
+        if !self.kept.is_empty() {
+            log::error!(
+                "store: stopping while the database cannot be written: {unsaved} delivered \
+                 messages and {} other changes were never saved",
+                self.kept.len()
+            );
+        }
+        if let Err(e) = self.conn.execute_batch("PRAGMA optimize") {
+            log::warn!("store: PRAGMA optimize failed: {e}");
+        }
+        match self.conn.close() {
+            Ok(()) => log::info!("store: closed"),
+            Err((_, e)) => log::error!("store: closing the database failed: {e}"),
+        }
+    }
+
+    /// Updates [`StoreHealth`] after a batch and logs the start and end of a failing
+    /// episode. True when the loop should look (failing began or ended).
+    fn record(&mut self, outcome: &Outcome, writes: bool, unsaved: usize) -> bool {
+        let h = &self.health;
+        h.read_errors
+            .fetch_add(outcome.read_errors, Ordering::Relaxed);
+        h.write_errors
+            .fetch_add(outcome.write_errors, Ordering::Relaxed);
+        if let Some(why) = &outcome.error {
+            h.note_error(why);
+        }
+        h.unsaved.store(unsaved, Ordering::Relaxed);
+        let now = now_ms() / 1000;
+        let was_failing = h.is_failing();
+        match &outcome.write_failure {
+            Some(why) => {
+                h.write_errors.fetch_add(1, Ordering::Relaxed);
+                h.note_error(why);
+                if !was_failing {
+                    h.failing_since.store(now, Ordering::Relaxed);
+                    h.failing.store(true, Ordering::Relaxed);
+                    self.reminded_at = now;
+                    log::error!(
+                        "store: cannot write to the database: {why}. {unsaved} delivered \
+                         messages are kept in memory and written as soon as it works again; \
+                         offline messages and registrations are refused meanwhile"
+                    );
+                } else if now - self.reminded_at >= FAILING_REMINDER_SECS {
+                    self.reminded_at = now;
+                    log::error!(
+                        "store: still cannot write to the database ({why}): {unsaved} \
+                         delivered messages not saved yet"
+                    );
+                }
+                self.retry_in = if was_failing {
+                    (self.retry_in * 2).min(RETRY_MAX)
+                } else {
+                    RETRY_FIRST
+                };
+                !was_failing
+            }
+            None if was_failing && writes => {
+                let since = h.failing_since.swap(0, Ordering::Relaxed);
+                h.failing.store(false, Ordering::Relaxed);
+                self.retry_in = RETRY_FIRST;
+                log::warn!(
+                    "store: writing to the database works again after {} s; every kept \
+                     message is saved",
+                    now - since
+                );
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// `VACUUM INTO`: a consistent, compacted copy while the database stays in use. The
+/// copy is created 0600 first (VACUUM INTO fills an empty file), so it is never
+/// readable by other users, whatever the umask.
+pub(super) fn backup(conn: &Connection, path: &std::path::Path) -> Result<u64, String> {
+    let target = path
+        .to_str()
+        .ok_or_else(|| format!("{} is not valid UTF-8", path.display()))?;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .and_then(|f| f.set_permissions(std::fs::Permissions::from_mode(0o600)))
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::AlreadyExists => format!("{} already exists", path.display()),
+            _ => format!("cannot create {}: {e}", path.display()),
+        })?;
+    if let Err(e) = conn.execute("VACUUM INTO ?1", [target]) {
+        let _ = std::fs::remove_file(path);
+        return Err(format!("backup to {} failed: {e}", path.display()));
+    }
+    let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    log::info!("store: backed up to {} ({size} bytes)", path.display());
+    Ok(size)
+}
