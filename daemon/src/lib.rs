@@ -1,6 +1,6 @@
 //! chatd, the daemon as a library: `main.rs` parses arguments and calls
 //! [`Server::bind`] then [`Server::run`]; tests do the same on port 0.
-//! Map: `server/` the loop, `conn.rs` sockets and queues, `outgoing.rs` shared
+//! Map: `server/` the loop, `conn/` sockets, transports and queues, `outgoing.rs` shared
 //! serialized messages, `state/` users and channels, `cmd.rs` + `cmd/` the commands,
 //! `redact.rs` what the log may show of client lines.
 
