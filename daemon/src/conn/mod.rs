@@ -178,6 +178,7 @@ impl Conn {
 
     /// Bytes held for this client and not yet accepted by the kernel: the output
     /// queue and the replay backlog. This is what the SendQ limits.
+    #[inline]
     pub fn sendq_used(&self) -> usize {
         self.out.bytes() + self.replay.as_ref().map_or(0, |r| r.backlog_bytes)
     }
@@ -236,6 +237,7 @@ impl Conn {
 
     /// Reads what the socket has, up to `budget` bytes, into the line buffer through
     /// the transport. Returns bytes read, and whether the peer closed its side.
+    #[inline]
     pub fn read_some(&mut self, scratch: &mut [u8], budget: usize) -> io::Result<(usize, bool)> {
         let read = self
             .transport
@@ -248,6 +250,7 @@ impl Conn {
 
     /// Writes queued output through the transport until done or `WouldBlock`.
     /// Returns whether the queue is empty.
+    #[inline]
     pub fn flush(&mut self) -> io::Result<bool> {
         self.transport.flush(&mut self.sock, &mut self.out)
     }

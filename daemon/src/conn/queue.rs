@@ -36,6 +36,7 @@ impl OutQueue {
         self.bytes
     }
 
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.lines.is_empty()
     }
@@ -50,12 +51,14 @@ impl OutQueue {
     }
 
     /// The unwritten part of the first line, if any.
+    #[inline]
     pub fn front(&self) -> Option<&[u8]> {
         self.lines.front().map(|b| &b[self.offset..])
     }
 
     /// Fills `iov` with the unwritten lines, first one from its offset; returns how
     /// many slices it filled.
+    #[inline]
     pub fn fill<'a>(&'a self, iov: &mut [IoSlice<'a>]) -> usize {
         let mut n = 0;
         for (i, b) in self.lines.iter().take(iov.len()).enumerate() {
@@ -68,6 +71,7 @@ impl OutQueue {
 
     /// Drops `n` bytes from the front of the queue; `written` when they reached the
     /// socket (not just a transport's own buffer, such as rustls').
+    #[inline]
     pub fn consume(&mut self, mut n: usize, written: bool) {
         self.bytes -= n;
         if written {
@@ -102,6 +106,7 @@ impl OutQueue {
     /// a line) rather than grow it again every pass; it is freed after an unusual
     /// burst, and after a one-off burst such as the welcome or a JOIN's NAMES, so
     /// that an idle connection holds no queue at all.
+    #[inline]
     pub fn emptied(&mut self) {
         if self.lines.capacity() > 1024 || std::mem::take(&mut self.trim) {
             self.lines = VecDeque::new();

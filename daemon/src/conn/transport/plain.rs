@@ -79,6 +79,7 @@ impl Plain {
 }
 
 /// Writes `out` with `writev` until it is empty or the socket would block.
+#[inline]
 pub(super) fn flush(sock: &mut Sock, out: &mut OutQueue) -> io::Result<bool> {
     while !out.is_empty() {
         let written = {
