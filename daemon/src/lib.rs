@@ -1,7 +1,8 @@
 //! chatd, the daemon as a library: `main.rs` parses arguments and calls
 //! [`Server::bind`] then [`Server::run`]; tests do the same on port 0.
-//! Map: `server/` the loop, `conn.rs` sockets and queues, `ids.rs` connection ids and
-//! parties, `followup.rs` what waits for each store answer, `outgoing.rs` shared
+//! Map: `server/` the loop, `conn/` sockets, transports and queues, `ids.rs`
+//! connection ids and parties, `followup.rs` what waits for each store answer,
+//! `outgoing.rs` shared
 //! serialized messages, `state/` users and channels, `cmd.rs` + `cmd/` the commands,
 //! `redact.rs` what the log may show of client lines.
 

@@ -4,7 +4,7 @@
 use super::Server;
 use crate::admin;
 use crate::admission;
-use crate::conn::{Conn, Sock};
+use crate::conn::{Conn, Sock, Transport};
 use crate::ipnet::IpNet;
 use crate::state::User;
 use mio::{Interest, Token};
@@ -63,19 +63,19 @@ impl Server {
                 continue;
             }
             let mut user = User::new(host, chrono::Utc::now().timestamp(), now);
-            let tls = match (self.listener_tls[index], &self.tls_config) {
+            let transport = match (self.listener_tls[index], &self.tls_config) {
                 (true, Some(config)) => match rustls::ServerConnection::new(config.clone()) {
-                    Ok(t) => Some(Box::new(t)),
+                    Ok(t) => Transport::tls(t),
                     Err(e) => {
                         log::warn!("peer={peer} TLS setup failed: {e}");
                         continue;
                     }
                 },
-                _ => None,
+                _ => Transport::plain(),
             };
-            user.tls = tls.is_some();
+            user.tls = transport.is_tls();
             let mut conn = Conn::new(id, Sock::Tcp(sock), peer, user, now);
-            conn.tls = tls;
+            conn.transport = transport;
             conn.awaiting_proxy = proxied;
             if !proxied {
                 *self.state.per_ip.entry(key.clone()).or_insert(0) += 1;

@@ -81,7 +81,7 @@ impl Server {
         if conn.read_pending && !conn.throttled {
             self.read_again.push(slot);
         }
-        if conn.tls_wants_write() {
+        if conn.transport_wants_write() {
             self.conns.mark_dirty(slot);
         }
         self.process_lines(slot, now);

@@ -130,7 +130,7 @@ impl Server {
             }
         }
         let _ = conn.flush();
-        conn.close_tls();
+        conn.close_transport();
         let _ = self.poll.registry().deregister(&mut conn.sock);
         conn.sock.shutdown();
         log::info!("conn={slot} nick={nick} peer={peer} closed: {reason}");

@@ -78,7 +78,7 @@ impl Server {
             let next = if !conn.user.registered {
                 let deadline = conn.connected_at + self.config.registration_timeout();
                 let handshake = conn.connected_at + self.config.handshake_timeout();
-                if conn.tls_handshaking() {
+                if conn.handshaking() {
                     if now >= handshake {
                         self.conns.close(slot, "TLS handshake timed out");
                         continue;
