@@ -6,6 +6,7 @@
 pub mod commands;
 pub mod logtap;
 mod peer;
+mod reload;
 
 use crate::config::Config;
 use crate::conn::ConnId;
