@@ -113,14 +113,7 @@ pub fn wallops(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
     }
     let me = cx.me;
     let mut out = Outgoing::new(cx.relay_from(me, "WALLOPS", vec![msg.param(0).to_string()]));
-    let opers: Vec<usize> = cx
-        .conns
-        .slab
-        .iter()
-        .filter(|(_, c)| c.user.oper.is_some())
-        .map(|(s, _)| s)
-        .collect();
-    for slot in opers {
+    for slot in cx.conns.operators() {
         cx.send_outgoing(slot, &mut out);
     }
     Ok(())

@@ -23,6 +23,15 @@ pub struct Conns {
 }
 
 impl Conns {
+    /// The slots of every IRC operator (for WALLOPS).
+    pub fn operators(&self) -> Vec<usize> {
+        self.slab
+            .iter()
+            .filter(|(_, c)| c.user.oper.is_some())
+            .map(|(s, _)| s)
+            .collect()
+    }
+
     /// `max_clients` sizes the slab once: its pages are only touched as slots are
     /// used, so an idle slot costs no memory, and the slab never moves 10,000
     /// connections when it grows (nor keeps a doubled capacity afterwards).

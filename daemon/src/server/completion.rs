@@ -43,14 +43,7 @@ impl Server {
             "The database can be written again: every kept message is saved.".to_string()
         };
         let msg = Message::new("WALLOPS", [text]).with_source(self.config.server.name.as_str());
-        let opers: Vec<usize> = self
-            .conns
-            .slab
-            .iter()
-            .filter(|(_, c)| c.user.oper.is_some())
-            .map(|(s, _)| s)
-            .collect();
-        for slot in opers {
+        for slot in self.conns.operators() {
             self.conns.send_msg(slot, &msg);
         }
     }
