@@ -36,6 +36,12 @@ impl OutQueue {
         self.bytes
     }
 
+    /// Lines queued, the first possibly part-written.
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.lines.len()
+    }
+
     #[inline]
     pub fn is_empty(&self) -> bool {
         self.lines.is_empty()

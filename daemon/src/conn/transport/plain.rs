@@ -79,22 +79,39 @@ impl Plain {
 }
 
 /// Writes `out` with `writev` until it is empty or the socket would block.
+///
+/// The slice array is sized by what is queued: one line is one `write`, a few lines
+/// fill a small array, and only a long queue pays for initializing [`MAX_IOV`]
+/// slices (8 KiB), which would otherwise cost more than the message itself at
+/// everyday rates, where most flushes carry one or two lines.
 #[inline]
 pub(super) fn flush(sock: &mut Sock, out: &mut OutQueue) -> io::Result<bool> {
     while !out.is_empty() {
-        let written = {
-            let mut iov: [IoSlice<'_>; MAX_IOV] = [IoSlice::new(&[]); MAX_IOV];
-            let n = out.fill(&mut iov);
-            match sock.write_vectored(&iov[..n]) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(w) => w,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            }
+        let result = match out.len() {
+            1 => sock.write(out.front().unwrap_or_default()),
+            2..=SMALL_IOV => write_some::<SMALL_IOV>(sock, out),
+            _ => write_some::<MAX_IOV>(sock, out),
+        };
+        let written = match result {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(w) => w,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
         };
         out.consume(written, true);
     }
     out.emptied();
     Ok(true)
+}
+
+/// Slices for a short queue, on the stack without the cost of [`MAX_IOV`].
+const SMALL_IOV: usize = 16;
+
+/// One `writev` of up to `N` queued lines.
+#[inline]
+fn write_some<const N: usize>(sock: &mut Sock, out: &OutQueue) -> io::Result<usize> {
+    let mut iov: [IoSlice<'_>; N] = [IoSlice::new(&[]); N];
+    let n = out.fill(&mut iov);
+    sock.write_vectored(&iov[..n])
 }
