@@ -70,6 +70,15 @@ pub fn status_kb(pid: u32, key: &str) -> Option<u64> {
     })
 }
 
+/// Bytes the process has caused to be written to storage so far (`write_bytes` of
+/// `/proc/<pid>/io`: its own writes and its share of the page cache's write-back,
+/// so a WAL append and a checkpoint both count).
+pub fn disk_write_bytes(pid: u32) -> Option<u64> {
+    let io = fs::read_to_string(format!("/proc/{pid}/io")).ok()?;
+    io.lines()
+        .find_map(|l| l.strip_prefix("write_bytes:")?.trim().parse().ok())
+}
+
 /// CPU counters at one moment: the server's, this process's and the machine's.
 pub struct Cpu {
     pub server: Option<u64>,
@@ -235,6 +244,7 @@ mod tests {
     #[test]
     fn sees_itself() {
         assert!(cpu_ticks("self").is_some());
+        assert!(disk_write_bytes(std::process::id()).is_some());
         assert!(status_kb(std::process::id(), "VmRSS").unwrap() > 0);
         assert!(machine_ticks().is_some());
     }

@@ -47,6 +47,11 @@ pub struct Report {
     pub server_rss_peak_kb: Option<u64>,
     /// The server's VmHWM at the end: its peak RSS since it started.
     pub server_hwm_kb: Option<u64>,
+    /// Bytes the server wrote to storage during the sending period (`/proc/PID/io`
+    /// `write_bytes`: history, the WAL and its checkpoints), and that over the
+    /// messages sent.
+    pub server_disk_write_bytes: Option<u64>,
+    pub disk_bytes_per_message: Option<f64>,
     pub idle: Option<IdleMemory>,
     /// This generator's CPU time during the sending period.
     pub bench_cpu_s: Option<f64>,
@@ -252,6 +257,13 @@ impl Report {
                     .unwrap_or_else(|| "?".into()),
                 self.server_hwm_kb.map(mib).unwrap_or_else(|| "?".into())
             )?;
+        }
+        if let Some(bytes) = self.server_disk_write_bytes {
+            write!(o, "server disk  {} written", mib(bytes / 1024))?;
+            if let Some(per) = self.disk_bytes_per_message {
+                write!(o, ", {per:.0} bytes per message sent")?;
+            }
+            writeln!(o)?;
         }
         if let Some(cpu) = self.bench_cpu_s {
             writeln!(o, "bench cpu    {cpu:.2} s ({:.2} cores)", cpu / d)?;

@@ -54,6 +54,7 @@ impl Server {
 struct Sample {
     cpu: procfs::Cpu,
     threads: Vec<(u32, String, u64)>,
+    disk_written: Option<u64>,
 }
 
 impl Sample {
@@ -61,6 +62,7 @@ impl Sample {
         Sample {
             cpu: procfs::Cpu::take(pid),
             threads: pid.map(procfs::thread_ticks).unwrap_or_default(),
+            disk_written: pid.and_then(procfs::disk_write_bytes),
         }
     }
 }
@@ -241,6 +243,10 @@ pub fn execute(
         bench: bench_cpu_s,
         other: other_cpu_s,
     } = before.cpu.until(&after.cpu);
+    let disk_written = after
+        .disk_written
+        .zip(before.disk_written)
+        .map(|(a, b)| a.saturating_sub(b));
     let latency_us = (stats.delivered > 0).then(|| Latency::of(&stats.latency, 1000.0));
     let idle = match (plan.kind, rss_before, rss_after, rss_end) {
         (Kind::Idle, Some(b), Some(a), Some(e)) => Some(IdleMemory {
@@ -288,6 +294,10 @@ pub fn execute(
         server_threads: thread_cpu(&before.threads, &after.threads, procfs::ticks_per_sec()),
         server_rss_peak_kb: rss_peak,
         server_hwm_kb: server_hwm,
+        server_disk_write_bytes: disk_written,
+        disk_bytes_per_message: disk_written
+            .filter(|_| sent > 0)
+            .map(|b| b as f64 / sent as f64),
         idle,
         bench_cpu_s,
         other_cpu_s,
