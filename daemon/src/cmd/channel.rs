@@ -329,7 +329,10 @@ pub fn names(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
     if let Some(extra) = names.get(max) {
         cx.reply(
             ERR_TOOMANYTARGETS,
-            &[*extra, "Too many targets; the channels past this one were not listed"],
+            &[
+                *extra,
+                "Too many targets; the channels past this one were not listed",
+            ],
         );
     }
     for name in names.into_iter().take(max) {

@@ -162,6 +162,9 @@ mod tests {
             assert_eq!(Filter::parse(param).matches(&c, now), want, "{param}");
         }
         c.topic = None;
-        assert!(!Filter::parse("T<3").matches(&c, now), "no topic, no topic age");
+        assert!(
+            !Filter::parse("T<3").matches(&c, now),
+            "no topic, no topic age"
+        );
     }
 }

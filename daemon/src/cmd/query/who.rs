@@ -23,19 +23,14 @@ impl Whox {
     fn parse(param: &str) -> Option<Whox> {
         let spec = param.strip_prefix('%')?;
         let (fields, token) = spec.split_once(',').unwrap_or((spec, ""));
-        let token = if !token.is_empty()
-            && token.len() <= 3
-            && token.bytes().all(|b| b.is_ascii_digit())
-        {
-            token.to_string()
-        } else {
-            "0".to_string()
-        };
+        let token =
+            if !token.is_empty() && token.len() <= 3 && token.bytes().all(|b| b.is_ascii_digit()) {
+                token.to_string()
+            } else {
+                "0".to_string()
+            };
         Some(Whox {
-            fields: WHOX_ORDER
-                .chars()
-                .filter(|&c| fields.contains(c))
-                .collect(),
+            fields: WHOX_ORDER.chars().filter(|&c| fields.contains(c)).collect(),
             token,
         })
     }
@@ -99,7 +94,12 @@ pub fn who(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
         // Invisibility hides users from masks, not from a lookup by exact nick
         // (modern.ircdocs.horse; irctest `testWhoInvisible`).
         let exact = !mask.contains(['*', '?']);
-        let my_channels = &cx.conns.get(me).expect("the sender is connected").user.channels;
+        let my_channels = &cx
+            .conns
+            .get(me)
+            .expect("the sender is connected")
+            .user
+            .channels;
         for conn in cx.conns.slab.iter().map(|(_, c)| c) {
             let u = &conn.user;
             if !u.registered || !glob_match(mask, &u.nick) {
