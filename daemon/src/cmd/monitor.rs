@@ -162,12 +162,12 @@ pub fn went_offline(cx: &mut Cx, nick: &str) {
 }
 
 fn notify(cx: &mut Cx, folded: &str, numeric: &str, item: &str) {
-    let watchers = cx.state.monitors.watchers(folded);
+    let watchers: Vec<usize> = cx.state.monitors.watchers(folded).to_vec();
     if watchers.is_empty() {
         return;
     }
     let server = cx.server_name().to_string();
-    for slot in watchers.to_vec() {
+    for slot in watchers {
         let Some(nick) = cx.user_of(slot).map(|u| u.nick.clone()) else {
             continue;
         };
