@@ -4,14 +4,17 @@
 
 pub mod account;
 pub mod channel;
+pub mod help;
 pub mod history;
 pub mod message;
 pub mod mode;
+pub mod monitor;
 pub mod oper;
 pub mod query;
 pub mod registration;
 mod reply;
 pub mod welcome;
+pub mod whowas;
 
 pub use reply::Replies;
 
@@ -306,6 +309,36 @@ pub static COMMANDS: &[Spec] = &[
         min_params: 0,
         access: Access::Registered,
         run: q::time,
+    },
+    Spec {
+        name: "MONITOR",
+        min_params: 1,
+        access: Access::Registered,
+        run: self::monitor::monitor,
+    },
+    Spec {
+        name: "WHOWAS",
+        min_params: 1,
+        access: Access::Registered,
+        run: self::whowas::whowas,
+    },
+    Spec {
+        name: "INFO",
+        min_params: 0,
+        access: Access::Registered,
+        run: q::info,
+    },
+    Spec {
+        name: "HELP",
+        min_params: 0,
+        access: Access::Registered,
+        run: self::help::help,
+    },
+    Spec {
+        name: "HELPOP",
+        min_params: 0,
+        access: Access::Registered,
+        run: self::help::help,
     },
 ];
 

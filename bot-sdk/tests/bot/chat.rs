@@ -104,3 +104,24 @@ fn chat_quits_while_lines_arrive() {
     assert!(quit.param(0).contains("off now"), "{quit}");
     chat.expect(Eof).expect("chat exits");
 }
+
+/// The buddy list: `/buddy add` watches nicks with MONITOR (IRCv3 monitor), and the
+/// client says when a buddy comes online and when it leaves.
+#[test]
+fn chat_buddy_list_tells_when_buddies_come_and_go() {
+    let server = TestServer::start();
+    let mut alice = server.connect("alice");
+    alice.join("#room");
+    let mut chat = chat_in_room(&server, &mut alice);
+    chat.send_line("/buddy add bob").unwrap();
+    chat.expect("offline: bob").expect("bob is not there yet");
+    let bob = server.connect("bob");
+    chat.expect("online: ").expect("bob arrives");
+    chat.expect("(~bob@127.0.0.1)").expect("with his user@host");
+    bob.quit();
+    chat.expect("offline: bob").expect("bob leaves");
+    chat.send_line("/buddy").unwrap();
+    chat.expect("offline: bob").expect("the list's status");
+    chat.send_line("/quit").unwrap();
+    chat.expect(Eof).expect("chat exits");
+}

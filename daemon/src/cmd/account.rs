@@ -68,6 +68,7 @@ pub fn force_logout(cx: &mut Cx, text: &str) {
     let me = cx.me;
     let mut out = Outgoing::new(cx.relay_from(me, "ACCOUNT", vec!["*".into()]));
     cx.send_to_peers(me, &mut out, false, Some(Cap::AccountNotify));
+    super::monitor::notify_watchers(cx, me, &mut out, Cap::AccountNotify);
     log::info!("conn={me} account={account} logged out");
     check_nick(cx);
 }
@@ -334,6 +335,7 @@ fn complete_login(cx: &mut Cx, account: &str, door: Door) {
     if cx.user().registered {
         let mut out = Outgoing::new(cx.relay_from(me, "ACCOUNT", vec![name]));
         cx.send_to_peers(me, &mut out, false, Some(Cap::AccountNotify));
+        super::monitor::notify_watchers(cx, me, &mut out, Cap::AccountNotify);
         after_login(cx);
     }
 }

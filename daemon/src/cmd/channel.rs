@@ -1,5 +1,8 @@
-//! Channel commands: `JOIN`, `PART`, `TOPIC`, `NAMES`, `LIST`, `KICK`, `INVITE`.
-//! Channel `MODE` is in `mode.rs`.
+//! Channel commands: `JOIN`, `PART`, `TOPIC`, `NAMES`, `KICK`, `INVITE`; `LIST` and
+//! its ELIST conditions are in `channel/list.rs`. Channel `MODE` is in `mode.rs`.
+
+mod list;
+pub use list::list;
 
 use super::{err, no_such_channel, no_such_nick, not_chanop, not_on_channel, CmdError, Cx};
 use crate::outgoing::Outgoing;
@@ -164,13 +167,21 @@ fn send_topic(cx: &mut Cx, chan_name: &str, topic: &Topic) {
     );
 }
 
-/// 353 lines (split to stay well under 512 bytes) then 366 for one channel.
+/// 353 lines (split to stay well under 512 bytes) then 366 for one channel. A
+/// `+s`/`+p` channel shows only its 366 to outsiders (modern.ircdocs.horse NAMES).
 pub fn send_names(cx: &mut Cx, folded: &str) {
     let Some(chan) = cx.state.channels.get(folded) else {
         return;
     };
-    let multi = cx.user().caps.has(Cap::MultiPrefix);
+    let caps = cx.user().caps;
+    let multi = caps.has(Cap::MultiPrefix);
+    let userhost = caps.has(Cap::UserhostInNames);
     let name = chan.name.clone();
+    if chan.is_hidden_from(cx.me, cx.user().oper.is_some()) {
+        cx.reply(RPL_ENDOFNAMES, &[name.as_str(), "End of /NAMES list"]);
+        return;
+    }
+    let symbol = chan.names_symbol();
     // Invisible (+i) users are shown only to members (modern.ircdocs.horse NAMES).
     let outsider = chan.member(cx.me).is_none();
     let mut entries: Vec<String> = chan
@@ -180,14 +191,18 @@ pub fn send_names(cx: &mut Cx, folded: &str) {
             cx.conns
                 .get(slot)
                 .filter(|c| !(outsider && c.user.invisible))
-                .map(|c| format!("{}{}", m.prefixes(multi), c.user.nick))
+                .map(|c| match userhost {
+                    // userhost-in-names: `nick!user@host` for each member.
+                    true => format!("{}{}", m.prefixes(multi), c.user.source()),
+                    false => format!("{}{}", m.prefixes(multi), c.user.nick),
+                })
         })
         .collect();
     entries.sort_unstable();
     let mut line = String::new();
     for entry in entries {
         if line.len() + entry.len() > 380 {
-            cx.reply(RPL_NAMREPLY, &["=", name.as_str(), line.as_str()]);
+            cx.reply(RPL_NAMREPLY, &[symbol, name.as_str(), line.as_str()]);
             line.clear();
         }
         if !line.is_empty() {
@@ -196,7 +211,7 @@ pub fn send_names(cx: &mut Cx, folded: &str) {
         line.push_str(&entry);
     }
     if !line.is_empty() {
-        cx.reply(RPL_NAMREPLY, &["=", name.as_str(), line.as_str()]);
+        cx.reply(RPL_NAMREPLY, &[symbol, name.as_str(), line.as_str()]);
     }
     cx.reply(RPL_ENDOFNAMES, &[name.as_str(), "End of /NAMES list"]);
     let me = cx.me;
@@ -303,12 +318,24 @@ pub fn topic(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
 }
 
 /// `NAMES [<channel>{,<channel>}]` — RFC 2812 §3.2.5. Without a channel only 366 `*`.
+/// At most `TARGMAX` `NAMES:` channels; the rest get one 407.
 pub fn names(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
     if msg.param(0).is_empty() {
         cx.reply(RPL_ENDOFNAMES, &["*", "End of /NAMES list"]);
         return Ok(());
     }
-    for name in msg.param(0).split(',').filter(|n| !n.is_empty()) {
+    let max = cx.config.limits.targets_per_message;
+    let names: Vec<&str> = msg.param(0).split(',').filter(|n| !n.is_empty()).collect();
+    if let Some(extra) = names.get(max) {
+        cx.reply(
+            ERR_TOOMANYTARGETS,
+            &[
+                *extra,
+                "Too many targets; the channels past this one were not listed",
+            ],
+        );
+    }
+    for name in names.into_iter().take(max) {
         let folded = fold(name);
         if cx.state.channels.contains_key(&folded) {
             send_names(cx, &folded);
@@ -316,32 +343,6 @@ pub fn names(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
             cx.reply(RPL_ENDOFNAMES, &[name, "End of /NAMES list"]);
         }
     }
-    Ok(())
-}
-
-/// `LIST [<channel>{,<channel>}]` — RFC 2812 §3.2.6: 321, one 322 per channel, 323.
-pub fn list(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
-    let wanted: Option<Vec<String>> = if msg.param(0).is_empty() {
-        None
-    } else {
-        Some(msg.param(0).split(',').map(fold).collect())
-    };
-    let mut rows: Vec<(String, usize, String)> = cx
-        .state
-        .channels
-        .iter()
-        .filter(|(k, _)| wanted.as_ref().is_none_or(|w| w.contains(k)))
-        .map(|(_, c)| {
-            let topic = c.topic.as_ref().map(|t| t.text.clone()).unwrap_or_default();
-            (c.name.clone(), c.members.len(), topic)
-        })
-        .collect();
-    rows.sort();
-    cx.reply(RPL_LISTSTART, &["Channel", "Users  Name"]);
-    for (name, count, topic) in rows {
-        cx.reply(RPL_LIST, &[name, count.to_string(), topic]);
-    }
-    cx.reply(RPL_LISTEND, &["End of /LIST"]);
     Ok(())
 }
 

@@ -379,5 +379,6 @@ pub fn away(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
     };
     let mut out = Outgoing::new(cx.relay_from(me, "AWAY", params).with_trailing());
     cx.send_to_peers(me, &mut out, false, Some(Cap::AwayNotify));
+    super::monitor::notify_watchers(cx, me, &mut out, Cap::AwayNotify);
     Ok(())
 }

@@ -218,7 +218,7 @@ fn channel_mode(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
                     changes.push((false, 'l', None));
                 }
             }
-            'i' | 'm' | 'n' | 't' => {
+            'i' | 'm' | 'n' | 'p' | 's' | 't' => {
                 if !gate.allow(false) {
                     continue;
                 }
@@ -227,6 +227,8 @@ fn channel_mode(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
                     'i' => &mut modes.invite_only,
                     'm' => &mut modes.moderated,
                     'n' => &mut modes.no_external,
+                    'p' => &mut modes.private,
+                    's' => &mut modes.secret,
                     _ => &mut modes.topic_lock,
                 };
                 if *flag != adding {

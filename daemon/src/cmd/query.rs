@@ -1,85 +1,14 @@
-//! Queries: `WHO`, `WHOIS`, `ISON`, `USERHOST`, `LUSERS`, `MOTD`, `VERSION`, `TIME`.
+//! Queries: `WHOIS`, `ISON`, `USERHOST`, `LUSERS`, `MOTD`, `VERSION`, `TIME`, `INFO`;
+//! `WHO` and WHOX in `query/who.rs`.
+
+mod who;
+pub use who::who;
 
 use super::{err, no_such_nick, welcome, CmdError, Cx};
-use crate::state::{Cap, User};
+use crate::state::Cap;
 use crate::VERSION;
-use chatd_proto::mask::glob_match;
 use chatd_proto::numeric::*;
-use chatd_proto::{fold, Message};
-
-/// `WHO <channel>|<mask>` — RFC 2812 §3.6.1: 352 per visible user, then 315.
-/// Invisible (`+i`) users show only to those sharing a channel with them.
-pub fn who(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
-    let mask = msg.param(0);
-    let server = cx.server_name().to_string();
-    let multi = cx.user().caps.has(Cap::MultiPrefix);
-    let me = cx.me;
-    let mut rows: Vec<Vec<String>> = Vec::new();
-    if mask.starts_with('#') {
-        if let Some(chan) = cx.state.channels.get(&fold(mask)) {
-            let name = chan.name.clone();
-            let i_am_member = chan.member(me).is_some();
-            for (&slot, m) in &chan.members {
-                let Some(u) = cx.user_of(slot) else { continue };
-                if u.invisible && !i_am_member && slot != me {
-                    continue;
-                }
-                rows.push(who_row(&name, u, &server, m.prefixes(multi)));
-            }
-        }
-    } else if !mask.is_empty() {
-        // Invisibility hides users from masks, not from a lookup by exact nick
-        // (modern.ircdocs.horse; irctest `testWhoInvisible`).
-        let exact = !mask.contains(['*', '?']);
-        let my_channels = cx.user().channels.clone();
-        for conn in cx.conns.slab.iter().map(|(_, c)| c) {
-            let u = &conn.user;
-            if !u.registered || !glob_match(mask, &u.nick) {
-                continue;
-            }
-            let shares = u.channels.iter().any(|c| my_channels.contains(c));
-            if u.invisible && !shares && !exact && conn.id.slot != me {
-                continue;
-            }
-            // The channel column names one of the user's channels (one we share first),
-            // and the flags then carry the user's prefix there, as Solanum and InspIRCd
-            // do; with no channel it is `*`. An invisible user's channels stay hidden.
-            let hide_channels = u.invisible && !shares && conn.id.slot != me;
-            let shown = u
-                .channels
-                .iter()
-                .find(|c| my_channels.contains(c))
-                .or(u.channels.first())
-                .filter(|_| !hide_channels)
-                .and_then(|c| cx.state.channels.get(c))
-                .map(|c| (c.name.clone(), c.member(conn.id.slot).unwrap_or_default()));
-            let row = match shown {
-                Some((name, member)) => who_row(&name, u, &server, member.prefixes(multi)),
-                None => who_row("*", u, &server, ""),
-            };
-            rows.push(row);
-        }
-    }
-    for row in rows {
-        cx.reply(RPL_WHOREPLY, &row);
-    }
-    let shown = if mask.is_empty() { "*" } else { mask };
-    cx.reply(RPL_ENDOFWHO, &[shown, "End of WHO list"]);
-    Ok(())
-}
-
-fn who_row(channel: &str, u: &User, server: &str, prefixes: &str) -> Vec<String> {
-    let flags = format!("{}{}", if u.away.is_some() { "G" } else { "H" }, prefixes);
-    vec![
-        channel.to_string(),
-        u.user.to_string(),
-        u.host.clone(),
-        server.to_string(),
-        u.nick.clone(),
-        flags,
-        format!("0 {}", u.realname),
-    ]
-}
+use chatd_proto::Message;
 
 /// `WHOIS [<server>] <nick>` — RFC 2812 §3.6.2.
 pub fn whois(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
@@ -97,11 +26,14 @@ pub fn whois(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
     let server = cx.server_name().to_string();
     let multi = cx.user().caps.has(Cap::MultiPrefix);
     let my_channels = cx.user().channels.clone();
+    let (me, i_am_oper) = (cx.me, cx.user().oper.is_some());
+    // A +s/+p channel shows only to its members, the user itself and IRC operators.
     let channels: Vec<String> = u
         .channels
         .iter()
-        .filter(|c| !u.invisible || my_channels.contains(c) || slot == cx.me)
+        .filter(|c| !u.invisible || my_channels.contains(c) || slot == me)
         .filter_map(|c| cx.state.channels.get(c))
+        .filter(|c| slot == me || !c.is_hidden_from(me, i_am_oper))
         .map(|c| {
             format!(
                 "{}{}",
@@ -226,5 +158,23 @@ pub fn time(cx: &mut Cx, _msg: &Message) -> Result<(), CmdError> {
         .format("%A %B %d %Y -- %H:%M:%S +00:00")
         .to_string();
     cx.reply(RPL_TIME, &[server, now]);
+    Ok(())
+}
+
+/// `INFO` — modern.ircdocs.horse INFO: 371 lines about the server, then 374.
+pub fn info(cx: &mut Cx, _msg: &Message) -> Result<(), CmdError> {
+    let started = chrono::DateTime::from_timestamp(cx.state.started, 0)
+        .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+        .unwrap_or_default();
+    let lines = [
+        format!("chatd {VERSION}: an IRC-compatible chat server written in Rust."),
+        "One event loop owns all state; SQLite keeps accounts and history.".to_string(),
+        "Source and documentation: see README.md and docs/ in the chatd sources.".to_string(),
+        format!("Running since {started}."),
+    ];
+    for line in lines {
+        cx.reply(RPL_INFO, &[line]);
+    }
+    cx.reply(RPL_ENDOFINFO, &["End of INFO list"]);
     Ok(())
 }

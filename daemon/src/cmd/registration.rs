@@ -252,6 +252,8 @@ pub fn try_register(cx: &mut Cx) {
         cx.user().host
     );
     welcome::welcome(cx);
+    let me = cx.me;
+    super::monitor::came_online(cx, me);
     for chan in cx.config.server.auto_join.clone() {
         channel::join_one(cx, &chan, None);
     }

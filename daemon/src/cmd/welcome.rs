@@ -26,7 +26,7 @@ pub fn welcome(cx: &mut Cx) {
     cx.reply(RPL_CREATED, &[format!("This server was created {created}")]);
     cx.reply(
         RPL_MYINFO,
-        &[server.as_str(), VERSION, "i", "biklmnotv", "bklov"],
+        &[server.as_str(), VERSION, "i", "biklmnopstv", "bklov"],
     );
     send_isupport(cx);
     send_lusers(cx);
@@ -52,20 +52,23 @@ pub fn isupport_tokens(config: &Config) -> Vec<String> {
         format!("AWAYLEN={}", l.away_len),
         "CASEMAPPING=ascii".into(),
         format!("CHANLIMIT=#:{}", l.channels_per_user),
-        "CHANMODES=b,k,l,imnt".into(),
+        "CHANMODES=b,k,l,imnpst".into(),
         format!("CHANNELLEN={}", l.channel_len),
         "CHANTYPES=#".into(),
+        "ELIST=CMNTU".into(),
         format!("KICKLEN={}", l.kick_len),
         format!("MAXLIST=b:{}", l.bans_per_channel),
         format!("MAXTARGETS={t}"),
         format!("MODES={}", l.modes_per_command),
+        format!("MONITOR={}", l.monitor_max),
         format!("NETWORK={}", config.server.network),
         format!("NICKLEN={}", l.nick_len),
         "PREFIX=(ov)@+".into(),
-        format!("TARGMAX=JOIN:,KICK:{t},NAMES:1,NOTICE:{t},PART:,PRIVMSG:{t},TAGMSG:{t},WHOIS:1"),
+        format!("TARGMAX=JOIN:,KICK:{t},NAMES:{t},NOTICE:{t},PART:,PRIVMSG:{t},TAGMSG:{t},WHOIS:1"),
         format!("TOPICLEN={}", l.topic_len),
         format!("USERLEN={}", l.user_len + 1),
         "UTF8ONLY".into(),
+        "WHOX".into(),
         format!("CHATHISTORY={}", config.history.page_size),
         "MSGREFTYPES=msgid,timestamp".into(),
     ]

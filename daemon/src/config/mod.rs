@@ -225,6 +225,10 @@ pub struct LimitsConfig {
     pub ping_interval_secs: u64,
     /// Time allowed to answer that PING.
     pub ping_timeout_secs: u64,
+    /// Nicks one client may watch with MONITOR (ISUPPORT `MONITOR`); more get 734.
+    pub monitor_max: usize,
+    /// Nicks WHOWAS remembers (quits and nick changes), oldest forgotten first.
+    pub whowas_entries: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -286,6 +290,8 @@ impl Default for LimitsConfig {
             registrations_per_ip_per_hour: 5,
             ping_interval_secs: 120,
             ping_timeout_secs: 60,
+            monitor_max: 100,
+            whowas_entries: 1000,
         }
     }
 }

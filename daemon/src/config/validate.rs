@@ -62,6 +62,8 @@ impl Config {
             ("limits.targets_per_message", l.targets_per_message, 1, 1000),
             ("limits.modes_per_command", l.modes_per_command, 1, 100),
             ("limits.bans_per_channel", l.bans_per_channel, 0, 100_000),
+            ("limits.monitor_max", l.monitor_max, 1, 10_000),
+            ("limits.whowas_entries", l.whowas_entries, 0, 1_000_000),
             ("limits.sendq_bytes", l.sendq_bytes, 4096, 1 << 30),
             ("limits.max_clients", l.max_clients, 1, 10_000_000),
             ("limits.conns_per_ip", l.conns_per_ip, 1, 10_000_000),

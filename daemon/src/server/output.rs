@@ -107,7 +107,10 @@ impl Server {
             let quit = cx.relay_from(slot, "QUIT", vec![reason.to_string()]);
             let mut out = Outgoing::new(quit.with_trailing());
             cx.send_to_peers(slot, &mut out, false, None);
+            crate::cmd::whowas::remember(&mut cx, slot);
+            crate::cmd::monitor::went_offline(&mut cx, &nick);
         }
+        crate::cmd::monitor::clear(&mut cx, slot);
         if let Some(name) = cx.user().account.clone() {
             account::end_session(&mut cx, slot, &name);
         }

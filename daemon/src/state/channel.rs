@@ -38,13 +38,17 @@ pub struct Ban {
     pub time: i64,
 }
 
-/// Channel modes (`CHANMODES=b,k,l,imnt`); bans are in [`Channel::bans`].
+/// Channel modes (`CHANMODES=b,k,l,imnpst`); bans are in [`Channel::bans`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Modes {
     pub invite_only: bool,
     pub moderated: bool,
     pub no_external: bool,
     pub topic_lock: bool,
+    /// `+s`: hidden from LIST, NAMES, WHO and WHOIS of non-members; `@` in 353.
+    pub secret: bool,
+    /// `+p`: hidden like `+s`; `*` in 353.
+    pub private: bool,
     pub key: Option<String>,
     pub limit: Option<usize>,
 }
@@ -58,6 +62,8 @@ impl Modes {
             (self.invite_only, 'i'),
             (self.moderated, 'm'),
             (self.no_external, 'n'),
+            (self.private, 'p'),
+            (self.secret, 's'),
             (self.topic_lock, 't'),
         ] {
             if on {
@@ -123,6 +129,23 @@ impl Channel {
 
     pub fn is_op(&self, slot: usize) -> bool {
         self.member(slot).is_some_and(|m| m.op)
+    }
+
+    /// Whether the channel is kept out of sight of `slot` (`+s`/`+p` and not a
+    /// member); IRC operators (`oper`) see every channel.
+    pub fn is_hidden_from(&self, slot: usize, oper: bool) -> bool {
+        (self.modes.secret || self.modes.private) && !oper && self.member(slot).is_none()
+    }
+
+    /// The 353 RPL_NAMREPLY channel type: `@` secret, `*` private, `=` public.
+    pub fn names_symbol(&self) -> &'static str {
+        if self.modes.secret {
+            "@"
+        } else if self.modes.private {
+            "*"
+        } else {
+            "="
+        }
     }
 
     /// Whether `source` (`nick!user@host`) matches a ban.
@@ -194,11 +217,32 @@ mod tests {
     }
 
     #[test]
+    fn secret_and_private_hide_from_outsiders_not_opers() {
+        let mut c = Channel::new("#c", 0, 1);
+        c.members.insert(1, Member::default());
+        assert!(!c.is_hidden_from(2, false));
+        assert_eq!(c.names_symbol(), "=");
+        for (secret, private, symbol) in [(true, false, "@"), (false, true, "*")] {
+            c.modes.secret = secret;
+            c.modes.private = private;
+            assert!(c.is_hidden_from(2, false));
+            assert!(!c.is_hidden_from(2, true), "operators see all");
+            assert!(!c.is_hidden_from(1, false), "members see it");
+            assert_eq!(c.names_symbol(), symbol);
+        }
+    }
+
+    #[test]
     fn mode_params() {
         let mut c = Channel::new("#c", 0, 1);
         c.modes.key = Some("sekrit".into());
         c.modes.limit = Some(10);
         assert_eq!(c.modes.to_params(true), vec!["+ntkl", "sekrit", "10"]);
         assert_eq!(c.modes.to_params(false), vec!["+ntkl", "*", "10"]);
+        c.modes.secret = true;
+        c.modes.private = true;
+        c.modes.key = None;
+        c.modes.limit = None;
+        assert_eq!(c.modes.to_params(false), vec!["+npst"]);
     }
 }

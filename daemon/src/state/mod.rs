@@ -3,8 +3,10 @@
 
 pub mod channel;
 pub mod hashing;
+pub mod monitor;
 pub mod names;
 pub mod user;
+pub mod whowas;
 
 pub use channel::{Channel, Member};
 pub use user::{Cap, Caps, User};
@@ -65,6 +67,10 @@ pub struct State {
     pub store_pauses: u64,
     /// The port of the first TLS listener as bound (the STS upgrade port by default).
     pub tls_port: Option<u16>,
+    /// MONITOR: who watches which nick (`cmd/monitor.rs`).
+    pub monitors: monitor::Monitors,
+    /// WHOWAS: nicks that quit or changed, bounded (`cmd/whowas.rs`).
+    pub whowas: whowas::Whowas,
 }
 
 /// Counts of messages in each of the last 60 seconds.

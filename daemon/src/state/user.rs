@@ -19,6 +19,8 @@ pub enum Cap {
     Sasl = 1 << 9,
     AccountRegistration = 1 << 10,
     Chathistory = 1 << 11,
+    ExtendedMonitor = 1 << 14,
+    UserhostInNames = 1 << 15,
 }
 
 impl Cap {
@@ -32,10 +34,12 @@ impl Cap {
         (Cap::AccountRegistration, "draft/account-registration"),
         (Cap::Chathistory, "draft/chathistory"),
         (Cap::EchoMessage, "echo-message"),
+        (Cap::ExtendedMonitor, "extended-monitor"),
         (Cap::MessageTags, "message-tags"),
         (Cap::MultiPrefix, "multi-prefix"),
         (Cap::Sasl, "sasl"),
         (Cap::ServerTime, "server-time"),
+        (Cap::UserhostInNames, "userhost-in-names"),
     ];
 
     pub fn from_name(name: &str) -> Option<Cap> {
@@ -127,6 +131,9 @@ pub struct User {
     /// Registered nicks this connection took without logging in (folded), each with
     /// the end of its one grace period (`cmd/account.rs`, nick ownership).
     pub nick_graces: Vec<(Box<str>, Instant)>,
+    /// The nicks this client watches with MONITOR, as it spelled them (indexed in
+    /// `State::monitors`; at most `limits.monitor_max`).
+    pub monitoring: Vec<Box<str>>,
 }
 
 impl User {
@@ -155,6 +162,7 @@ impl User {
             signon,
             last_message: now,
             nick_graces: Vec::new(),
+            monitoring: Vec::new(),
         }
     }
 

@@ -25,21 +25,36 @@
 //!   for a held nick go to its account (issue 14).
 //! - `security_limits` — issue 14: replays count against the SendQ, password checks
 //!   limited per connection and address from their start, a fair hasher.
+//! - `monitor`, `extended_monitor` — IRCv3 monitor and extended-monitor.
+//! - `whox` — IRCv3 WHOX and the RPL_WHOREPLY flags (`*` for operators).
+//! - `whowas` — WHOWAS; `help` — HELP/HELPOP and INFO (modern.ircdocs.horse).
+//! - `userhost_in_names` — IRCv3 userhost-in-names; `names` — NAMES for several
+//!   channels and TARGMAX; `elist` — LIST with ELIST conditions.
+//! - `secret_channels` — channel modes `+s` and `+p`.
 
 mod accounts;
 mod channel;
+mod elist;
+mod extended_monitor;
+mod help;
 mod history;
 mod input;
 mod limits;
 mod message;
 mod mode;
+mod monitor;
+mod names;
 mod offline;
 mod oper;
 mod query;
 mod real_client;
 mod registration;
+mod secret_channels;
 mod security_admission;
 mod security_history;
 mod security_limits;
 mod security_nicks;
 mod store_failure;
+mod userhost_in_names;
+mod whowas;
+mod whox;

@@ -21,11 +21,22 @@ pub enum Action {
     Login(Option<String>, String),
     Nick(String),
     Who(Option<String>),
+    /// The buddy list (MONITOR): show it, add nicks, remove nicks.
+    Buddy(BuddyOp),
     Raw(String),
     Quit(String),
     Help,
     /// A mistake, explained.
     Error(String),
+}
+
+/// What `/buddy` does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BuddyOp {
+    /// Who of the buddies is online now.
+    Show,
+    Add(Vec<String>),
+    Remove(Vec<String>),
 }
 
 pub const HELP: &[&str] = &[
@@ -40,6 +51,8 @@ pub const HELP: &[&str] = &[
     "  /login [account] password   log in to an account",
     "  /nick newnick             change nick",
     "  /who [#channel|nick]      who is there",
+    "  /buddy [add|del nick...]  your buddy list: who of them is online; you are",
+    "                            told when a buddy comes online or leaves (MONITOR)",
     "  /raw LINE                 send a raw IRC line",
     "  /quit [reason]            leave",
     "  /help                     this list",
@@ -104,6 +117,22 @@ pub fn parse(line: &str) -> Action {
             None => missing("/nick newnick"),
         },
         "who" => Action::Who(first),
+        "buddy" | "buddies" | "monitor" => {
+            let nicks: Vec<String> = rest
+                .split([' ', ','])
+                .skip(1)
+                .filter(|n| !n.is_empty())
+                .map(str::to_string)
+                .collect();
+            match first.as_deref() {
+                None | Some("list") => Action::Buddy(BuddyOp::Show),
+                Some("add" | "+") if !nicks.is_empty() => Action::Buddy(BuddyOp::Add(nicks)),
+                Some("del" | "rm" | "remove" | "-") if !nicks.is_empty() => {
+                    Action::Buddy(BuddyOp::Remove(nicks))
+                }
+                _ => missing("/buddy [add nick... | del nick...]"),
+            }
+        }
         "raw" | "quote" if !rest.is_empty() => Action::Raw(rest.to_string()),
         "raw" | "quote" => missing("/raw LINE"),
         "quit" | "exit" => Action::Quit(rest.to_string()),
@@ -221,6 +250,32 @@ pub fn apply(action: Action, ctx: &mut Context<'_>, ui: &mut Ui, style: Style) -
             ctx.send(Message::new("WHO", [target]));
             Vec::new()
         }
+        Action::Buddy(op) => {
+            if ctx.state().isupport().get("MONITOR").is_none() {
+                return error("This server has no MONITOR: no buddy list here.");
+            }
+            match op {
+                BuddyOp::Show if ui.buddies.is_empty() => {
+                    return info("No buddies yet: /buddy add nick");
+                }
+                BuddyOp::Show => ctx.send(Message::new("MONITOR", ["S"])),
+                BuddyOp::Add(nicks) => {
+                    for n in &nicks {
+                        if !ui.buddies.iter().any(|b| ctx.state().eq(b, n)) {
+                            ui.buddies.push(n.clone());
+                        }
+                    }
+                    ctx.send(Message::new("MONITOR", ["+".to_string(), nicks.join(",")]));
+                }
+                BuddyOp::Remove(nicks) => {
+                    ui.buddies
+                        .retain(|b| !nicks.iter().any(|n| ctx.state().eq(b, n)));
+                    ctx.send(Message::new("MONITOR", ["-".to_string(), nicks.join(",")]));
+                    return info(&format!("No longer watching {}.", nicks.join(", ")));
+                }
+            }
+            Vec::new()
+        }
         Action::Raw(line) => {
             if ctx.send_line(&line) {
                 Vec::new()
@@ -279,13 +334,33 @@ mod tests {
             ("/login pw", Action::Login(None, "pw".into())),
             ("/nick zed", Action::Nick("zed".into())),
             ("/who", Action::Who(None)),
+            ("/buddy", Action::Buddy(BuddyOp::Show)),
+            (
+                "/buddy add bob,carol dave",
+                Action::Buddy(BuddyOp::Add(vec![
+                    "bob".into(),
+                    "carol".into(),
+                    "dave".into(),
+                ])),
+            ),
+            (
+                "/monitor del bob",
+                Action::Buddy(BuddyOp::Remove(vec!["bob".into()])),
+            ),
             ("/quit bye now", Action::Quit("bye now".into())),
             ("/help", Action::Help),
         ];
         for (line, want) in cases {
             assert_eq!(&parse(line), want, "{line}");
         }
-        for bad in ["/msg bob", "/join", "/bogus", "/history x y", "/me"] {
+        for bad in [
+            "/msg bob",
+            "/join",
+            "/bogus",
+            "/history x y",
+            "/me",
+            "/buddy add",
+        ] {
             assert!(matches!(parse(bad), Action::Error(_)), "{bad}");
         }
     }

@@ -52,6 +52,9 @@ struct Args {
 pub struct Ui {
     /// Where typed lines go: a channel or a nick.
     pub current: Option<String>,
+    /// The buddy list (`/buddy`), watched with MONITOR and given to the server
+    /// again after a reconnect.
+    pub buddies: Vec<String>,
 }
 
 fn main() -> ExitCode {
@@ -114,6 +117,13 @@ fn main() -> ExitCode {
             }
             let line = {
                 let mut ui = ui.lock().expect("the ui lock is never poisoned");
+                if matches!(event, Event::Connected { .. }) && !ui.buddies.is_empty() {
+                    // A new connection has an empty MONITOR list.
+                    ctx.send(chatd_bot::proto::Message::new(
+                        "MONITOR",
+                        ["+".to_string(), ui.buddies.join(",")],
+                    ));
+                }
                 view::follow(&mut ui, ctx.state(), event);
                 view::render(event, ctx.state(), style)
             };

@@ -253,6 +253,30 @@ fn raw(m: &chatd_bot::proto::Message, state: &State, style: Style) -> Option<Str
             info(format!("{} {last}", middle(1)))
         }
         "324" | "329" | "341" => info(middle(1)),
+        // MONITOR: the buddy list.
+        "730" => {
+            let nicks: Vec<String> = last
+                .split(',')
+                .map(|t| match t.split_once('!') {
+                    Some((n, userhost)) => format!("{} ({userhost})", nick(n, style)),
+                    None => nick(t, style),
+                })
+                .collect();
+            info(format!("online: {}", nicks.join(", ")))
+        }
+        "731" => info(format!(
+            "offline: {}",
+            last.split(',').collect::<Vec<_>>().join(", ")
+        )),
+        "734" => Some(paint(
+            &format!(
+                "!! buddy list full ({} at most): {} not added",
+                m.param(1),
+                m.param(2)
+            ),
+            RED,
+            style,
+        )),
         "MODE" => info(format!(
             "{} sets mode {} on {}",
             m.source_nick().unwrap_or("server"),

@@ -144,10 +144,16 @@ pub fn change_nick(cx: &mut Cx, new: &str) {
             cx.state.nicks.remove(&old_folded);
         }
     }
-    cx.state.nicks.insert(folded, me);
-    if cx.user().registered {
+    cx.state.nicks.insert(folded.clone(), me);
+    let registered = cx.user().registered;
+    if registered {
         cx.send_to_peers(me, &mut out, true, None);
         log::info!("conn={me} nick={old} renamed to {new}");
+        crate::cmd::whowas::remember(cx, me);
     }
     cx.user_mut().nick = new.to_string();
+    if registered && fold(&old) != folded {
+        crate::cmd::monitor::went_offline(cx, &old);
+        crate::cmd::monitor::came_online(cx, me);
+    }
 }
