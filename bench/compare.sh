@@ -15,6 +15,12 @@
 #   4  10,000 idle registered connections                      -> server RSS bytes/connection
 #   5  one channel of 100, 10 senders, 2,000 msg/s in total     -> latency p50/p99/p99.9
 #   6  scenario 1 against chatd with history logging on and off -> deliveries/s
+#   7  500 pairs exchanging private messages, 20,000 msg/s in total
+#                                                               -> latency, server CPU
+#
+# For scenarios 3 and 7, chatd's row "disk bytes per message" is what it wrote to
+# storage during the run (/proc/PID/io write_bytes: history, WAL and checkpoints)
+# over the messages sent; the peers log nothing.
 #
 # Every server gets a fresh process for every run, listening on 127.0.0.1 on a free
 # port. chatd is started by chatd-bench (--spawn), with its default configuration
@@ -69,9 +75,10 @@
 #
 # Usage:   bench/compare.sh
 # Env:     ROUNDS (default 3), DURATION seconds of sending (default 10),
-#          SCENARIOS (default "1 2 3 4 5 6"), SERVERS (default "chatd ngircd inspircd"),
+#          SCENARIOS (default "1 2 3 4 5 6 7"), SERVERS (default "chatd ngircd inspircd"),
 #          REPORT path of the markdown report, WINDOW (default 64), IDLE_CLIENTS
 #          (default 10000), RATE_TOTAL msg/s for scenario 5 (default 2000),
+#          RATE_PAIRS msg/s in total for scenario 7 (default 20000),
 #          CHATD=path/to/chatd to use a prebuilt binary, QUIET_WAIT (default 5),
 #          MAX_OTHER (default 0.25), RETRIES (default 1), BUDGET (default 900: no
 #          waiting and no repeating after that many seconds).
@@ -82,11 +89,12 @@ cd "$(dirname "$0")/.."
 
 rounds=${ROUNDS:-3}
 duration=${DURATION:-10}
-scenarios=${SCENARIOS:-1 2 3 4 5 6}
+scenarios=${SCENARIOS:-1 2 3 4 5 6 7}
 servers=${SERVERS:-chatd ngircd inspircd}
 window=${WINDOW:-64}
 idle_clients=${IDLE_CLIENTS:-10000}
 rate_total=${RATE_TOTAL:-2000}
+rate_pairs=${RATE_PAIRS:-20000}
 max_other=${MAX_OTHER:-0.25}
 retries=${RETRIES:-1}
 budget=${BUDGET:-900}
@@ -94,9 +102,9 @@ report=${REPORT:-bench/results/compare-$(date -u +%Y%m%d-%H%M).md}
 
 for s in $scenarios; do
     case $s in
-    [1-6]) ;;
+    [1-7]) ;;
     *)
-        echo "SCENARIOS holds numbers 1 to 6, not '$s'" >&2
+        echo "SCENARIOS holds numbers 1 to 7, not '$s'" >&2
         exit 2
         ;;
     esac
@@ -319,6 +327,7 @@ scenario_name() {
     4) echo "$(commas "$idle_clients") idle connections" ;;
     5) echo "one channel of 100, 10 senders, $(commas "$rate_total") msg/s in total" ;;
     6) echo "scenario 1, chatd history logging on / off" ;;
+    7) echo "500 pairs, private messages, $(commas "$rate_pairs") msg/s in total" ;;
     esac
 }
 
@@ -329,6 +338,7 @@ scenario_args() {
     3) echo "pairs --pairs 500 --rate max" ;;
     4) echo "idle --clients $idle_clients" ;;
     5) echo "fanout --clients 100 --senders 10 --channel-size 100 --rate $(awk -v t="$rate_total" 'BEGIN { print t / 10 }')" ;;
+    7) echo "pairs --pairs 500 --rate $(awk -v t="$rate_pairs" 'BEGIN { print t / 1000 }')" ;;
     esac
 }
 
@@ -340,7 +350,7 @@ notes=()
 
 # measure SCENARIO ROUND SERVER: one run (repeated while other processes were busy),
 # one line in $results:
-# scenario round server status dps per_cpu p50 p99 p999 bytes_per_conn server_cpu bench_cpu other_cpu lost reordered failures
+# scenario round server status dps per_cpu p50 p99 p999 bytes_per_conn server_cpu bench_cpu other_cpu lost reordered failures disk_per_msg
 measure() {
     local s=$1 round=$2 srv=$3 tries=0 rc json args traffic target note status
     local dur=$duration dps per_cpu p50 p99 p999 bpc other
@@ -408,10 +418,11 @@ measure() {
         fi
         case $srv in chatd*) chatd_failed=1 ;; esac
     fi
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$s" "$round" "$srv" "$status" \
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$s" "$round" "$srv" "$status" \
         "${dps:-}" "${per_cpu:-}" "${p50:-}" "${p99:-}" "${p999:-}" "${bpc:-}" \
         "$(field "$json" server_cpu_s)" "$(field "$json" bench_cpu_s)" "${other:-}" \
-        "$(field "$json" lost)" "$(field "$json" reordered)" "$(field "$json" failures)" >>"$results"
+        "$(field "$json" lost)" "$(field "$json" reordered)" "$(field "$json" failures)" \
+        "$(field "$json" disk_bytes_per_message)" >>"$results"
 }
 
 # failure_text JSON: lost/reordered counts and the first failure sample, for the notes.
@@ -520,10 +531,15 @@ label() {
             main=1
         fi
         case $s in
-        1 | 2 | 3) rows=("deliveries/s:5:count" "deliveries per server CPU-s:6:count") ;;
+        1 | 2) rows=("deliveries/s:5:count" "deliveries per server CPU-s:6:count") ;;
+        3) rows=("deliveries/s:5:count" "deliveries per server CPU-s:6:count"
+            "disk bytes per message (lower is better):17:count") ;;
         4) rows=("server RSS bytes per connection (lower is better):10:count") ;;
         5) rows=("latency p50, ms (lower is better):7:ms" "latency p99, ms:8:ms" "latency p99.9, ms:9:ms"
             "server CPU, cores (lower is better):11:cores") ;;
+        7) rows=("latency p50, ms (lower is better):7:ms" "latency p99, ms:8:ms" "latency p99.9, ms:9:ms"
+            "server CPU, cores (lower is better):11:cores"
+            "disk bytes per message (lower is better):17:count") ;;
         esac
         first=1
         for row in "${rows[@]}"; do
