@@ -94,7 +94,8 @@ fn a_server_password_turns_off_early_register() {
 
 /// "ACCOUNT_EXISTS ... a nick that is not available as a new account's name": an
 /// account of that name (in any case), someone else's nick while they are connected
-/// (logged in to another account or not), or one's own nick when it is an account.
+/// (logged in to another account or not, registered or still registering), or one's
+/// own nick when it is an account.
 #[test]
 fn account_exists_for_a_name_someone_else_has() {
     let server = TestServer::start();
@@ -102,8 +103,12 @@ fn account_exists_for_a_name_someone_else_has() {
     let _plain = server.connect("online");
     let mut held = server.connect("holder");
     held.login("acct", PW);
+    // A connection still registering holds its nick too.
+    let mut early = server.connect_raw();
+    early.send("NICK halfway");
+    early.sync();
     let mut c = server.connect("me");
-    for name in ["acct", "ACCT", "online", "ONLINE", "holder"] {
+    for name in ["acct", "ACCT", "online", "ONLINE", "holder", "halfway"] {
         c.send(&format!("REGISTER {name} * {PW}"));
         let f = c.expect_command("FAIL");
         assert!(is_fail(&f, "ACCOUNT_EXISTS"), "{name}: {f}");
