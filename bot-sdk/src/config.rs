@@ -16,7 +16,11 @@ pub enum Login {
     /// No account.
     #[default]
     None,
-    /// SASL PLAIN during capability negotiation; the server must offer `sasl`.
+    /// SASL during capability negotiation; the server must offer `sasl`. The bot uses
+    /// SCRAM-SHA-256 (RFC 5802, RFC 7677: the password never crosses the wire, and
+    /// the server's signature is checked) when the server lists it in the `sasl`
+    /// value, else PLAIN; after a SCRAM `904` it tries PLAIN once (an account made
+    /// before its server kept SCRAM credentials has none until a PLAIN login).
     Sasl { account: String, password: String },
     /// Creates the account with `REGISTER` (IRCv3 draft/account-registration, as
     /// chatd and Ergo speak it) the first time, and logs in to it with SASL (or

@@ -29,7 +29,7 @@
 //!
 //! The parts:
 //! - [`Config`] and [`Login`]: where to connect (plain TCP or TLS), nick and
-//!   fallbacks, SASL PLAIN / register-then-login / server password, channels,
+//!   fallbacks, SASL (SCRAM-SHA-256 or PLAIN) / register-then-login / server password, channels,
 //!   command prefix, timing. [`Config::from_args`] reads the examples' command line.
 //! - [`Bot`]: handlers ([`Bot::on`]), commands ([`Bot::command`]), timers
 //!   ([`Bot::every`], [`Bot::after`], [`Bot::at`]), and [`Bot::run`].
@@ -51,6 +51,7 @@ pub mod event;
 mod flood;
 mod login;
 mod router;
+mod scram;
 mod state;
 mod stderr_log;
 mod timer;

@@ -1,9 +1,11 @@
 //! Registration of one connection: CAP negotiation, the login ([`Login`]: SASL
-//! PLAIN, REGISTER then SASL/LOGIN, or PASS), and nick fallbacks on `433`. A state
-//! machine fed with the server's lines; it answers with lines to send. No I/O.
+//! SCRAM-SHA-256 when offered, else PLAIN; REGISTER then SASL/LOGIN; or PASS), and
+//! nick fallbacks on `433`. A state machine fed with the server's lines; it answers
+//! with lines to send. No I/O.
 
 use crate::config::{Config, Login};
 use crate::proto::{numeric, Message};
+use crate::scram::ScramClient;
 use crate::Error;
 use base64::Engine;
 use std::collections::{BTreeMap, BTreeSet};
@@ -32,11 +34,38 @@ impl Step {
     }
 }
 
-#[derive(Debug, PartialEq, Eq, Clone, Copy)]
+#[derive(Debug, Clone)]
 enum Sasl {
     Idle,
-    Started,
+    /// `AUTHENTICATE PLAIN` sent.
+    Plain,
+    /// `AUTHENTICATE SCRAM-SHA-256` sent (RFC 5802 §5): the exchange, where it
+    /// stands, and the chunks of the server's current message.
+    Scram {
+        client: Box<ScramClient>,
+        step: ScramStep,
+        buf: String,
+    },
     Done,
+}
+
+/// What the SCRAM exchange waits for from the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ScramStep {
+    /// `AUTHENTICATE +`, to send the client-first message.
+    Start,
+    /// The server-first message, to send the proof.
+    ServerFirst,
+    /// The server-final message (its signature), to check it.
+    ServerFinal,
+    /// `903` (the empty response to server-final is sent).
+    Outcome,
+}
+
+impl Sasl {
+    fn started(&self) -> bool {
+        matches!(self, Sasl::Plain | Sasl::Scram { .. })
+    }
 }
 
 #[derive(Debug)]
@@ -52,6 +81,9 @@ pub(crate) struct Registration {
     ls_done: bool,
     cap_ended: bool,
     sasl: Sasl,
+    /// SCRAM-SHA-256 failed once on this connection: PLAIN from now on (an account
+    /// made before its server kept SCRAM credentials has none until a PLAIN login).
+    scram_failed: bool,
     /// `REGISTER` sent, waiting for its answer.
     registering: bool,
     /// A login to do once registered (no SASL): `LOGIN` or `REGISTER`.
@@ -83,6 +115,7 @@ impl Registration {
             ls_done: false,
             cap_ended: false,
             sasl: Sasl::Idle,
+            scram_failed: false,
             registering: false,
             login_after_welcome: false,
             account_exists,
@@ -133,30 +166,30 @@ impl Registration {
         let mut out = Vec::new();
         match msg.command.as_str() {
             "CAP" => self.on_cap(msg, &mut out),
-            "AUTHENTICATE" if msg.param(0) == "+" && self.sasl == Sasl::Started => {
+            "AUTHENTICATE" if msg.param(0) == "+" && matches!(self.sasl, Sasl::Plain) => {
                 let (account, password) = self.credentials().expect("SASL has credentials");
-                let payload = base64::engine::general_purpose::STANDARD
-                    .encode(format!("{account}\0{account}\0{password}"));
-                // Payloads go in 400-byte pieces; an exact multiple ends with `+`.
-                let bytes = payload.as_bytes();
-                for chunk in bytes.chunks(400) {
-                    out.push(send(
-                        "AUTHENTICATE",
-                        [std::str::from_utf8(chunk).expect("base64 is ASCII")],
-                    ));
-                }
-                if bytes.len() % 400 == 0 {
-                    out.push(send("AUTHENTICATE", ["+"]));
-                }
+                authenticate(&format!("{account}\0{account}\0{password}"), &mut out);
+            }
+            "AUTHENTICATE" if matches!(self.sasl, Sasl::Scram { .. }) => {
+                self.on_scram(msg.param(0), &mut out);
             }
             numeric::RPL_SASLSUCCESS | numeric::ERR_SASLALREADY => {
                 self.sasl = Sasl::Done;
                 self.logged_in = true;
                 self.end_caps(&mut out);
             }
-            numeric::ERR_SASLFAIL | numeric::ERR_SASLTOOLONG | numeric::ERR_SASLABORTED
-                if self.sasl == Sasl::Started =>
+            numeric::ERR_SASLFAIL
+                if matches!(self.sasl, Sasl::Scram { .. }) && !self.scram_failed =>
             {
+                // Perhaps an account without SCRAM credentials yet: PLAIN once.
+                self.scram_failed = true;
+                self.sasl = Sasl::Plain;
+                out.push(send("AUTHENTICATE", ["PLAIN"]));
+            }
+            numeric::ERR_SASLFAIL | numeric::ERR_SASLTOOLONG | numeric::ERR_SASLABORTED
+                if self.sasl.started() =>
+            {
+                self.sasl = Sasl::Idle;
                 out.push(Step::Fatal(
                     format!("SASL: {}", msg.params.last().map_or("", String::as_str)),
                     FatalKind::Login,
@@ -330,12 +363,75 @@ impl Registration {
         out.push(line);
     }
 
-    /// Logs in to an existing account: SASL when negotiated, else `LOGIN` once
-    /// registered.
+    /// One `AUTHENTICATE` line of the SCRAM exchange (a chunk of the server's
+    /// message, sasl-3.1: 400-byte chunks, the last shorter or `+`).
+    fn on_scram(&mut self, chunk: &str, out: &mut Vec<Step>) {
+        let Sasl::Scram { client, step, buf } = &mut self.sasl else {
+            return;
+        };
+        if chunk != "+" {
+            buf.push_str(chunk);
+        }
+        if chunk.len() == 400 {
+            return;
+        }
+        let text = base64::engine::general_purpose::STANDARD
+            .decode(std::mem::take(buf))
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok());
+        let refused = match (*step, text) {
+            (ScramStep::Start, Some(_)) => {
+                authenticate(&client.client_first(), out);
+                *step = ScramStep::ServerFirst;
+                None
+            }
+            (ScramStep::ServerFirst, Some(first)) => match client.client_final(&first) {
+                Ok(last) => {
+                    authenticate(&last, out);
+                    *step = ScramStep::ServerFinal;
+                    None
+                }
+                Err(why) => Some(why),
+            },
+            (ScramStep::ServerFinal, Some(last)) if client.server_final_ok(&last) => {
+                out.push(send("AUTHENTICATE", ["+"]));
+                *step = ScramStep::Outcome;
+                None
+            }
+            (ScramStep::ServerFinal, _) => Some("the server's SCRAM signature is wrong".into()),
+            _ => Some("unexpected SCRAM message from the server".into()),
+        };
+        if let Some(why) = refused {
+            self.sasl = Sasl::Idle;
+            out.push(send("AUTHENTICATE", ["*"]));
+            out.push(Step::Fatal(format!("SASL: {why}"), FatalKind::Login));
+        }
+    }
+
+    /// Whether the server offers SASL SCRAM-SHA-256 (the `sasl` value, CAP 302).
+    fn offers_scram(&self) -> bool {
+        self.offered.get("sasl").is_some_and(|v| {
+            v.split(',')
+                .any(|m| m.eq_ignore_ascii_case("SCRAM-SHA-256"))
+        })
+    }
+
+    /// Logs in to an existing account: SASL when negotiated (SCRAM-SHA-256 when
+    /// offered, else PLAIN), else `LOGIN` once registered.
     fn log_in(&mut self, out: &mut Vec<Step>) {
         if self.acked.contains("sasl") && !self.welcomed {
-            self.sasl = Sasl::Started;
-            out.push(send("AUTHENTICATE", ["PLAIN"]));
+            if self.offers_scram() && !self.scram_failed {
+                let (account, password) = self.credentials().expect("SASL has credentials");
+                self.sasl = Sasl::Scram {
+                    client: Box::new(ScramClient::new(account, password)),
+                    step: ScramStep::Start,
+                    buf: String::new(),
+                };
+                out.push(send("AUTHENTICATE", ["SCRAM-SHA-256"]));
+            } else {
+                self.sasl = Sasl::Plain;
+                out.push(send("AUTHENTICATE", ["PLAIN"]));
+            }
         } else if self.welcomed {
             let (account, password) = self.credentials().expect("a login has credentials");
             out.push(send("LOGIN", [account, password]));
@@ -362,6 +458,22 @@ impl Registration {
             self.cap_ended = true;
             out.push(send("CAP", ["END"]));
         }
+    }
+}
+
+/// `text` base64-encoded as `AUTHENTICATE` lines: 400-byte pieces, and an exact
+/// multiple (or nothing) ends with `+` (sasl-3.1).
+fn authenticate(text: &str, out: &mut Vec<Step>) {
+    let payload = base64::engine::general_purpose::STANDARD.encode(text);
+    let bytes = payload.as_bytes();
+    for chunk in bytes.chunks(400) {
+        out.push(send(
+            "AUTHENTICATE",
+            [std::str::from_utf8(chunk).expect("base64 is ASCII")],
+        ));
+    }
+    if bytes.len().is_multiple_of(400) {
+        out.push(send("AUTHENTICATE", ["+"]));
     }
 }
 
@@ -425,6 +537,79 @@ mod tests {
                 (":srv 903 bot :SASL authentication successful", &["CAP END"]),
                 (":srv 001 bot :Welcome", &["<ready>"]),
             ],
+        );
+    }
+
+    /// The lines `reg` answers `line` with, as text.
+    fn answer(reg: &mut Registration, line: &str) -> Vec<String> {
+        reg.on_message(&parse(line).unwrap())
+            .into_iter()
+            .map(|s| match s {
+                Step::Send(m) => m.to_string(),
+                Step::Ready => "<ready>".into(),
+                Step::Fatal(r, k) => format!("<fatal {k:?}: {r}>"),
+            })
+            .collect()
+    }
+
+    fn b64(s: &str) -> String {
+        base64::engine::general_purpose::STANDARD.encode(s)
+    }
+
+    fn unb64(s: &str) -> String {
+        String::from_utf8(base64::engine::general_purpose::STANDARD.decode(s).unwrap()).unwrap()
+    }
+
+    const LS_SCRAM: &str = ":srv CAP * LS :sasl=PLAIN,SCRAM-SHA-256 server-time";
+
+    /// SCRAM-SHA-256 is preferred when the server offers it (RFC 5802 §5 messages in
+    /// sasl-3.1 chunks); a 904 falls back to PLAIN once (an account without SCRAM
+    /// credentials yet), and a second 904 is fatal.
+    #[test]
+    fn scram_when_offered_then_plain_once_after_904() {
+        let config = Config::new("h", "bot").sasl("bot", "secret");
+        let mut reg = Registration::new(&config, false);
+        reg.start("bot", "Bot");
+        assert_eq!(answer(&mut reg, LS_SCRAM), ["CAP REQ :server-time sasl"]);
+        assert_eq!(
+            answer(&mut reg, ":srv CAP * ACK :server-time sasl"),
+            ["AUTHENTICATE SCRAM-SHA-256"]
+        );
+        let first = answer(&mut reg, "AUTHENTICATE +");
+        let first = unb64(first[0].strip_prefix("AUTHENTICATE ").unwrap());
+        let nonce = first.strip_prefix("n,,n=bot,r=").expect(&first);
+        let server_first = format!("r={nonce}srv,s={},i=10", b64("salt"));
+        let last = answer(&mut reg, &format!("AUTHENTICATE {}", b64(&server_first)));
+        let last = unb64(last[0].strip_prefix("AUTHENTICATE ").unwrap());
+        assert!(
+            last.starts_with(&format!("c=biws,r={nonce}srv,p=")),
+            "{last}"
+        );
+        // A wrong server signature is refused, even if the server said yes.
+        assert_eq!(
+            answer(&mut reg, &format!("AUTHENTICATE {}", b64("v=AAAA"))),
+            [
+                "AUTHENTICATE *",
+                "<fatal Login: SASL: the server's SCRAM signature is wrong>"
+            ]
+        );
+
+        let mut reg = Registration::new(&config, false);
+        reg.start("bot", "Bot");
+        answer(&mut reg, LS_SCRAM);
+        answer(&mut reg, ":srv CAP * ACK :server-time sasl");
+        answer(&mut reg, "AUTHENTICATE +");
+        assert_eq!(
+            answer(&mut reg, ":srv 904 bot :SASL authentication failed"),
+            ["AUTHENTICATE PLAIN"]
+        );
+        assert_eq!(
+            answer(&mut reg, "AUTHENTICATE +"),
+            ["AUTHENTICATE Ym90AGJvdABzZWNyZXQ="]
+        );
+        assert_eq!(
+            answer(&mut reg, ":srv 904 bot :SASL authentication failed"),
+            ["<fatal Login: SASL: SASL authentication failed>"]
         );
     }
 

@@ -8,10 +8,12 @@
 //!   PING/PONG round trips rather than sleeps and panics with its transcript.
 //! - [`process`]: the `chatd` binary and other children, `kill -9`, bounded runs.
 //! - [`tls`]: a certificate made at test time and a client that trusts it.
+//! - [`scram`]: the client side of SASL SCRAM-SHA-256, to log in with it.
 //! - Below: small helpers over received messages.
 
 mod client;
 pub mod process;
+pub mod scram;
 mod server;
 pub mod tls;
 

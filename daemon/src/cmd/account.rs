@@ -1,5 +1,6 @@
 //! Accounts: one login path behind every door — `REGISTER` (IRCv3
-//! draft/account-registration), SASL PLAIN (`AUTHENTICATE`), `PASS account:password`,
+//! draft/account-registration), SASL (`AUTHENTICATE`, `account/sasl.rs`: PLAIN and
+//! SCRAM-SHA-256), `PASS account:password`,
 //! `LOGIN`/`LOGOUT`, and `NickServ` (`IDENTIFY`, `REGISTER`) — plus what follows a
 //! login: account-notify, the offline queue, remembered channels with what was missed
 //! (`account/replay.rs`), and nick ownership (`account/nick.rs`). REGISTER's checks
@@ -8,12 +9,12 @@
 //! Password work happens off the loop: a handler sends a [`Request`] and returns; the
 //! matching `on_*` function runs when the [`Completion`] arrives.
 
-use super::{err, CmdError, Cx};
+use super::{CmdError, Cx};
 use crate::followup::{Door, Then};
 use crate::ids::ConnId;
 use crate::outgoing::Outgoing;
 use crate::state::Cap;
-use crate::store::{Request, Ticket};
+use crate::store::{Request, ScramCreds, Ticket};
 use chatd_proto::numeric::*;
 use chatd_proto::{fold, Message};
 
@@ -21,6 +22,7 @@ mod nick;
 mod nickserv;
 mod register;
 mod replay;
+mod sasl;
 
 pub use nick::{change_nick, check_nick, enforce_nick, holds_others_nick, may_take_nick};
 use nickserv::nickserv_notice;
@@ -28,9 +30,7 @@ pub use nickserv::{nickserv, NICKSERV};
 pub use register::on_registered;
 use register::start_register;
 pub use replay::{after_login, end_session, finish_replay_if_done, on_memberships, on_queue};
-
-/// Longest SASL payload (base64) accepted.
-const SASL_MAX: usize = 4096;
+pub use sasl::{abort_at_registration, authenticate, MECHANISMS as SASL_MECHANISMS};
 
 /// `REGISTER <account|*> <email|*> <password>` — IRCv3 draft/account-registration;
 /// before or after connection registration.
@@ -73,69 +73,6 @@ pub fn force_logout(cx: &mut Cx, text: &str) {
     check_nick(cx);
 }
 
-/// `AUTHENTICATE <mechanism> | <base64> | + | *` — SASL PLAIN (IRCv3 sasl-3.1).
-pub fn authenticate(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
-    let arg = msg.param(0);
-    if arg == "*" {
-        if cx.user_mut().sasl.take().is_some() {
-            return Err(err(ERR_SASLABORTED, ["SASL authentication aborted"]));
-        }
-        return Err(err(ERR_SASLFAIL, ["SASL authentication failed"]));
-    }
-    if cx.user().account.is_some() {
-        cx.user_mut().sasl = None;
-        return Err(err(
-            ERR_SASLALREADY,
-            ["You have already authenticated using SASL"],
-        ));
-    }
-    let Some(mut buf) = cx.user_mut().sasl.take() else {
-        if !arg.eq_ignore_ascii_case("PLAIN") {
-            cx.reply(RPL_SASLMECHS, &["PLAIN", "are available SASL mechanisms"]);
-            return Err(err(ERR_SASLFAIL, ["SASL authentication failed"]));
-        }
-        if cx.user().login_pending {
-            return Err(err(ERR_SASLFAIL, ["A login is already under way"]));
-        }
-        cx.user_mut().sasl = Some(Box::default());
-        let server = cx.server_name().to_string();
-        cx.send_me(&Message::new("AUTHENTICATE", ["+"]).with_source(server));
-        return Ok(());
-    };
-    if arg != "+" {
-        buf.push_str(arg);
-    }
-    if buf.len() > SASL_MAX {
-        return Err(err(ERR_SASLTOOLONG, ["SASL message too long"]));
-    }
-    if arg.len() == 400 {
-        // A full chunk: more follows (or a lone "+").
-        cx.user_mut().sasl = Some(buf);
-        return Ok(());
-    }
-    let decoded = base64_decode(&buf).and_then(|b| String::from_utf8(b).ok());
-    let Some(plain) = decoded else {
-        return Err(err(
-            ERR_SASLFAIL,
-            ["SASL authentication failed: bad encoding"],
-        ));
-    };
-    let mut parts = plain.split('\0');
-    let (authz, authc, password) = (
-        parts.next().unwrap_or(""),
-        parts.next().unwrap_or(""),
-        parts.next().unwrap_or(""),
-    );
-    if authc.is_empty()
-        || parts.next().is_some()
-        || (!authz.is_empty() && fold(authz) != fold(authc))
-    {
-        return Err(err(ERR_SASLFAIL, ["SASL authentication failed"]));
-    }
-    begin_login(cx, Door::Sasl, authc, password);
-    Ok(())
-}
-
 /// Called by registration with the PASS it got: `account:password` (or
 /// `account password`) logs in. Returns true when a check is under way.
 pub fn pass_login(cx: &mut Cx, pass: &str) -> bool {
@@ -164,7 +101,8 @@ fn fail(cx: &mut Cx, command: &str, code: &str, context: &str, text: &str) {
 /// account is checked against a dummy hash, so it costs the same work and time as a
 /// known one and counts the same.
 fn begin_login(cx: &mut Cx, door: Door, account: &str, password: &str) {
-    if cx.user().account.is_some() {
+    // SASL may log in again (sasl-3.2); `authenticate` decides when.
+    if cx.user().account.is_some() && door != Door::Sasl {
         return login_failed(cx, door, "You are already logged in");
     }
     if cx.user().login_pending {
@@ -173,11 +111,19 @@ fn begin_login(cx: &mut Cx, door: Door, account: &str, password: &str) {
     if let Err(refusal) = start_password_check(cx) {
         return login_failed(cx, door, refusal);
     }
-    let (name, hash, id) = match cx.state.account(account) {
-        Some(a) => (a.name.clone(), a.hash.clone(), Some(a.id)),
+    let iterations = cx.config.accounts.pbkdf2_iterations;
+    let (name, hash, id, scram_iterations) = match cx.state.account(account) {
+        // An account from before SCRAM gets its credentials made at this login.
+        Some(a) => (
+            a.name.clone(),
+            a.hash.clone(),
+            Some(a.id),
+            a.scram.is_none().then_some(iterations),
+        ),
         None => (
             account.to_string(),
-            crate::store::password::dummy(cx.config.accounts.pbkdf2_iterations),
+            crate::store::password::dummy(iterations),
+            None,
             None,
         ),
     };
@@ -188,6 +134,7 @@ fn begin_login(cx: &mut Cx, door: Door, account: &str, password: &str) {
         account: name,
         password: password.to_string(),
         hash,
+        scram_iterations,
     });
 }
 
@@ -252,8 +199,18 @@ pub(super) fn ask_hasher(cx: &mut Cx, then: Then, request: impl FnOnce(Ticket) -
     }
 }
 
-/// The password check's outcome.
-pub fn on_verified(cx: &mut Cx, asker: ConnId, door: Door, account: &str, ok: bool) {
+/// The password check's outcome, with the SCRAM credentials made for an account that
+/// had none: kept whether or not the asker is still connected.
+pub fn on_verified(
+    cx: &mut Cx,
+    asker: ConnId,
+    (door, account): (Door, &str),
+    ok: bool,
+    scram: Option<ScramCreds>,
+) {
+    if let (true, Some(creds)) = (ok, scram) {
+        upgrade_scram(cx, account, creds);
+    }
     if !cx.alive(asker) {
         return;
     }
@@ -261,8 +218,8 @@ pub fn on_verified(cx: &mut Cx, asker: ConnId, door: Door, account: &str, ok: bo
     let checked = cx.user_mut().login_account_id.take();
     let ok = ok && checked.is_some() && cx.state.account_id(account) == checked;
     password_check_done(cx, ok);
-    if ok && cx.user().account.is_none() {
-        complete_login(cx, account, door);
+    if ok && (cx.user().account.is_none() || door == Door::Sasl) {
+        login_as(cx, account, door);
     } else if !ok {
         log::info!(
             "conn={} host={} failed login to account={account}",
@@ -270,6 +227,49 @@ pub fn on_verified(cx: &mut Cx, asker: ConnId, door: Door, account: &str, ok: bo
             cx.user().host
         );
         login_failed(cx, door, "Invalid account or password");
+    }
+}
+
+/// Keeps SCRAM credentials made at a login for an account that had none (in memory
+/// and in the store), unless the account was deleted or got some meanwhile.
+fn upgrade_scram(cx: &mut Cx, account: &str, creds: ScramCreds) {
+    let Some(a) = cx.state.accounts.get_mut(&fold(account)) else {
+        return;
+    };
+    if a.scram.is_some() {
+        return;
+    }
+    a.scram = Some(creds.clone());
+    let id = a.id;
+    log::info!("account={} SCRAM-SHA-256 credentials made", a.name);
+    cx.store.send(Request::SetScram { account: id, creds });
+}
+
+/// Logs in to `account` after a successful check: a first login, or through SASL
+/// again (sasl-3.2), to the same account (confirmed) or another one (the old session
+/// ends and the new one begins, with account-notify).
+fn login_as(cx: &mut Cx, account: &str, door: Door) {
+    match cx.user().account.clone() {
+        None => complete_login(cx, account, door),
+        Some(old) if fold(&old) == fold(account) => {
+            let source = cx.user().source();
+            let text = format!("You are now logged in as {old}");
+            cx.reply(
+                RPL_LOGGEDIN,
+                &[source.as_str(), old.as_str(), text.as_str()],
+            );
+            if door == Door::Sasl {
+                cx.reply(RPL_SASLSUCCESS, &["SASL authentication successful"]);
+            }
+        }
+        Some(old) => {
+            let me = cx.me;
+            end_session(cx, me, &old);
+            cx.user_mut().account = None;
+            log::info!("conn={me} account={old} left for account={account}");
+            complete_login(cx, account, door);
+            check_nick(cx);
+        }
     }
 }
 
@@ -338,10 +338,4 @@ fn complete_login(cx: &mut Cx, account: &str, door: Door) {
         super::monitor::notify_watchers(cx, me, &mut out, Cap::AccountNotify);
         after_login(cx);
     }
-}
-
-/// Standard base64 (RFC 4648, with padding), as SASL uses.
-fn base64_decode(s: &str) -> Option<Vec<u8>> {
-    use base64::Engine;
-    base64::engine::general_purpose::STANDARD.decode(s).ok()
 }

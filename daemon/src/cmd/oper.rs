@@ -52,6 +52,7 @@ pub fn oper(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
         account: name.to_string(),
         password: password.to_string(),
         hash,
+        scram_iterations: None,
     });
     Ok(())
 }

@@ -27,7 +27,7 @@ pub fn cap(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
             }
             let mut names: Vec<String> = Cap::ALL
                 .iter()
-                .map(|(cap, n)| match cap_value(*cap) {
+                .map(|(cap, n)| match cap_value(*cap, cx.config) {
                     Some(v) if version >= 302 => format!("{n}={v}"),
                     _ => n.to_string(),
                 })
@@ -104,10 +104,15 @@ fn sts_policy(cx: &Cx) -> Option<String> {
     }
 }
 
-fn cap_value(cap: Cap) -> Option<&'static str> {
+fn cap_value(cap: Cap, config: &crate::Config) -> Option<&'static str> {
     match cap {
-        Cap::Sasl => Some("PLAIN"),
-        Cap::AccountRegistration => Some("before-connect,custom-account-name"),
+        Cap::Sasl => Some(account::SASL_MECHANISMS),
+        // draft/account-registration: REGISTER may name any account (not only the
+        // nick); `before-connect` only when REGISTER works before registration.
+        Cap::AccountRegistration if config.register_before_connect() => {
+            Some("before-connect,custom-account-name")
+        }
+        Cap::AccountRegistration => Some("custom-account-name"),
         _ => None,
     }
 }
@@ -240,6 +245,7 @@ pub fn try_register(cx: &mut Cx) {
         cx.close(&reason);
         return;
     }
+    account::abort_at_registration(cx);
     cx.user_mut().registered = true;
     let counts = &mut cx.state.counts;
     counts.unregistered -= 1;

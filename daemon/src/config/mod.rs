@@ -100,6 +100,10 @@ pub struct AccountsConfig {
     /// Failed logins from one IP address per minute; later attempts are refused
     /// until the minute is over.
     pub login_failures_per_ip: u32,
+    /// REGISTER works before connection registration completes (the `before-connect`
+    /// key of draft/account-registration). Never while `server.password` is set: an
+    /// early REGISTER would get round it.
+    pub register_before_connect: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -137,6 +141,7 @@ impl Default for AccountsConfig {
             guest_prefix: "Guest".into(),
             login_failures_per_conn: 3,
             login_failures_per_ip: 10,
+            register_before_connect: true,
         }
     }
 }
@@ -387,6 +392,11 @@ impl Config {
     }
     pub fn nick_grace(&self) -> Duration {
         Duration::from_secs(self.accounts.nick_grace_secs)
+    }
+    /// Whether REGISTER works before connection registration: the setting, unless a
+    /// server password is required (an early REGISTER would get round it).
+    pub fn register_before_connect(&self) -> bool {
+        self.accounts.register_before_connect && self.server.password.is_empty()
     }
     pub fn ping_timeout(&self) -> Duration {
         Duration::from_secs(self.limits.ping_timeout_secs)

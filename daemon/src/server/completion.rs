@@ -92,9 +92,12 @@ impl Server {
 /// Hands a client's answer to the command that asked for it: the one route table.
 fn follow_up(cx: &mut Cx, id: ConnId, then: Then, done: Completion) {
     match (then, done) {
-        (Then::Login { door }, Completion::Verified { account, ok, .. }) => {
-            account::on_verified(cx, id, door, &account, ok)
-        }
+        (
+            Then::Login { door },
+            Completion::Verified {
+                account, ok, scram, ..
+            },
+        ) => account::on_verified(cx, id, (door, &account), ok, scram),
         (Then::Oper { name }, Completion::Verified { ok, .. }) => {
             cmd::oper::on_verified(cx, id, &name, ok)
         }

@@ -142,6 +142,13 @@ impl Server {
             .map(|a| a.port());
         state.last_msg_id = loaded.last_id;
         state.bans = loaded.bans;
+        state.scram_secret = loaded.scram_secret;
+        if state.scram_secret.is_empty() {
+            // No store (a detached server): a key for this run.
+            use rand::RngCore;
+            state.scram_secret = vec![0; 32];
+            rand::rngs::OsRng.fill_bytes(&mut state.scram_secret);
+        }
         for a in loaded.accounts {
             state.accounts.insert(chatd_proto::fold(&a.name), a);
         }

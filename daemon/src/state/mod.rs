@@ -5,11 +5,12 @@ pub mod channel;
 pub mod hashing;
 pub mod monitor;
 pub mod names;
+pub mod scram;
 pub mod user;
 pub mod whowas;
 
 pub use channel::{Channel, Member};
-pub use user::{Cap, Caps, User};
+pub use user::{Cap, Caps, Sasl, User};
 
 use crate::ids::ConnId;
 use crate::store::{Account, Ban, StoredMessage};
@@ -33,6 +34,9 @@ pub struct State {
     pub accounts: HashMap<String, Account>,
     /// Folded account names with a REGISTER under way.
     pub registering: HashSet<String>,
+    /// The key fake SCRAM salts are derived from (`scram::fake_creds`), kept in the
+    /// store so they survive restarts.
+    pub scram_secret: Vec<u8>,
     /// Folded account name → slots logged in to it.
     pub sessions: HashMap<String, Vec<usize>>,
     /// Accounts whose offline queue is being fetched and delivered.

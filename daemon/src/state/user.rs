@@ -112,8 +112,8 @@ pub struct User {
     pub login_account_id: Option<crate::store::AccountId>,
     /// Failed logins on this connection.
     pub login_failures: u32,
-    /// SASL exchange in progress: the base64 received so far (`None` outside one).
-    pub sasl: Option<Box<String>>,
+    /// The SASL exchange in progress (`None` outside one).
+    pub sasl: Option<Box<Sasl>>,
     /// This connection is delivering its account's offline queue.
     pub replaying: bool,
     /// The `[[oper]]` name after a successful OPER.
@@ -198,4 +198,29 @@ impl User {
         }
         s
     }
+}
+
+/// Where a SASL exchange (`AUTHENTICATE`, IRCv3 sasl-3.1) stands. A response comes
+/// in chunks of 400 bytes of base64; `buf` holds what came so far.
+#[derive(Debug, Clone)]
+pub enum Sasl {
+    /// PLAIN: waiting for the response.
+    Plain { buf: String },
+    /// SCRAM-SHA-256: waiting for the client-first message.
+    ScramFirst { buf: String },
+    /// SCRAM-SHA-256: server-first sent, waiting for the client-final message.
+    ScramFinal {
+        buf: String,
+        exchange: Box<super::scram::ScramExchange>,
+    },
+    /// SCRAM-SHA-256: the proof was right and server-final sent; waiting for the
+    /// client's empty response, then the login is complete.
+    ScramDone {
+        account: String,
+        id: crate::store::AccountId,
+    },
+    /// A response went past the total limit and was refused (`904`): its remaining
+    /// chunks are dropped, up to and including its last, so none is read as a
+    /// mechanism name.
+    Skipping,
 }

@@ -1,7 +1,7 @@
 //! What the store keeps, as the loop sees it: accounts, logged messages, conversations,
 //! message ids and history ranges.
 
-use super::PasswordHash;
+use super::{PasswordHash, ScramCreds};
 
 pub use crate::ids::AccountId;
 
@@ -19,6 +19,9 @@ pub struct Account {
     /// As registered (display case).
     pub name: String,
     pub hash: PasswordHash,
+    /// SCRAM-SHA-256 credentials: made at registration, and for an account from
+    /// before them at its next password login (`None` until then).
+    pub scram: Option<ScramCreds>,
     pub email: Option<String>,
     /// Unix seconds.
     pub created: i64,

@@ -22,7 +22,7 @@ mod message;
 mod request;
 
 pub use message::*;
-pub use password::PasswordHash;
+pub use password::{PasswordHash, ScramCreds};
 pub use request::*;
 
 use std::path::{Path, PathBuf};
@@ -113,6 +113,10 @@ pub struct Loaded {
     pub last_id: i64,
     /// Bans that have not expired.
     pub bans: Vec<Ban>,
+    /// A random key kept in the database: the fake SCRAM salt of an account that does
+    /// not exist is derived from it and the name, so it stays the same across
+    /// restarts, as a real one does.
+    pub scram_secret: Vec<u8>,
 }
 
 /// The loop's handle on the store thread and the hasher.

@@ -1,4 +1,5 @@
-//! Passwords: salted PBKDF2-HMAC-SHA256.
+//! Passwords: salted PBKDF2-HMAC-SHA256, and the SCRAM-SHA-256 credentials (RFC 5802
+//! §3, RFC 7677) kept beside the hash ([`ScramCreds`]).
 //!
 //! A hash is stored as three columns (iterations, salt, hash): a 16-byte random salt
 //! and a 32-byte derived key. [`verify`] derives a key of the stored length with the
@@ -110,6 +111,63 @@ pub fn verify(password: &str, stored: &PasswordHash) -> bool {
     computed.ct_eq(&stored.hash).into()
 }
 
+/// What a SCRAM-SHA-256 server keeps of a password (RFC 5802 §3): its own salt (never
+/// the password hash's, so the stored hash is not a SCRAM `SaltedPassword`), the
+/// iteration count, `StoredKey = H(HMAC(SaltedPassword, "Client Key"))` and
+/// `ServerKey = HMAC(SaltedPassword, "Server Key")`. Neither key lets anyone log in
+/// as the client. `Debug` shows only the iteration count.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ScramCreds {
+    pub iterations: u32,
+    pub salt: Vec<u8>,
+    pub stored_key: Vec<u8>,
+    pub server_key: Vec<u8>,
+}
+
+impl std::fmt::Debug for ScramCreds {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ScramCreds {{ iterations: {}, .. }}", self.iterations)
+    }
+}
+
+impl ScramCreds {
+    /// The credentials for `password` with a fresh random salt: the PBKDF2 work, so
+    /// only the hasher thread calls this. `iterations` below 1 count as 1.
+    pub fn derive(password: &str, iterations: u32) -> ScramCreds {
+        let mut salt = vec![0u8; SALT_LEN];
+        rand::thread_rng().fill_bytes(&mut salt);
+        ScramCreds::with_salt(password, salt, iterations.max(1))
+    }
+
+    /// The credentials for `password` with this salt and count (RFC 5802 §3).
+    pub fn with_salt(password: &str, salt: Vec<u8>, iterations: u32) -> ScramCreds {
+        let mut salted = [0u8; HASH_LEN];
+        derive(password, &salt, iterations, &mut salted);
+        let client_key = hmac_sha256(&salted, b"Client Key");
+        ScramCreds {
+            iterations,
+            salt,
+            stored_key: sha256(&client_key).to_vec(),
+            server_key: hmac_sha256(&salted, b"Server Key").to_vec(),
+        }
+    }
+}
+
+/// HMAC-SHA-256 of `data` under `key`.
+pub fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
+    use hmac::{Hmac, Mac};
+    let mut mac =
+        <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes a key of any length");
+    mac.update(data);
+    mac.finalize().into_bytes().into()
+}
+
+/// SHA-256 of `data`.
+pub fn sha256(data: &[u8]) -> [u8; 32] {
+    use sha2::Digest;
+    Sha256::digest(data).into()
+}
+
 fn derive(password: &str, salt: &[u8], iterations: u32, out: &mut [u8]) {
     pbkdf2::pbkdf2_hmac::<Sha256>(password.as_bytes(), salt, iterations, out);
 }
@@ -205,6 +263,24 @@ mod tests {
         assert!(!verify("", &d));
         assert!(!verify("password", &d));
         assert_ne!(dummy(1000), d);
+    }
+
+    /// RFC 7677 §3: user "user", password "pencil", salt W22ZaJ0SNY7soEsUEjb6gQ==,
+    /// 4096 iterations. The example's proof and server signature follow from these
+    /// keys (checked in `state::scram`).
+    #[test]
+    fn scram_creds_of_the_rfc7677_example() {
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let salt = b64.decode("W22ZaJ0SNY7soEsUEjb6gQ==").unwrap();
+        let c = ScramCreds::with_salt("pencil", salt, 4096);
+        // Client Key, from the example's proof and signature, hashes to StoredKey.
+        assert_eq!(c.stored_key.len(), 32);
+        assert_eq!(c.server_key.len(), 32);
+        assert!(!format!("{c:?}").contains(&format!("{:?}", c.stored_key)));
+        let d = ScramCreds::derive("pencil", 10);
+        assert_eq!((d.iterations, d.salt.len()), (10, SALT_LEN));
+        assert_ne!(ScramCreds::derive("pencil", 10).salt, d.salt);
     }
 
     #[test]

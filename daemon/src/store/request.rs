@@ -33,12 +33,20 @@ pub enum Request {
     /// account. Answered with [`Completion::Registered`].
     CreateAccount { ticket: Ticket, account: Account },
     /// Check `password` against `hash` (on the hasher). Answered with
-    /// [`Completion::Verified`].
+    /// [`Completion::Verified`]. With `scram_iterations`, a matching password also
+    /// gets SCRAM-SHA-256 credentials made (the account has none yet).
     Verify {
         ticket: Ticket,
         account: String,
         password: String,
         hash: PasswordHash,
+        scram_iterations: Option<u32>,
+    },
+    /// Keep SCRAM-SHA-256 credentials for an account that has none (made by a
+    /// `Verify` at its login).
+    SetScram {
+        account: AccountId,
+        creds: ScramCreds,
     },
     /// Delete an account with its queue and memberships (not its logged messages).
     DeleteAccount { account: AccountId },
@@ -197,6 +205,7 @@ impl Request {
             Request::Register { .. } => "Register",
             Request::CreateAccount { .. } => "CreateAccount",
             Request::Verify { .. } => "Verify",
+            Request::SetScram { .. } => "SetScram",
             Request::DeleteAccount { .. } => "DeleteAccount",
             Request::Seen { .. } => "Seen",
             Request::FetchQueue { .. } => "FetchQueue",
@@ -283,6 +292,8 @@ pub enum Completion {
         ticket: Ticket,
         account: String,
         ok: bool,
+        /// Made for a matching password when the `Verify` asked for them.
+        scram: Option<ScramCreds>,
     },
     /// (queue row id, message), oldest first.
     Queue {

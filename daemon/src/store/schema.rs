@@ -189,6 +189,24 @@ pub(super) const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX channel_bans_incarnation ON channel_bans (incarnation);
     ",
+    // 5 and 6: left to changes made beside this one (they fill these slots).
+    "",
+    "",
+    // 7: SCRAM-SHA-256 credentials beside the password hash (RFC 5802 §3: salt,
+    // iteration count, StoredKey, ServerKey). NULL until the account's next password
+    // login (the password is needed to make them). `server_secrets` holds the random
+    // key the fake SCRAM salt of an unknown account is derived from, so that salt is
+    // the same across restarts, as a real one is.
+    "
+    ALTER TABLE accounts ADD COLUMN scram_salt BLOB;
+    ALTER TABLE accounts ADD COLUMN scram_iterations INTEGER;
+    ALTER TABLE accounts ADD COLUMN scram_stored_key BLOB;
+    ALTER TABLE accounts ADD COLUMN scram_server_key BLOB;
+    CREATE TABLE server_secrets (
+        name TEXT NOT NULL PRIMARY KEY,
+        value BLOB NOT NULL
+    ) WITHOUT ROWID;
+    ",
 ];
 
 /// The schema version this code writes.

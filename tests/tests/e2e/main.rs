@@ -11,6 +11,11 @@
 //! - `real_client` — irssi, driven in tmux, chats with a test client.
 //! - `accounts` — REGISTER, SASL PLAIN, PASS account:password, LOGIN/LOGOUT,
 //!   NickServ, account-tag, account-notify, nick ownership.
+//! - `sasl_scram` — SASL SCRAM-SHA-256 (RFC 5802, RFC 7677, IRCv3 sasl-3.1/3.2).
+//! - `sasl` — IRCv3 sasl-3.1 chunking and length rules, abort, 907, and sasl-3.2
+//!   re-authentication after registration.
+//! - `account_registration` — IRCv3 draft/account-registration corner cases: the
+//!   capability's keys, ACCOUNT_EXISTS, COMPLETE_CONNECTION_REQUIRED, NEED_NICK.
 //! - `history` — msgid, HISTORY, CHATHISTORY (IRCv3 draft/chathistory).
 //! - `offline` — the offline queue, remembered channels, a graceful restart.
 //! - `limits` — max clients, per-address limits, flood control, hostile input.
@@ -32,6 +37,7 @@
 //!   channels and TARGMAX; `elist` — LIST with ELIST conditions.
 //! - `secret_channels` — channel modes `+s` and `+p`.
 
+mod account_registration;
 mod accounts;
 mod channel;
 mod elist;
@@ -49,6 +55,8 @@ mod oper;
 mod query;
 mod real_client;
 mod registration;
+mod sasl;
+mod sasl_scram;
 mod secret_channels;
 mod security_admission;
 mod security_history;

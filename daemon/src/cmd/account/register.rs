@@ -15,13 +15,26 @@ pub(super) fn start_register(cx: &mut Cx, door: Door, account: &str, email: &str
         Door::NickServRegister => nickserv_notice(cx, text),
         _ => fail(cx, "REGISTER", code, ctx, text),
     };
+    if door == Door::Register && !cx.user().registered && !cx.config.register_before_connect() {
+        // draft/account-registration: no `before-connect` key, so REGISTER waits for
+        // the welcome. The reply has no account parameter.
+        return fail(
+            cx,
+            "REGISTER",
+            "COMPLETE_CONNECTION_REQUIRED",
+            "",
+            "Complete connection registration before registering an account",
+        );
+    }
     let nick = cx.user().nick.clone();
     let name = if account == "*" {
         nick.as_str()
     } else {
         account
     };
-    if name == "*" || name.is_empty() {
+    // draft/account-registration: NEED_NICK before a NICK, and never ACCOUNT_EXISTS
+    // before one, even for a name given outright.
+    if !cx.user().has_nick() || name == "*" || name.is_empty() {
         return fail_with(
             cx,
             "NEED_NICK",
@@ -38,12 +51,7 @@ pub(super) fn start_register(cx: &mut Cx, door: Door, account: &str, email: &str
         );
     }
     if cx.user().account.is_some() {
-        return fail_with(
-            cx,
-            "ALREADY_AUTHENTICATED",
-            name,
-            "You are already logged in",
-        );
+        return fail_with(cx, "ALREADY_REGISTERED", name, "You are already logged in");
     }
     if cx.user().login_pending {
         return fail_with(

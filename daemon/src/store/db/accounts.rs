@@ -1,6 +1,7 @@
-//! Accounts: create, load, delete, last seen.
+//! Accounts: create, load, delete, last seen, SCRAM credentials, the server secret.
 
 use super::*;
+use rand::RngCore;
 
 // ---- accounts ----
 
@@ -13,8 +14,10 @@ pub(in crate::store) fn create_account(
     let inserted = conn
         .prepare_cached(
             "INSERT INTO accounts \
-             (name, folded, email, hash, salt, iterations, created, last_seen) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (folded) DO NOTHING",
+             (name, folded, email, hash, salt, iterations, created, last_seen, \
+              scram_salt, scram_iterations, scram_stored_key, scram_server_key) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) \
+             ON CONFLICT (folded) DO NOTHING",
         )?
         .execute(params![
             account.name,
@@ -25,6 +28,10 @@ pub(in crate::store) fn create_account(
             account.hash.iterations,
             account.created,
             account.last_seen,
+            account.scram.as_ref().map(|s| &s.salt),
+            account.scram.as_ref().map(|s| s.iterations),
+            account.scram.as_ref().map(|s| &s.stored_key),
+            account.scram.as_ref().map(|s| &s.server_key),
         ])?;
     Ok(if inserted == 0 {
         Err(RegisterError::Exists)
@@ -36,7 +43,8 @@ pub(in crate::store) fn create_account(
 /// Every account, in creation order.
 pub(in crate::store) fn load_accounts(conn: &Connection) -> Result<Vec<Account>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT name, email, hash, salt, iterations, created, last_seen, id \
+        "SELECT name, email, hash, salt, iterations, created, last_seen, id, \
+         scram_salt, scram_iterations, scram_stored_key, scram_server_key \
          FROM accounts ORDER BY id",
     )?;
     let rows = stmt.query_map([], |row| {
@@ -51,6 +59,7 @@ pub(in crate::store) fn load_accounts(conn: &Connection) -> Result<Vec<Account>>
             },
             created: row.get(5)?,
             last_seen: row.get(6)?,
+            scram: scram_from(row.get(8)?, row.get(9)?, row.get(10)?, row.get(11)?),
         })
     })?;
     rows.collect()
@@ -73,4 +82,57 @@ pub(in crate::store) fn seen(conn: &Connection, account: &str, time: i64) -> Res
     conn.prepare_cached("UPDATE accounts SET last_seen = ?2 WHERE folded = ?1")?
         .execute(params![fold(account), time])?;
     Ok(())
+}
+
+/// SCRAM credentials from their four columns: all present and sane, or none.
+fn scram_from(
+    salt: Option<Vec<u8>>,
+    iterations: Option<u32>,
+    stored_key: Option<Vec<u8>>,
+    server_key: Option<Vec<u8>>,
+) -> Option<ScramCreds> {
+    let (salt, iterations, stored_key, server_key) = (salt?, iterations?, stored_key?, server_key?);
+    (iterations > 0 && stored_key.len() == 32 && server_key.len() == 32).then_some(ScramCreds {
+        iterations,
+        salt,
+        stored_key,
+        server_key,
+    })
+}
+
+/// [`super::Request::SetScram`]: the account's SCRAM credentials, unless it has some.
+pub(in crate::store) fn set_scram(
+    conn: &Connection,
+    account: AccountId,
+    creds: &ScramCreds,
+) -> Result<()> {
+    conn.prepare_cached(
+        "UPDATE accounts SET scram_salt = ?2, scram_iterations = ?3, \
+         scram_stored_key = ?4, scram_server_key = ?5 \
+         WHERE id = ?1 AND scram_stored_key IS NULL",
+    )?
+    .execute(params![
+        account,
+        creds.salt,
+        creds.iterations,
+        creds.stored_key,
+        creds.server_key
+    ])?;
+    Ok(())
+}
+
+/// The server secret `name` (32 random bytes), made on first use and kept.
+pub(in crate::store) fn server_secret(conn: &Connection, name: &str) -> Result<Vec<u8>> {
+    let kept: Option<Vec<u8>> = conn
+        .prepare_cached("SELECT value FROM server_secrets WHERE name = ?1")?
+        .query_row([name], |row| row.get(0))
+        .optional()?;
+    if let Some(value) = kept.filter(|v| v.len() >= 32) {
+        return Ok(value);
+    }
+    let mut value = vec![0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut value);
+    conn.prepare_cached("INSERT OR REPLACE INTO server_secrets (name, value) VALUES (?1, ?2)")?
+        .execute(params![name, value])?;
+    Ok(value)
 }

@@ -7,7 +7,7 @@
 
 use super::{
     Account, AccountId, AccountSummary, Ban, Conv, Incarnation, Kind, Membership, PasswordHash,
-    QueueRefusal, Range, RegisterError, StoredMessage, TailFilter, TargetActivity,
+    QueueRefusal, Range, RegisterError, ScramCreds, StoredMessage, TailFilter, TargetActivity,
 };
 use chatd_proto::fold;
 use chatd_proto::mask::split_source;

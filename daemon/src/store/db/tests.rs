@@ -276,6 +276,7 @@ fn account(name: &str) -> Account {
             hash: vec![3, 4],
         },
         email: Some(format!("{name}@example.org")),
+        scram: None,
         created: 100,
         last_seen: 100,
     }

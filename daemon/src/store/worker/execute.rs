@@ -222,16 +222,11 @@ pub(super) fn execute(
             let account = new_account(name, email, password, options.pbkdf2_iterations);
             Some(create(conn, ticket, account)?)
         }
-        Request::Verify {
-            ticket,
-            account,
-            password,
-            hash,
-        } => Some(Completion::Verified {
-            ticket: *ticket,
-            account: account.clone(),
-            ok: password::verify(password, hash),
-        }),
+        Request::Verify { .. } => Some(super::hasher::verify(request)),
+        Request::SetScram { account, creds } => {
+            db::set_scram(conn, *account, creds)?;
+            None
+        }
         Request::DeleteAccount { account } => {
             db::delete_account(conn, *account)?;
             None
@@ -374,6 +369,7 @@ pub(super) fn new_account(
         id: 0,
         name: name.to_string(),
         hash: password::hash(password, iterations),
+        scram: Some(password::ScramCreds::derive(password, iterations)),
         email: email.clone(),
         created: now,
         last_seen: now,
@@ -399,6 +395,7 @@ pub(super) fn failure_of(request: &Request, why: &str) -> Option<Completion> {
             ticket: *t,
             account: account.clone(),
             ok: false,
+            scram: None,
         },
         Request::FetchQueue { ticket: t, .. } => Completion::Queue {
             ticket: *t,
@@ -428,7 +425,7 @@ pub(super) fn failure_of(request: &Request, why: &str) -> Option<Completion> {
             ticket: *t,
             result: Err(why.to_string()),
         },
-        Request::AddBan(_) | Request::RemoveBan { .. } => return None,
+        Request::AddBan(_) | Request::RemoveBan { .. } | Request::SetScram { .. } => return None,
         Request::Log(_)
         | Request::DeleteAccount { .. }
         | Request::Seen { .. }

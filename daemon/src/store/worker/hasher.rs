@@ -1,5 +1,6 @@
-//! The hasher thread: PBKDF2 for `Verify` (answered here) and `Register` (handed
-//! to the store thread as `CreateAccount`).
+//! The hasher thread: PBKDF2 for `Verify` (answered here, with SCRAM credentials
+//! made for an account that has none yet) and `Register` (handed to the store thread
+//! as `CreateAccount`).
 
 use super::*;
 
@@ -12,18 +13,8 @@ pub(super) fn run_hasher(
 ) {
     for request in requests {
         match request {
-            Request::Verify {
-                ticket,
-                account,
-                password,
-                hash,
-            } => {
-                let ok = password::verify(&password, &hash);
-                let _ = completions.send(Completion::Verified {
-                    ticket,
-                    account,
-                    ok,
-                });
+            request @ Request::Verify { .. } => {
+                let _ = completions.send(verify(&request));
                 wake();
             }
             Request::Register {
@@ -52,5 +43,30 @@ pub(super) fn run_hasher(
                 }
             }
         }
+    }
+}
+
+/// Answers a [`Request::Verify`]: whether the password matches and, when asked and it
+/// does, the SCRAM-SHA-256 credentials made from it.
+pub(super) fn verify(request: &Request) -> Completion {
+    let Request::Verify {
+        ticket,
+        account,
+        password,
+        hash,
+        scram_iterations,
+    } = request
+    else {
+        unreachable!("verify is given only Verify requests");
+    };
+    let ok = password::verify(password, hash);
+    let scram = scram_iterations
+        .filter(|_| ok)
+        .map(|i| password::ScramCreds::derive(password, i));
+    Completion::Verified {
+        ticket: *ticket,
+        account: account.clone(),
+        ok,
+        scram,
     }
 }

@@ -258,26 +258,76 @@ fn register_exists_and_verify() {
     assert_eq!(account.email.as_deref(), Some("a@example.org"));
     assert_eq!(account.hash.iterations, 1000);
     assert!(account.created > 0 && account.created == account.last_seen);
+    // SCRAM credentials are made at registration, with their own salt.
+    let scram = account
+        .scram
+        .clone()
+        .expect("SCRAM credentials at registration");
+    assert_eq!(scram.iterations, 1000);
+    assert_ne!(scram.salt, account.hash.salt);
     assert_eq!(register("ALICE"), Err(RegisterError::Exists));
 
+    // A Verify that asks for SCRAM credentials gets them only for a right password.
     for (password, want) in [("s3cret", true), ("S3cret", false), ("", false)] {
         store.send(Request::Verify {
             ticket: ticket("v"),
             account: "alice".into(),
             password: password.into(),
             hash: account.hash.clone(),
+            scram_iterations: Some(500),
         });
         match next(&rx) {
-            Completion::Verified { account, ok, .. } => {
+            Completion::Verified {
+                account, ok, scram, ..
+            } => {
                 assert_eq!(account, "alice");
                 assert_eq!(ok, want, "{password:?}");
+                assert_eq!(scram.map(|s| s.iterations), want.then_some(500));
             }
             other => panic!("unexpected {other:?}"),
         }
     }
+    // SetScram never replaces credentials an account has.
+    store.send(Request::SetScram {
+        account: account.id,
+        creds: crate::store::ScramCreds::derive("other", 7),
+    });
     store.close();
     let (store, _, loaded, _) = open_store(dir.path());
     assert_eq!(loaded.accounts, vec![account]);
+    assert_eq!(loaded.scram_secret.len(), 32);
+    store.close();
+}
+
+/// Migration 7: an account from before SCRAM loads without credentials, gets them
+/// with `SetScram` (its next password login), and keeps them; the server secret is
+/// made once and kept.
+#[test]
+fn an_account_from_before_scram_gets_credentials_at_its_next_login() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, rx, first, _) = open_store(dir.path());
+    let mut old = new_account("bob", &None, "pw", 1);
+    old.scram = None;
+    store.send(Request::CreateAccount {
+        ticket: ticket("c"),
+        account: old,
+    });
+    let id = match next(&rx) {
+        Completion::Registered { result, .. } => result.unwrap().id,
+        other => panic!("unexpected {other:?}"),
+    };
+    store.close();
+    let (store, _, loaded, _) = open_store(dir.path());
+    assert_eq!(loaded.accounts[0].scram, None);
+    assert_eq!(loaded.scram_secret, first.scram_secret);
+    let creds = crate::store::ScramCreds::derive("pw", 3);
+    store.send(Request::SetScram {
+        account: id,
+        creds: creds.clone(),
+    });
+    store.close();
+    let (store, _, loaded, _) = open_store(dir.path());
+    assert_eq!(loaded.accounts[0].scram, Some(creds));
     store.close();
 }
 
