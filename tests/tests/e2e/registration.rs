@@ -33,7 +33,7 @@ fn nick_user_gives_the_welcome_burst() {
         "CASEMAPPING=ascii",
         "CHANTYPES=#",
         "PREFIX=(ov)@+",
-        "CHANMODES=b,k,l,imnt",
+        "CHANMODES=beI,k,l,Cimnt",
         "NETWORK=chatd",
         "NICKLEN=30",
         "UTF8ONLY",
