@@ -401,7 +401,9 @@ impl Cx<'_> {
     /// `bot` (bot-mode) from a `+B` client. Each is shown only to the clients that
     /// negotiated it (`outgoing.rs`).
     pub fn relay_from(&mut self, slot: usize, command: &str, params: Vec<String>) -> Message {
-        let id = self.state.next_msg_id(chrono::Utc::now().timestamp_millis());
+        let id = self
+            .state
+            .next_msg_id(chrono::Utc::now().timestamp_millis());
         let (source, account, bot) = match self.user_of(slot) {
             Some(u) => (u.source(), u.account.clone(), u.bot),
             None => (String::new(), None, false),
@@ -473,7 +475,11 @@ impl Cx<'_> {
                 continue;
             };
             let caps = conn.user.caps;
-            let out = if caps.has(cap) { &mut *with } else { &mut *without };
+            let out = if caps.has(cap) {
+                &mut *with
+            } else {
+                &mut *without
+            };
             let bytes = out.bytes_for(caps);
             if slot == self.me {
                 self.replies.push(bytes);

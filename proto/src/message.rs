@@ -222,7 +222,10 @@ impl fmt::Display for ParamError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ParamError::BadMiddle { index, param } => {
-                write!(f, "parameter {index} ({param:?}) cannot be a middle parameter")
+                write!(
+                    f,
+                    "parameter {index} ({param:?}) cannot be a middle parameter"
+                )
             }
         }
     }
@@ -332,7 +335,10 @@ mod tests {
         ];
         for (params, bad) in cases {
             let m = Message::new("696", params.iter().copied());
-            let got = m.check().err().map(|ParamError::BadMiddle { index, .. }| index);
+            let got = m
+                .check()
+                .err()
+                .map(|ParamError::BadMiddle { index, .. }| index);
             assert_eq!(got, *bad, "{params:?}");
             assert_eq!(m.try_to_line().is_ok(), bad.is_none(), "{params:?}");
         }

@@ -150,7 +150,13 @@ fn join_inner(cx: &mut Cx, name: &str, key: Option<&str>, remembered: Option<Inc
     extended.params.push(cx.user().realname.to_string());
     let mut out = Outgoing::new(join);
     let mut out_extended = Outgoing::new(extended.with_trailing());
-    cx.send_to_channel_split(&folded, None, Cap::ExtendedJoin, &mut out_extended, &mut out);
+    cx.send_to_channel_split(
+        &folded,
+        None,
+        Cap::ExtendedJoin,
+        &mut out_extended,
+        &mut out,
+    );
     // away-notify: members learn at once that the newcomer is away.
     if let Some(away) = cx.user().away.clone() {
         let away = cx.relay_from(me, "AWAY", vec![away.to_string()]);
@@ -368,9 +374,7 @@ pub fn kick(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
     let nicks: Vec<&str> = msg.param(1).split(',').filter(|n| !n.is_empty()).collect();
     let max = cx.config.limits.targets_per_message;
     let pairs: Vec<(&str, &str)> = match (chans.as_slice(), nicks.len()) {
-        ([], _) | (_, 0) => {
-            return Err(err(ERR_NEEDMOREPARAMS, ["KICK", "Not enough parameters"]))
-        }
+        ([], _) | (_, 0) => return Err(err(ERR_NEEDMOREPARAMS, ["KICK", "Not enough parameters"])),
         ([chan], _) => nicks.iter().map(|n| (*chan, *n)).collect(),
         (many, n) if many.len() == n => many.iter().copied().zip(nicks).collect(),
         _ => return Err(err(ERR_NEEDMOREPARAMS, ["KICK", "Not enough parameters"])),
@@ -491,7 +495,10 @@ pub fn invite(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
         .map(|(&slot, _)| slot)
         .collect();
     for slot in ops {
-        if cx.user_of(slot).is_some_and(|u| u.caps.has(Cap::InviteNotify)) {
+        if cx
+            .user_of(slot)
+            .is_some_and(|u| u.caps.has(Cap::InviteNotify))
+        {
             cx.send_outgoing(slot, &mut out);
         }
     }
