@@ -109,8 +109,9 @@ pub static HELP: &[(&str, &[&str])] = &[
     (
         "MODE",
         &[
-            "MODE <#channel> [<modes> [<args>]] | MODE <nick> [+i|-i]",
-            "Channel modes: o v b k l i m n t s p. User mode: i (invisible).",
+            "MODE <#channel> [<modes> [<args>]] | MODE <nick> [+i|-i|+B|-B]",
+            "Channel modes: o v b e I k l i m n t s p C; ~a:<account> and ~m:<mask> in +b.",
+            "User modes: i (invisible), B (bot).",
         ],
     ),
     (
@@ -176,6 +177,13 @@ pub static HELP: &[(&str, &[&str])] = &[
         &[
             "REGISTER <account> <email>|* <password>",
             "Creates an account named after your nick (IRCv3 draft/account-registration).",
+        ],
+    ),
+    (
+        "SETNAME",
+        &[
+            "SETNAME :<realname>",
+            "Changes your realname (IRCv3 setname; up to NAMELEN bytes).",
         ],
     ),
     (

@@ -71,6 +71,13 @@ pub fn whois(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
             &[u.nick.clone(), "is an IRC operator".into()],
         );
     }
+    if u.bot {
+        let network = cx.config.server.network.clone();
+        cx.reply(
+            RPL_WHOISBOT,
+            &[u.nick.clone(), format!("is a Bot on {network}")],
+        );
+    }
     if let Some(account) = &u.account {
         cx.reply(
             RPL_WHOISACCOUNT,

@@ -21,6 +21,9 @@ pub enum Cap {
     Chathistory = 1 << 11,
     ExtendedMonitor = 1 << 14,
     UserhostInNames = 1 << 15,
+    ExtendedJoin = 1 << 16,
+    InviteNotify = 1 << 18,
+    Setname = 1 << 19,
 }
 
 impl Cap {
@@ -34,11 +37,14 @@ impl Cap {
         (Cap::AccountRegistration, "draft/account-registration"),
         (Cap::Chathistory, "draft/chathistory"),
         (Cap::EchoMessage, "echo-message"),
+        (Cap::ExtendedJoin, "extended-join"),
         (Cap::ExtendedMonitor, "extended-monitor"),
+        (Cap::InviteNotify, "invite-notify"),
         (Cap::MessageTags, "message-tags"),
         (Cap::MultiPrefix, "multi-prefix"),
         (Cap::Sasl, "sasl"),
         (Cap::ServerTime, "server-time"),
+        (Cap::Setname, "setname"),
         (Cap::UserhostInNames, "userhost-in-names"),
     ];
 
@@ -122,6 +128,8 @@ pub struct User {
     pub tls: bool,
     pub away: Option<Box<str>>,
     pub invisible: bool,
+    /// User mode `+B` (IRCv3 bot-mode): its messages carry the `bot` tag.
+    pub bot: bool,
     /// Folded names of the channels joined, in join order.
     pub channels: Vec<String>,
     /// Unix time the connection was accepted.
@@ -158,6 +166,7 @@ impl User {
             tls: false,
             away: None,
             invisible: false,
+            bot: false,
             channels: Vec::new(),
             signon,
             last_message: now,
@@ -187,9 +196,12 @@ impl User {
         self.channels.iter().any(|c| c == folded)
     }
 
-    /// User modes as `+io` (or `+` when none).
+    /// User modes as `+Bio` (or `+` when none).
     pub fn mode_string(&self) -> String {
         let mut s = String::from("+");
+        if self.bot {
+            s.push('B');
+        }
         if self.invisible {
             s.push('i');
         }

@@ -36,17 +36,37 @@
 //! - `userhost_in_names` — IRCv3 userhost-in-names; `names` — NAMES for several
 //!   channels and TARGMAX; `elist` — LIST with ELIST conditions.
 //! - `secret_channels` — channel modes `+s` and `+p`.
+//! - `sasl`, `sasl_scram`, `account_registration` — IRCv3 SASL 3.1/3.2 (PLAIN,
+//!   SCRAM-SHA-256, re-authentication) and draft/account-registration.
+//!
+//! One module per specification, named after it:
+//! - `account_tag` — IRCv3 account-tag on every relayed command.
+//! - `bot_mode` — IRCv3 bot-mode: `+B`, `BOT=B`, the `bot` tag, 335.
+//! - `chghost` — IRCv3 chghost: not offered, as hosts never change.
+//! - `extbans` — `+e`, `+I`, `~a:`/`~m:` extbans, `+C` (modern.ircdocs.horse).
+//! - `extended_join` — IRCv3 extended-join.
+//! - `invite_notify` — IRCv3 invite-notify.
+//! - `message_ids` — IRCv3 message-ids on TAGMSG and channel events.
+//! - `setname` — IRCv3 setname and `NAMELEN`.
+//! - `statusmsg` — STATUSMSG (modern.ircdocs.horse).
 
 mod account_registration;
+mod account_tag;
 mod accounts;
+mod bot_mode;
 mod channel;
+mod chghost;
 mod elist;
+mod extbans;
+mod extended_join;
 mod extended_monitor;
 mod help;
 mod history;
 mod input;
+mod invite_notify;
 mod limits;
 mod message;
+mod message_ids;
 mod mode;
 mod monitor;
 mod names;
@@ -62,6 +82,8 @@ mod security_admission;
 mod security_history;
 mod security_limits;
 mod security_nicks;
+mod setname;
+mod statusmsg;
 mod store_failure;
 mod userhost_in_names;
 mod whowas;

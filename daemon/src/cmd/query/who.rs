@@ -151,14 +151,18 @@ pub fn who(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
     Ok(())
 }
 
-/// `H`/`G` (away), `*` for an IRC operator, then the channel prefixes.
+/// `H`/`G` (away), `*` for an IRC operator, the channel prefixes, then `B` for a bot
+/// (IRCv3 bot-mode: the bot mode letter among the flags).
 fn flags(row: &Row) -> String {
-    let mut f = String::with_capacity(4);
+    let mut f = String::with_capacity(5);
     f.push(if row.user.away.is_some() { 'G' } else { 'H' });
     if row.user.oper.is_some() {
         f.push('*');
     }
     f.push_str(row.prefixes);
+    if row.user.bot {
+        f.push('B');
+    }
     f
 }
 
