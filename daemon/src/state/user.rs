@@ -19,6 +19,7 @@ pub enum Cap {
     Sasl = 1 << 9,
     AccountRegistration = 1 << 10,
     Chathistory = 1 << 11,
+    LabeledResponse = 1 << 12,
 }
 
 impl Cap {
@@ -32,6 +33,7 @@ impl Cap {
         (Cap::AccountRegistration, "draft/account-registration"),
         (Cap::Chathistory, "draft/chathistory"),
         (Cap::EchoMessage, "echo-message"),
+        (Cap::LabeledResponse, "labeled-response"),
         (Cap::MessageTags, "message-tags"),
         (Cap::MultiPrefix, "multi-prefix"),
         (Cap::Sasl, "sasl"),

@@ -12,6 +12,7 @@
 //! - `accounts` — REGISTER, SASL PLAIN, PASS account:password, LOGIN/LOGOUT,
 //!   NickServ, account-tag, account-notify, nick ownership.
 //! - `history` — msgid, HISTORY, CHATHISTORY (IRCv3 draft/chathistory).
+//! - `labeled_response` — IRCv3 labeled-response: labels, batches, ACK, store answers.
 //! - `offline` — the offline queue, remembered channels, a graceful restart.
 //! - `limits` — max clients, per-address limits, flood control, hostile input.
 //! - `oper` — OPER, KILL, WALLOPS, operator powers, WHOIS 313.
@@ -30,6 +31,7 @@ mod accounts;
 mod channel;
 mod history;
 mod input;
+mod labeled_response;
 mod limits;
 mod message;
 mod mode;
