@@ -254,6 +254,12 @@ pub static COMMANDS: &[Spec] = &[
         run: msg::tagmsg,
     },
     Spec {
+        name: "BATCH",
+        min_params: 1,
+        access: Access::Registered,
+        run: msg::multiline::batch,
+    },
+    Spec {
         name: "AWAY",
         min_params: 0,
         access: Access::Registered,
@@ -514,6 +520,14 @@ pub fn echoable_command(command: &str) -> String {
 /// when `cx` ends (`cmd/reply.rs`).
 pub fn dispatch(cx: &mut Cx, msg: &Message) {
     let name = msg.command.to_ascii_uppercase();
+    if let Some(reference) = msg.tag("batch") {
+        if name != "BATCH" {
+            // A line of a client-initiated batch (IRCv3 multiline): collected, and
+            // answered with the batch at its end.
+            message::multiline::line(cx, msg, reference);
+            return;
+        }
+    }
     if let Some(label) = msg.tags.iter().find(|t| t.key == "label") {
         // IRCv3 labeled-response, "Dependencies": batch must be negotiated too.
         let caps = cx.user().caps;

@@ -5,6 +5,8 @@
 //! one to a registered account that is offline, or whose nick is held by someone not
 //! logged in to it, goes to its offline queue.
 
+pub mod multiline;
+
 use super::{account, err, history, no_such_channel, no_such_nick, CmdError, Cx};
 use crate::followup::Then;
 use crate::ids::{ConnId, Party};

@@ -108,6 +108,7 @@ fn cap_value(cap: Cap) -> Option<&'static str> {
     match cap {
         Cap::Sasl => Some("PLAIN"),
         Cap::AccountRegistration => Some("before-connect,custom-account-name"),
+        Cap::Multiline => Some(crate::state::multiline::CAP_VALUE),
         _ => None,
     }
 }

@@ -30,6 +30,9 @@ pub struct Replies {
     /// This `Cx` sent lines through the replay backlog: later lines follow them
     /// there, so a batch's end never overtakes its lines.
     replayed: bool,
+    /// The replies are this many lines that form one batch of their own (an echoed
+    /// multiline message): a label goes on its start rather than in a batch around it.
+    one_batch: Option<usize>,
 }
 
 impl Replies {
@@ -63,6 +66,18 @@ impl Replies {
             label: label.into(),
             batch: None,
         });
+    }
+
+    /// Takes the label away: the response comes later, from another command (a
+    /// multiline batch is answered at its end).
+    pub fn take_label(&mut self) -> Option<Box<str>> {
+        self.labeled.take().map(|l| l.label)
+    }
+
+    /// The replies so far, `lines` of them, are one batch (IRCv3 multiline,
+    /// "Labeled response with echo-message": the label goes on its opening BATCH).
+    pub fn last_lines_are_one_batch(&mut self, lines: usize) {
+        self.one_batch = (lines > 1 && self.len() == lines).then_some(lines);
     }
 
     /// Continues a labeled response a store request carried (`server/completion.rs`).
@@ -250,9 +265,9 @@ impl Cx<'_> {
                 self.replies.labeled = None;
                 return;
             }
-            (None, 1) => {
+            (None, n) if n == 1 || self.replies.one_batch == Some(n) => {
                 let tag = label_tag(&labeled.label);
-                let line = self.replies.first.take().expect("one line");
+                let line = self.replies.first.take().expect("a first line");
                 self.replies.first = Some(with_tag(&line, &tag));
                 self.replies.labeled = None;
                 return;

@@ -3,6 +3,7 @@
 
 pub mod channel;
 pub mod hashing;
+pub mod multiline;
 pub mod names;
 pub mod user;
 

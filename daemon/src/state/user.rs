@@ -20,6 +20,7 @@ pub enum Cap {
     AccountRegistration = 1 << 10,
     Chathistory = 1 << 11,
     LabeledResponse = 1 << 12,
+    Multiline = 1 << 13,
 }
 
 impl Cap {
@@ -32,6 +33,7 @@ impl Cap {
         (Cap::CapNotify, "cap-notify"),
         (Cap::AccountRegistration, "draft/account-registration"),
         (Cap::Chathistory, "draft/chathistory"),
+        (Cap::Multiline, "draft/multiline"),
         (Cap::EchoMessage, "echo-message"),
         (Cap::LabeledResponse, "labeled-response"),
         (Cap::MessageTags, "message-tags"),
@@ -129,6 +131,8 @@ pub struct User {
     /// Registered nicks this connection took without logging in (folded), each with
     /// the end of its one grace period (`cmd/account.rs`, nick ownership).
     pub nick_graces: Vec<(Box<str>, Instant)>,
+    /// The IRCv3 multiline batch this client is sending, until its end.
+    pub multiline: Option<Box<super::multiline::OpenMultiline>>,
 }
 
 impl User {
@@ -157,6 +161,7 @@ impl User {
             signon,
             last_message: now,
             nick_graces: Vec::new(),
+            multiline: None,
         }
     }
 

@@ -6,6 +6,7 @@
 //! - `channel` — JOIN, PART, TOPIC, NAMES, LIST, KICK, INVITE (RFC 2812 §3.2).
 //! - `mode` — channel and user MODE (RFC 2812 §3.1.5, §3.2.3).
 //! - `message` — PRIVMSG, NOTICE, TAGMSG, AWAY, server-time, echo-message, fan-out.
+//! - `multiline` — IRCv3 draft/multiline: client batches, limits, fallback, history.
 //! - `query` — WHO, WHOIS, ISON, USERHOST, LUSERS, MOTD, VERSION, TIME.
 //! - `input` — framing and length limits, malformed input.
 //! - `real_client` — irssi, driven in tmux, chats with a test client.
@@ -35,6 +36,7 @@ mod labeled_response;
 mod limits;
 mod message;
 mod mode;
+mod multiline;
 mod offline;
 mod oper;
 mod query;
