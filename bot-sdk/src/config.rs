@@ -115,6 +115,7 @@ pub const DEFAULT_CAPS: &[&str] = &[
     "batch",
     "account-tag",
     "multi-prefix",
+    "labeled-response",
 ];
 
 impl Config {
