@@ -180,6 +180,27 @@ fn echo_message_echo_carries_the_label_and_the_delivery_does_not() {
 }
 
 #[test]
+fn a_message_to_yourself_is_delivered_unlabeled_and_acked() {
+    // labeled-response, "Tags": "When a client sends a message to itself, the server
+    // MUST NOT include the label tag, except for any acknowledgment sent with the
+    // echo-message mechanism."
+    let server = TestServer::start();
+    let mut c = server.connect_with_caps("alice", CAPS);
+    c.send("@label=self PRIVMSG alice :me");
+    let got = c.recv_until(|m| m.command == "ACK", "ACK");
+    let delivered = got.iter().find(|m| m.command == "PRIVMSG");
+    let delivered = delivered.unwrap_or_else(|| panic!("the message: {got:?}"));
+    assert_eq!(delivered.tag("label"), None, "{delivered}");
+    assert_eq!(got.last().unwrap().tag("label"), Some("self"));
+    // With echo-message the one copy is the echo, and labeled.
+    let mut e = server.connect_with_caps("echo", "labeled-response batch echo-message");
+    match labeled(&mut e, "self2", "PRIVMSG echo :me") {
+        Response::Line(m) => assert_eq!(m.command, "PRIVMSG", "{m}"),
+        other => panic!("the labeled echo, got {other:?}"),
+    }
+}
+
+#[test]
 fn store_answers_carry_the_label() {
     // labeled-response, "Tags": "any response produced from this message": LOGIN and
     // REGISTER are answered after the hasher and the store.
