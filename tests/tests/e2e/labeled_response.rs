@@ -76,6 +76,7 @@ fn labeled(c: &mut Client, label: &str, line: &str) -> Response {
             depth.push(m.param(0)[1..].to_string());
         }
     }
+    assert!(depth.is_empty(), "nested batches left open: {depth:?}");
     Response::Batch {
         kind: first.param(1).to_string(),
         lines: got,
@@ -282,6 +283,34 @@ fn chathistory_batch_nests_in_the_labeled_response() {
     // An empty history is still one batch inside the labeled one (or labeled itself).
     let r = labeled(&mut c, "empty", "CHATHISTORY LATEST #nothing * 10");
     assert!(!matches!(r, Response::Ack), "{r:?}");
+}
+
+#[test]
+fn a_history_through_the_replay_backlog_ends_its_batch_after_its_lines() {
+    // labeled-response, "Tags" (one logical response) with a history larger than half
+    // the SendQ: its lines wait in the replay backlog, and the labeled batch's end
+    // must not overtake them.
+    let server = TestServer::start_with(|c| c.limits.sendq_bytes = 16384);
+    let caps = "labeled-response batch server-time message-tags draft/chathistory";
+    let mut c = server.connect_with_caps("alice", caps);
+    c.join("#big");
+    let text = "z".repeat(150);
+    for i in 0..60 {
+        c.send(&format!("PRIVMSG #big :{i} {text}"));
+    }
+    c.store_sync();
+    match labeled(&mut c, "big", "CHATHISTORY LATEST #big * 60") {
+        Response::Batch { lines, .. } => {
+            let n = lines.iter().filter(|m| m.command == "PRIVMSG").count();
+            assert_eq!(n, 60);
+            assert_eq!(
+                lines.last().unwrap().command,
+                "BATCH",
+                "the nested end last"
+            );
+        }
+        other => panic!("a labeled-response batch, got {other:?}"),
+    }
 }
 
 #[test]
