@@ -123,6 +123,7 @@ pub const DEFAULT_CAPS: &[&str] = &[
     "batch",
     "account-tag",
     "multi-prefix",
+    "labeled-response",
 ];
 
 impl Config {

@@ -94,6 +94,12 @@ pub(crate) struct Registration {
     logged_in: bool,
     welcomed: bool,
     ready: bool,
+    /// The label of the REGISTER or LOGIN whose answer the login waits for, when
+    /// the server does IRCv3 labeled-response: only that answer is taken as it.
+    awaiting_label: Option<String>,
+    /// The `labeled-response` batch that answer came in, once its start arrived.
+    answer_batch: Option<String>,
+    labels_sent: u32,
 }
 
 impl Registration {
@@ -122,7 +128,38 @@ impl Registration {
             logged_in: false,
             welcomed: false,
             ready: false,
+            awaiting_label: None,
+            answer_batch: None,
+            labels_sent: 0,
         }
+    }
+
+    /// `msg` with a fresh `label` when the server does labeled-response (it needs
+    /// `batch` too); the answer to it is then recognised by that label.
+    fn labeled(&mut self, msg: Message) -> Message {
+        if !(self.acked.contains("labeled-response") && self.acked.contains("batch")) {
+            return msg;
+        }
+        self.labels_sent += 1;
+        let label = format!("chatd-bot-{}", self.labels_sent);
+        self.awaiting_label = Some(label.clone());
+        self.answer_batch = None;
+        msg.with_tag("label", label)
+    }
+
+    /// Whether `msg` is (part of) the answer to the labeled request, or any line
+    /// when no request is labeled. Keeps track of the answer's batch.
+    fn answers_request(&mut self, msg: &Message) -> bool {
+        let Some(label) = &self.awaiting_label else {
+            return true;
+        };
+        if msg.tag("label") == Some(label.as_str()) {
+            if msg.command == "BATCH" {
+                self.answer_batch = msg.param(0).strip_prefix('+').map(str::to_string);
+            }
+            return true;
+        }
+        self.answer_batch.is_some() && msg.tag("batch") == self.answer_batch.as_deref()
     }
 
     pub fn is_ready(&self) -> bool {
@@ -164,6 +201,7 @@ impl Registration {
     /// Handles one line from the server.
     pub fn on_message(&mut self, msg: &Message) -> Vec<Step> {
         let mut out = Vec::new();
+        let answer = self.answers_request(msg);
         match msg.command.as_str() {
             "CAP" => self.on_cap(msg, &mut out),
             "AUTHENTICATE" if msg.param(0) == "+" && matches!(self.sasl, Sasl::Plain) => {
@@ -198,13 +236,13 @@ impl Registration {
             numeric::RPL_LOGGEDIN => {
                 self.logged_in = true;
             }
-            "REGISTER" if msg.param(0) == "SUCCESS" && self.registering => {
+            "REGISTER" if msg.param(0) == "SUCCESS" && self.registering && answer => {
                 self.registering = false;
                 self.account_exists = true;
                 self.logged_in = true;
                 self.after_login(&mut out);
             }
-            "FAIL" if msg.param(0) == "REGISTER" && self.registering => {
+            "FAIL" if msg.param(0) == "REGISTER" && self.registering && answer => {
                 self.registering = false;
                 if msg.param(1) == "ACCOUNT_EXISTS" {
                     self.account_exists = true;
@@ -220,7 +258,7 @@ impl Registration {
                     ));
                 }
             }
-            "FAIL" if msg.param(0) == "LOGIN" => {
+            "FAIL" if msg.param(0) == "LOGIN" && answer => {
                 out.push(Step::Fatal(
                     format!("LOGIN: {}", msg.params.last().map_or("", String::as_str)),
                     FatalKind::Login,
@@ -358,9 +396,10 @@ impl Registration {
 
     fn register(&mut self, out: &mut Vec<Step>) {
         let (account, password) = self.credentials().expect("Register has credentials");
-        let line = send("REGISTER", [account, "*", password]);
+        let line = Message::new("REGISTER", [account, "*", password]);
+        let line = self.labeled(line);
         self.registering = true;
-        out.push(line);
+        out.push(Step::Send(line));
     }
 
     /// One `AUTHENTICATE` line of the SCRAM exchange (a chunk of the server's
@@ -434,7 +473,9 @@ impl Registration {
             }
         } else if self.welcomed {
             let (account, password) = self.credentials().expect("a login has credentials");
-            out.push(send("LOGIN", [account, password]));
+            let line = Message::new("LOGIN", [account, password]);
+            let line = self.labeled(line);
+            out.push(Step::Send(line));
         } else if matches!(self.login, Login::Sasl { .. }) && self.ls_done {
             out.push(Step::Fatal(
                 "the server does not offer SASL".into(),
@@ -630,6 +671,35 @@ mod tests {
                     ":srv 904 bot :SASL authentication failed",
                     &["<fatal Login: SASL: SASL authentication failed>"],
                 ),
+            ],
+        );
+    }
+
+    #[test]
+    fn labeled_register_takes_only_its_own_answer() {
+        // IRCv3 labeled-response: the REGISTER is labeled, and only the labeled
+        // answer (here a labeled-response batch) counts as its answer.
+        let config = Config::new("h", "bot").register("bot", "secret");
+        let mut reg = Registration::new(&config, false);
+        let ls = format!("{LS} labeled-response");
+        converse(
+            &mut reg,
+            &[
+                (&ls, &["CAP REQ :server-time batch labeled-response sasl"]),
+                (
+                    ":srv CAP * ACK :server-time batch labeled-response sasl",
+                    &["@label=chatd-bot-1 REGISTER bot * secret"],
+                ),
+                // Not the answer: no label, no batch of the answer.
+                (":srv FAIL REGISTER ACCOUNT_EXISTS bot :someone else's", &[]),
+                ("@label=chatd-bot-1 :srv BATCH +b1 labeled-response", &[]),
+                (
+                    "@batch=b1 :srv REGISTER SUCCESS bot :Account registered",
+                    &["CAP END"],
+                ),
+                ("@batch=b1 :srv 900 * *!u@h bot :You are now logged in", &[]),
+                (":srv BATCH -b1", &[]),
+                (":srv 001 bot :Welcome", &["<ready>"]),
             ],
         );
     }

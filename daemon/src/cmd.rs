@@ -16,7 +16,7 @@ mod reply;
 pub mod welcome;
 pub mod whowas;
 
-pub use reply::Replies;
+pub use reply::{Replies, MAX_LABEL_BYTES};
 
 use crate::config::Config;
 use crate::conn::{ConnId, Conns};
@@ -263,6 +263,12 @@ pub static COMMANDS: &[Spec] = &[
         run: msg::tagmsg,
     },
     Spec {
+        name: "BATCH",
+        min_params: 1,
+        access: Access::Registered,
+        run: msg::multiline::batch,
+    },
+    Spec {
         name: "AWAY",
         min_params: 0,
         access: Access::Registered,
@@ -384,13 +390,22 @@ impl Cx<'_> {
 
     fn send_for(&mut self, then: Then, holds_lines: bool, request: impl FnOnce(Ticket) -> Request) {
         let id = self.my_id();
+        let label = (holds_lines && then.answers_command())
+            .then(|| self.hand_off_label())
+            .flatten();
         let ticket = self.state.followups.open(FollowUp::Client {
             id,
             holds_lines,
             then,
+            label,
         });
         if !self.store.send(request(ticket)) {
-            self.state.followups.take(ticket);
+            if let Some(FollowUp::Client {
+                label: Some(label), ..
+            }) = self.state.followups.take(ticket)
+            {
+                self.take_back_label(label);
+            }
         } else if holds_lines {
             if let Some(conn) = self.conns.get_mut(self.me) {
                 conn.awaiting += 1;
@@ -612,10 +627,33 @@ pub fn echoable_command(command: &str) -> String {
 /// Runs one parsed message from the sender in `cx.me`. Its replies reach the sender
 /// when `cx` ends (`cmd/reply.rs`).
 pub fn dispatch(cx: &mut Cx, msg: &Message) {
-    if let Some(label) = msg.tags.iter().find(|t| t.key == "label") {
-        cx.replies.set_label(&label.value);
-    }
     let name = msg.command.to_ascii_uppercase();
+    if let Some(reference) = msg.tag("batch") {
+        if name != "BATCH" {
+            // A line of a client-initiated batch (IRCv3 multiline): collected, and
+            // answered with the batch at its end.
+            message::multiline::line(cx, msg, reference);
+            return;
+        }
+    }
+    if let Some(label) = msg.tags.iter().find(|t| t.key == "label") {
+        // IRCv3 labeled-response, "Dependencies": batch must be negotiated too.
+        let caps = cx.user().caps;
+        if caps.has(Cap::LabeledResponse) && caps.has(Cap::Batch) {
+            if label.value.is_empty() || label.value.len() > MAX_LABEL_BYTES {
+                // Refused whole, so the client never waits for a response it cannot
+                // recognise: nothing it asked for happened.
+                let command = echoable_command(&name);
+                let text =
+                    format!("The label must be 1 to {MAX_LABEL_BYTES} bytes; command not run");
+                let fail = Message::new("FAIL", [command.as_str(), "INVALID_LABEL", &text])
+                    .with_source(cx.server_name());
+                cx.send_me(&fail);
+                return;
+            }
+            cx.replies.set_label(&label.value);
+        }
+    }
     let registered = cx.user().registered;
     let Some(spec) = COMMANDS.iter().find(|s| s.name == name) else {
         if registered {

@@ -75,6 +75,33 @@ pub enum Then {
     Memberships,
 }
 
+impl Then {
+    /// Whether the answer is part of the response to the command that asked, so a
+    /// labeled command's label goes with the request (IRCv3 labeled-response). The
+    /// offline queue, the remembered channels and what was missed, fetched after a
+    /// login, and the note that a message was queued come later, unlabeled.
+    pub fn answers_command(&self) -> bool {
+        match self {
+            Then::QueuePage { .. } | Then::Memberships | Then::Queued { .. } => false,
+            Then::History { from, .. } => *from != HistoryFrom::Missed,
+            Then::Login { .. } | Then::Register { .. } | Then::Oper { .. } | Then::Targets => true,
+        }
+    }
+}
+
+/// A labeled command's response in the making: its label, and the
+/// `labeled-response` batch once one is open. It travels with a store or hasher
+/// request in the ticket's follow-up ([`FollowUp::Client`](crate::followup::FollowUp)),
+/// so the answer's replies carry it too.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Labeled {
+    /// The label as the client sent it (unescaped).
+    pub label: Box<str>,
+    /// The reference of the open `labeled-response` batch, once the response was
+    /// found to be more than one line (or to go through the replay backlog).
+    pub batch: Option<Box<str>>,
+}
+
 /// Who waits for a ticket's answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FollowUp {
@@ -84,6 +111,9 @@ pub enum FollowUp {
         id: ConnId,
         holds_lines: bool,
         then: Then,
+        /// The label of the command that asked, and its open batch: the answer's
+        /// replies carry it (`cmd/reply.rs`).
+        label: Option<Labeled>,
     },
     /// Admin request number `request` (`admin::commands::complete`).
     Admin { request: u64 },

@@ -15,6 +15,7 @@ fn cap_for_tag(key: &str) -> Cap {
         "time" => Cap::ServerTime,
         "batch" => Cap::Batch,
         "account" => Cap::AccountTag,
+        "draft/multiline-concat" => Cap::Multiline,
         _ => Cap::MessageTags,
     }
 }

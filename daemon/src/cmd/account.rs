@@ -187,10 +187,15 @@ pub(super) fn ask_hasher(cx: &mut Cx, then: Then, request: impl FnOnce(Ticket) -
     if let Some(conn) = cx.conns.get_mut(cx.me) {
         conn.awaiting += 1;
     }
+    let label = then
+        .answers_command()
+        .then(|| cx.hand_off_label())
+        .flatten();
     let ticket = cx.state.followups.open(crate::followup::FollowUp::Client {
         id,
         holds_lines: true,
         then,
+        label,
     });
     if let Some(now) = cx.state.hashing.submit(&key, id, request(ticket)) {
         if !cx.store.send(now) {

@@ -23,6 +23,14 @@ pub static HELP: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "BATCH",
+        &[
+            "BATCH +<ref> draft/multiline <target> | BATCH -<ref>",
+            "Sends one message of several lines (IRCv3 draft/multiline): PRIVMSG or",
+            "NOTICE lines tagged batch=<ref> between the start and the end.",
+        ],
+    ),
+    (
         "CAP",
         &[
             "CAP LS [302] | LIST | REQ :<caps> | END",

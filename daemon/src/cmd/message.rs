@@ -6,6 +6,8 @@
 //! one to a registered account that is offline, or whose nick is held by someone not
 //! logged in to it, goes to its offline queue.
 
+pub mod multiline;
+
 use super::{account, err, history, no_such_channel, no_such_nick, CmdError, Cx};
 use crate::followup::Then;
 use crate::ids::{ConnId, Party};
@@ -239,7 +241,14 @@ fn deliver(cx: &mut Cx, msg: &Message, kind: Kind) -> Result<(), CmdError> {
             );
             let their_party = history::party_of_user(cx.state, recipient);
             let mut out = build(cx, nick.clone());
-            if needs.is_none_or(|c| caps.has(c)) {
+            if slot == me && !echo && cx.replies.label().is_some() {
+                // labeled-response, "Tags": a message to yourself is delivered
+                // without the label; only an echo-message echo carries it.
+                if needs.is_none_or(|c| caps.has(c)) {
+                    let bytes = out.bytes_for(caps);
+                    cx.conns.send(me, bytes);
+                }
+            } else if needs.is_none_or(|c| caps.has(c)) {
                 cx.send_outgoing(slot, &mut out);
             }
             let conv = Conv::Direct(history::my_party(cx).into_key(), their_party.into_key());

@@ -115,6 +115,7 @@ fn cap_value(cap: Cap, config: &crate::Config) -> Option<&'static str> {
             Some("before-connect,custom-account-name")
         }
         Cap::AccountRegistration => Some("custom-account-name"),
+        Cap::Multiline => Some(crate::state::multiline::CAP_VALUE),
         _ => None,
     }
 }

@@ -56,12 +56,13 @@ impl Server {
             log::error!("store: an answer ({}) nobody asked for", done.kind());
             return;
         };
-        let (id, holds_lines, then) = match follow {
+        let (id, holds_lines, then, label) = match follow {
             FollowUp::Client {
                 id,
                 holds_lines,
                 then,
-            } => (id, holds_lines, then),
+                label,
+            } => (id, holds_lines, then, label),
             FollowUp::Admin { request } => {
                 admin_cmd::complete(&mut self.ctl(now), request, done);
                 return;
@@ -74,7 +75,13 @@ impl Server {
                 store.send(next);
             }
         }
-        follow_up(&mut self.cx(id.slot, now), id, then, done);
+        let mut cx = self.cx(id.slot, now);
+        if let Some(label) = label.filter(|_| cx.alive(id)) {
+            // The answer's replies finish the labeled response the command began.
+            cx.replies.resume(label);
+        }
+        follow_up(&mut cx, id, then, done);
+        drop(cx);
         if !holds_lines {
             return;
         }

@@ -4,6 +4,7 @@
 pub mod channel;
 pub mod hashing;
 pub mod monitor;
+pub mod multiline;
 pub mod names;
 pub mod scram;
 pub mod user;

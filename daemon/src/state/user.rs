@@ -19,6 +19,8 @@ pub enum Cap {
     Sasl = 1 << 9,
     AccountRegistration = 1 << 10,
     Chathistory = 1 << 11,
+    LabeledResponse = 1 << 12,
+    Multiline = 1 << 13,
     ExtendedMonitor = 1 << 14,
     UserhostInNames = 1 << 15,
     ExtendedJoin = 1 << 16,
@@ -36,10 +38,12 @@ impl Cap {
         (Cap::CapNotify, "cap-notify"),
         (Cap::AccountRegistration, "draft/account-registration"),
         (Cap::Chathistory, "draft/chathistory"),
+        (Cap::Multiline, "draft/multiline"),
         (Cap::EchoMessage, "echo-message"),
         (Cap::ExtendedJoin, "extended-join"),
         (Cap::ExtendedMonitor, "extended-monitor"),
         (Cap::InviteNotify, "invite-notify"),
+        (Cap::LabeledResponse, "labeled-response"),
         (Cap::MessageTags, "message-tags"),
         (Cap::MultiPrefix, "multi-prefix"),
         (Cap::Sasl, "sasl"),
@@ -142,6 +146,8 @@ pub struct User {
     /// The nicks this client watches with MONITOR, as it spelled them (indexed in
     /// `State::monitors`; at most `limits.monitor_max`).
     pub monitoring: Vec<Box<str>>,
+    /// The IRCv3 multiline batch this client is sending, until its end.
+    pub multiline: Option<Box<super::multiline::OpenMultiline>>,
 }
 
 impl User {
@@ -172,6 +178,7 @@ impl User {
             last_message: now,
             nick_graces: Vec::new(),
             monitoring: Vec::new(),
+            multiline: None,
         }
     }
 

@@ -6,6 +6,7 @@
 //! - `channel` — JOIN, PART, TOPIC, NAMES, LIST, KICK, INVITE (RFC 2812 §3.2).
 //! - `mode` — channel and user MODE (RFC 2812 §3.1.5, §3.2.3).
 //! - `message` — PRIVMSG, NOTICE, TAGMSG, AWAY, server-time, echo-message, fan-out.
+//! - `multiline` — IRCv3 draft/multiline: client batches, limits, fallback, history.
 //! - `query` — WHO, WHOIS, ISON, USERHOST, LUSERS, MOTD, VERSION, TIME.
 //! - `input` — framing and length limits, malformed input.
 //! - `real_client` — irssi, driven in tmux, chats with a test client.
@@ -17,6 +18,7 @@
 //! - `account_registration` — IRCv3 draft/account-registration corner cases: the
 //!   capability's keys, ACCOUNT_EXISTS, COMPLETE_CONNECTION_REQUIRED, NEED_NICK.
 //! - `history` — msgid, HISTORY, CHATHISTORY (IRCv3 draft/chathistory).
+//! - `labeled_response` — IRCv3 labeled-response: labels, batches, ACK, store answers.
 //! - `offline` — the offline queue, remembered channels, a graceful restart.
 //! - `limits` — max clients, per-address limits, flood control, hostile input.
 //! - `oper` — OPER, KILL, WALLOPS, operator powers, WHOIS 313.
@@ -64,11 +66,13 @@ mod help;
 mod history;
 mod input;
 mod invite_notify;
+mod labeled_response;
 mod limits;
 mod message;
 mod message_ids;
 mod mode;
 mod monitor;
+mod multiline;
 mod names;
 mod offline;
 mod oper;

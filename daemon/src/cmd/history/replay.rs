@@ -126,7 +126,9 @@ pub fn send_replay_batch(cx: &mut Cx, target: &str, messages: &[StoredMessage]) 
 /// One stored message as a line for a client with `caps`: its original source,
 /// `time`, `msgid` and `account` tags as the client negotiated them, and a readable
 /// time prefix in the text for clients without server-time. `target` overrides the
-/// stored target (the offline queue shows the recipient's current nick).
+/// stored target (the offline queue shows the recipient's current nick). A multiline
+/// message (its text has line feeds, or does not fit one line) comes as several lines
+/// in the same bytes ([`multiline_bytes`]).
 pub fn replay_bytes(
     m: &StoredMessage,
     target: Option<&str>,
@@ -134,6 +136,12 @@ pub fn replay_bytes(
     batch: Option<&str>,
 ) -> Bytes {
     let target = target.unwrap_or(&m.target).to_string();
+    // As `cmd/message.rs` fits live text: `:<source> <cmd> <target> :<text>\r\n`.
+    let framing = m.source.len() + m.kind.command().len() + target.len() + 7;
+    let room = 512usize.saturating_sub(framing);
+    if m.text.contains('\n') || m.text.len() > room {
+        return multiline_bytes(m, &target, caps, batch, room);
+    }
     let text = if caps.has(Cap::ServerTime) {
         m.text.clone()
     } else {
@@ -151,6 +159,106 @@ pub fn replay_bytes(
         msg = msg.with_tag("batch", b);
     }
     Outgoing::new(msg).bytes_for(caps)
+}
+
+/// The pieces of a multiline text, each at most `room` bytes: its lines, a line too
+/// long cut on character boundaries, the pieces after the first of a line marked to
+/// join it with no line feed (`draft/multiline-concat`).
+fn pieces(text: &str, room: usize) -> Vec<(&str, bool)> {
+    let room = room.max(4);
+    let mut out = Vec::new();
+    for line in text.split('\n') {
+        let mut rest = line;
+        let mut concat = false;
+        loop {
+            let mut end = rest.len().min(room);
+            while !rest.is_char_boundary(end) {
+                end -= 1;
+            }
+            out.push((&rest[..end], concat));
+            rest = &rest[end..];
+            concat = true;
+            if rest.is_empty() {
+                break;
+            }
+        }
+    }
+    out
+}
+
+/// A stored multiline message (IRCv3 multiline) for a client with `caps`: a
+/// `draft/multiline` batch, nested in `batch` if given, for clients with the
+/// capability; else its non-blank lines, the first with the msgid ("Fallback").
+fn multiline_bytes(
+    m: &StoredMessage,
+    target: &str,
+    caps: Caps,
+    batch: Option<&str>,
+    room: usize,
+) -> Bytes {
+    let command = m.kind.command();
+    let time = format_time(m.time_ms);
+    let server_tags = |mut msg: Message, msgid: bool| {
+        msg = msg.with_tag("time", time.as_str());
+        if msgid {
+            msg = msg.with_tag("msgid", store::msgid_of(m.id));
+        }
+        if let Some(a) = &m.account {
+            msg = msg.with_tag("account", a.as_str());
+        }
+        msg
+    };
+    let mut bytes = Vec::new();
+    let push = |msg: Message, bytes: &mut Vec<u8>| {
+        let msg = match batch {
+            Some(b) if msg.tag("batch").is_none() => msg.with_tag("batch", b),
+            _ => msg,
+        };
+        bytes.extend_from_slice(&Outgoing::new(msg).bytes_for(caps));
+    };
+    if crate::cmd::message::multiline::gets_batches(caps) {
+        let reference = new_batch_id();
+        let start = Message::new(
+            "BATCH",
+            [
+                format!("+{reference}"),
+                crate::cmd::message::multiline::BATCH_TYPE.to_string(),
+                target.to_string(),
+            ],
+        )
+        .with_source(m.source.as_str());
+        push(server_tags(start, true), &mut bytes);
+        for (piece, concat) in pieces(&m.text, room) {
+            let mut line = Message::new(command, [target, piece])
+                .with_trailing()
+                .with_source(m.source.as_str())
+                .with_tag("batch", reference.as_str());
+            if concat {
+                line = line.with_tag("draft/multiline-concat", "");
+            }
+            push(line, &mut bytes);
+        }
+        let end = Message::new("BATCH", [format!("-{reference}")]).with_source(m.source.as_str());
+        push(end, &mut bytes);
+        return bytes.into();
+    }
+    let mut first = true;
+    for (piece, _) in pieces(&m.text, room)
+        .into_iter()
+        .filter(|(p, _)| !p.is_empty())
+    {
+        let text = if first && !caps.has(Cap::ServerTime) {
+            with_time_prefix(piece, m.time_ms)
+        } else {
+            piece.to_string()
+        };
+        let line = Message::new(command, [target.to_string(), text])
+            .with_trailing()
+            .with_source(m.source.as_str());
+        push(server_tags(line, first), &mut bytes);
+        first = false;
+    }
+    bytes.into()
 }
 
 /// `[2026-11-22 10:00:00 UTC] text`, keeping a CTCP ACTION an action.
@@ -201,6 +309,17 @@ fn new_batch_id() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn multiline_text_splits_on_line_feeds_and_long_lines() {
+        assert_eq!(
+            pieces("ab\n\ncdefg", 4),
+            [("ab", false), ("", false), ("cdef", false), ("g", true)]
+        );
+        // Never inside a character.
+        assert_eq!(pieces("éé", 5), [("éé", false)]);
+        assert_eq!(pieces("ééé", 5), [("éé", false), ("é", true)]);
+    }
 
     #[test]
     fn format_time_matches_chrono() {
