@@ -149,6 +149,7 @@ fn join_inner(cx: &mut Cx, name: &str, key: Option<&str>, remembered: Option<Inc
     if let Some(topic) = cx.state.channels[&folded].topic.clone() {
         send_topic(cx, &chan_name, &topic);
     }
+    super::read_marker::on_join(cx, &chan_name);
     send_names(cx, &folded);
 }
 

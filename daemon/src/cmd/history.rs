@@ -89,6 +89,9 @@ fn clamp(range: Range, floor: i64) -> Range {
 /// [`on_read_failed`], which needs the CHATHISTORY subcommand).
 fn request(cx: &mut Cx, from: HistoryFrom, target: &str, conv: Conv, range: Range, limit: usize) {
     let floor = floor(cx, &conv);
+    // draft/event-playback: channel events only for clients that asked for them,
+    // and never in the missed-message replay at login.
+    let events = cx.user().caps.has(crate::state::Cap::EventPlayback) && from != HistoryFrom::Missed;
     let then = Then::History {
         from,
         target: target.to_string(),
@@ -99,6 +102,7 @@ fn request(cx: &mut Cx, from: HistoryFrom, target: &str, conv: Conv, range: Rang
         conv,
         range: clamp(range, floor),
         limit,
+        events,
     });
 }
 

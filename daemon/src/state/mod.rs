@@ -3,6 +3,7 @@
 
 pub mod channel;
 pub mod hashing;
+pub mod markers;
 pub mod names;
 pub mod user;
 
@@ -65,6 +66,8 @@ pub struct State {
     pub store_pauses: u64,
     /// The port of the first TLS listener as bound (the STS upgrade port by default).
     pub tls_port: Option<u16>,
+    /// Every account's read markers (draft/read-marker).
+    pub read_markers: markers::ReadMarkers,
 }
 
 /// Counts of messages in each of the last 60 seconds.

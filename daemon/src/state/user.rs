@@ -19,6 +19,9 @@ pub enum Cap {
     Sasl = 1 << 9,
     AccountRegistration = 1 << 10,
     Chathistory = 1 << 11,
+    ReadMarker = 1 << 20,
+    MessageRedaction = 1 << 21,
+    EventPlayback = 1 << 22,
 }
 
 impl Cap {
@@ -31,6 +34,9 @@ impl Cap {
         (Cap::CapNotify, "cap-notify"),
         (Cap::AccountRegistration, "draft/account-registration"),
         (Cap::Chathistory, "draft/chathistory"),
+        (Cap::EventPlayback, "draft/event-playback"),
+        (Cap::MessageRedaction, "draft/message-redaction"),
+        (Cap::ReadMarker, "draft/read-marker"),
         (Cap::EchoMessage, "echo-message"),
         (Cap::MessageTags, "message-tags"),
         (Cap::MultiPrefix, "multi-prefix"),

@@ -113,6 +113,8 @@ pub struct Loaded {
     pub last_id: i64,
     /// Bans that have not expired.
     pub bans: Vec<Ban>,
+    /// Every read marker (draft/read-marker).
+    pub read_markers: Vec<ReadMarker>,
 }
 
 /// The loop's handle on the store thread and the hasher.

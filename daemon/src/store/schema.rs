@@ -20,6 +20,10 @@
 //! missed, even once the channel is gone). The seam for registered channels: one that
 //! should keep its history across empty periods (and restarts) records its
 //! incarnation and re-creates itself with it instead of taking a new one.
+//!
+//! Read markers (migration 5): `read_markers` keeps, per account id and folded
+//! target, the time of the last message the user read; all of them are loaded at
+//! start (the loop answers MARKREAD from memory) and each change is written through.
 
 use rusqlite::{Connection, TransactionBehavior};
 
@@ -188,6 +192,20 @@ pub(super) const MIGRATIONS: &[&str] = &[
         set_id INTEGER NOT NULL
     );
     CREATE INDEX channel_bans_incarnation ON channel_bans (incarnation);
+    ",
+    // 5: read markers (draft/read-marker), one row per account and target (folded
+    // channel name or nick), only ever moving forward; and an index to find a
+    // message's offline-queue rows when it is redacted (draft/message-redaction).
+    // Channel events (draft/event-playback) need no new column: they are rows of
+    // `messages` with `kind` 2 and up.
+    "
+    CREATE TABLE read_markers (
+        account_id INTEGER NOT NULL,
+        target TEXT NOT NULL,
+        time_ms INTEGER NOT NULL,
+        PRIMARY KEY (account_id, target)
+    ) WITHOUT ROWID;
+    CREATE INDEX offline_queue_message ON offline_queue (message_id);
     ",
 ];
 

@@ -23,6 +23,7 @@
 //!   (FAIL, never a short answer): IRCv3 chathistory "Errors".
 //! - `security_nicks` — nick protection under attack: no fresh grace period, messages
 //!   for a held nick go to its account (issue 14).
+//! - `read_marker` — IRCv3 draft/read-marker: MARKREAD, synced per account, kept.
 //! - `security_limits` — issue 14: replays count against the SendQ, password checks
 //!   limited per connection and address from their start, a fair hasher.
 
@@ -36,6 +37,7 @@ mod mode;
 mod offline;
 mod oper;
 mod query;
+mod read_marker;
 mod real_client;
 mod registration;
 mod security_admission;

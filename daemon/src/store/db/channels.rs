@@ -93,6 +93,7 @@ pub(in crate::store) fn fetch_memberships(
                     i64::MAX,
                     true,
                     missed,
+                    false,
                 )?,
             })
         })

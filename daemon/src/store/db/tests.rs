@@ -69,13 +69,14 @@ fn log_round_trips_and_ignores_duplicates() {
     dup.text = "changed".into();
     log(&conn, &[dup]).unwrap();
     assert_eq!(last_id(&conn).unwrap(), 2);
-    let got = history(&conn, &chan("#chan"), &Range::Latest { after: None }, 10).unwrap();
+    let got = history(&conn, &chan("#chan"), &Range::Latest { after: None }, 10, false).unwrap();
     assert_eq!(got, vec![a]);
     let got = history(
         &conn,
         &Conv::Direct("n:bob".into(), "a:alice".into()),
         &Range::Latest { after: None },
         10,
+        false,
     )
     .unwrap();
     assert_eq!(got, vec![b]);
@@ -98,7 +99,7 @@ fn history_ranges() {
     msgs.push(dm(1000, "n:a", "a", "n:b", "b", "z"));
     log(&conn, &msgs).unwrap();
     let c = chan("#c");
-    let h = |range: Range, limit: usize| ids(&history(&conn, &c, &range, limit).unwrap());
+    let h = |range: Range, limit: usize| ids(&history(&conn, &c, &range, limit, false).unwrap());
 
     assert_eq!(h(Range::Latest { after: None }, 3), [80, 90, 100]);
     assert_eq!(h(Range::Latest { after: None }, 50).len(), 10);
@@ -144,7 +145,7 @@ fn history_ranges() {
         assert!(h(range, 0).is_empty());
     }
     // Unfolded names find the same conversation.
-    let upper = history(&conn, &chan("#C"), &Range::After { after: 0 }, 1);
+    let upper = history(&conn, &chan("#C"), &Range::After { after: 0 }, 1, false);
     assert_eq!(ids(&upper.unwrap()), [10]);
 }
 
@@ -165,7 +166,7 @@ fn direct_history_is_shared_by_both_parties() {
         Conv::Direct("a:alice".into(), "n:bob".into()),
         Conv::Direct("n:bob".into(), "a:alice".into()),
     ] {
-        let got = history(&conn, &conv, &Range::Latest { after: None }, 10).unwrap();
+        let got = history(&conn, &conv, &Range::Latest { after: None }, 10, false).unwrap();
         assert_eq!(ids(&got), [1, 2]);
     }
     // A party never sees another pair's conversation.
@@ -174,6 +175,7 @@ fn direct_history_is_shared_by_both_parties() {
         &Conv::Direct("a:alice".into(), "n:carol".into()),
         &Range::Latest { after: None },
         10,
+        false,
     )
     .unwrap();
     assert!(got.is_empty());
@@ -404,7 +406,7 @@ fn channel_history_is_read_per_incarnation() {
         name: "#c".into(),
         incarnation: inc,
     };
-    let h = |inc: Incarnation, range: Range| ids(&history(&conn, &at(inc), &range, 100).unwrap());
+    let h = |inc: Incarnation, range: Range| ids(&history(&conn, &at(inc), &range, 100, false).unwrap());
     assert_eq!(h(200, Range::Latest { after: None }), [201, 202, 203]);
     assert_eq!(
         h(100, Range::Latest { after: None }),
@@ -427,7 +429,7 @@ fn channel_history_is_read_per_incarnation() {
     );
     assert_eq!(h(100, Range::After { after: 103 }), [104, 105]);
     assert_eq!(
-        history(&conn, &at(200), &Range::Latest { after: None }, 1).unwrap()[0].conv,
+        history(&conn, &at(200), &Range::Latest { after: None }, 1, false).unwrap()[0].conv,
         at(200)
     );
 
