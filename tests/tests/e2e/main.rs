@@ -23,6 +23,7 @@
 //!   (FAIL, never a short answer): IRCv3 chathistory "Errors".
 //! - `security_nicks` — nick protection under attack: no fresh grace period, messages
 //!   for a held nick go to its account (issue 14).
+//! - `message_redaction` — IRCv3 draft/message-redaction: REDACT, who may, history.
 //! - `read_marker` — IRCv3 draft/read-marker: MARKREAD, synced per account, kept.
 //! - `security_limits` — issue 14: replays count against the SendQ, password checks
 //!   limited per connection and address from their start, a fair hasher.
@@ -33,6 +34,7 @@ mod history;
 mod input;
 mod limits;
 mod message;
+mod message_redaction;
 mod mode;
 mod offline;
 mod oper;
