@@ -134,7 +134,9 @@ fn join_inner(cx: &mut Cx, name: &str, key: Option<&str>, remembered: Option<Inc
             last_id: cx.state.last_msg_id,
         });
     }
-    let mut out = Outgoing::new(cx.relay_from(me, "JOIN", vec![chan_name.clone()]));
+    let join = cx.relay_from(me, "JOIN", vec![chan_name.clone()]);
+    super::history::log_event(cx, &join);
+    let mut out = Outgoing::new(join);
     cx.send_to_channel(&folded, &mut out, None, None);
     // away-notify: members learn at once that the newcomer is away.
     if let Some(away) = cx.user().away.clone() {
@@ -231,6 +233,7 @@ pub fn part_one(cx: &mut Cx, folded: &str, reason: &str) {
         part.params.push(reason.to_string());
         part = part.with_trailing();
     }
+    super::history::log_event(cx, &part);
     let mut out = Outgoing::new(part);
     cx.send_to_channel(folded, &mut out, None, None);
     forget_membership(cx, me, folded);
@@ -298,6 +301,7 @@ pub fn topic(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
         })
     };
     let topic = cx.relay_from(me, "TOPIC", vec![chan_name, text]);
+    super::history::log_event(cx, &topic);
     let mut out = Outgoing::new(topic.with_trailing());
     cx.send_to_channel(&folded, &mut out, None, None);
     Ok(())
@@ -402,6 +406,7 @@ pub fn kick_member(cx: &mut Cx, folded: &str, slot: usize, source: &str, reason:
         .with_source(source)
         .with_tag("time", crate::outgoing::server_time_now())
         .with_trailing();
+    super::history::log_event(cx, &kick);
     let mut out = Outgoing::new(kick);
     cx.send_to_channel(folded, &mut out, None, None);
     forget_membership(cx, slot, folded);

@@ -15,7 +15,10 @@ use crate::ids::Party;
 use crate::store::{self, id_at_ms, id_of_msgid, Conv, Range, Request};
 use chatd_proto::{fold, Message};
 
+mod events;
 mod replay;
+
+pub use events::{log_event, log_user_event};
 
 pub use replay::{
     format_time, on_history, on_read_failed, on_targets, replay_bytes, send_replay_batch,

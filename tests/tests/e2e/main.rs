@@ -23,6 +23,7 @@
 //!   (FAIL, never a short answer): IRCv3 chathistory "Errors".
 //! - `security_nicks` — nick protection under attack: no fresh grace period, messages
 //!   for a held nick go to its account (issue 14).
+//! - `event_playback` — IRCv3 draft/event-playback: channel events in history.
 //! - `message_redaction` — IRCv3 draft/message-redaction: REDACT, who may, history.
 //! - `read_marker` — IRCv3 draft/read-marker: MARKREAD, synced per account, kept.
 //! - `security_limits` — issue 14: replays count against the SendQ, password checks
@@ -30,6 +31,7 @@
 
 mod accounts;
 mod channel;
+mod event_playback;
 mod history;
 mod input;
 mod limits;
