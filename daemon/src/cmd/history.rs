@@ -94,7 +94,8 @@ fn request(cx: &mut Cx, from: HistoryFrom, target: &str, conv: Conv, range: Rang
     let floor = floor(cx, &conv);
     // draft/event-playback: channel events only for clients that asked for them,
     // and never in the missed-message replay at login.
-    let events = cx.user().caps.has(crate::state::Cap::EventPlayback) && from != HistoryFrom::Missed;
+    let events =
+        cx.user().caps.has(crate::state::Cap::EventPlayback) && from != HistoryFrom::Missed;
     let then = Then::History {
         from,
         target: target.to_string(),

@@ -82,7 +82,10 @@ pub fn markread(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
             send_marker(cx, cx.me, target, Some(time_ms));
             let me = cx.me;
             for slot in sessions.into_iter().filter(|s| *s != me) {
-                if cx.user_of(slot).is_some_and(|u| u.caps.has(Cap::ReadMarker)) {
+                if cx
+                    .user_of(slot)
+                    .is_some_and(|u| u.caps.has(Cap::ReadMarker))
+                {
                     send_marker(cx, slot, target, Some(time_ms));
                 }
             }
@@ -117,7 +120,10 @@ fn parse_timestamp(param: &str) -> Option<i64> {
 }
 
 fn send_marker(cx: &mut Cx, slot: usize, target: &str, time_ms: Option<i64>) {
-    let value = time_ms.map_or_else(|| "*".to_string(), |t| format!("timestamp={}", format_time(t)));
+    let value = time_ms.map_or_else(
+        || "*".to_string(),
+        |t| format!("timestamp={}", format_time(t)),
+    );
     let msg = Message::new("MARKREAD", [target.to_string(), value])
         .with_source(cx.server_name().to_string());
     if slot == cx.me {

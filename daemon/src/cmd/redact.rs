@@ -16,8 +16,8 @@ use crate::ids::ConnId;
 use crate::outgoing::Outgoing;
 use crate::state::names::is_valid_nick;
 use crate::state::Cap;
-use crate::store::{id_at_ms, id_of_msgid, msgid_of, Conv, RedactRefusal, Redactor, Request};
 use crate::store::StoredMessage;
+use crate::store::{id_at_ms, id_of_msgid, msgid_of, Conv, RedactRefusal, Redactor, Request};
 use chatd_proto::{fold, Message};
 
 /// `REDACT <target> <msgid> [:<reason>]` — draft/message-redaction, "Command".
@@ -40,7 +40,10 @@ pub fn redact(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
             }
         }
     } else if is_valid_nick(target, 400) {
-        let conv = Conv::Direct(my_party(cx).into_key(), party_of_nick(cx, target).into_key());
+        let conv = Conv::Direct(
+            my_party(cx).into_key(),
+            party_of_nick(cx, target).into_key(),
+        );
         (conv, false)
     } else {
         return fail_target(cx, target);
@@ -127,7 +130,9 @@ pub fn on_redacted(
     }
     let now_ms = chrono::Utc::now().timestamp_millis();
     let id = cx.state.next_msg_id(now_ms);
-    let mut relay = cx.relay_from(me, "REDACT", params).with_tag("msgid", msgid_of(id));
+    let mut relay = cx
+        .relay_from(me, "REDACT", params)
+        .with_tag("msgid", msgid_of(id));
     if !reason.is_empty() {
         relay = relay.with_trailing();
     }
@@ -140,7 +145,10 @@ pub fn on_redacted(
             return;
         }
     } else if let Some(peer) = cx.state.slot_of_nick(target).filter(|s| *s != me) {
-        if cx.user_of(peer).is_some_and(|u| u.caps.has(Cap::MessageRedaction)) {
+        if cx
+            .user_of(peer)
+            .is_some_and(|u| u.caps.has(Cap::MessageRedaction))
+        {
             cx.send_outgoing(peer, &mut out);
         }
     }

@@ -76,7 +76,10 @@ fn events_are_replayed_only_to_clients_that_asked_for_them() {
     let sources: Vec<&str> = got.iter().map(|m| m.source_nick().unwrap_or("")).collect();
     assert_eq!(
         sources,
-        ["op", "bob", "plain", "op", "op", "bob", "bob", "robert", "robert", "op", "robert", "robert"]
+        [
+            "op", "bob", "plain", "op", "op", "bob", "bob", "robert", "robert", "op", "robert",
+            "robert"
+        ]
     );
     for m in &got {
         assert!(m.tag("msgid").is_some_and(is_msgid), "{m}");
@@ -115,7 +118,11 @@ fn quit_and_nick_are_kept_in_every_channel_of_the_user() {
         let got = latest(&mut a, chan);
         assert_eq!(
             lines(&got)[1..],
-            ["JOIN ".to_string() + chan, "NICK bee".into(), "QUIT Quit: later".into()],
+            [
+                "JOIN ".to_string() + chan,
+                "NICK bee".into(),
+                "QUIT Quit: later".into()
+            ],
             "{chan}: {got:#?}"
         );
     }
@@ -150,9 +157,15 @@ fn the_limit_counts_events_only_for_clients_that_get_them() {
     a.sync();
     p.sync();
     p.send("CHATHISTORY LATEST #c * 2");
-    assert_eq!(lines(&p.expect_history_batch("#c")), ["PRIVMSG #c m1", "PRIVMSG #c m2"]);
+    assert_eq!(
+        lines(&p.expect_history_batch("#c")),
+        ["PRIVMSG #c m1", "PRIVMSG #c m2"]
+    );
     a.send("CHATHISTORY LATEST #c * 2");
-    assert_eq!(lines(&a.expect_history_batch("#c")), ["TOPIC #c t3", "TOPIC #c t4"]);
+    assert_eq!(
+        lines(&a.expect_history_batch("#c")),
+        ["TOPIC #c t3", "TOPIC #c t4"]
+    );
 }
 
 #[test]

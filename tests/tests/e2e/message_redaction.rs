@@ -50,7 +50,11 @@ fn the_sender_redacts_its_channel_message_for_everyone() {
     bob.expect_privmsg_from("alice", "kept");
     alice.send(&format!("REDACT #c {id} :typo"));
     let r = alice.expect_command("REDACT");
-    assert_eq!((r.param(0), r.param(1), r.param(2)), ("#c", id.as_str(), "typo"), "{r}");
+    assert_eq!(
+        (r.param(0), r.param(1), r.param(2)),
+        ("#c", id.as_str(), "typo"),
+        "{r}"
+    );
     assert_eq!(r.source_nick(), Some("alice"));
     let r = bob.expect_command("REDACT");
     assert_eq!(r.param(1), id, "{r}");
@@ -63,7 +67,11 @@ fn the_sender_redacts_its_channel_message_for_everyone() {
     // Once gone, it is unknown.
     alice.send(&format!("REDACT #c {id}"));
     let f = fail(&mut alice);
-    assert_eq!((f.param(1), f.param(3)), ("UNKNOWN_MSGID", id.as_str()), "{f}");
+    assert_eq!(
+        (f.param(1), f.param(3)),
+        ("UNKNOWN_MSGID", id.as_str()),
+        "{f}"
+    );
 }
 
 // "Errors": REDACT_FORBIDDEN for someone else's message; channel operators and IRC
@@ -95,12 +103,20 @@ fn only_the_sender_channel_operators_and_irc_operators_may_redact() {
     );
     op.send(&format!("REDACT #c {first} :spam"));
     let r = bob.expect_command("REDACT");
-    assert_eq!((r.source_nick(), r.param(1)), (Some("op"), first.as_str()), "{r}");
+    assert_eq!(
+        (r.source_nick(), r.param(1)),
+        (Some("op"), first.as_str()),
+        "{r}"
+    );
     ircop.send("OPER admin opersecret");
     ircop.expect_numeric(chatd_proto::numeric::RPL_YOUREOPER);
     ircop.send(&format!("REDACT #c {second}"));
     let r = bob.expect_command("REDACT");
-    assert_eq!((r.source_nick(), r.param(1)), (Some("ircop"), second.as_str()), "{r}");
+    assert_eq!(
+        (r.source_nick(), r.param(1)),
+        (Some("ircop"), second.as_str()),
+        "{r}"
+    );
     assert!(texts_of(&mut eve, "#c").is_empty());
 }
 
@@ -123,7 +139,11 @@ fn a_msgid_is_redactable_only_through_its_own_conversation() {
     assert_eq!(f.param(1), "UNKNOWN_MSGID", "{f}");
     eve.send(&format!("REDACT #secret {in_secret}"));
     let f = fail(&mut eve);
-    assert_eq!((f.param(1), f.param(2)), ("INVALID_TARGET", "#secret"), "{f}");
+    assert_eq!(
+        (f.param(1), f.param(2)),
+        ("INVALID_TARGET", "#secret"),
+        "{f}"
+    );
     eve.send("REDACT #open nonsense");
     assert_eq!(fail(&mut eve).param(1), "UNKNOWN_MSGID");
 
@@ -165,7 +185,10 @@ fn a_redacted_message_leaves_the_offline_queue() {
         "the queued message that stays",
     );
     let got = bob.store_sync();
-    assert!(got.iter().all(|m| !m.param(1).contains("regret")), "{got:?}");
+    assert!(
+        got.iter().all(|m| !m.param(1).contains("regret")),
+        "{got:?}"
+    );
     assert!(!bob.received().iter().any(|l| l.contains("regret")));
 }
 
@@ -176,5 +199,8 @@ fn the_capability_is_advertised() {
     c.send("CAP LS 302");
     let ls = c.expect(|m| m.command == "CAP" && m.param(1) == "LS", "CAP LS");
     let caps = ls.params.last().unwrap().to_string();
-    assert!(caps.split(' ').any(|c| c == "draft/message-redaction"), "{ls}");
+    assert!(
+        caps.split(' ').any(|c| c == "draft/message-redaction"),
+        "{ls}"
+    );
 }

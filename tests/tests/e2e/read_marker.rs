@@ -113,7 +113,11 @@ fn bad_markread_lines_get_fail() {
     let mut a = server.connect_sasl("alice", CAPS, "alice", PW);
     a.send("MARKREAD");
     let f = fail(&mut a);
-    assert_eq!((f.param(0), f.param(1)), ("MARKREAD", "NEED_MORE_PARAMS"), "{f}");
+    assert_eq!(
+        (f.param(0), f.param(1)),
+        ("MARKREAD", "NEED_MORE_PARAMS"),
+        "{f}"
+    );
     for bad in [
         "MARKREAD #c *",
         "MARKREAD #c 2026-01-04T14:33:26.123Z",
@@ -123,7 +127,11 @@ fn bad_markread_lines_get_fail() {
     ] {
         a.send(bad);
         let f = fail(&mut a);
-        assert_eq!((f.param(0), f.param(1)), ("MARKREAD", "INVALID_PARAMS"), "{bad}: {f}");
+        assert_eq!(
+            (f.param(0), f.param(1)),
+            ("MARKREAD", "INVALID_PARAMS"),
+            "{bad}: {f}"
+        );
     }
     a.send("MARKREAD #c");
     assert_eq!(markread(&mut a, "#c").param(1), "*", "nothing was stored");
@@ -131,7 +139,11 @@ fn bad_markread_lines_get_fail() {
     let mut guest = server.connect_with_caps("guest", CAPS);
     guest.send("MARKREAD #c timestamp=2026-01-04T14:33:26.123Z");
     let f = fail(&mut guest);
-    assert_eq!((f.param(0), f.param(1)), ("MARKREAD", "ACCOUNT_REQUIRED"), "{f}");
+    assert_eq!(
+        (f.param(0), f.param(1)),
+        ("MARKREAD", "ACCOUNT_REQUIRED"),
+        "{f}"
+    );
     guest.send("MARKREAD #c");
     assert_eq!(markread(&mut guest, "#c").param(1), "*");
 }
@@ -163,7 +175,11 @@ fn the_capability_is_advertised() {
     c.send("CAP LS 302");
     let ls = c.expect(|m| m.command == "CAP" && m.param(1) == "LS", "CAP LS");
     assert!(
-        ls.params.last().unwrap().split(' ').any(|c| c == "draft/read-marker"),
+        ls.params
+            .last()
+            .unwrap()
+            .split(' ')
+            .any(|c| c == "draft/read-marker"),
         "{ls}"
     );
 }

@@ -24,7 +24,14 @@ pub fn log_event(cx: &mut Cx, msg: &Message) {
         .and_then(|s| cx.user_of(s))
         .and_then(|u| u.account.clone());
     let id = msg.tag("msgid").and_then(id_of_msgid);
-    log_in(cx, &fold(msg.param(0)), (kind, id), msg, account, &msg.params[1..]);
+    log_in(
+        cx,
+        &fold(msg.param(0)),
+        (kind, id),
+        msg,
+        account,
+        &msg.params[1..],
+    );
 }
 
 /// Logs a user's QUIT or NICK (as relayed) in each channel `slot` is in.
@@ -39,7 +46,14 @@ pub fn log_user_event(cx: &mut Cx, slot: usize, msg: &Message) {
     // One relayed line, one row per channel: the line's msgid names the first row.
     let mut id = msg.tag("msgid").and_then(id_of_msgid);
     for folded in channels {
-        log_in(cx, &folded, (kind, id.take()), msg, account.clone(), &msg.params);
+        log_in(
+            cx,
+            &folded,
+            (kind, id.take()),
+            msg,
+            account.clone(),
+            &msg.params,
+        );
     }
 }
 
@@ -74,7 +88,10 @@ fn log_in(
     let time_ms = msg
         .tag("time")
         .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-        .map_or_else(|| chrono::Utc::now().timestamp_millis(), |t| t.timestamp_millis());
+        .map_or_else(
+            || chrono::Utc::now().timestamp_millis(),
+            |t| t.timestamp_millis(),
+        );
     let id = match id {
         Some(id) => id,
         None => cx.state.next_msg_id(time_ms),

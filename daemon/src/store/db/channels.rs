@@ -88,12 +88,11 @@ pub(in crate::store) fn fetch_memberships(
                 missed: messages_between(
                     conn,
                     &folded,
-                    incarnation,
+                    (incarnation, false),
                     last_id,
                     i64::MAX,
                     true,
                     missed,
-                    false,
                 )?,
             })
         })

@@ -24,7 +24,11 @@ pub(in crate::store) fn set_read_marker(conn: &Connection, marker: &ReadMarker) 
         "INSERT INTO read_markers (account_id, target, time_ms) VALUES (?1, ?2, ?3) \
          ON CONFLICT (account_id, target) DO UPDATE SET time_ms = max(time_ms, excluded.time_ms)",
     )?
-    .execute(params![marker.account, fold(&marker.target), marker.time_ms])?;
+    .execute(params![
+        marker.account,
+        fold(&marker.target),
+        marker.time_ms
+    ])?;
     Ok(())
 }
 

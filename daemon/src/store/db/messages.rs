@@ -105,12 +105,11 @@ pub(in crate::store) fn channel_ban(
 pub(super) fn messages_between(
     conn: &Connection,
     conv: &str,
-    incarnation: Incarnation,
+    (incarnation, events): (Incarnation, bool),
     lo: i64,
     hi: i64,
     newest: bool,
     limit: usize,
-    events: bool,
 ) -> Result<Vec<StoredMessage>> {
     let lo = lo.max(incarnation);
     if limit == 0 || lo >= hi {
@@ -157,7 +156,7 @@ pub(in crate::store) fn history(
     let inc = incarnation_of(conv);
     let (min, max) = (i64::MIN, i64::MAX);
     let between =
-        |lo, hi, newest, limit| messages_between(conn, &key, inc, lo, hi, newest, limit, events);
+        |lo, hi, newest, limit| messages_between(conn, &key, (inc, events), lo, hi, newest, limit);
     match *range {
         Range::Latest { after } => between(after.unwrap_or(min), max, true, limit),
         Range::Before { before } => between(min, before, true, limit),
