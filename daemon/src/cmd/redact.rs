@@ -144,12 +144,30 @@ pub fn on_redacted(
             cx.send_to_channel(&folded, &mut out, None, needs);
             return;
         }
-    } else if let Some(peer) = cx.state.slot_of_nick(target).filter(|s| *s != me) {
-        if cx
-            .user_of(peer)
-            .is_some_and(|u| u.caps.has(Cap::MessageRedaction))
+    } else {
+        // Both parties, with every connection of their accounts.
+        let peer_account = match cx.state.slot_of_nick(target) {
+            Some(peer) => cx.user_of(peer).and_then(|u| u.account.clone()),
+            None => cx.state.account(target).map(|a| a.name.clone()),
+        };
+        let mut slots: Vec<usize> = cx.state.slot_of_nick(target).into_iter().collect();
+        for account in [peer_account, cx.user().account.clone()]
+            .into_iter()
+            .flatten()
         {
-            cx.send_outgoing(peer, &mut out);
+            if let Some(sessions) = cx.state.sessions.get(&fold(&account)) {
+                slots.extend(sessions);
+            }
+        }
+        slots.sort_unstable();
+        slots.dedup();
+        for slot in slots.into_iter().filter(|s| *s != me) {
+            if cx
+                .user_of(slot)
+                .is_some_and(|u| u.caps.has(Cap::MessageRedaction))
+            {
+                cx.send_outgoing(slot, &mut out);
+            }
         }
     }
     if cx.user().caps.has(Cap::MessageRedaction) {

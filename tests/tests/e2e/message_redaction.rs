@@ -204,3 +204,24 @@ fn the_capability_is_advertised() {
         "{ls}"
     );
 }
+
+// "Command": forwarded "in the same way as PRIVMSG messages": a private message
+// reaches every connection of the recipient's account, and so does its REDACT; the
+// sender's other connections learn it too.
+#[test]
+fn a_private_redaction_reaches_every_connection_of_both_accounts() {
+    let server = TestServer::start();
+    server.create_account("alice", PW);
+    server.create_account("bob", PW);
+    let mut alice = server.connect_sasl("alice", CAPS, "alice", PW);
+    let mut alice2 = server.connect_sasl("alice2", CAPS, "alice", PW);
+    let mut bob = server.connect_sasl("bob", CAPS, "bob", PW);
+    let mut bob2 = server.connect_sasl("bob2", CAPS, "bob", PW);
+    let id = say(&mut alice, "bob", "to both of you");
+    bob.expect_privmsg_from("alice", "to both of you");
+    alice.send(&format!("REDACT bob {id}"));
+    for c in [&mut alice, &mut alice2, &mut bob, &mut bob2] {
+        let r = c.expect_command("REDACT");
+        assert_eq!((r.param(0), r.param(1)), ("bob", id.as_str()), "{r}");
+    }
+}
