@@ -109,7 +109,8 @@ pub struct HistoryConfig {
     /// queue works either way.
     pub log_messages: bool,
     /// Keep channel events (JOIN, PART, QUIT, KICK, MODE, TOPIC, NICK) in channel
-    /// history, replayed to clients with `draft/event-playback`.
+    /// history, replayed to clients with `draft/event-playback` (only while
+    /// `log_messages` is on too).
     pub log_events: bool,
     /// Most messages in one HISTORY/CHATHISTORY answer (ISUPPORT CHATHISTORY).
     pub page_size: usize,

@@ -6,7 +6,8 @@
 //!
 //! An event's id is the `msgid` tag of the relayed line when it carries one (so the
 //! live line and the replayed one agree), else a fresh one from the same sequence
-//! (`State::next_msg_id`). Logging follows `history.log_events`.
+//! (`State::next_msg_id`). Events are logged when both `history.log_messages` and
+//! `history.log_events` are on.
 
 use crate::cmd::Cx;
 use crate::store::{id_of_msgid, Conv, Kind, StoredMessage};
@@ -78,7 +79,8 @@ fn log_in(
     account: Option<String>,
     params: &[String],
 ) {
-    if !cx.config.history.log_events {
+    let history = &cx.config.history;
+    if !(history.log_messages && history.log_events) {
         return;
     }
     let Some(chan) = cx.state.channels.get(folded) else {
