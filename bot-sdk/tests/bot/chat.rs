@@ -143,6 +143,8 @@ fn chat_shows_unread_counts_and_shares_its_read_marker() {
     chat.expect("unread: #room 1")
         .expect("the prompt counts it");
     chat.send_line("/join #room").unwrap();
+    chat.expect("[#room] ")
+        .expect("the prompt is back in #room");
     chat.send_line("back now").unwrap();
     assert_eq!(alice.expect_privmsg("carol", "#room"), "back now");
     let m = phone.expect(
