@@ -142,6 +142,22 @@ impl<'a> Context<'a> {
         self.core.outbox.push(msg.to_line());
     }
 
+    /// Tells the server the user has read `target` up to the message sent at `time`
+    /// (IRCv3 draft/read-marker: `MARKREAD <target> timestamp=...`). The server
+    /// keeps it per account and tells the account's other clients. Returns false,
+    /// sending nothing, when the server did not grant `draft/read-marker`.
+    pub fn mark_read(&mut self, target: &str, time: chrono::DateTime<chrono::Utc>) -> bool {
+        if !self.core.state.has_cap("draft/read-marker") {
+            return false;
+        }
+        let stamp = time.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
+        self.send(Message::new(
+            "MARKREAD",
+            [target.to_string(), format!("timestamp={stamp}")],
+        ));
+        true
+    }
+
     /// Parses `line` (`PRIVMSG #c :hi`) and sends it. Returns false if it does not
     /// parse.
     pub fn send_line(&mut self, line: &str) -> bool {

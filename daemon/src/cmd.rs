@@ -11,6 +11,8 @@ pub mod mode;
 pub mod monitor;
 pub mod oper;
 pub mod query;
+pub mod read_marker;
+pub mod redact;
 pub mod registration;
 mod reply;
 pub mod welcome;
@@ -195,6 +197,18 @@ pub static COMMANDS: &[Spec] = &[
         min_params: 1,
         access: Access::Registered,
         run: hist::chathistory,
+    },
+    Spec {
+        name: "MARKREAD",
+        min_params: 0,
+        access: Access::Registered,
+        run: read_marker::markread,
+    },
+    Spec {
+        name: "REDACT",
+        min_params: 2,
+        access: Access::Registered,
+        run: redact::redact,
     },
     Spec {
         name: "JOIN",

@@ -68,6 +68,12 @@ pub enum Then {
     },
     /// A CHATHISTORY TARGETS read (`Targets`, or `ReadFailed`).
     Targets,
+    /// A REDACT of `msgid` in `target` (`Redacted`, or `ReadFailed`).
+    Redact {
+        target: String,
+        msgid: String,
+        reason: String,
+    },
     /// A page of `account`'s (folded) offline queue (`Queue`), after `before` rows
     /// earlier pages delivered.
     QueuePage { account: String, before: usize },
@@ -84,7 +90,11 @@ impl Then {
         match self {
             Then::QueuePage { .. } | Then::Memberships | Then::Queued { .. } => false,
             Then::History { from, .. } => *from != HistoryFrom::Missed,
-            Then::Login { .. } | Then::Register { .. } | Then::Oper { .. } | Then::Targets => true,
+            Then::Login { .. }
+            | Then::Register { .. }
+            | Then::Oper { .. }
+            | Then::Targets
+            | Then::Redact { .. } => true,
         }
     }
 }

@@ -125,3 +125,58 @@ fn chat_buddy_list_tells_when_buddies_come_and_go() {
     chat.send_line("/quit").unwrap();
     chat.expect(Eof).expect("chat exits");
 }
+
+/// IRCv3 draft/read-marker (<https://ircv3.net/specs/extensions/read-marker>): chat
+/// counts what arrives in other buffers in its prompt, and when the user goes back
+/// and talks there it sends `MARKREAD`, which the account's other clients get
+/// ("Command flows").
+#[test]
+fn chat_shows_unread_counts_and_shares_its_read_marker() {
+    let server = TestServer::start();
+    server.create_account("carol", "carol-password");
+    let mut phone = server.connect_sasl("phone", "draft/read-marker", "carol", "carol-password");
+    let mut alice = server.connect_with_caps("alice", "server-time");
+    alice.join("#room");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_chat"));
+    cmd.args([
+        "--nick",
+        "carol",
+        "--password",
+        "carol-password",
+        &server.addr.to_string(),
+    ])
+    .env("TERM", "xterm")
+    .env("NO_COLOR", "1");
+    let mut chat = Session::spawn(cmd).expect("chat starts in a pty");
+    chat.set_expect_timeout(Some(TIMEOUT));
+    chat.expect("logged in as carol")
+        .expect("the connect notice");
+    chat.send_line("/join #room").unwrap();
+    alice.expect(
+        |m| m.command == "JOIN" && m.source_nick() == Some("carol"),
+        "carol's JOIN",
+    );
+    chat.send_line("/query alice").unwrap();
+    chat.expect("[alice]").expect("the prompt names the query");
+    // The switch is done on the client's thread (which marks #room read as it is
+    // left): wait for its answer, so alice's line comes after it.
+    chat.expect("Talking to alice")
+        .expect("the client's thread switched");
+    alice.send("PRIVMSG #room :while you were away");
+    chat.expect("while you were away").expect("the line shows");
+    chat.send_line("").unwrap();
+    chat.expect("unread: #room 1")
+        .expect("the prompt counts it");
+    chat.send_line("/join #room").unwrap();
+    chat.expect("[#room] ")
+        .expect("the prompt is back in #room");
+    chat.send_line("back now").unwrap();
+    assert_eq!(alice.expect_privmsg("carol", "#room"), "back now");
+    let m = phone.expect(
+        |m| m.command == "MARKREAD" && m.param(0).eq_ignore_ascii_case("#room"),
+        "carol's MARKREAD #room",
+    );
+    assert!(m.param(1).starts_with("timestamp="), "{m}");
+    chat.send_line("/quit").unwrap();
+    chat.expect(Eof).expect("chat exits");
+}

@@ -144,6 +144,7 @@ fn join_inner(cx: &mut Cx, name: &str, key: Option<&str>, remembered: Option<Inc
         });
     }
     let join = cx.relay_from(me, "JOIN", vec![chan_name.clone()]);
+    super::history::log_event(cx, &join);
     // extended-join: `JOIN <channel> <account> :<realname>` (`*` when logged out) to
     // those that asked for it, the plain form to the others.
     // https://ircv3.net/specs/extensions/extended-join
@@ -174,6 +175,7 @@ fn join_inner(cx: &mut Cx, name: &str, key: Option<&str>, remembered: Option<Inc
     if let Some(topic) = cx.state.channels[&folded].topic.clone() {
         send_topic(cx, &chan_name, &topic);
     }
+    super::read_marker::on_join(cx, &chan_name);
     send_names(cx, &folded);
 }
 
@@ -267,6 +269,7 @@ pub fn part_one(cx: &mut Cx, folded: &str, reason: &str) {
         part.params.push(reason.to_string());
         part = part.with_trailing();
     }
+    super::history::log_event(cx, &part);
     let mut out = Outgoing::new(part);
     cx.send_to_channel(folded, &mut out, None, None);
     forget_membership(cx, me, folded);
@@ -334,6 +337,7 @@ pub fn topic(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
         })
     };
     let topic = cx.relay_from(me, "TOPIC", vec![chan_name, text]);
+    super::history::log_event(cx, &topic);
     let mut out = Outgoing::new(topic.with_trailing());
     cx.send_to_channel(&folded, &mut out, None, None);
     Ok(())
@@ -437,6 +441,7 @@ pub fn kick_member(cx: &mut Cx, folded: &str, slot: usize, source: &str, reason:
 }
 
 fn kick_with(cx: &mut Cx, folded: &str, slot: usize, kick: Message) {
+    super::history::log_event(cx, &kick);
     let mut out = Outgoing::new(kick);
     cx.send_to_channel(folded, &mut out, None, None);
     forget_membership(cx, slot, folded);

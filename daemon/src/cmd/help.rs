@@ -115,6 +115,14 @@ pub static HELP: &[(&str, &[&str])] = &[
         &["LUSERS", "Shows how many users and channels there are."],
     ),
     (
+        "MARKREAD",
+        &[
+            "MARKREAD <target> [timestamp=<time>]",
+            "Asks for, or moves forward, your read marker of a channel or nick",
+            "(IRCv3 draft/read-marker); your other connections are told.",
+        ],
+    ),
+    (
         "MODE",
         &[
             "MODE <#channel> [<modes> [<args>]] | MODE <nick> [+i|-i|+B|-B]",
@@ -185,6 +193,14 @@ pub static HELP: &[(&str, &[&str])] = &[
         &[
             "REGISTER <account> <email>|* <password>",
             "Creates an account named after your nick (IRCv3 draft/account-registration).",
+        ],
+    ),
+    (
+        "REDACT",
+        &[
+            "REDACT <target> <msgid> [:<reason>]",
+            "Deletes a message from history for everyone (IRCv3",
+            "draft/message-redaction): your own, or any in a channel you operate.",
         ],
     ),
     (

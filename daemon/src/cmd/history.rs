@@ -15,7 +15,10 @@ use crate::ids::Party;
 use crate::store::{self, id_at_ms, id_of_msgid, Conv, Range, Request};
 use chatd_proto::{fold, Message};
 
+mod events;
 mod replay;
+
+pub use events::{log_event, log_user_event};
 
 pub use replay::{
     format_time, on_history, on_read_failed, on_targets, replay_bytes, send_replay_batch,
@@ -89,6 +92,10 @@ fn clamp(range: Range, floor: i64) -> Range {
 /// [`on_read_failed`], which needs the CHATHISTORY subcommand).
 fn request(cx: &mut Cx, from: HistoryFrom, target: &str, conv: Conv, range: Range, limit: usize) {
     let floor = floor(cx, &conv);
+    // draft/event-playback: channel events only for clients that asked for them,
+    // and never in the missed-message replay at login.
+    let events =
+        cx.user().caps.has(crate::state::Cap::EventPlayback) && from != HistoryFrom::Missed;
     let then = Then::History {
         from,
         target: target.to_string(),
@@ -99,6 +106,7 @@ fn request(cx: &mut Cx, from: HistoryFrom, target: &str, conv: Conv, range: Rang
         conv,
         range: clamp(range, floor),
         limit,
+        events,
     });
 }
 

@@ -287,7 +287,9 @@ fn channel_mode(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
         params.extend(arg);
     }
     params.insert(1, modestr);
-    let mut out = Outgoing::new(cx.relay_from(me, "MODE", params));
+    let mode = cx.relay_from(me, "MODE", params);
+    super::history::log_event(cx, &mode);
+    let mut out = Outgoing::new(mode);
     cx.send_to_channel(&folded, &mut out, None, None);
     Ok(())
 }

@@ -112,6 +112,10 @@ pub struct HistoryConfig {
     /// Log every PRIVMSG/NOTICE (HISTORY, CHATHISTORY, missed messages). The offline
     /// queue works either way.
     pub log_messages: bool,
+    /// Keep channel events (JOIN, PART, QUIT, KICK, MODE, TOPIC, NICK) in channel
+    /// history, replayed to clients with `draft/event-playback` (only while
+    /// `log_messages` is on too).
+    pub log_events: bool,
     /// Most messages in one HISTORY/CHATHISTORY answer (ISUPPORT CHATHISTORY).
     pub page_size: usize,
     /// Most missed messages replayed per channel when an account logs in.
@@ -150,6 +154,7 @@ impl Default for HistoryConfig {
     fn default() -> Self {
         HistoryConfig {
             log_messages: true,
+            log_events: true,
             page_size: 100,
             missed_per_channel: 50,
             queue_max_messages: 1000,

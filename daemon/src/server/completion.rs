@@ -131,6 +131,17 @@ fn follow_up(cx: &mut Cx, id: ConnId, then: Then, done: Completion) {
         (Then::Targets, Completion::ReadFailed { why, .. }) => {
             history::on_read_failed(cx, id, None, &why)
         }
+        (
+            Then::Redact {
+                target,
+                msgid,
+                reason,
+            },
+            Completion::Redacted { result, .. },
+        ) => cmd::redact::on_redacted(cx, id, (&target, &msgid, &reason), result),
+        (Then::Redact { target, msgid, .. }, Completion::ReadFailed { why, .. }) => {
+            cmd::redact::on_failed(cx, id, (&target, &msgid), &why)
+        }
         (Then::QueuePage { account, before }, Completion::Queue { rows, .. }) => {
             account::on_queue(cx, id, (&account, before), rows)
         }

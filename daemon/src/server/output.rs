@@ -105,6 +105,7 @@ impl Server {
         let mut cx = self.cx(slot, self.clock.now());
         if registered {
             let quit = cx.relay_from(slot, "QUIT", vec![reason.to_string()]);
+            crate::cmd::history::log_user_event(&mut cx, slot, &quit);
             let mut out = Outgoing::new(quit.with_trailing());
             cx.send_to_peers(slot, &mut out, false, None);
             crate::cmd::whowas::remember(&mut cx, slot);

@@ -152,6 +152,9 @@ impl Server {
         for a in loaded.accounts {
             state.accounts.insert(chatd_proto::fold(&a.name), a);
         }
+        for m in loaded.read_markers {
+            state.read_markers.load(m.account, &m.target, m.time_ms);
+        }
         let clock = Clock::default();
         Ok(Server {
             poll,

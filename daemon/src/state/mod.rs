@@ -3,6 +3,7 @@
 
 pub mod channel;
 pub mod hashing;
+pub mod markers;
 pub mod monitor;
 pub mod multiline;
 pub mod names;
@@ -76,6 +77,8 @@ pub struct State {
     pub monitors: monitor::Monitors,
     /// WHOWAS: nicks that quit or changed, bounded (`cmd/whowas.rs`).
     pub whowas: whowas::Whowas,
+    /// Every account's read markers (draft/read-marker).
+    pub read_markers: markers::ReadMarkers,
 }
 
 /// Counts of messages in each of the last 60 seconds.

@@ -26,6 +26,9 @@ pub enum Cap {
     ExtendedJoin = 1 << 16,
     InviteNotify = 1 << 18,
     Setname = 1 << 19,
+    ReadMarker = 1 << 20,
+    MessageRedaction = 1 << 21,
+    EventPlayback = 1 << 22,
 }
 
 impl Cap {
@@ -38,7 +41,10 @@ impl Cap {
         (Cap::CapNotify, "cap-notify"),
         (Cap::AccountRegistration, "draft/account-registration"),
         (Cap::Chathistory, "draft/chathistory"),
+        (Cap::EventPlayback, "draft/event-playback"),
+        (Cap::MessageRedaction, "draft/message-redaction"),
         (Cap::Multiline, "draft/multiline"),
+        (Cap::ReadMarker, "draft/read-marker"),
         (Cap::EchoMessage, "echo-message"),
         (Cap::ExtendedJoin, "extended-join"),
         (Cap::ExtendedMonitor, "extended-monitor"),

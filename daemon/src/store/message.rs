@@ -28,19 +28,61 @@ pub struct Account {
     pub last_seen: i64,
 }
 
-/// PRIVMSG or NOTICE.
+/// What a logged line is: a message (PRIVMSG, NOTICE) or a channel event
+/// (draft/event-playback: JOIN, PART, QUIT, KICK, MODE, TOPIC, NICK). The number is
+/// the `messages.kind` column; events are 2 and up, so "messages only" is `kind < 2`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     Privmsg = 0,
     Notice = 1,
+    Join = 2,
+    Part = 3,
+    Quit = 4,
+    Kick = 5,
+    Mode = 6,
+    Topic = 7,
+    Nick = 8,
 }
 
 impl Kind {
+    /// Every kind, by its column value.
+    pub const ALL: [Kind; 9] = [
+        Kind::Privmsg,
+        Kind::Notice,
+        Kind::Join,
+        Kind::Part,
+        Kind::Quit,
+        Kind::Kick,
+        Kind::Mode,
+        Kind::Topic,
+        Kind::Nick,
+    ];
+
     pub fn command(self) -> &'static str {
         match self {
             Kind::Privmsg => "PRIVMSG",
             Kind::Notice => "NOTICE",
+            Kind::Join => "JOIN",
+            Kind::Part => "PART",
+            Kind::Quit => "QUIT",
+            Kind::Kick => "KICK",
+            Kind::Mode => "MODE",
+            Kind::Topic => "TOPIC",
+            Kind::Nick => "NICK",
         }
+    }
+
+    /// A channel event rather than a message.
+    pub fn is_event(self) -> bool {
+        !matches!(self, Kind::Privmsg | Kind::Notice)
+    }
+
+    /// The kind of a `messages.kind` value (an unknown one reads as PRIVMSG).
+    pub fn from_code(code: i64) -> Kind {
+        Kind::ALL
+            .into_iter()
+            .find(|k| *k as i64 == code)
+            .unwrap_or(Kind::Privmsg)
     }
 }
 
@@ -61,7 +103,13 @@ pub enum Conv {
     Direct(String, String),
 }
 
-/// One PRIVMSG/NOTICE as logged and replayed.
+/// One PRIVMSG/NOTICE (or channel event) as logged and replayed.
+///
+/// For an event, `target` is the channel it happened in (a QUIT or NICK is logged
+/// once per channel the user was in) and `text` holds the event's parameters after
+/// the channel, separated by `\n` (a byte no IRC parameter can hold): the victim and
+/// reason of a KICK, the modes and their arguments of a MODE, the new nick of a NICK,
+/// the reason of a PART or QUIT, the topic of a TOPIC; empty for a JOIN.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredMessage {
     /// The unique id; the `msgid` tag is [`msgid_of`] it. Ids grow with time.
@@ -77,6 +125,16 @@ pub struct StoredMessage {
     pub target: String,
     pub conv: Conv,
     pub text: String,
+}
+
+impl StoredMessage {
+    /// An event's parameters after the channel (see the type's note).
+    pub fn event_params(&self) -> Vec<String> {
+        if self.text.is_empty() && self.kind != Kind::Topic {
+            return Vec::new();
+        }
+        self.text.split('\n').map(str::to_string).collect()
+    }
 }
 
 /// The `msgid` tag value of a message id: 16 hex digits, so text order is time order.

@@ -117,6 +117,8 @@ pub struct Loaded {
     /// not exist is derived from it and the name, so it stays the same across
     /// restarts, as a real one does.
     pub scram_secret: Vec<u8>,
+    /// Every read marker (draft/read-marker).
+    pub read_markers: Vec<ReadMarker>,
 }
 
 /// The loop's handle on the store thread and the hasher.

@@ -91,12 +91,27 @@ pub enum Request {
         incarnation: Incarnation,
         created_ms: i64,
     },
-    /// History of one conversation. Answered with [`Completion::History`].
+    /// History of one conversation, with its channel events when `events`
+    /// (draft/event-playback). Answered with [`Completion::History`].
     History {
         ticket: Ticket,
         conv: Conv,
         range: Range,
         limit: usize,
+        events: bool,
+    },
+    /// Move a read marker forward (never back). Written with fsync: a marker the
+    /// client was told about survives a crash.
+    SetReadMarker(ReadMarker),
+    /// Forget a read marker (the account keeps too many: its oldest goes).
+    DropReadMarker { account: AccountId, target: String },
+    /// Delete message `id` of `conv` from history and any offline queue, if `by` may
+    /// (draft/message-redaction). Answered with [`Completion::Redacted`].
+    Redact {
+        ticket: Ticket,
+        conv: Conv,
+        id: i64,
+        by: Redactor,
     },
     /// Conversations of `party` (an identity) plus `channels` (folded name and the
     /// incarnation the reader is in) with messages between two ids, newest activity
@@ -130,6 +145,39 @@ pub enum Request {
         n: usize,
         filter: Option<TailFilter>,
     },
+}
+
+/// One read marker: the time of the last message `account` read in `target`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadMarker {
+    pub account: AccountId,
+    /// A channel name or a nick (folded by the store).
+    pub target: String,
+    /// Unix ms.
+    pub time_ms: i64,
+}
+
+/// Who asks to redact a message, and what makes them its sender.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Redactor {
+    /// A channel operator of the channel, or an IRC operator: any message of the
+    /// conversation.
+    pub any: bool,
+    /// Logged in: (account name, the account's creation in Unix ms): messages that
+    /// account sent since it exists (not an earlier, deleted account's of that name).
+    pub account: Option<(String, i64)>,
+    /// A private conversation's party key and the id before which that party was
+    /// not this user (a nick's start of connection): private messages it sent.
+    pub party: Option<(String, i64)>,
+}
+
+/// Why a message was not redacted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RedactRefusal {
+    /// No such message in that conversation (or it is gone).
+    UnknownMsgid,
+    /// The message is there, and the asker may not redact it.
+    Forbidden,
 }
 
 /// What `tail-log --target` selects.
@@ -186,6 +234,7 @@ impl Request {
                 | Request::Stats { .. }
                 | Request::Tail { .. }
                 | Request::Sync { .. }
+                | Request::DropReadMarker { .. }
         )
     }
 
@@ -217,6 +266,9 @@ impl Request {
             Request::NewChannel { .. } => "NewChannel",
             Request::ChannelBan { .. } => "ChannelBan",
             Request::History { .. } => "History",
+            Request::SetReadMarker(_) => "SetReadMarker",
+            Request::DropReadMarker { .. } => "DropReadMarker",
+            Request::Redact { .. } => "Redact",
             Request::Targets { .. } => "Targets",
             Request::Sync { .. } => "Sync",
             Request::AddBan(_) => "AddBan",
@@ -322,6 +374,11 @@ pub enum Completion {
     Synced {
         ticket: Ticket,
     },
+    /// A redaction done (with the message as it was) or refused.
+    Redacted {
+        ticket: Ticket,
+        result: Result<StoredMessage, RedactRefusal>,
+    },
     Accounts {
         ticket: Ticket,
         accounts: Vec<AccountSummary>,
@@ -353,6 +410,7 @@ impl Completion {
             Completion::ReadFailed { .. } => "ReadFailed",
             Completion::Targets { .. } => "Targets",
             Completion::Synced { .. } => "Synced",
+            Completion::Redacted { .. } => "Redacted",
             Completion::Accounts { .. } => "Accounts",
             Completion::Backup { .. } => "Backup",
             Completion::Stats { .. } => "Stats",
@@ -371,6 +429,7 @@ impl Completion {
             | Completion::ReadFailed { ticket, .. }
             | Completion::Targets { ticket, .. }
             | Completion::Synced { ticket }
+            | Completion::Redacted { ticket, .. }
             | Completion::Accounts { ticket, .. }
             | Completion::Stats { ticket, .. }
             | Completion::Backup { ticket, .. } => *ticket,

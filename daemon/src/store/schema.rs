@@ -20,6 +20,10 @@
 //! missed, even once the channel is gone). The seam for registered channels: one that
 //! should keep its history across empty periods (and restarts) records its
 //! incarnation and re-creates itself with it instead of taking a new one.
+//!
+//! Read markers (migration 5): `read_markers` keeps, per account id and folded
+//! target, the time of the last message the user read; all of them are loaded at
+//! start (the loop answers MARKREAD from memory) and each change is written through.
 
 use rusqlite::{Connection, TransactionBehavior};
 
@@ -189,10 +193,21 @@ pub(super) const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX channel_bans_incarnation ON channel_bans (incarnation);
     ",
-    // 5 and 6: left to changes made beside this one (they fill these slots).
-    "",
-    "",
-    // 7: SCRAM-SHA-256 credentials beside the password hash (RFC 5802 §3: salt,
+    // 5: read markers (draft/read-marker), one row per account and target (folded
+    // channel name or nick), only ever moving forward; and an index to find a
+    // message's offline-queue rows when it is redacted (draft/message-redaction).
+    // Channel events (draft/event-playback) need no new column: they are rows of
+    // `messages` with `kind` 2 and up.
+    "
+    CREATE TABLE read_markers (
+        account_id INTEGER NOT NULL,
+        target TEXT NOT NULL,
+        time_ms INTEGER NOT NULL,
+        PRIMARY KEY (account_id, target)
+    ) WITHOUT ROWID;
+    CREATE INDEX offline_queue_message ON offline_queue (message_id);
+    ",
+    // 6: SCRAM-SHA-256 credentials beside the password hash (RFC 5802 §3: salt,
     // iteration count, StoredKey, ServerKey). NULL until the account's next password
     // login (the password is needed to make them). `server_secrets` holds the random
     // key the fake SCRAM salt of an unknown account is derived from, so that salt is

@@ -30,6 +30,9 @@
 //!   (FAIL, never a short answer): IRCv3 chathistory "Errors".
 //! - `security_nicks` — nick protection under attack: no fresh grace period, messages
 //!   for a held nick go to its account (issue 14).
+//! - `event_playback` — IRCv3 draft/event-playback: channel events in history.
+//! - `message_redaction` — IRCv3 draft/message-redaction: REDACT, who may, history.
+//! - `read_marker` — IRCv3 draft/read-marker: MARKREAD, synced per account, kept.
 //! - `security_limits` — issue 14: replays count against the SendQ, password checks
 //!   limited per connection and address from their start, a fair hasher.
 //! - `monitor`, `extended_monitor` — IRCv3 monitor and extended-monitor.
@@ -59,6 +62,7 @@ mod bot_mode;
 mod channel;
 mod chghost;
 mod elist;
+mod event_playback;
 mod extbans;
 mod extended_join;
 mod extended_monitor;
@@ -70,6 +74,7 @@ mod labeled_response;
 mod limits;
 mod message;
 mod message_ids;
+mod message_redaction;
 mod mode;
 mod monitor;
 mod multiline;
@@ -77,6 +82,7 @@ mod names;
 mod offline;
 mod oper;
 mod query;
+mod read_marker;
 mod real_client;
 mod registration;
 mod sasl;

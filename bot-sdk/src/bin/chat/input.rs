@@ -17,6 +17,10 @@ pub enum Action {
     Msg(String, String),
     Query(Option<String>),
     History(Option<String>, u32),
+    /// Mark a buffer read (the current one without a name).
+    Read(Option<String>),
+    /// List the buffers with unread messages.
+    Unread,
     Register(String, Option<String>),
     Login(Option<String>, String),
     Nick(String),
@@ -47,6 +51,8 @@ pub const HELP: &[&str] = &[
     "  /query nick               talk to nick privately (/query alone: where am I?)",
     "  /me action                an action (/me waves)",
     "  /history [n]              the last n messages here (default 20)",
+    "  /read [target]            mark here (or target) read, on all your clients",
+    "  /unread                   where unread messages wait",
     "  /register password [email]  register your nick as an account",
     "  /login [account] password   log in to an account",
     "  /nick newnick             change nick",
@@ -103,6 +109,8 @@ pub fn parse(line: &str) -> Action {
                 _ => missing("/history [target] [n]"),
             },
         },
+        "read" => Action::Read(first),
+        "unread" => Action::Unread,
         "register" => match first {
             Some(password) => Action::Register(password, second),
             None => missing("/register password [email]"),
@@ -144,10 +152,19 @@ pub fn parse(line: &str) -> Action {
 /// What an action changes at once, on the prompt's thread, so the next prompt
 /// already shows where typed lines go.
 pub fn steer(action: &Action, ui: &mut Ui) {
-    match action {
-        Action::Join(channel, _) => ui.current = Some(channel.clone()),
-        Action::Query(Some(nick)) => ui.current = Some(nick.clone()),
-        _ => {}
+    let next = match action {
+        Action::Join(channel, _) => channel,
+        Action::Query(Some(nick)) => nick,
+        _ => return,
+    };
+    ui.left = ui.current.replace(next.clone());
+}
+
+/// Tells the server (read markers) that the user has read `target` up to its
+/// newest message, if that is news.
+fn mark_read(ctx: &mut Context<'_>, ui: &mut Ui, target: &str) {
+    if let Some(time) = ui.unread.read(target) {
+        ctx.mark_read(target, time);
     }
 }
 
@@ -159,6 +176,18 @@ pub fn apply(action: Action, ctx: &mut Context<'_>, ui: &mut Ui, style: Style) -
         return error("Not connected; your line was not sent.");
     }
     let echoes = ctx.state().has_cap("echo-message");
+    // Reading: the buffer just left, and the current one when the user acts in it.
+    if let Some(left) = ui.left.take() {
+        mark_read(ctx, ui, &left);
+    }
+    if matches!(
+        action,
+        Action::Say(_) | Action::Me(_) | Action::Join(..) | Action::Query(Some(_))
+    ) {
+        if let Some(current) = ui.current.clone() {
+            mark_read(ctx, ui, &current);
+        }
+    }
     match action {
         Action::Say(text) | Action::Me(text) if ui.current.is_none() => {
             let _ = text;
@@ -225,6 +254,24 @@ pub fn apply(action: Action, ctx: &mut Context<'_>, ui: &mut Ui, style: Style) -
             };
             ctx.send(Message::new("HISTORY", [target, n.to_string()]));
             Vec::new()
+        }
+        Action::Read(target) => {
+            let Some(target) = target.or_else(|| ui.current.clone()) else {
+                return error("Read what? /read #channel");
+            };
+            mark_read(ctx, ui, &target);
+            ui.unread.shown(&target);
+            info(&format!("{target} marked read."))
+        }
+        Action::Unread => {
+            let counts = ui.unread.counts(None);
+            if counts.is_empty() {
+                return info("Nothing unread.");
+            }
+            counts
+                .iter()
+                .map(|(name, n)| view::info_line(&format!("{name}: {n} unread"), style))
+                .collect()
         }
         Action::Register(password, email) => {
             let email = email.unwrap_or_else(|| "*".into());

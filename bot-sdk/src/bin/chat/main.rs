@@ -1,7 +1,7 @@
 //! `chat`: a small terminal client for chatd (and any IRC server), on the
 //! chatd-bot library. This file: arguments, the prompt loop (rustyline) and the
 //! wiring; `input.rs` the slash commands, `view.rs` how events look, `screen.rs`
-//! where lines for the user go.
+//! where lines for the user go, `unread.rs` unread counts and read markers.
 //!
 //! ```text
 //! chat [--tls [--ca FILE]] [--nick N] [--password P] HOST[:PORT]
@@ -9,6 +9,7 @@
 
 mod input;
 mod screen;
+mod unread;
 mod view;
 
 use chatd_bot::{Bot, Config, Event};
@@ -55,6 +56,11 @@ pub struct Ui {
     /// The buddy list (`/buddy`), watched with MONITOR and given to the server
     /// again after a reconnect.
     pub buddies: Vec<String>,
+    /// The buffer the user just switched away from (its reading is told to the
+    /// server with the next action).
+    pub left: Option<String>,
+    /// Unread messages per buffer, and the read markers.
+    pub unread: unread::Unread,
 }
 
 fn main() -> ExitCode {
@@ -81,6 +87,8 @@ fn main() -> ExitCode {
     config.quit_message = "Leaving".into();
     // A person, not a bot.
     config.bot_mode = false;
+    // Read markers: unread counts shared with the user's other clients.
+    config.caps.push("draft/read-marker".into());
     if let Err(e) = config.host_port() {
         eprintln!("chat: {e}");
         return ExitCode::from(2);
@@ -127,6 +135,17 @@ fn main() -> ExitCode {
                     ));
                 }
                 view::follow(&mut ui, ctx.state(), event);
+                // What arrives in the current buffer is on screen: read here.
+                let ui = &mut *ui;
+                if let Some(buffer) = ui.unread.on_event(event) {
+                    if ui
+                        .current
+                        .as_deref()
+                        .is_some_and(|c| c.eq_ignore_ascii_case(&buffer))
+                    {
+                        ui.unread.shown(&buffer);
+                    }
+                }
                 view::render(event, ctx.state(), style)
             };
             if let Some(line) = line {
@@ -163,7 +182,16 @@ fn main() -> ExitCode {
         }
         let prompt = {
             let ui = ui.lock().expect("the ui lock is never poisoned");
+            let counts = ui.unread.counts(ui.current.as_deref());
+            let unread = counts
+                .iter()
+                .map(|(name, n)| format!("{name} {n}"))
+                .collect::<Vec<_>>()
+                .join(", ");
             match &ui.current {
+                Some(target) if terminal && !unread.is_empty() => {
+                    format!("[{target} | unread: {unread}] ")
+                }
                 Some(target) if terminal => format!("[{target}] "),
                 _ if terminal => "> ".to_string(),
                 _ => String::new(),

@@ -136,8 +136,12 @@ pub fn enforce_nick(cx: &mut Cx) {
 pub fn change_nick(cx: &mut Cx, new: &str) {
     let folded = fold(new);
     let old = cx.user().nick.clone();
-    let mut out = Outgoing::new(cx.relay_from(cx.me, "NICK", vec![new.to_string()]));
+    let nick = cx.relay_from(cx.me, "NICK", vec![new.to_string()]);
     let me = cx.me;
+    if cx.user().registered {
+        crate::cmd::history::log_user_event(cx, me, &nick);
+    }
+    let mut out = Outgoing::new(nick);
     if cx.user().has_nick() {
         let old_folded = fold(&old);
         if cx.state.nicks.get(&old_folded) == Some(&me) {

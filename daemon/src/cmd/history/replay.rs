@@ -135,6 +135,18 @@ pub fn replay_bytes(
     caps: Caps,
     batch: Option<&str>,
 ) -> Bytes {
+    if m.kind.is_event() {
+        let mut msg = super::events::event_line(m)
+            .with_tag("time", format_time(m.time_ms))
+            .with_tag("msgid", store::msgid_of(m.id));
+        if let Some(a) = &m.account {
+            msg = msg.with_tag("account", a.as_str());
+        }
+        if let Some(b) = batch {
+            msg = msg.with_tag("batch", b);
+        }
+        return Outgoing::new(msg).bytes_for(caps);
+    }
     let target = target.unwrap_or(&m.target).to_string();
     // As `cmd/message.rs` fits live text: `:<source> <cmd> <target> :<text>\r\n`.
     let framing = m.source.len() + m.kind.command().len() + target.len() + 7;

@@ -72,6 +72,8 @@ pub(in crate::store) fn delete_account(conn: &Connection, account: AccountId) ->
         .execute([account])?;
     conn.prepare_cached("DELETE FROM memberships WHERE account_id = ?1")?
         .execute([account])?;
+    conn.prepare_cached("DELETE FROM read_markers WHERE account_id = ?1")?
+        .execute([account])?;
     conn.prepare_cached("DELETE FROM accounts WHERE id = ?1")?
         .execute([account])?;
     Ok(())

@@ -88,7 +88,7 @@ pub(in crate::store) fn fetch_memberships(
                 missed: messages_between(
                     conn,
                     &folded,
-                    incarnation,
+                    (incarnation, false),
                     last_id,
                     i64::MAX,
                     true,

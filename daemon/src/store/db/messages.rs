@@ -96,7 +96,8 @@ pub(in crate::store) fn channel_ban(
 
 /// Messages of conversation `conv` (a key) in `incarnation` (0 for a direct one) with
 /// `lo < id < hi`, at most `limit`: the newest ones if `newest` else the oldest ones.
-/// Always returned oldest first.
+/// Always returned oldest first. Channel events (JOIN, PART...) count only when
+/// `events` (draft/event-playback); otherwise only PRIVMSG and NOTICE are read.
 ///
 /// Every message of a channel incarnation has a larger id than the incarnation, and
 /// a channel's incarnations follow each other in time, so `lo` is raised to the
@@ -104,7 +105,7 @@ pub(in crate::store) fn channel_ban(
 pub(super) fn messages_between(
     conn: &Connection,
     conv: &str,
-    incarnation: Incarnation,
+    (incarnation, events): (Incarnation, bool),
     lo: i64,
     hi: i64,
     newest: bool,
@@ -117,7 +118,7 @@ pub(super) fn messages_between(
     let sql = if newest { NEWEST_SQL } else { OLDEST_SQL };
     let mut stmt = conn.prepare_cached(sql)?;
     let rows = stmt.query_map(
-        params![conv, lo, hi, limit_param(limit), incarnation],
+        params![conv, lo, hi, limit_param(limit), incarnation, events],
         |row| message_from_row(row, 0),
     )?;
     let mut out = rows.collect::<Result<Vec<_>>>()?;
@@ -132,28 +133,30 @@ pub(super) const OLDEST_SQL: &str =
     "SELECT m.id, m.time_ms, m.kind, m.source, m.account, m.target, \
      m.conv, m.party_a, m.party_b, m.text, m.incarnation FROM messages m \
      WHERE m.conv = ?1 AND m.id > ?2 AND m.id < ?3 AND m.incarnation = ?5 \
-     ORDER BY m.id ASC LIMIT ?4";
+     AND (?6 OR m.kind < 2) ORDER BY m.id ASC LIMIT ?4";
 pub(super) const NEWEST_SQL: &str =
     "SELECT m.id, m.time_ms, m.kind, m.source, m.account, m.target, \
      m.conv, m.party_a, m.party_b, m.text, m.incarnation FROM messages m \
      WHERE m.conv = ?1 AND m.id > ?2 AND m.id < ?3 AND m.incarnation = ?5 \
-     ORDER BY m.id DESC LIMIT ?4";
+     AND (?6 OR m.kind < 2) ORDER BY m.id DESC LIMIT ?4";
 
 /// [`super::Request::History`]: see [`Range`]. Bounds are exclusive except that
 /// `Around` includes the message at `around`; `Around` takes `limit / 2` messages
 /// before `around` and up to the rest at or after it (a short side is not refilled
 /// from the other); `Between` takes the `limit` messages nearest `from`. Oldest first.
-/// A channel's history is that of its incarnation only.
+/// A channel's history is that of its incarnation only; its events only if `events`.
 pub(in crate::store) fn history(
     conn: &Connection,
     conv: &Conv,
     range: &Range,
     limit: usize,
+    events: bool,
 ) -> Result<Vec<StoredMessage>> {
     let key = conv_key(conv);
     let inc = incarnation_of(conv);
     let (min, max) = (i64::MIN, i64::MAX);
-    let between = |lo, hi, newest, limit| messages_between(conn, &key, inc, lo, hi, newest, limit);
+    let between =
+        |lo, hi, newest, limit| messages_between(conn, &key, (inc, events), lo, hi, newest, limit);
     match *range {
         Range::Latest { after } => between(after.unwrap_or(min), max, true, limit),
         Range::Before { before } => between(min, before, true, limit),
@@ -177,4 +180,50 @@ pub(in crate::store) fn history(
             }
         }
     }
+}
+
+// ---- redaction ----
+
+/// [`super::Request::Redact`]: deletes message `id` of conversation `conv` (and its
+/// offline-queue rows, so an undelivered copy is never delivered) if `by` may.
+/// A message of another conversation, or an event, is `UnknownMsgid`, exactly like
+/// one that does not exist: the answer tells nothing about other conversations.
+pub(in crate::store) fn redact(
+    conn: &Connection,
+    conv: &Conv,
+    id: i64,
+    by: &Redactor,
+) -> Result<Result<StoredMessage, RedactRefusal>> {
+    let found = conn
+        .prepare_cached(&format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages m \
+             WHERE m.id = ?1 AND m.conv = ?2 AND m.incarnation = ?3 AND m.kind < 2"
+        ))?
+        .query_row(params![id, conv_key(conv), incarnation_of(conv)], |row| {
+            message_from_row(row, 0)
+        })
+        .optional()?;
+    let Some(msg) = found else {
+        return Ok(Err(RedactRefusal::UnknownMsgid));
+    };
+    let by_account = match (&by.account, &msg.account) {
+        (Some((name, since_ms)), Some(sender)) => {
+            fold(name) == fold(sender) && msg.time_ms >= *since_ms
+        }
+        _ => false,
+    };
+    let by_party = match (&by.party, &msg.conv) {
+        (Some((party, since_id)), Conv::Direct(sender, _)) => {
+            fold(party) == *sender && msg.id > *since_id
+        }
+        _ => false,
+    };
+    if !(by.any || by_account || by_party) {
+        return Ok(Err(RedactRefusal::Forbidden));
+    }
+    conn.prepare_cached("DELETE FROM offline_queue WHERE message_id = ?1")?
+        .execute([id])?;
+    conn.prepare_cached("DELETE FROM messages WHERE id = ?1")?
+        .execute([id])?;
+    Ok(Ok(msg))
 }

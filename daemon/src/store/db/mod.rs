@@ -7,7 +7,8 @@
 
 use super::{
     Account, AccountId, AccountSummary, Ban, Conv, Incarnation, Kind, Membership, PasswordHash,
-    QueueRefusal, Range, RegisterError, ScramCreds, StoredMessage, TailFilter, TargetActivity,
+    QueueRefusal, Range, ReadMarker, RedactRefusal, Redactor, RegisterError, ScramCreds,
+    StoredMessage, TailFilter, TargetActivity,
 };
 use chatd_proto::fold;
 use chatd_proto::mask::split_source;
@@ -15,6 +16,7 @@ use rusqlite::{params, Connection, OptionalExtension, Result, Row};
 
 mod accounts;
 mod channels;
+mod markers;
 mod messages;
 mod ops;
 mod queue;
@@ -24,6 +26,7 @@ pub(super) mod tests;
 
 pub(super) use accounts::*;
 pub(super) use channels::*;
+pub(super) use markers::*;
 pub(super) use messages::*;
 pub(super) use ops::*;
 pub(super) use queue::*;
@@ -70,11 +73,7 @@ fn incarnation_of(conv: &Conv) -> Incarnation {
 }
 
 fn kind_of(code: i64) -> Kind {
-    if code == Kind::Notice as i64 {
-        Kind::Notice
-    } else {
-        Kind::Privmsg
-    }
+    Kind::from_code(code)
 }
 
 /// Reads [`MESSAGE_COLUMNS`] starting at column `at`.

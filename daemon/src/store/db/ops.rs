@@ -61,7 +61,7 @@ pub(in crate::store) fn queue_total(conn: &Connection) -> Result<i64> {
         .query_row([], |row| row.get(0))
 }
 
-/// [`super::Request::Tail`]: the last `n` messages, oldest first.
+/// [`super::Request::Tail`]: the last `n` messages (not channel events), oldest first.
 pub(in crate::store) fn tail(
     conn: &Connection,
     n: usize,
@@ -71,14 +71,15 @@ pub(in crate::store) fn tail(
     let mut out: Vec<StoredMessage> = match filter {
         None => {
             let mut stmt = conn.prepare_cached(&format!(
-                "SELECT {MESSAGE_COLUMNS} FROM messages m ORDER BY m.id DESC LIMIT ?1"
+                "SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.kind < 2 \
+                 ORDER BY m.id DESC LIMIT ?1"
             ))?;
             let rows = stmt.query_map([limit], |row| message_from_row(row, 0))?;
             rows.collect::<Result<_>>()?
         }
         Some(TailFilter::Channel(name)) => {
             let mut stmt = conn.prepare_cached(&format!(
-                "SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.conv = ?1 \
+                "SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.conv = ?1 AND m.kind < 2 \
                  ORDER BY m.id DESC LIMIT ?2"
             ))?;
             let rows =
@@ -92,7 +93,7 @@ pub(in crate::store) fn tail(
             let mut stmt = conn.prepare_cached(&format!(
                 "SELECT {MESSAGE_COLUMNS} FROM messages m \
                  WHERE m.conv IN (SELECT conv FROM conversations \
-                 WHERE party_a IN (?1, ?2) OR party_b IN (?1, ?2)) \
+                 WHERE party_a IN (?1, ?2) OR party_b IN (?1, ?2)) AND m.kind < 2 \
                  ORDER BY m.id DESC LIMIT ?3"
             ))?;
             let rows = stmt.query_map(params![a, n, limit], |row| message_from_row(row, 0))?;

@@ -9,6 +9,8 @@ use super::*;
 /// latest-activity first, at most `limit`. `latest_ms` is the time of the newest
 /// message in that range.
 ///
+/// Channel events (draft/event-playback) are not activity: only messages count.
+///
 /// Names: a channel is named by the target of its newest message in the range (as
 /// that sender typed it; the loop may prefer the live channel's display name). A
 /// direct conversation is named by the other party's latest nick: the nick of the
@@ -38,7 +40,7 @@ pub(in crate::store) fn targets(
 
     let mut newest_in = conn.prepare_cached(
         "SELECT id, time_ms, target FROM messages \
-         WHERE conv = ?1 AND id > ?2 AND id < ?3 AND incarnation = ?4 \
+         WHERE conv = ?1 AND id > ?2 AND id < ?3 AND incarnation = ?4 AND kind < 2 \
          ORDER BY id DESC LIMIT 1",
     )?;
     let mut newest = |key: &str, inc: Incarnation| -> Result<Option<(i64, i64, String)>> {

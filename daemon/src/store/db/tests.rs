@@ -69,13 +69,21 @@ fn log_round_trips_and_ignores_duplicates() {
     dup.text = "changed".into();
     log(&conn, &[dup]).unwrap();
     assert_eq!(last_id(&conn).unwrap(), 2);
-    let got = history(&conn, &chan("#chan"), &Range::Latest { after: None }, 10).unwrap();
+    let got = history(
+        &conn,
+        &chan("#chan"),
+        &Range::Latest { after: None },
+        10,
+        false,
+    )
+    .unwrap();
     assert_eq!(got, vec![a]);
     let got = history(
         &conn,
         &Conv::Direct("n:bob".into(), "a:alice".into()),
         &Range::Latest { after: None },
         10,
+        false,
     )
     .unwrap();
     assert_eq!(got, vec![b]);
@@ -98,7 +106,7 @@ fn history_ranges() {
     msgs.push(dm(1000, "n:a", "a", "n:b", "b", "z"));
     log(&conn, &msgs).unwrap();
     let c = chan("#c");
-    let h = |range: Range, limit: usize| ids(&history(&conn, &c, &range, limit).unwrap());
+    let h = |range: Range, limit: usize| ids(&history(&conn, &c, &range, limit, false).unwrap());
 
     assert_eq!(h(Range::Latest { after: None }, 3), [80, 90, 100]);
     assert_eq!(h(Range::Latest { after: None }, 50).len(), 10);
@@ -144,7 +152,7 @@ fn history_ranges() {
         assert!(h(range, 0).is_empty());
     }
     // Unfolded names find the same conversation.
-    let upper = history(&conn, &chan("#C"), &Range::After { after: 0 }, 1);
+    let upper = history(&conn, &chan("#C"), &Range::After { after: 0 }, 1, false);
     assert_eq!(ids(&upper.unwrap()), [10]);
 }
 
@@ -165,7 +173,7 @@ fn direct_history_is_shared_by_both_parties() {
         Conv::Direct("a:alice".into(), "n:bob".into()),
         Conv::Direct("n:bob".into(), "a:alice".into()),
     ] {
-        let got = history(&conn, &conv, &Range::Latest { after: None }, 10).unwrap();
+        let got = history(&conn, &conv, &Range::Latest { after: None }, 10, false).unwrap();
         assert_eq!(ids(&got), [1, 2]);
     }
     // A party never sees another pair's conversation.
@@ -174,6 +182,7 @@ fn direct_history_is_shared_by_both_parties() {
         &Conv::Direct("a:alice".into(), "n:carol".into()),
         &Range::Latest { after: None },
         10,
+        false,
     )
     .unwrap();
     assert!(got.is_empty());
@@ -405,7 +414,9 @@ fn channel_history_is_read_per_incarnation() {
         name: "#c".into(),
         incarnation: inc,
     };
-    let h = |inc: Incarnation, range: Range| ids(&history(&conn, &at(inc), &range, 100).unwrap());
+    let h = |inc: Incarnation, range: Range| {
+        ids(&history(&conn, &at(inc), &range, 100, false).unwrap())
+    };
     assert_eq!(h(200, Range::Latest { after: None }), [201, 202, 203]);
     assert_eq!(
         h(100, Range::Latest { after: None }),
@@ -428,7 +439,7 @@ fn channel_history_is_read_per_incarnation() {
     );
     assert_eq!(h(100, Range::After { after: 103 }), [104, 105]);
     assert_eq!(
-        history(&conn, &at(200), &Range::Latest { after: None }, 1).unwrap()[0].conv,
+        history(&conn, &at(200), &Range::Latest { after: None }, 1, false).unwrap()[0].conv,
         at(200)
     );
 
@@ -521,4 +532,125 @@ fn targets_lists_conversations_newest_first() {
             latest_ms: 550
         }]
     );
+}
+
+#[test]
+fn events_are_read_only_when_asked_for_and_never_as_missed() {
+    let dir = tempfile::tempdir().unwrap();
+    let conn = open_db(dir.path());
+    let mut join_event = chan_msg(1, "#c", "bob", "");
+    join_event.kind = Kind::Join;
+    let mut kick = chan_msg(3, "#c", "op", "bob\nout");
+    kick.kind = Kind::Kick;
+    log(
+        &conn,
+        &[join_event, chan_msg(2, "#c", "bob", "hi"), kick.clone()],
+    )
+    .unwrap();
+    let latest = Range::Latest { after: None };
+    assert_eq!(
+        ids(&history(&conn, &chan("#c"), &latest, 10, false).unwrap()),
+        [2]
+    );
+    let all = history(&conn, &chan("#c"), &latest, 10, true).unwrap();
+    assert_eq!(ids(&all), [1, 2, 3]);
+    assert_eq!(all[2].kind, Kind::Kick);
+    assert_eq!(all[2].event_params(), ["bob", "out"]);
+    // The limit counts what is read: the newest two with events, one without.
+    assert_eq!(
+        ids(&history(&conn, &chan("#c"), &latest, 2, true).unwrap()),
+        [2, 3]
+    );
+    join(&conn, 1, "#c", 0, 0).unwrap();
+    let missed = fetch_memberships(&conn, 1, 10).unwrap();
+    assert_eq!(ids(&missed[0].missed), [2]);
+    assert_eq!(ids(&tail(&conn, 10, None).unwrap()), [2]);
+}
+
+#[test]
+fn redact_checks_the_conversation_and_the_asker_and_deletes_queued_copies() {
+    let dir = tempfile::tempdir().unwrap();
+    let conn = open_db(dir.path());
+    let mut from_alice = chan_msg(1, "#c", "alice", "oops");
+    from_alice.account = Some("Alice".into());
+    from_alice.time_ms = 5_000;
+    log(&conn, &[from_alice, chan_msg(2, "#other", "alice", "x")]).unwrap();
+    let alice = |since_ms| Redactor {
+        any: false,
+        account: Some(("alice".into(), since_ms)),
+        party: None,
+    };
+    // Another channel's msgid is unknown here, whoever asks.
+    let any = Redactor {
+        any: true,
+        ..Redactor::default()
+    };
+    assert_eq!(
+        redact(&conn, &chan("#c"), 2, &any).unwrap(),
+        Err(RedactRefusal::UnknownMsgid)
+    );
+    assert_eq!(
+        redact(&conn, &chan("#c"), 1, &Redactor::default()).unwrap(),
+        Err(RedactRefusal::Forbidden)
+    );
+    // An account of that name created after the message is not its sender.
+    assert_eq!(
+        redact(&conn, &chan("#c"), 1, &alice(6_000)).unwrap(),
+        Err(RedactRefusal::Forbidden)
+    );
+    assert_eq!(
+        redact(&conn, &chan("#c"), 1, &alice(1_000))
+            .unwrap()
+            .map(|m| m.id),
+        Ok(1)
+    );
+    assert!(history(
+        &conn,
+        &chan("#c"),
+        &Range::Latest { after: None },
+        10,
+        false
+    )
+    .unwrap()
+    .is_empty());
+
+    // A queued private message goes with its queue row.
+    let m = dm(10, "n:eve", "eve", "a:7", "bob", "queued");
+    queue(&conn, 7, &m, 0, 10, 0).unwrap().unwrap();
+    let eve = Redactor {
+        party: Some(("n:eve".into(), 0)),
+        ..Redactor::default()
+    };
+    let bob = Redactor {
+        party: Some(("a:7".into(), 0)),
+        ..Redactor::default()
+    };
+    let conv = Conv::Direct("a:7".into(), "n:eve".into());
+    assert_eq!(
+        redact(&conn, &conv, 10, &bob).unwrap(),
+        Err(RedactRefusal::Forbidden)
+    );
+    assert!(redact(&conn, &conv, 10, &eve).unwrap().is_ok());
+    assert!(fetch_queue(&conn, 7).unwrap().is_empty());
+}
+
+#[test]
+fn read_markers_move_forward_only_and_go_with_their_account() {
+    let dir = tempfile::tempdir().unwrap();
+    let conn = open_db(dir.path());
+    let marker = |account, target: &str, time_ms| ReadMarker {
+        account,
+        target: target.into(),
+        time_ms,
+    };
+    set_read_marker(&conn, &marker(1, "#Chan", 20)).unwrap();
+    set_read_marker(&conn, &marker(1, "#chan", 10)).unwrap();
+    set_read_marker(&conn, &marker(2, "bob", 5)).unwrap();
+    assert_eq!(
+        load_read_markers(&conn).unwrap(),
+        [marker(1, "#chan", 20), marker(2, "bob", 5)]
+    );
+    drop_read_marker(&conn, 2, "BOB").unwrap();
+    delete_account(&conn, 1).unwrap();
+    assert!(load_read_markers(&conn).unwrap().is_empty());
 }

@@ -289,9 +289,27 @@ pub(super) fn execute(
             conv,
             range,
             limit,
+            events,
         } => Some(Completion::History {
             ticket: *ticket,
-            messages: db::history(conn, conv, range, *limit)?,
+            messages: db::history(conn, conv, range, *limit, *events)?,
+        }),
+        Request::SetReadMarker(marker) => {
+            db::set_read_marker(conn, marker)?;
+            None
+        }
+        Request::DropReadMarker { account, target } => {
+            db::drop_read_marker(conn, *account, target)?;
+            None
+        }
+        Request::Redact {
+            ticket,
+            conv,
+            id,
+            by,
+        } => Some(Completion::Redacted {
+            ticket: *ticket,
+            result: db::redact(conn, conv, *id, by)?,
         }),
         Request::Targets {
             ticket,
@@ -407,6 +425,7 @@ pub(super) fn failure_of(request: &Request, why: &str) -> Option<Completion> {
         },
         Request::History { ticket: t, .. }
         | Request::Targets { ticket: t, .. }
+        | Request::Redact { ticket: t, .. }
         | Request::Tail { ticket: t, .. } => Completion::ReadFailed {
             ticket: *t,
             why: why.to_string(),
@@ -434,6 +453,8 @@ pub(super) fn failure_of(request: &Request, why: &str) -> Option<Completion> {
         | Request::NewChannel { .. }
         | Request::ChannelBan { .. }
         | Request::Part { .. }
+        | Request::SetReadMarker(_)
+        | Request::DropReadMarker { .. }
         | Request::Left { .. } => return None,
     })
 }

@@ -281,6 +281,7 @@ fn open_connection(path: &Path) -> Result<Connection, StoreError> {
 fn load(conn: &Connection) -> rusqlite::Result<Loaded> {
     Ok(Loaded {
         accounts: db::load_accounts(conn)?,
+        read_markers: db::load_read_markers(conn)?,
         last_id: db::last_id(conn)?,
         bans: db::load_bans(conn, now_ms() / 1000)?,
         scram_secret: db::server_secret(conn, "scram")?,

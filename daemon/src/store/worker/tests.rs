@@ -53,6 +53,7 @@ fn history(store: &Store, rx: &Receiver<Completion>, conv: Conv) -> Vec<StoredMe
         conv,
         range: Range::Latest { after: None },
         limit: 10_000,
+        events: false,
     });
     match next(rx) {
         Completion::History { messages, .. } => messages,
@@ -387,6 +388,7 @@ fn failing_batch() -> Vec<Request> {
             conv: chan("#c"),
             range: Range::Latest { after: None },
             limit: 10,
+            events: false,
         },
         Request::Sync {
             ticket: ticket("s"),
