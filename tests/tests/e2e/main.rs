@@ -25,6 +25,8 @@
 //!   for a held nick go to its account (issue 14).
 //! - `security_limits` — issue 14: replays count against the SendQ, password checks
 //!   limited per connection and address from their start, a fair hasher.
+//! - `websocket` — IRC over WebSocket on the web listener (IRCv3 `websocket`, RFC
+//!   6455), the web pages' HTTP security headers, `Origin`, `X-Forwarded-For`.
 
 mod accounts;
 mod channel;
@@ -43,3 +45,4 @@ mod security_history;
 mod security_limits;
 mod security_nicks;
 mod store_failure;
+mod websocket;
