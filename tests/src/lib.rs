@@ -8,10 +8,12 @@
 //!   PING/PONG round trips rather than sleeps and panics with its transcript.
 //! - [`process`]: the `chatd` binary and other children, `kill -9`, bounded runs.
 //! - [`tls`]: a certificate made at test time and a client that trusts it.
+//! - [`browser`]: headless Chromium over WebDriver, for the web client's tests.
 //! - [`ws`]: a WebSocket client (tungstenite) as a [`Transport`], so a [`Client`]
 //!   speaks IRC over the web listener like over TCP.
 //! - Below: small helpers over received messages.
 
+pub mod browser;
 mod client;
 pub mod process;
 mod server;

@@ -25,6 +25,8 @@
 //!   for a held nick go to its account (issue 14).
 //! - `security_limits` — issue 14: replays count against the SendQ, password checks
 //!   limited per connection and address from their start, a fair hasher.
+//! - `web_client` — the web client in headless Chromium (WebDriver): chat, offline
+//!   messages, scroll-back, notifications, a phone-sized screen.
 //! - `websocket` — IRC over WebSocket on the web listener (IRCv3 `websocket`, RFC
 //!   6455), the web pages' HTTP security headers, `Origin`, `X-Forwarded-For`.
 
@@ -45,4 +47,5 @@ mod security_history;
 mod security_limits;
 mod security_nicks;
 mod store_failure;
+mod web_client;
 mod websocket;
