@@ -230,6 +230,7 @@ fn accounts_delete(ctl: &mut Ctl, name: &str) -> Outcome {
             "Your account was deleted by an administrator",
         );
     }
+    ctl.state.login_tokens.revoke(acct.id, None);
     ctl.store
         .send(StoreRequest::DeleteAccount { account: acct.id });
     log::info!("account={} deleted by an administrator", acct.name);

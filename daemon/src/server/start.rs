@@ -153,6 +153,7 @@ impl Server {
             .map(|a| a.port());
         state.last_msg_id = loaded.last_id;
         state.bans = loaded.bans;
+        state.login_tokens = crate::state::tokens::LoginTokens::load(loaded.tokens);
         for a in loaded.accounts {
             state.accounts.insert(chatd_proto::fold(&a.name), a);
         }

@@ -4,6 +4,7 @@
 pub mod channel;
 pub mod hashing;
 pub mod names;
+pub mod tokens;
 pub mod user;
 
 pub use channel::{Channel, Member};
@@ -65,6 +66,8 @@ pub struct State {
     pub store_pauses: u64,
     /// The port of the first TLS listener as bound (the STS upgrade port by default).
     pub tls_port: Option<u16>,
+    /// Every account's login tokens (`SESSION CREATE`).
+    pub login_tokens: tokens::LoginTokens,
 }
 
 /// Counts of messages in each of the last 60 seconds.

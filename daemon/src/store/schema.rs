@@ -189,6 +189,22 @@ pub(super) const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX channel_bans_incarnation ON channel_bans (incarnation);
     ",
+    // 5, 6, 7: reserved for the migrations of work merged alongside this one (they
+    // take these numbers); empty here so that the login tokens are number 8.
+    "-- reserved: 5",
+    "-- reserved: 6",
+    "-- reserved: 7",
+    // 8: login tokens (the web client's "keep me logged in"), only their SHA-256.
+    "
+    CREATE TABLE login_tokens (
+        id TEXT PRIMARY KEY,
+        account_id INTEGER NOT NULL,
+        hash BLOB NOT NULL UNIQUE,
+        label TEXT NOT NULL,
+        created INTEGER NOT NULL
+    );
+    CREATE INDEX login_tokens_account ON login_tokens (account_id);
+    ",
 ];
 
 /// The schema version this code writes.

@@ -25,6 +25,7 @@
 //!   for a held nick go to its account (issue 14).
 //! - `security_limits` — issue 14: replays count against the SendQ, password checks
 //!   limited per connection and address from their start, a fair hasher.
+//! - `login_tokens` — SESSION CREATE/REVOKE, logging in with a token over SASL.
 //! - `web_client` — the web client in headless Chromium (WebDriver): chat, offline
 //!   messages, scroll-back, notifications, a phone-sized screen.
 //! - `websocket` — IRC over WebSocket on the web listener (IRCv3 `websocket`, RFC
@@ -35,6 +36,7 @@ mod channel;
 mod history;
 mod input;
 mod limits;
+mod login_tokens;
 mod message;
 mod mode;
 mod offline;
