@@ -88,6 +88,34 @@ fn a_token_logs_in_instead_of_the_password_until_revoked() {
     );
 }
 
+/// `chatctl sessions` through the admin socket: lists an account's tokens (never a
+/// secret) and revokes them.
+#[test]
+fn the_admin_lists_and_revokes_tokens() {
+    let server = TestServer::start();
+    server.create_account("wade", PASSWORD);
+    let mut c = server.connect_sasl("wade", "", "wade", PASSWORD);
+    let (id, secret) = create_token(&mut c, "web");
+    create_token(&mut c, "phone");
+    let list = server.admin(r#"{"id":1,"cmd":"sessions","account":"wade"}"#);
+    let tokens = list["result"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{list}"));
+    assert_eq!(tokens.len(), 2, "{list}");
+    let web = tokens.iter().find(|t| t["id"] == id.as_str()).unwrap();
+    assert_eq!(web["label"], "web");
+    assert!(!list.to_string().contains(&secret), "no secret in {list}");
+    let one = server.admin(format!(
+        r#"{{"id":2,"cmd":"sessions-revoke","account":"wade","token":"{id}"}}"#
+    ));
+    assert_eq!(one["result"]["revoked"], 1, "{one}");
+    assert!(!sasl_ok(&server, "wade", &secret));
+    let all = server.admin(r#"{"id":3,"cmd":"sessions-revoke","account":"wade"}"#);
+    assert_eq!(all["result"]["revoked"], 1, "{all}");
+    let none = server.admin(r#"{"id":4,"cmd":"sessions","account":"nobody"}"#);
+    assert_eq!(none["error"]["code"], "not_found", "{none}");
+}
+
 #[test]
 fn tokens_need_a_login_and_are_bounded() {
     let server = TestServer::start();
