@@ -17,6 +17,13 @@ let active = null;
 let batches = new Map();
 let names = new Map();
 let lastTypingSent = 0;
+let remember = false;
+
+// "Keep me logged in": a login token from SESSION CREATE, never the password.
+const SAVED = 'chatd.session';
+function savedSession() {
+  try { return JSON.parse(localStorage.getItem(SAVED) || 'null'); } catch { return null; }
+}
 
 function buffer(name, kind) {
   const key = fold(name);
@@ -51,9 +58,24 @@ function startSession(credentials) {
   });
   conn.on('login-failed', why => {
     showLogin();
+    if (credentials.token) {
+      localStorage.removeItem(SAVED);
+      why = 'Your saved login is no longer valid; log in again.';
+    }
     $('login-error').textContent = why || 'Login failed.';
   });
   conn.open();
+}
+
+/**
+ * Once logged in with the password and registered (SASL logs in before 001,
+ * REGISTER after it): ask for a token if the user wants to stay logged in.
+ */
+let loggedIn = false;
+function afterLogin() {
+  if (!loggedIn || !conn.registered) return;
+  loggedIn = false;
+  if (remember && !conn.credentials.token) conn.send('SESSION', ['CREATE', 'web']);
 }
 
 function showApp() {
@@ -71,6 +93,7 @@ function showLogin() {
 }
 
 function loginSubmit(register) {
+  remember = $('login-remember').checked;
   const account = $('login-account').value.trim();
   const secret = $('login-password').value;
   if (!account || !secret) {
@@ -129,6 +152,20 @@ function onMessage(m) {
   const batchId = m.tags.batch;
   const inBatch = batchId && batches.get(batchId);
   switch (m.command) {
+    case '900':
+      loggedIn = true;
+      afterLogin();
+      return;
+    case '001':
+      afterLogin();
+      return;
+    case 'SESSION':
+      if (p[0] === 'CREATED' && remember) {
+        localStorage.setItem(SAVED, JSON.stringify({ account: conn.credentials.account, id: p[1], secret: p[2] }));
+        // Reconnections use the token from now on; the password is dropped.
+        conn.credentials = { account: conn.credentials.account, secret: p[2], mechanism: 'PLAIN', token: true };
+      }
+      return;
     case 'BATCH': {
       const id = p[0].slice(1);
       if (p[0].startsWith('+')) {
@@ -591,6 +628,9 @@ function init() {
     $('notify-button').textContent = answer === 'granted' ? 'Notifications on' : 'Notifications blocked';
   });
   $('logout-button').addEventListener('click', () => {
+    const saved = savedSession();
+    if (saved && conn) conn.send('SESSION', ['REVOKE', saved.id]);
+    localStorage.removeItem(SAVED);
     conn?.close();
     conn = null;
     buffers = new Map();
@@ -605,6 +645,12 @@ function init() {
     }
   });
   setInterval(renderTyping, 1000);
+  const saved = savedSession();
+  if (saved && saved.account && saved.secret) {
+    remember = true;
+    $('login-account').value = saved.account;
+    startSession({ account: saved.account, secret: saved.secret, mechanism: 'PLAIN', token: true });
+  }
   if (window.Notification && Notification.permission === 'granted') $('notify-button').textContent = 'Notifications on';
 }
 

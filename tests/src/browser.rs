@@ -4,7 +4,6 @@
 //! polls a condition with a deadline, as the terminal tests poll a screen.
 
 use crate::process::{free_port, Running};
-use crate::TIMEOUT;
 use base64::Engine;
 use serde_json::{json, Value};
 use std::io::{Read, Write};
@@ -12,6 +11,10 @@ use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+/// How long a page may take to show something: longer than a line client's wait,
+/// since a browser on a loaded machine is slow to lay out and run scripts.
+const PAGE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The WebDriver name of an element reference (W3C WebDriver §12.1).
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
@@ -66,11 +69,16 @@ impl Browser {
             "browserName": "chrome",
             "goog:chromeOptions": options,
         }}});
-        let answer = request(port, "POST", "/session", Some(&caps));
-        let session = answer["value"]["sessionId"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no WebDriver session: {answer}"))
-            .to_string();
+        // A loaded machine may fail to start Chromium in time: try again, a few times.
+        let mut tries = 0;
+        let session = loop {
+            let answer = request(port, "POST", "/session", Some(&caps));
+            if let Some(id) = answer["value"]["sessionId"].as_str() {
+                break id.to_string();
+            }
+            tries += 1;
+            assert!(tries < 3, "no WebDriver session: {answer}");
+        };
         Browser {
             port,
             session,
@@ -106,7 +114,7 @@ impl Browser {
     /// Waits until `condition` (an expression) is true in the page; panics with
     /// `what` and the page's text at the deadline.
     pub fn wait(&self, condition: &str, what: &str) {
-        let deadline = Instant::now() + TIMEOUT;
+        let deadline = Instant::now() + PAGE_TIMEOUT;
         let script = format!("return Boolean({condition});");
         while self.js(&script, json!([])) != json!(true) {
             if Instant::now() >= deadline {

@@ -200,9 +200,20 @@ fn scrollback_loads_older_history() {
         )
         .as_bool()
         .unwrap());
+    // Clicking (or scrolling to the top, which the click does) loads a page at a
+    // time; three pages hold all 120.
     frank.click("#older");
-    frank.wait(&format!("{count} === 100"), "a second page");
-    frank.click("#older");
+    frank.wait(&format!("{count} >= 100"), "a second page");
+    for _ in 0..3 {
+        if frank.js("return document.getElementById('older').hidden;", json!([])) == json!(true) {
+            break;
+        }
+        frank.click("#older");
+        frank.wait(
+            "document.getElementById('older').textContent !== 'Loading…'",
+            "the page loaded",
+        );
+    }
     frank.wait(&format!("{count} === 120"), "every message");
     frank.wait_message("line 000");
     frank.wait("document.getElementById('older').hidden", "no more to load");
@@ -305,6 +316,63 @@ fn phone_layout_has_no_horizontal_scroll() {
     );
     assert_eq!(
         judy.js(&format!("return {no_sideways};"), json!([])),
+        json!(true)
+    );
+}
+
+/// "Keep me logged in": a reload logs in again with a login token (SESSION CREATE)
+/// kept in the browser's storage, never the password; logging out revokes it.
+#[test]
+#[cfg_attr(
+    not(all(has_chromium, has_chromedriver)),
+    ignore = "chromium or chromedriver not installed"
+)]
+fn a_reload_logs_in_with_a_token_and_logout_revokes_it() {
+    let server = web_server();
+    server.create_account("liam", PASSWORD);
+    let liam = logged_in(&server, "liam", 1280, 800);
+    liam.wait(
+        "localStorage.getItem('chatd.session')",
+        "a saved login token",
+    );
+    let storage = liam.js("return JSON.stringify(localStorage);", json!([]));
+    let storage = storage.as_str().unwrap();
+    assert!(storage.contains("chatd-token-"), "{storage}");
+    assert!(
+        !storage.contains(PASSWORD),
+        "the password is not kept: {storage}"
+    );
+    let tokens = server.admin(r#"{"id":1,"cmd":"sessions","account":"liam"}"#);
+    assert_eq!(
+        tokens["result"].as_array().map(Vec::len),
+        Some(1),
+        "{tokens}"
+    );
+
+    liam.goto(&format!("http://{}/", server.web_addr.unwrap()));
+    liam.wait(
+        "!document.getElementById('app').hidden",
+        "logged in again after a reload",
+    );
+    liam.wait(
+        "document.getElementById('me-nick').textContent === 'liam'",
+        "own nick shown",
+    );
+
+    liam.click("#logout-button");
+    liam.wait("!document.getElementById('login').hidden", "the login page");
+    assert_eq!(
+        liam.js("return localStorage.getItem('chatd.session');", json!([])),
+        json!(null)
+    );
+    let mut probe = server.connect("probe");
+    probe.store_sync();
+    let tokens = server.admin(r#"{"id":2,"cmd":"sessions","account":"liam"}"#);
+    assert_eq!(tokens["result"], json!([]), "revoked at logout: {tokens}");
+    liam.goto(&format!("http://{}/", server.web_addr.unwrap()));
+    liam.wait("document.getElementById('login-form')", "the login page");
+    assert_eq!(
+        liam.js("return document.getElementById('app').hidden;", json!([])),
         json!(true)
     );
 }
