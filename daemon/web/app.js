@@ -116,12 +116,18 @@ function mentionsMe(text) {
   return new RegExp(`(^|[^\\w])${nick}($|[^\\w])`, 'i').test(text);
 }
 
-function addMessage(b, entry, live) {
+function addMessage(b, entry, live, page) {
   if (entry.msgid && b.ids.has(entry.msgid)) return;
   if (entry.msgid) b.ids.add(entry.msgid);
-  // Keep time order: history pages arrive after newer live lines.
   let i = b.messages.length;
-  while (i > 0 && b.messages[i - 1].time > entry.time) i--;
+  if (page) {
+    // A page of older history goes above everything shown, in the server's
+    // order (times alone cannot order messages sent in the same millisecond).
+    i = page.insertAt++;
+  } else {
+    // Keep time order otherwise.
+    while (i > 0 && b.messages[i - 1].time > entry.time) i--;
+  }
   b.messages.splice(i, 0, entry);
   const seen = b === active && document.visibilityState === 'visible';
   if (live && entry.kind !== 'event' && !entry.mine) {
@@ -171,7 +177,8 @@ function onMessage(m) {
       if (p[0].startsWith('+')) {
         const target = p[2];
         const b = target ? buffers.get(fold(target)) : null;
-        batches.set(id, { type: p[1], target, requested: Boolean(b && b.loading), count: 0 });
+        batches.set(id, { type: p[1], target, requested: Boolean(b && b.loading), count: 0,
+          older: Boolean(b && b.loadingOlder), insertAt: 0 });
       } else {
         const done = batches.get(id);
         batches.delete(id);
@@ -200,7 +207,8 @@ function onMessage(m) {
       else if (text.startsWith('\x01')) return;
       if (inBatch) inBatch.count += 1;
       addMessage(b, { kind, nick: m.nick, text, time: timeOf(m), msgid: m.tags.msgid, mine,
-        mention: !mine && mentionsMe(text) }, !(inBatch && inBatch.requested));
+        mention: !mine && mentionsMe(text) }, !(inBatch && inBatch.requested),
+        inBatch && inBatch.older ? inBatch : null);
       b.typing.delete(fold(m.nick));
       renderTyping();
       return;
@@ -329,6 +337,7 @@ function event(b, m, text) {
 function requestHistory(b, before) {
   if (b.loading || (before && b.exhausted)) return;
   b.loading = true;
+  b.loadingOlder = Boolean(before);
   const ref = before ? (before.msgid ? `msgid=${before.msgid}` : `timestamp=${before.time.toISOString()}`) : '*';
   conn.send('CHATHISTORY', [before ? 'BEFORE' : 'LATEST', b.name, ref, String(HISTORY_PAGE)]);
   if (b === active) renderMessages(false);
