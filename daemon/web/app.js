@@ -54,7 +54,11 @@ function startSession(credentials) {
     const text = { connecting: 'Connecting…', connected: 'Connected', closed: 'Disconnected',
       waiting: `Connection lost; retrying in ${secs} s…` }[state];
     $('status').textContent = text;
-    if (state === 'connected') showApp();
+    if (state === 'connected') {
+      // How many times this page has connected (reconnections show up here).
+      document.body.dataset.connections = String(Number(document.body.dataset.connections || 0) + 1);
+      showApp();
+    }
   });
   conn.on('login-failed', why => {
     showLogin();

@@ -376,3 +376,32 @@ fn a_reload_logs_in_with_a_token_and_logout_revokes_it() {
         json!(true)
     );
 }
+
+/// A dropped connection comes back by itself (with backoff), logged in with the
+/// saved token, in the same channels.
+#[test]
+#[cfg_attr(
+    not(all(has_chromium, has_chromedriver)),
+    ignore = "chromium or chromedriver not installed"
+)]
+fn a_dropped_connection_reconnects_and_logs_in_again() {
+    let server = web_server();
+    server.create_account("mona", PASSWORD);
+    let mona = logged_in(&server, "mona", 1280, 800);
+    join(&mona, "#back");
+    mona.wait(
+        "localStorage.getItem('chatd.session')",
+        "a saved login token",
+    );
+    let kicked = server.admin(r#"{"id":1,"cmd":"kick","nick":"mona","reason":"test"}"#);
+    assert_eq!(kicked["ok"], true, "{kicked}");
+    mona.wait(
+        "document.body.dataset.connections === '2'",
+        "a second connection",
+    );
+    // Remembered channels come back with the login: a message there arrives.
+    let mut ned = server.connect("ned");
+    ned.join("#back");
+    ned.send("PRIVMSG #back :welcome back");
+    mona.wait_message("welcome back");
+}
