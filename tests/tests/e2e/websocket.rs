@@ -300,3 +300,28 @@ fn https_pages_carry_hsts_and_wss_works() {
     }
     assert!(got.contains("PONG") && got.contains("over-wss"), "{got}");
 }
+
+/// A request head that does not come within `tls.handshake_timeout_secs` ends the
+/// connection, as a slow TLS handshake does (the clock is moved, not waited for).
+#[test]
+fn a_slow_request_head_is_dropped() {
+    let server = web_server(|_| {});
+    let mut s = TcpStream::connect(server.web_addr.unwrap()).unwrap();
+    s.set_read_timeout(Some(TIMEOUT)).unwrap();
+    s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n").unwrap();
+    // A full request on another connection is answered: the loop has seen ours.
+    let page = http(
+        server.web_addr.unwrap(),
+        "GET / HTTP/1.1\r\nConnection: close\r\n\r\n",
+    );
+    assert!(page.starts_with("HTTP/1.1 200 OK"));
+    server.advance_clock(std::time::Duration::from_secs(11));
+    let mut rest = Vec::new();
+    let n = s.read_to_end(&mut rest).expect("closed, not timed out");
+    assert_eq!(
+        n,
+        0,
+        "nothing is sent: {:?}",
+        String::from_utf8_lossy(&rest)
+    );
+}
