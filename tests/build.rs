@@ -1,7 +1,8 @@
 //! Probes for the tools some tests drive (irssi, weechat, tmux, systemd-analyze,
-//! shellcheck, PyYAML, cargo-fuzz) and for an IPv6 loopback, and sets a `cfg` for
-//! each one found, so a test without its tool is marked ignored (counted by libtest
-//! with its reason) instead of passing without running. Under CI (`CI` set, as
+//! shellcheck, PyYAML, cargo-fuzz, Chromium and chromedriver) and for an IPv6
+//! loopback, and sets a `cfg` for each one found, so a test without its tool is
+//! marked ignored (counted by libtest with its reason) instead of passing without
+//! running. Under CI (`CI` set, as
 //! `.ci/run` does) every tool's cfg is set: a missing tool then fails its test
 //! (the IPv6 loopback, which CI cannot install, is only probed).
 
@@ -16,6 +17,8 @@ const TOOLS: &[(&str, &[&str])] = &[
     ("has_shellcheck", &["shellcheck", "--version"]),
     ("has_pyyaml", &["python3", "-c", "import yaml"]),
     ("has_cargo_fuzz", &["cargo", "fuzz", "--version"]),
+    ("has_chromium", &["chromium", "--version"]),
+    ("has_chromedriver", &["chromedriver", "--version"]),
 ];
 
 fn runs(argv: &[&str]) -> bool {

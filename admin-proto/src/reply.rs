@@ -44,6 +44,23 @@ pub struct AccountDeleted {
     pub name: String,
 }
 
+/// `sessions`: one login token of the account (never its secret).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Session {
+    /// Unix seconds.
+    pub created: i64,
+    pub id: String,
+    pub label: String,
+}
+
+/// `sessions-revoke`: how many tokens were revoked.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SessionsRevoked {
+    pub revoked: usize,
+}
+
 /// `channels`: one channel.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]

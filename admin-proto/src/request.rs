@@ -19,6 +19,15 @@ pub enum Request {
     Accounts,
     /// Deletes an account, its offline queue and its remembered channels.
     AccountsDelete { name: String },
+    /// An account's login tokens (`SESSION CREATE`).
+    Sessions { account: String },
+    /// Revokes one of an account's login tokens, or all of them.
+    SessionsRevoke {
+        account: String,
+        /// The token's id (not `id`, which names the request on the wire).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        token: Option<String>,
+    },
     /// Channels.
     Channels,
     /// Disconnects a user, or with `channel` kicks them from that channel.
@@ -83,6 +92,8 @@ impl Request {
         "users",
         "accounts",
         "accounts-delete",
+        "sessions",
+        "sessions-revoke",
         "channels",
         "kick",
         "ban",
@@ -103,6 +114,8 @@ impl Request {
             Request::Users { .. } => "users",
             Request::Accounts => "accounts",
             Request::AccountsDelete { .. } => "accounts-delete",
+            Request::Sessions { .. } => "sessions",
+            Request::SessionsRevoke { .. } => "sessions-revoke",
             Request::Channels => "channels",
             Request::Kick { .. } => "kick",
             Request::Ban { .. } => "ban",

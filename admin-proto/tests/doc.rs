@@ -177,6 +177,8 @@ fn documented_result_fields_match_the_reply_types() {
             "users" => type_fields::<reply::User>(),
             "accounts" => type_fields::<reply::Account>(),
             "accounts-delete" => type_fields::<reply::AccountDeleted>(),
+            "sessions" => type_fields::<reply::Session>(),
+            "sessions-revoke" => type_fields::<reply::SessionsRevoked>(),
             "channels" => type_fields::<reply::Channel>(),
             "kick" => type_fields::<reply::Kicked>(),
             "ban" => type_fields::<reply::Banned>(),
@@ -223,6 +225,13 @@ fn every_request_round_trips() {
         Request::Accounts,
         Request::AccountsDelete {
             name: "alice".into(),
+        },
+        Request::Sessions {
+            account: "alice".into(),
+        },
+        Request::SessionsRevoke {
+            account: "alice".into(),
+            token: Some("0a1b2c3d4e5f".into()),
         },
         Request::Channels,
         Request::Kick {

@@ -76,6 +76,11 @@ pub enum Command {
         #[command(subcommand)]
         action: Option<AccountsAction>,
     },
+    /// An account's login tokens ("keep me logged in" in the web client)
+    Sessions {
+        #[command(subcommand)]
+        action: SessionsAction,
+    },
     /// Channels: name, members, modes, topic
     Channels,
     /// Disconnect a user from the server, or with --channel remove them from one channel
@@ -149,6 +154,14 @@ pub enum AccountsAction {
     Delete { name: String },
 }
 
+#[derive(Debug, Clone, PartialEq, Subcommand)]
+pub enum SessionsAction {
+    /// List an account's login tokens: id, label, created
+    List { account: String },
+    /// Revoke one login token of an account (by id), or all of them
+    Revoke { account: String, id: Option<String> },
+}
+
 impl Command {
     /// The request this command sends (`docs/admin.md`, "Commands").
     pub fn request(&self) -> Request {
@@ -160,6 +173,17 @@ impl Command {
             Command::Accounts {
                 action: Some(AccountsAction::Delete { name }),
             } => Request::AccountsDelete { name: name.clone() },
+            Command::Sessions {
+                action: SessionsAction::List { account },
+            } => Request::Sessions {
+                account: account.clone(),
+            },
+            Command::Sessions {
+                action: SessionsAction::Revoke { account, id },
+            } => Request::SessionsRevoke {
+                account: account.clone(),
+                token: id.clone(),
+            },
             Command::Channels => Request::Channels,
             Command::Kick {
                 nick,
@@ -305,6 +329,18 @@ mod tests {
                 json!({"cmd": "unban", "mask": "10.0.0.5"}),
             ),
             ("bans", json!({"cmd": "bans"})),
+            (
+                "sessions list alice",
+                json!({"cmd": "sessions", "account": "alice"}),
+            ),
+            (
+                "sessions revoke alice 0a1b2c3d4e5f",
+                json!({"cmd": "sessions-revoke", "account": "alice", "token": "0a1b2c3d4e5f"}),
+            ),
+            (
+                "sessions revoke alice",
+                json!({"cmd": "sessions-revoke", "account": "alice"}),
+            ),
             ("tail-log", json!({"cmd": "tail-log"})),
             (
                 "tail-log -n 5 -f --target #rust --level DEBUG",

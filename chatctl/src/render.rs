@@ -61,6 +61,34 @@ pub fn result(command: &Command, result: &Value, now: i64) -> Result<String, Err
             format!("unbanned {}\n", or(&r.mask, mask))
         }
         Command::Bans => bans(read(command, result)?, now),
+        Command::Sessions {
+            action: crate::cli::SessionsAction::List { account },
+        } => {
+            let list: Vec<reply::Session> = read(command, result)?;
+            if list.is_empty() {
+                format!("no login tokens for {account}\n")
+            } else {
+                let mut out = String::new();
+                for t in list {
+                    out.push_str(&format!(
+                        "{}  {}  created {}\n",
+                        cell(&t.id),
+                        cell(&t.label),
+                        human::date(t.created)
+                    ));
+                }
+                out
+            }
+        }
+        Command::Sessions {
+            action: crate::cli::SessionsAction::Revoke { account, .. },
+        } => {
+            let r: reply::SessionsRevoked = read(command, result)?;
+            match r.revoked {
+                1 => format!("1 login token of {account} revoked\n"),
+                n => format!("{n} login tokens of {account} revoked\n"),
+            }
+        }
         Command::TailLog { .. } => {
             let messages: Vec<reply::LoggedMessage> = read(command, result)?;
             let mut out = String::new();

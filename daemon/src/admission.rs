@@ -138,7 +138,6 @@ pub fn read_proxy_header(
     slot: usize,
     now: Instant,
 ) -> bool {
-    let others = conns.slab.len().saturating_sub(1);
     let Some(conn) = conns.get_mut(slot) else {
         return false;
     };
@@ -156,8 +155,47 @@ pub fn read_proxy_header(
             return false;
         }
     };
-    let ip = client.ip().to_canonical();
     conn.awaiting_proxy = false;
+    admit_as(conns, state, config, slot, client, now)
+}
+
+/// For a web connection from a trusted reverse proxy (`web.trusted_proxies`): once
+/// its WebSocket upgrade named the client (`X-Forwarded-For`, `Forwarded`), admits
+/// that client as if it had connected itself. `false`: refused and closing.
+pub fn admit_forwarded(
+    conns: &mut Conns,
+    state: &mut State,
+    config: &Config,
+    slot: usize,
+    now: Instant,
+) -> bool {
+    let Some(conn) = conns.get_mut(slot) else {
+        return false;
+    };
+    let Some(ip) = conn.transport.take_forwarded() else {
+        return true;
+    };
+    conn.awaiting_forwarded = false;
+    let client = SocketAddr::new(ip, 0);
+    admit_as(conns, state, config, slot, client, now)
+}
+
+/// Admits the connection in `slot`, which came through a proxy, as `client`: its
+/// host and `peer` become the client's, then bans and limits are checked on it.
+fn admit_as(
+    conns: &mut Conns,
+    state: &mut State,
+    config: &Config,
+    slot: usize,
+    client: SocketAddr,
+    now: Instant,
+) -> bool {
+    let others = conns.slab.len().saturating_sub(1);
+    let Some(conn) = conns.get_mut(slot) else {
+        return false;
+    };
+    let proxy_addr = conn.peer;
+    let ip = client.ip().to_canonical();
     conn.peer = client;
     conn.user.host = host_of(ip);
     match admit(state, &config.limits, others, ip, now) {

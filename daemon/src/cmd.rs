@@ -151,6 +151,12 @@ pub static COMMANDS: &[Spec] = &[
         run: acc::authenticate,
     },
     Spec {
+        name: "SESSION",
+        min_params: 1,
+        access: Access::Registered,
+        run: acc::session,
+    },
+    Spec {
         name: "REGISTER",
         min_params: 3,
         access: Access::Any,

@@ -4,7 +4,8 @@
 //! connection ids and parties, `followup.rs` what waits for each store answer,
 //! `outgoing.rs` shared
 //! serialized messages, `state/` users and channels, `cmd.rs` + `cmd/` the commands,
-//! `redact.rs` what the log may show of client lines.
+//! `redact.rs` what the log may show of client lines, `web/` the web listeners'
+//! HTTP answers and the web client's files.
 
 pub mod admin;
 pub mod admission;
@@ -22,6 +23,7 @@ pub mod server;
 pub mod state;
 pub mod store;
 pub mod tls;
+pub mod web;
 
 pub use config::Config;
 pub use server::{Server, ServerHandle};

@@ -200,6 +200,11 @@ impl<S: Transport> Client<S> {
         got
     }
 
+    /// The transport under the client (a WebSocket's frames, say).
+    pub fn stream_mut(&mut self) -> &mut S {
+        self.stream.get_mut()
+    }
+
     /// Sends one line (CRLF added).
     pub fn send(&mut self, line: &str) {
         self.transcript.push(format!(">> {line}"));

@@ -8,14 +8,19 @@
 //!   PING/PONG round trips rather than sleeps and panics with its transcript.
 //! - [`process`]: the `chatd` binary and other children, `kill -9`, bounded runs.
 //! - [`tls`]: a certificate made at test time and a client that trusts it.
+//! - [`browser`]: headless Chromium over WebDriver, for the web client's tests.
+//! - [`ws`]: a WebSocket client (tungstenite) as a [`Transport`], so a [`Client`]
+//!   speaks IRC over the web listener like over TCP.
 //! - [`scram`]: the client side of SASL SCRAM-SHA-256, to log in with it.
 //! - Below: small helpers over received messages.
 
+pub mod browser;
 mod client;
 pub mod process;
 pub mod scram;
 mod server;
 pub mod tls;
+pub mod ws;
 
 pub use client::{Client, Closed, TlsStream, Transport, TIMEOUT};
 pub use server::{admin_line, relax_limits, TestServer, RELAXED_TOML, TEST_PBKDF2_ITERATIONS};

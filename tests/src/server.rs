@@ -42,6 +42,10 @@ pub struct TestServer {
     pub addr: SocketAddr,
     /// The first TLS listener, when the config has one.
     pub tls_addr: Option<SocketAddr>,
+    /// The first plain web listener (`[web] listen`), when the config has one.
+    pub web_addr: Option<SocketAddr>,
+    /// The first HTTPS web listener (`[web] tls_listen`), when the config has one.
+    pub web_tls_addr: Option<SocketAddr>,
     pub config: Config,
     admin_socket: PathBuf,
     handle: ServerHandle,
@@ -109,6 +113,8 @@ impl TestServer {
     fn run(server: Server, config: Config) -> TestServer {
         let addr = server.local_addrs()[0];
         let tls_addr = server.tls_addrs().first().copied();
+        let web_addr = server.web_addrs(false).first().copied();
+        let web_tls_addr = server.web_addrs(true).first().copied();
         let admin_socket = server.admin_socket().to_path_buf();
         let handle = server.handle();
         let (done, ended) = mpsc::channel();
@@ -119,6 +125,8 @@ impl TestServer {
         TestServer {
             addr,
             tls_addr,
+            web_addr,
+            web_tls_addr,
             config,
             admin_socket,
             handle,

@@ -132,6 +132,8 @@ pub fn run(ctl: &mut Ctl, slot: usize, line: &str) {
         } => ban(ctl, &mask, duration_secs, reason),
         Request::Unban { mask } => unban(ctl, &mask),
         Request::Bans => done(bans(ctl)),
+        Request::Sessions { account } => sessions(ctl, &account),
+        Request::SessionsRevoke { account, token } => sessions_revoke(ctl, &account, token),
         Request::TailLog {
             n,
             follow,
@@ -231,10 +233,53 @@ fn accounts_delete(ctl: &mut Ctl, name: &str) -> Outcome {
         );
     }
     ctl.state.read_markers.forget(acct.id);
+    ctl.state.login_tokens.revoke(acct.id, None);
     ctl.store
         .send(StoreRequest::DeleteAccount { account: acct.id });
     log::info!("account={} deleted by an administrator", acct.name);
     done(reply::AccountDeleted { name: acct.name })
+}
+
+/// An account's login tokens, oldest first (never their secrets: chatd has none).
+fn sessions(ctl: &mut Ctl, name: &str) -> Outcome {
+    let name = required(name, "account")?;
+    let Some(id) = ctl.state.account_id(name) else {
+        return Err(Error::not_found(format!("no such account: {name}")));
+    };
+    let list: Vec<reply::Session> = ctl
+        .state
+        .login_tokens
+        .of(id)
+        .into_iter()
+        .map(|t| reply::Session {
+            created: t.created,
+            id: t.id.clone(),
+            label: t.label.clone(),
+        })
+        .collect();
+    done(list)
+}
+
+/// Revokes one login token of an account, or all of them.
+fn sessions_revoke(ctl: &mut Ctl, name: &str, token: Option<String>) -> Outcome {
+    let name = required(name, "account")?;
+    let Some(id) = ctl.state.account_id(name) else {
+        return Err(Error::not_found(format!("no such account: {name}")));
+    };
+    let revoked = ctl.state.login_tokens.revoke(id, token.as_deref());
+    if revoked == 0 {
+        if let Some(token) = token {
+            return Err(Error::not_found(format!(
+                "no login token {token} for {name}"
+            )));
+        }
+    }
+    ctl.store.send(StoreRequest::DeleteTokens {
+        account: id,
+        id: token,
+    });
+    log::info!("account={name} {revoked} login token(s) revoked by an administrator");
+    done(reply::SessionsRevoked { revoked })
 }
 
 fn channels(ctl: &mut Ctl) -> Vec<reply::Channel> {

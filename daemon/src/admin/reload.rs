@@ -54,8 +54,10 @@ pub fn apply_reload(
 ) -> (Vec<String>, Vec<String>) {
     let old = running;
     let mut unchanged = Vec::new();
-    let restart_only: [(&str, bool); 11] = [
+    let restart_only: [(&str, bool); 13] = [
         ("tls.listen", old.tls.listen != new.tls.listen),
+        ("web.listen", old.web.listen != new.web.listen),
+        ("web.tls_listen", old.web.tls_listen != new.web.tls_listen),
         (
             "server.listen",
             file_before.server.listen != new.server.listen,
@@ -107,6 +109,8 @@ pub fn apply_reload(
     new.log = old.log.clone();
     new.admin = old.admin.clone();
     new.tls.listen = old.tls.listen.clone();
+    new.web.listen = old.web.listen.clone();
+    new.web.tls_listen = old.web.tls_listen.clone();
     new.accounts.pbkdf2_iterations = old.accounts.pbkdf2_iterations;
     new.history.queue_max_messages = old.history.queue_max_messages;
     new.history.queue_max_age_days = old.history.queue_max_age_days;
@@ -136,6 +140,7 @@ pub fn apply_reload(
             format!("{:?}", new.history),
         ),
         ("oper", format!("{:?}", old.oper), format!("{:?}", new.oper)),
+        ("web", format!("{:?}", old.web), format!("{:?}", new.web)),
     ];
     for (name, a, b) in sections {
         if a != b {

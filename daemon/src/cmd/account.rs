@@ -23,6 +23,7 @@ mod nickserv;
 mod register;
 mod replay;
 mod sasl;
+mod session;
 
 pub use nick::{change_nick, check_nick, enforce_nick, holds_others_nick, may_take_nick};
 use nickserv::nickserv_notice;
@@ -31,6 +32,7 @@ pub use register::on_registered;
 use register::start_register;
 pub use replay::{after_login, end_session, finish_replay_if_done, on_memberships, on_queue};
 pub use sasl::{abort_at_registration, authenticate, MECHANISMS as SASL_MECHANISMS};
+pub use session::session;
 
 /// `REGISTER <account|*> <email|*> <password>` — IRCv3 draft/account-registration;
 /// before or after connection registration.
@@ -107,6 +109,9 @@ fn begin_login(cx: &mut Cx, door: Door, account: &str, password: &str) {
     }
     if cx.user().login_pending {
         return login_failed(cx, door, "A login is already under way");
+    }
+    if password.starts_with(crate::state::tokens::TOKEN_PREFIX) {
+        return session::token_login(cx, door, account, password);
     }
     if let Err(refusal) = start_password_check(cx) {
         return login_failed(cx, door, refusal);

@@ -204,6 +204,14 @@ pub static HELP: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "SESSION",
+        &[
+            "SESSION CREATE [<label>] | SESSION REVOKE <id>",
+            "A login token for this account (a browser's \"keep me logged in\"): give it",
+            "as the password to log in; REVOKE drops it.",
+        ],
+    ),
+    (
         "SETNAME",
         &[
             "SETNAME :<realname>",

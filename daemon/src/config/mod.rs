@@ -20,6 +20,7 @@ pub struct Config {
     pub log: LogConfig,
     pub admin: AdminConfig,
     pub tls: TlsConfig,
+    pub web: WebConfig,
     /// IRC operators (`OPER <name> <password>`).
     pub oper: Vec<OperConfig>,
 }
@@ -73,6 +74,25 @@ impl TlsConfig {
     pub fn enabled(&self) -> bool {
         self.cert.is_some() && self.key.is_some()
     }
+}
+
+/// The web listeners (`docs/web.md`): the web client's pages over HTTP(S), and IRC
+/// over WebSocket on the same port.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebConfig {
+    /// Plain HTTP/WebSocket listeners (for loopback, or behind a TLS-terminating
+    /// proxy). Default none.
+    pub listen: Vec<SocketAddr>,
+    /// HTTPS/WSS listeners, with the IRC TLS certificate (`tls.cert`, `tls.key`) and
+    /// its reload. Default none.
+    pub tls_listen: Vec<SocketAddr>,
+    /// Origins (`https://chat.example.com`) whose pages may open a WebSocket. Empty:
+    /// only pages served by chatd itself (the `Origin` names the request's `Host`).
+    pub allowed_origins: Vec<String>,
+    /// Reverse proxies (addresses or networks) whose `X-Forwarded-For` or `Forwarded`
+    /// header names the real client; from anyone else those headers are ignored.
+    pub trusted_proxies: Vec<IpNet>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -430,6 +450,12 @@ mod tests {
             ("[bogus]\n", "bogus"),
             ("[limits]\nexempt = [\"localhost\"]", "exempt"),
             ("[server]\nproxy_from = [\"10.0.0.0/33\"]", "proxy_from"),
+            ("[web]\ntls_listen = [\"127.0.0.1:443\"]", "web.tls_listen"),
+            (
+                "[web]\nallowed_origins = [\"chat.example.com\"]",
+                "web.allowed_origins",
+            ),
+            ("[web]\ntrusted_proxies = [\"proxy\"]", "trusted_proxies"),
             ("[limits]\nnick_len = 5", "limits.nick_len"),
             ("[limits]\nnick_len = 9", "accounts.guest_prefix"),
             (

@@ -47,6 +47,22 @@ impl Config {
         if self.tls.sts_port == Some(0) {
             return bad("tls.sts_port", "must be a port number, 1 to 65535");
         }
+        if !self.web.tls_listen.is_empty() && !self.tls.enabled() {
+            return bad(
+                "web.tls_listen",
+                "HTTPS listeners use the IRC certificate: set tls.cert and tls.key",
+            );
+        }
+        for origin in &self.web.allowed_origins {
+            let scheme_ok = origin.starts_with("http://") || origin.starts_with("https://");
+            if !scheme_ok || origin.ends_with('/') || origin.contains(char::is_whitespace) {
+                return bad(
+                    "web.allowed_origins",
+                    "each must be an origin like https://chat.example.com (scheme and host, \
+                     no path, no trailing slash)",
+                );
+            }
+        }
         if self.tls.handshake_timeout_secs == 0 {
             return bad("tls.handshake_timeout_secs", "must be at least 1");
         }

@@ -1,6 +1,6 @@
 //! [`Conn`]: one client connection: its socket and transport, line buffer, output
 //! queue and replay backlog, flood budget and liveness. [`Conns`] (`conns.rs`) is the
-//! slab of them. The transport seam (plain TCP, TLS) is in `transport/`.
+//! slab of them. The transport seam (plain TCP, TLS, WebSocket) is in `transport/`.
 
 mod conns;
 mod queue;
@@ -86,6 +86,10 @@ pub struct Conn {
     /// From a proxy in `server.proxy_from`, and its PROXY header has not been read:
     /// until then the client is unknown (see `admission::read_proxy_header`).
     pub awaiting_proxy: bool,
+    /// From a trusted reverse proxy of a web listener (`web.trusted_proxies`) and not
+    /// yet admitted: its WebSocket upgrade names the client
+    /// (`admission::admit_forwarded`).
+    pub awaiting_forwarded: bool,
 }
 
 impl Conn {
@@ -114,6 +118,7 @@ impl Conn {
             awaiting: 0,
             ip_key: Box::default(),
             awaiting_proxy: false,
+            awaiting_forwarded: false,
         }
     }
 

@@ -1,5 +1,6 @@
 //! Accepting: each listener until `WouldBlock`, admission (bans, limits, PROXY
-//! senders), TLS setup, and the new connection's first timer.
+//! senders, reverse proxies of the web listeners), TLS and WebSocket setup, and the
+//! new connection's first timer.
 
 use super::Server;
 use crate::admin;
@@ -38,8 +39,11 @@ impl Server {
             let host = admission::host_of(peer_ip);
             let limits = &self.config.limits;
             let others = self.conns.slab.len();
+            let web = self.listener_web[index];
             let proxied = IpNet::any_contains(&self.config.server.proxy_from, peer_ip);
-            let admitted = if proxied {
+            // A reverse proxy's WebSocket is admitted as the client its upgrade names.
+            let forwarded = web && IpNet::any_contains(&self.config.web.trusted_proxies, peer_ip);
+            let admitted = if proxied || forwarded {
                 // Admitted as the client its header names, once it has come.
                 admission::admit_proxy(limits, others).map(|()| String::new())
             } else {
@@ -63,21 +67,27 @@ impl Server {
                 continue;
             }
             let mut user = User::new(host, chrono::Utc::now().timestamp(), now);
-            let transport = match (self.listener_tls[index], &self.tls_config) {
+            let session = match (self.listener_tls[index], &self.tls_config) {
                 (true, Some(config)) => match rustls::ServerConnection::new(config.clone()) {
-                    Ok(t) => Transport::tls(t),
+                    Ok(t) => Some(t),
                     Err(e) => {
                         log::warn!("peer={peer} TLS setup failed: {e}");
                         continue;
                     }
                 },
-                _ => Transport::plain(),
+                _ => None,
+            };
+            let transport = match (web, session) {
+                (true, session) => Transport::ws(self.config.web.clone(), peer_ip, session),
+                (false, Some(session)) => Transport::tls(session),
+                (false, None) => Transport::plain(),
             };
             user.tls = transport.is_tls();
             let mut conn = Conn::new(id, Sock::Tcp(sock), peer, user, now);
             conn.transport = transport;
             conn.awaiting_proxy = proxied;
-            if !proxied {
+            conn.awaiting_forwarded = forwarded;
+            if !proxied && !forwarded {
                 *self.state.per_ip.entry(key.clone()).or_insert(0) += 1;
             }
             conn.ip_key = key.into();
@@ -90,7 +100,7 @@ impl Server {
                 .config
                 .registration_timeout()
                 .min(self.config.ping_interval());
-            if self.listener_tls[index] {
+            if self.listener_tls[index] || web {
                 first = first.min(self.config.handshake_timeout());
             }
             self.timers.push(Reverse((now + first, id.slot, id.serial)));

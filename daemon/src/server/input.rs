@@ -78,11 +78,23 @@ impl Server {
             return;
         };
         let result = conn.read_some(&mut self.scratch, READ_BUDGET);
+        let awaiting_forwarded = conn.awaiting_forwarded;
         if conn.read_pending && !conn.throttled {
             self.read_again.push(slot);
         }
         if conn.transport_wants_write() {
             self.conns.mark_dirty(slot);
+        }
+        if awaiting_forwarded
+            && !admission::admit_forwarded(
+                &mut self.conns,
+                &mut self.state,
+                &self.config,
+                slot,
+                now,
+            )
+        {
+            return;
         }
         self.process_lines(slot, now);
         let recvq = self.config.limits.recvq_bytes;

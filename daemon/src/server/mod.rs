@@ -46,6 +46,8 @@ pub struct Server {
     listeners: Vec<TcpListener>,
     /// Whether listener `i` speaks TLS.
     listener_tls: Vec<bool>,
+    /// Whether listener `i` is a web listener (`[web]`: HTTP and WebSocket).
+    listener_web: Vec<bool>,
     /// The TLS settings new connections get (replaced on reload).
     tls_config: Option<Arc<rustls::ServerConfig>>,
     /// Read ends of the signal pipes (SIGTERM/SIGINT, SIGHUP), once installed.

@@ -84,8 +84,14 @@ impl Server {
         let poll = Poll::new().map_err(StartError::Poll)?;
         let mut listeners = Vec::new();
         let mut listener_tls = Vec::new();
-        let tls_addrs = if tls_config.is_some() {
-            config.tls.listen.clone()
+        let mut listener_web = Vec::new();
+        let (tls_addrs, web_tls_addrs) = if tls_config.is_some() {
+            (config.tls.listen.clone(), config.web.tls_listen.clone())
+        } else {
+            (Vec::new(), Vec::new())
+        };
+        let web_addrs = if sockets {
+            config.web.listen.clone()
         } else {
             Vec::new()
         };
@@ -93,15 +99,18 @@ impl Server {
             .server
             .listen
             .iter()
-            .map(|a| (*a, false))
-            .chain(tls_addrs.into_iter().map(|a| (a, true)));
-        for (i, (addr, tls)) in all.enumerate() {
+            .map(|a| (*a, false, false))
+            .chain(tls_addrs.into_iter().map(|a| (a, true, false)))
+            .chain(web_addrs.into_iter().map(|a| (a, false, true)))
+            .chain(web_tls_addrs.into_iter().map(|a| (a, true, true)));
+        for (i, (addr, tls, web)) in all.enumerate() {
             let mut l = TcpListener::bind(addr).map_err(|e| StartError::Bind(addr, e))?;
             poll.registry()
                 .register(&mut l, Token(LISTENER_BASE + i), Interest::READABLE)
                 .map_err(StartError::Poll)?;
             listeners.push(l);
             listener_tls.push(tls);
+            listener_web.push(web);
         }
         let waker = Arc::new(Waker::new(poll.registry(), WAKER).map_err(StartError::Poll)?);
         let motd = config.motd_lines();
@@ -137,7 +146,9 @@ impl Server {
         state.tls_port = listeners
             .iter()
             .zip(&listener_tls)
-            .find(|(_, tls)| **tls)
+            .zip(&listener_web)
+            .find(|((_, tls), web)| **tls && !**web)
+            .map(|((l, tls), _)| (l, tls))
             .and_then(|(l, _)| l.local_addr().ok())
             .map(|a| a.port());
         state.last_msg_id = loaded.last_id;
@@ -149,6 +160,7 @@ impl Server {
             state.scram_secret = vec![0; 32];
             rand::rngs::OsRng.fill_bytes(&mut state.scram_secret);
         }
+        state.login_tokens = crate::state::tokens::LoginTokens::load(loaded.tokens);
         for a in loaded.accounts {
             state.accounts.insert(chatd_proto::fold(&a.name), a);
         }
@@ -160,6 +172,7 @@ impl Server {
             poll,
             listeners,
             listener_tls,
+            listener_web,
             tls_config,
             signals: Vec::new(),
             conns: Conns::new(config.limits.sendq_bytes, config.limits.max_clients),
@@ -196,12 +209,22 @@ impl Server {
         self.addrs(true)
     }
 
+    /// The web listeners' addresses (`[web]`), plain (`tls` false) or HTTPS.
+    pub fn web_addrs(&self, tls: bool) -> Vec<SocketAddr> {
+        self.addrs_of(tls, true)
+    }
+
     pub(super) fn addrs(&self, tls: bool) -> Vec<SocketAddr> {
+        self.addrs_of(tls, false)
+    }
+
+    fn addrs_of(&self, tls: bool, web: bool) -> Vec<SocketAddr> {
         self.listeners
             .iter()
             .zip(&self.listener_tls)
-            .filter(|(_, t)| **t == tls)
-            .filter_map(|(l, _)| l.local_addr().ok())
+            .zip(&self.listener_web)
+            .filter(|((_, t), w)| **t == tls && **w == web)
+            .filter_map(|((l, _), _)| l.local_addr().ok())
             .collect()
     }
 

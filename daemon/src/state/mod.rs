@@ -8,6 +8,7 @@ pub mod monitor;
 pub mod multiline;
 pub mod names;
 pub mod scram;
+pub mod tokens;
 pub mod user;
 pub mod whowas;
 
@@ -79,6 +80,8 @@ pub struct State {
     pub whowas: whowas::Whowas,
     /// Every account's read markers (draft/read-marker).
     pub read_markers: markers::ReadMarkers,
+    /// Every account's login tokens (`SESSION CREATE`).
+    pub login_tokens: tokens::LoginTokens,
 }
 
 /// Counts of messages in each of the last 60 seconds.

@@ -119,6 +119,22 @@ pub struct Loaded {
     pub scram_secret: Vec<u8>,
     /// Every read marker (draft/read-marker).
     pub read_markers: Vec<ReadMarker>,
+    /// Login tokens, oldest first.
+    pub tokens: Vec<LoginToken>,
+}
+
+/// A login token (`SESSION CREATE`, `docs/protocol.md`): only the SHA-256 of its
+/// secret is kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginToken {
+    /// Its public name, for listing and revoking.
+    pub id: String,
+    pub account: AccountId,
+    pub hash: [u8; 32],
+    /// What the client called it ("web", a browser's name).
+    pub label: String,
+    /// Unix seconds.
+    pub created: i64,
 }
 
 /// The loop's handle on the store thread and the hasher.

@@ -50,6 +50,13 @@ pub enum Request {
     },
     /// Delete an account with its queue and memberships (not its logged messages).
     DeleteAccount { account: AccountId },
+    /// Keep a login token (its hash) for its account.
+    SaveToken(LoginToken),
+    /// Revoke one login token of `account` (by id), or all of them.
+    DeleteTokens {
+        account: AccountId,
+        id: Option<String>,
+    },
     /// Record that an account was seen now (login, logout, disconnect).
     Seen { account: String, time: i64 },
     /// The account's offline queue, oldest first. Answered with [`Completion::Queue`].
@@ -256,6 +263,8 @@ impl Request {
             Request::Verify { .. } => "Verify",
             Request::SetScram { .. } => "SetScram",
             Request::DeleteAccount { .. } => "DeleteAccount",
+            Request::SaveToken(_) => "SaveToken",
+            Request::DeleteTokens { .. } => "DeleteTokens",
             Request::Seen { .. } => "Seen",
             Request::FetchQueue { .. } => "FetchQueue",
             Request::Dequeue { .. } => "Dequeue",

@@ -222,6 +222,17 @@ pub(super) const MIGRATIONS: &[&str] = &[
         value BLOB NOT NULL
     ) WITHOUT ROWID;
     ",
+    // 7: login tokens (the web client's "keep me logged in"), only their SHA-256.
+    "
+    CREATE TABLE login_tokens (
+        id TEXT PRIMARY KEY,
+        account_id INTEGER NOT NULL,
+        hash BLOB NOT NULL UNIQUE,
+        label TEXT NOT NULL,
+        created INTEGER NOT NULL
+    );
+    CREATE INDEX login_tokens_account ON login_tokens (account_id);
+    ",
 ];
 
 /// The schema version this code writes.

@@ -54,6 +54,11 @@
 //! - `message_ids` — IRCv3 message-ids on TAGMSG and channel events.
 //! - `setname` — IRCv3 setname and `NAMELEN`.
 //! - `statusmsg` — STATUSMSG (modern.ircdocs.horse).
+//! - `login_tokens` — SESSION CREATE/REVOKE, logging in with a token over SASL.
+//! - `web_client` — the web client in headless Chromium (WebDriver): chat, offline
+//!   messages, scroll-back, notifications, a phone-sized screen.
+//! - `websocket` — IRC over WebSocket on the web listener (IRCv3 `websocket`, RFC
+//!   6455), the web pages' HTTP security headers, `Origin`, `X-Forwarded-For`.
 
 mod account_registration;
 mod account_tag;
@@ -72,6 +77,7 @@ mod input;
 mod invite_notify;
 mod labeled_response;
 mod limits;
+mod login_tokens;
 mod message;
 mod message_ids;
 mod message_redaction;
@@ -96,5 +102,7 @@ mod setname;
 mod statusmsg;
 mod store_failure;
 mod userhost_in_names;
+mod web_client;
+mod websocket;
 mod whowas;
 mod whox;

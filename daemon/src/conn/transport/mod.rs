@@ -1,7 +1,7 @@
 //! The transport seam: what turns the bytes a socket gives into lines for the
 //! [`LineBuffer`], and queued lines into bytes on the socket. Plain TCP
-//! ([`plain`]) and TLS ([`tls`]) today; a WebSocket transport is one more variant
-//! here and no change to the loop.
+//! ([`plain`]), TLS ([`tls`]), and WebSocket over either ([`ws`], which also serves
+//! the web client's pages before the upgrade).
 //!
 //! An enum rather than a trait object: the variant is one predictable branch per
 //! read or flush, with no allocation or indirection beyond what TLS already has.
@@ -10,9 +10,11 @@
 
 mod plain;
 mod tls;
+mod ws;
 
 pub use plain::Plain;
 pub use tls::Tls;
+pub use ws::Ws;
 
 use super::queue::OutQueue;
 use super::sock::Sock;
@@ -41,6 +43,8 @@ pub enum Transport {
     Plain(Plain),
     /// TLS: records on the socket, the lines inside them (rustls).
     Tls(Box<Tls>),
+    /// WebSocket (HTTP first), over plain TCP or TLS.
+    Ws(Box<Ws>),
 }
 
 impl Transport {
@@ -54,8 +58,31 @@ impl Transport {
         Transport::Tls(Box::new(Tls::new(session)))
     }
 
+    /// A web listener's connection: HTTP pages, then perhaps a WebSocket; over TLS
+    /// when `tls` is given.
+    pub fn ws(
+        config: crate::config::WebConfig,
+        peer: std::net::IpAddr,
+        tls: Option<rustls::ServerConnection>,
+    ) -> Transport {
+        Transport::Ws(Box::new(Ws::new(config, peer, tls)))
+    }
+
     pub fn is_tls(&self) -> bool {
-        matches!(self, Transport::Tls(_))
+        match self {
+            Transport::Plain(_) => false,
+            Transport::Tls(_) => true,
+            Transport::Ws(w) => w.is_tls(),
+        }
+    }
+
+    /// The client a trusted reverse proxy named in a WebSocket upgrade
+    /// (`X-Forwarded-For`, `Forwarded`), once: the loop admits it as that client.
+    pub fn take_forwarded(&mut self) -> Option<std::net::IpAddr> {
+        match self {
+            Transport::Ws(w) => w.take_forwarded(),
+            _ => None,
+        }
     }
 
     /// Reads what the socket has, up to `budget` bytes of lines, into `lines`.
@@ -70,6 +97,7 @@ impl Transport {
         match self {
             Transport::Plain(p) => p.read(sock, lines, scratch, budget),
             Transport::Tls(t) => t.read(sock, lines, scratch, budget),
+            Transport::Ws(w) => w.read(sock, lines, scratch, budget),
         }
     }
 
@@ -80,6 +108,7 @@ impl Transport {
         match self {
             Transport::Plain(_) => plain::flush(sock, out),
             Transport::Tls(t) => t.flush(sock, out),
+            Transport::Ws(w) => w.flush(sock, out),
         }
     }
 
@@ -88,6 +117,7 @@ impl Transport {
         match self {
             Transport::Plain(_) => false,
             Transport::Tls(t) => t.handshaking(),
+            Transport::Ws(w) => w.handshaking(),
         }
     }
 
@@ -97,14 +127,17 @@ impl Transport {
         match self {
             Transport::Plain(_) => false,
             Transport::Tls(t) => t.wants_write(),
+            Transport::Ws(w) => w.wants_write(),
         }
     }
 
     /// Says goodbye at the transport's level before the socket is shut (a TLS
     /// close_notify), best effort.
     pub fn close(&mut self, sock: &mut Sock) {
-        if let Transport::Tls(t) = self {
-            t.close(sock);
+        match self {
+            Transport::Plain(_) => {}
+            Transport::Tls(t) => t.close(sock),
+            Transport::Ws(w) => w.close(sock),
         }
     }
 }

@@ -38,6 +38,23 @@ impl Tls {
         scratch: &mut [u8],
         budget: usize,
     ) -> io::Result<ReadOutcome> {
+        self.read_plain(sock, scratch, budget, |bytes| {
+            lines.push(bytes);
+            lines.pending() > LINES_HIGH_WATER
+        })
+    }
+
+    /// Reads records from the socket and hands the plaintext in them to `take`,
+    /// up to `budget` bytes or until `take` says it has enough (returns `true`).
+    /// The IRC lines of [`Tls::read`], and the HTTP and WebSocket bytes of the
+    /// WebSocket transport over TLS.
+    pub(super) fn read_plain(
+        &mut self,
+        sock: &mut Sock,
+        scratch: &mut [u8],
+        budget: usize,
+        mut take: impl FnMut(&[u8]) -> bool,
+    ) -> io::Result<ReadOutcome> {
         let tls = &mut self.session;
         let mut total = 0;
         let mut eof = false;
@@ -58,6 +75,7 @@ impl Tls {
                     format!("TLS error: {e}"),
                 ));
             }
+            let mut full = false;
             loop {
                 match tls.reader().read(scratch) {
                     Ok(0) => {
@@ -65,7 +83,7 @@ impl Tls {
                         break;
                     }
                     Ok(n) => {
-                        lines.push(&scratch[..n]);
+                        full |= take(&scratch[..n]);
                         total += n;
                     }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
@@ -83,7 +101,7 @@ impl Tls {
                     more: Some(false),
                 });
             }
-            if lines.pending() > LINES_HIGH_WATER {
+            if full {
                 break;
             }
         }
@@ -92,6 +110,25 @@ impl Tls {
             eof: false,
             more: Some(true),
         })
+    }
+
+    /// Hands plaintext to rustls, as much as its buffer takes; returns how much.
+    pub(super) fn take_plain(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        self.session.writer().write(bytes)
+    }
+
+    /// Writes records until none is left (`true`) or the socket would block.
+    pub(super) fn send_records(&mut self, sock: &mut Sock) -> io::Result<bool> {
+        while self.session.wants_write() {
+            match self.session.write_tls(sock) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(true)
     }
 
     /// Plaintext counts as written once rustls has sent every record.
@@ -106,14 +143,8 @@ impl Tls {
                 self.pending += n as u64;
                 out.consume(n, false);
             }
-            while self.session.wants_write() {
-                match self.session.write_tls(sock) {
-                    Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                    Ok(_) => {}
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => return Err(e),
-                }
+            if !self.send_records(sock)? {
+                return Ok(false);
             }
             out.count_written(std::mem::take(&mut self.pending));
             if out.is_empty() {

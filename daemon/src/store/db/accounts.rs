@@ -65,7 +65,7 @@ pub(in crate::store) fn load_accounts(conn: &Connection) -> Result<Vec<Account>>
     rows.collect()
 }
 
-/// [`super::Request::DeleteAccount`]: the account, its queue and its memberships
+/// [`super::Request::DeleteAccount`]: the account, its queue, memberships and login tokens
 /// (its logged messages stay, under an identity no later account has).
 pub(in crate::store) fn delete_account(conn: &Connection, account: AccountId) -> Result<()> {
     conn.prepare_cached("DELETE FROM offline_queue WHERE account_id = ?1")?
@@ -74,6 +74,7 @@ pub(in crate::store) fn delete_account(conn: &Connection, account: AccountId) ->
         .execute([account])?;
     conn.prepare_cached("DELETE FROM read_markers WHERE account_id = ?1")?
         .execute([account])?;
+    delete_tokens(conn, account, None)?;
     conn.prepare_cached("DELETE FROM accounts WHERE id = ?1")?
         .execute([account])?;
     Ok(())

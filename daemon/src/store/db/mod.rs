@@ -23,6 +23,7 @@ mod queue;
 mod targets;
 #[cfg(test)]
 pub(super) mod tests;
+mod tokens;
 
 pub(super) use accounts::*;
 pub(super) use channels::*;
@@ -31,6 +32,7 @@ pub(super) use messages::*;
 pub(super) use ops::*;
 pub(super) use queue::*;
 pub(super) use targets::*;
+pub(super) use tokens::*;
 
 /// Statements we keep prepared (the default cache of 16 is too small for all of them).
 pub(super) const STATEMENT_CACHE: usize = 64;

@@ -231,6 +231,14 @@ pub(super) fn execute(
             db::delete_account(conn, *account)?;
             None
         }
+        Request::SaveToken(token) => {
+            db::save_token(conn, token)?;
+            None
+        }
+        Request::DeleteTokens { account, id } => {
+            db::delete_tokens(conn, *account, id.as_deref())?;
+            None
+        }
         Request::Seen { account, time } => {
             db::seen(conn, account, *time)?;
             None
@@ -447,6 +455,8 @@ pub(super) fn failure_of(request: &Request, why: &str) -> Option<Completion> {
         Request::AddBan(_) | Request::RemoveBan { .. } | Request::SetScram { .. } => return None,
         Request::Log(_)
         | Request::DeleteAccount { .. }
+        | Request::SaveToken(_)
+        | Request::DeleteTokens { .. }
         | Request::Seen { .. }
         | Request::Dequeue { .. }
         | Request::Join { .. }

@@ -285,6 +285,7 @@ fn load(conn: &Connection) -> rusqlite::Result<Loaded> {
         last_id: db::last_id(conn)?,
         bans: db::load_bans(conn, now_ms() / 1000)?,
         scram_secret: db::server_secret(conn, "scram")?,
+        tokens: db::load_tokens(conn)?,
     })
 }
 
