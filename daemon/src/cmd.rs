@@ -116,6 +116,12 @@ pub static COMMANDS: &[Spec] = &[
         run: reg::user,
     },
     Spec {
+        name: "SETNAME",
+        min_params: 1,
+        access: Access::Registered,
+        run: reg::setname,
+    },
+    Spec {
         name: "PING",
         min_params: 0,
         access: Access::Any,
@@ -389,13 +395,30 @@ impl Cx<'_> {
         self.conns.get(slot).map(|c| &c.user)
     }
 
-    /// A message from the sender to others, with the `time` tag; `tags` are relayed
-    /// client-only tags.
-    pub fn relay_from(&self, slot: usize, command: &str, params: Vec<String>) -> Message {
-        let source = self.user_of(slot).map(User::source).unwrap_or_default();
-        Message::new(command, params)
+    /// A message from `slot` to others, with the tags every relayed event carries:
+    /// `time` (server-time), `msgid` (message-ids: once event-playback keeps them,
+    /// any event may be referred to), `account` (account-tag) when logged in, and
+    /// `bot` (bot-mode) from a `+B` client. Each is shown only to the clients that
+    /// negotiated it (`outgoing.rs`).
+    pub fn relay_from(&mut self, slot: usize, command: &str, params: Vec<String>) -> Message {
+        let id = self
+            .state
+            .next_msg_id(chrono::Utc::now().timestamp_millis());
+        let (source, account, bot) = match self.user_of(slot) {
+            Some(u) => (u.source(), u.account.clone(), u.bot),
+            None => (String::new(), None, false),
+        };
+        let mut m = Message::new(command, params)
             .with_source(source)
             .with_tag("time", server_time_now())
+            .with_tag("msgid", crate::store::msgid_of(id));
+        if let Some(account) = account {
+            m = m.with_tag("account", account);
+        }
+        if bot {
+            m = m.with_tag("bot", "");
+        }
+        m
     }
 
     /// Sends to every member of a channel (by folded name) except `except`; with
@@ -428,6 +451,56 @@ impl Cx<'_> {
                 self.conns.send(slot, bytes);
             }
         }
+    }
+
+    /// Sends to every member of a channel (by folded name) except `except`: `with` to
+    /// those that negotiated `cap`, `without` to the others (extended-join, the forms
+    /// of one event that differ by more than tags).
+    pub fn send_to_channel_split(
+        &mut self,
+        folded: &str,
+        except: Option<usize>,
+        cap: Cap,
+        with: &mut Outgoing,
+        without: &mut Outgoing,
+    ) {
+        let Some(chan) = self.state.channels.get(folded) else {
+            return;
+        };
+        for &slot in chan.members.keys() {
+            if Some(slot) == except {
+                continue;
+            }
+            let Some(conn) = self.conns.get(slot) else {
+                continue;
+            };
+            let caps = conn.user.caps;
+            let out = if caps.has(cap) {
+                &mut *with
+            } else {
+                &mut *without
+            };
+            let bytes = out.bytes_for(caps);
+            if slot == self.me {
+                self.replies.push(bytes);
+            } else {
+                self.conns.send(slot, bytes);
+            }
+        }
+    }
+
+    /// Tells those who watch `slot` of a change of its identity (AWAY, SETNAME,
+    /// CHGHOST): everyone sharing a channel with it that negotiated `needs`, and it
+    /// itself when `include_self`. The one place such a change fans out, so a watch
+    /// list (MONITOR with extended-monitor) adds its watchers here.
+    pub fn send_identity_change(
+        &mut self,
+        slot: usize,
+        out: &mut Outgoing,
+        include_self: bool,
+        needs: Cap,
+    ) {
+        self.send_to_peers(slot, out, include_self, Some(needs));
     }
 
     /// Sends to everyone who shares a channel with `slot`, each once; to `slot` itself

@@ -17,6 +17,11 @@ fuzz_target!(|data: &[u8]| {
 
 fn check(first: &Message) {
     assert!(!first.command.is_empty(), "parsed an empty command");
+    // What the parser accepts is always writable: no middle parameter it gives back
+    // is empty, holds a space or starts with `:`.
+    first
+        .check()
+        .unwrap_or_else(|e| panic!("parsed {first:?} cannot be written: {e}"));
     let wire = first.to_line();
     assert!(wire.ends_with(b"\r\n"), "to_line without CRLF: {wire:?}");
     let text = std::str::from_utf8(&wire).expect("to_line writes UTF-8");

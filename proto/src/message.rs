@@ -112,8 +112,38 @@ impl Message {
         self.to_line_with(|_| true)
     }
 
+    /// Whether this message can be written as one IRC line: every parameter but the
+    /// last must be a valid middle parameter (RFC 1459 §2.3.1: not empty, no space,
+    /// not starting with `:`), or the line would mean something else.
+    pub fn check(&self) -> Result<(), ParamError> {
+        let last = self.params.len().saturating_sub(1);
+        match self
+            .params
+            .iter()
+            .take(last)
+            .position(|p| !is_valid_middle(p))
+        {
+            Some(index) => Err(ParamError::BadMiddle {
+                index,
+                param: self.params[index].clone(),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// The wire form with its `\r\n`, or why it cannot be written.
+    pub fn try_to_line(&self) -> Result<Vec<u8>, ParamError> {
+        self.check()?;
+        Ok(self.to_line())
+    }
+
     /// The wire form with its `\r\n`, keeping only the tags `keep` accepts.
+    ///
+    /// A message that fails [`Message::check`] is a bug in its builder: debug builds
+    /// (tests, fuzzing) panic; release builds write each bad middle parameter as `*`
+    /// rather than send a line that reads differently from what was built.
     pub fn to_line_with(&self, keep: impl Fn(&Tag) -> bool) -> Vec<u8> {
+        debug_assert!(self.check().is_ok(), "{:?}: {self:?}", self.check());
         let mut s = String::with_capacity(self.wire_len_hint());
         self.write_with(&mut s, keep)
             .expect("writing to a String cannot fail");
@@ -168,10 +198,44 @@ impl Message {
             if i == last && (self.trailing || needs_trailing(p)) {
                 out.write_char(':')?;
             }
+            // Never a middle parameter that would shift or end the others.
+            let p = if i < last && !is_valid_middle(p) {
+                "*"
+            } else {
+                p
+            };
             out.write_str(p)?;
         }
         Ok(())
     }
+}
+
+/// Why a [`Message`] cannot be written as one IRC line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ParamError {
+    /// Parameter `index`, not the last one, is empty, holds a space or starts with
+    /// `:` (`param` is its value).
+    BadMiddle { index: usize, param: String },
+}
+
+impl fmt::Display for ParamError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ParamError::BadMiddle { index, param } => {
+                write!(
+                    f,
+                    "parameter {index} ({param:?}) cannot be a middle parameter"
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for ParamError {}
+
+/// A parameter that may stand before the last one: not empty, no space, no leading `:`.
+pub fn is_valid_middle(p: &str) -> bool {
+    !p.is_empty() && !p.starts_with(':') && !p.contains(' ')
 }
 
 /// A last parameter needs the `:` form when it is empty, holds a space or starts with `:`.
@@ -256,6 +320,36 @@ mod tests {
         assert_eq!(m, Message::new("PRIVMSG", ["#c", "word"]), "same meaning");
         let m = Message::new("AWAY", Vec::<String>::new()).with_trailing();
         assert_eq!(m.to_string(), "AWAY");
+    }
+
+    #[test]
+    fn bad_middle_parameters_are_refused() {
+        let cases: &[(&[&str], Option<usize>)] = &[
+            (&["#c", "k", "key", "Invalid key"], None),
+            (&["#c", "k", "", "Invalid key"], Some(2)),
+            (&["#c", "k", "a b", "Invalid key"], Some(2)),
+            (&["#c", ":x", "text"], Some(1)),
+            (&["", "text"], Some(0)),
+            (&["only one may be anything"], None),
+            (&["#c", ""], None),
+        ];
+        for (params, bad) in cases {
+            let m = Message::new("696", params.iter().copied());
+            let got = m
+                .check()
+                .err()
+                .map(|ParamError::BadMiddle { index, .. }| index);
+            assert_eq!(got, *bad, "{params:?}");
+            assert_eq!(m.try_to_line().is_ok(), bad.is_none(), "{params:?}");
+        }
+    }
+
+    #[test]
+    fn release_builds_write_a_bad_middle_as_a_star() {
+        let m = Message::new("696", ["#c", "k", "a b", "Invalid key"]);
+        let mut s = String::new();
+        m.write_to(&mut s, true).unwrap();
+        assert_eq!(s, "696 #c k * :Invalid key");
     }
 
     #[test]

@@ -143,3 +143,18 @@ pub fn history_batch_in<'a>(got: &'a [Message], target: &str) -> Option<Vec<&'a 
             .collect(),
     )
 }
+
+/// The value of ISUPPORT token `key` (`Some("")` for a token without one), from the
+/// 005 lines VERSION sends.
+pub fn isupport(c: &mut Client, key: &str) -> Option<String> {
+    c.send("VERSION");
+    let got = c.sync();
+    all(&got, chatd_proto::numeric::RPL_ISUPPORT)
+        .iter()
+        .flat_map(|m| &m.params[1..m.params.len().saturating_sub(1)])
+        .find_map(|t| match t.split_once('=') {
+            Some((k, v)) if k == key => Some(v.to_string()),
+            None if t == key => Some(String::new()),
+            _ => None,
+        })
+}

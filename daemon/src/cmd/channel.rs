@@ -1,9 +1,9 @@
-//! Channel commands: `JOIN`, `PART`, `TOPIC`, `NAMES`, `LIST`, `KICK`, `INVITE`.
-//! Channel `MODE` is in `mode.rs`.
+//! Channel commands: `JOIN` (with extended-join), `PART`, `TOPIC`, `NAMES`, `LIST`,
+//! `KICK`, `INVITE` (with invite-notify). Channel `MODE` is in `mode.rs`.
 
 use super::{err, no_such_channel, no_such_nick, not_chanop, not_on_channel, CmdError, Cx};
 use crate::outgoing::Outgoing;
-use crate::state::channel::Topic;
+use crate::state::channel::{Topic, Who};
 use crate::state::names::is_valid_channel;
 use crate::state::{Cap, Channel, Member, State};
 use crate::store::{Incarnation, Request};
@@ -68,13 +68,18 @@ fn join_inner(cx: &mut Cx, name: &str, key: Option<&str>, remembered: Option<Inc
     }
     let me = cx.me;
     let source = cx.user().source();
+    let account = cx.user().account.clone();
+    let who = Who {
+        source: &source,
+        account: account.as_deref(),
+    };
     let my_id = cx.conns.get(me).expect("the sender is connected").id;
     let now = chrono::Utc::now().timestamp();
     let created = match cx.state.channels.get_mut(&folded) {
         Some(chan) => {
             let member = remembered == Some(chan.incarnation);
-            let invited = chan.invites.contains(&my_id) || member;
-            let refusal = if chan.is_banned(&source) && !chan.invites.contains(&my_id) {
+            let invited = chan.invites.contains(&my_id) || member || chan.is_invex(&who);
+            let refusal = if chan.is_banned(&who) && !chan.invites.contains(&my_id) {
                 Some((ERR_BANNEDFROMCHAN, "Cannot join channel (+b)"))
             } else if chan.modes.invite_only && !invited {
                 Some((ERR_INVITEONLYCHAN, "Cannot join channel (+i)"))
@@ -134,8 +139,24 @@ fn join_inner(cx: &mut Cx, name: &str, key: Option<&str>, remembered: Option<Inc
             last_id: cx.state.last_msg_id,
         });
     }
-    let mut out = Outgoing::new(cx.relay_from(me, "JOIN", vec![chan_name.clone()]));
-    cx.send_to_channel(&folded, &mut out, None, None);
+    let join = cx.relay_from(me, "JOIN", vec![chan_name.clone()]);
+    // extended-join: `JOIN <channel> <account> :<realname>` (`*` when logged out) to
+    // those that asked for it, the plain form to the others.
+    // https://ircv3.net/specs/extensions/extended-join
+    let mut extended = join.clone();
+    extended
+        .params
+        .push(account.clone().unwrap_or_else(|| "*".into()));
+    extended.params.push(cx.user().realname.to_string());
+    let mut out = Outgoing::new(join);
+    let mut out_extended = Outgoing::new(extended.with_trailing());
+    cx.send_to_channel_split(
+        &folded,
+        None,
+        Cap::ExtendedJoin,
+        &mut out_extended,
+        &mut out,
+    );
     // away-notify: members learn at once that the newcomer is away.
     if let Some(away) = cx.user().away.clone() {
         let away = cx.relay_from(me, "AWAY", vec![away.to_string()]);
@@ -345,10 +366,33 @@ pub fn list(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
     Ok(())
 }
 
-/// `KICK <channel> <nick>{,<nick>} [:<reason>]` — RFC 2812 §3.2.8. IRC operators
-/// may kick in any channel.
+/// `KICK <channel>{,<channel>} <nick>{,<nick>} [:<reason>]` — RFC 2812 §3.2.8: one
+/// channel with several nicks kicks each from it; several channels pair one by one
+/// with as many nicks. IRC operators may kick in any channel.
 pub fn kick(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
-    let name = msg.param(0);
+    let chans: Vec<&str> = msg.param(0).split(',').filter(|n| !n.is_empty()).collect();
+    let nicks: Vec<&str> = msg.param(1).split(',').filter(|n| !n.is_empty()).collect();
+    let max = cx.config.limits.targets_per_message;
+    let pairs: Vec<(&str, &str)> = match (chans.as_slice(), nicks.len()) {
+        ([], _) | (_, 0) => return Err(err(ERR_NEEDMOREPARAMS, ["KICK", "Not enough parameters"])),
+        ([chan], _) => nicks.iter().map(|n| (*chan, *n)).collect(),
+        (many, n) if many.len() == n => many.iter().copied().zip(nicks).collect(),
+        _ => return Err(err(ERR_NEEDMOREPARAMS, ["KICK", "Not enough parameters"])),
+    };
+    let reason = match msg.param(2) {
+        "" => cx.user().nick.clone(),
+        r => truncate(r, cx.config.limits.kick_len).to_string(),
+    };
+    for (name, target) in pairs.into_iter().take(max) {
+        if let Err(e) = kick_one(cx, name, target, &reason) {
+            cx.send_err(e);
+        }
+    }
+    Ok(())
+}
+
+/// One `KICK` of `target` from channel `name` by the sender.
+fn kick_one(cx: &mut Cx, name: &str, target: &str, reason: &str) -> Result<(), CmdError> {
     let me = cx.me;
     let oper = cx.user().oper.is_some();
     let (folded, chan) = channel_named(cx.state, name)?;
@@ -359,48 +403,38 @@ pub fn kick(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
     if !chan.is_op(me) && !oper {
         return Err(not_chanop(&chan_name));
     }
-    let reason = match msg.param(2) {
-        "" => cx.user().nick.clone(),
-        r => truncate(r, cx.config.limits.kick_len).to_string(),
+    let Some(slot) = cx.state.slot_of_nick(target) else {
+        return Err(no_such_nick(target));
     };
-    let source = cx.user().source();
-    let max = cx.config.limits.targets_per_message;
-    for target in msg.param(1).split(',').filter(|n| !n.is_empty()).take(max) {
-        let Some(slot) = cx.state.slot_of_nick(target) else {
-            cx.send_err(no_such_nick(target));
-            continue;
-        };
-        let in_chan = cx
-            .state
-            .channels
-            .get(&folded)
-            .is_some_and(|c| c.member(slot).is_some());
-        if !in_chan {
-            cx.reply(
-                ERR_USERNOTINCHANNEL,
-                &[target, chan_name.as_str(), "They aren't on that channel"],
-            );
-            continue;
-        }
-        kick_member(cx, &folded, slot, &source, &reason);
-        if !cx.state.channels.contains_key(&folded) {
-            break;
-        }
+    if chan.member(slot).is_none() {
+        return Err(err(
+            ERR_USERNOTINCHANNEL,
+            [target, chan_name.as_str(), "They aren't on that channel"],
+        ));
     }
+    let victim = cx.user_of(slot).map(|u| u.nick.clone()).unwrap_or_default();
+    let kick = cx.relay_from(me, "KICK", vec![chan_name, victim, reason.to_string()]);
+    kick_with(cx, &folded, slot, kick.with_trailing());
     Ok(())
 }
 
-/// Removes `slot` from a channel with a `KICK` from `source` (a user or the server),
-/// which every member sees; the membership is forgotten.
+/// Removes `slot` from a channel with a `KICK` from `source` (the server), which
+/// every member sees; the membership is forgotten.
 pub fn kick_member(cx: &mut Cx, folded: &str, slot: usize, source: &str, reason: &str) {
     let Some(chan_name) = cx.state.channels.get(folded).map(|c| c.name.clone()) else {
         return;
     };
     let victim = cx.user_of(slot).map(|u| u.nick.clone()).unwrap_or_default();
+    let id = cx.state.next_msg_id(chrono::Utc::now().timestamp_millis());
     let kick = Message::new("KICK", [chan_name, victim, reason.to_string()])
         .with_source(source)
         .with_tag("time", crate::outgoing::server_time_now())
+        .with_tag("msgid", crate::store::msgid_of(id))
         .with_trailing();
+    kick_with(cx, folded, slot, kick);
+}
+
+fn kick_with(cx: &mut Cx, folded: &str, slot: usize, kick: Message) {
     let mut out = Outgoing::new(kick);
     cx.send_to_channel(folded, &mut out, None, None);
     forget_membership(cx, slot, folded);
@@ -452,6 +486,22 @@ pub fn invite(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
     }
     let mut out = Outgoing::new(cx.relay_from(me, "INVITE", vec![target_nick, chan_name]));
     cx.send_outgoing(target, &mut out);
+    // invite-notify: the channel's operators (who could invite too) hear of it.
+    // https://ircv3.net/specs/extensions/invite-notify
+    let ops: Vec<usize> = cx.state.channels[&folded]
+        .members
+        .iter()
+        .filter(|(&slot, m)| m.op && slot != me && slot != target)
+        .map(|(&slot, _)| slot)
+        .collect();
+    for slot in ops {
+        if cx
+            .user_of(slot)
+            .is_some_and(|u| u.caps.has(Cap::InviteNotify))
+        {
+            cx.send_outgoing(slot, &mut out);
+        }
+    }
     Ok(())
 }
 

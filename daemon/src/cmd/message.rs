@@ -1,6 +1,7 @@
-//! Messaging: `PRIVMSG`, `NOTICE`, `TAGMSG` to channels and nicks (several targets),
-//! and `AWAY`. Live messages carry `time` (server-time), `msgid` and relayed
-//! client-only tags (message-tags) and `account` (account-tag); echo-message sends
+//! Messaging: `PRIVMSG`, `NOTICE`, `TAGMSG` to channels (and to a channel's
+//! operators or voiced members, STATUSMSG) and nicks (several targets), and `AWAY`.
+//! Live messages carry `time` (server-time), `msgid` and relayed client-only tags
+//! (message-tags), `account` (account-tag) and `bot` (bot-mode); echo-message sends
 //! the sender its own copy. Every PRIVMSG/NOTICE is logged (batched per loop pass);
 //! one to a registered account that is offline, or whose nick is held by someone not
 //! logged in to it, goes to its offline queue.
@@ -9,6 +10,7 @@ use super::{account, err, history, no_such_channel, no_such_nick, CmdError, Cx};
 use crate::followup::Then;
 use crate::ids::{ConnId, Party};
 use crate::outgoing::Outgoing;
+use crate::state::channel::Who;
 use crate::state::Cap;
 use crate::store::{self, Conv, QueueRefusal, Request, StoredMessage};
 use chatd_proto::numeric::*;
@@ -98,14 +100,21 @@ fn deliver(cx: &mut Cx, msg: &Message, kind: Kind) -> Result<(), CmdError> {
         cx.user_mut().last_message = cx.now;
     }
     let account = cx.user().account.clone();
+    let bot = cx.user().bot;
     let source = cx.user().source();
+    let who = Who {
+        source: &source,
+        account: account.as_deref(),
+    };
     for target in targets {
         // What is relayed, logged and echoed is the text that fits in one line.
         let text = fit_text(text, line_room(cmd, &source, target));
         // One id and one time per target: each is its own logged message.
         let now = chrono::Utc::now();
         let time_ms = now.timestamp_millis();
-        let id = stored_kind.map(|_| cx.state.next_msg_id(time_ms));
+        // TAGMSG is not logged, but may be referred to (a reaction to a reaction):
+        // every message gets an id (https://ircv3.net/specs/extensions/message-ids).
+        let id = Some(cx.state.next_msg_id(time_ms));
         let build = |_cx: &Cx, shown_target: String| {
             let mut m = Message::new(cmd, [shown_target]).with_source(source.as_str());
             if kind != Kind::Tagmsg {
@@ -118,6 +127,9 @@ fn deliver(cx: &mut Cx, msg: &Message, kind: Kind) -> Result<(), CmdError> {
             }
             if let Some(a) = &account {
                 m.tags.push(Tag::new("account", a.as_str()));
+            }
+            if bot {
+                m.tags.push(Tag::new("bot", ""));
             }
             m.tags.extend(client_tags.iter().cloned());
             Outgoing::new(m)
@@ -134,26 +146,51 @@ fn deliver(cx: &mut Cx, msg: &Message, kind: Kind) -> Result<(), CmdError> {
                 text: text.to_string(),
             })
         };
-        if target.starts_with('#') {
-            let folded = fold(target);
+        let (status, chan_target) = split_status(target);
+        if chan_target.starts_with('#') {
+            let folded = fold(chan_target);
             let Some(chan) = cx.state.channels.get(&folded) else {
                 if !quiet {
                     cx.send_err(no_such_channel(target));
                 }
                 continue;
             };
-            if !chan.can_send(me, &source) {
+            let refusal = if !chan.can_send(me, &who) {
+                Some("Cannot send to channel")
+            } else if chan.modes.no_ctcp && is_ctcp(text) && kind != Kind::Tagmsg {
+                Some("Cannot send CTCP to channel (+C)")
+            } else {
+                None
+            };
+            if let Some(refusal) = refusal {
                 if !quiet {
                     let name = chan.name.clone();
-                    cx.reply(
-                        ERR_CANNOTSENDTOCHAN,
-                        &[name.as_str(), "Cannot send to channel"],
-                    );
+                    cx.reply(ERR_CANNOTSENDTOCHAN, &[name.as_str(), refusal]);
                 }
                 continue;
             }
             let name = chan.name.clone();
             let incarnation = chan.incarnation;
+            if let Some(status) = status {
+                // STATUSMSG: to the members with that status or higher only, and
+                // not logged: history is what every member may read.
+                let mut out = build(cx, format!("{status}{name}"));
+                let members: Vec<usize> = chan
+                    .members
+                    .iter()
+                    .filter(|(&slot, m)| slot != me && (m.op || (status == '+' && m.voice)))
+                    .map(|(&slot, _)| slot)
+                    .collect();
+                for slot in members {
+                    if needs.is_none_or(|c| cx.user_of(slot).is_some_and(|u| u.caps.has(c))) {
+                        cx.send_outgoing(slot, &mut out);
+                    }
+                }
+                if echo {
+                    cx.send_outgoing(me, &mut out);
+                }
+                continue;
+            }
             let mut out = build(cx, name.clone());
             cx.send_to_channel(&folded, &mut out, Some(me), needs);
             if echo {
@@ -219,6 +256,21 @@ fn deliver(cx: &mut Cx, msg: &Message, kind: Kind) -> Result<(), CmdError> {
         }
     }
     Ok(())
+}
+
+/// A STATUSMSG target (`@#chan`, `+#chan`; ISUPPORT `STATUSMSG=@+`) split into its
+/// status and channel; any other target comes back whole.
+/// https://modern.ircdocs.horse/#statusmsg-parameter
+fn split_status(target: &str) -> (Option<char>, &str) {
+    match target.chars().next() {
+        Some(c @ ('@' | '+')) if target[1..].starts_with('#') => (Some(c), &target[1..]),
+        _ => (None, target),
+    }
+}
+
+/// A CTCP request or reply other than ACTION (which `+C` lets through).
+fn is_ctcp(text: &str) -> bool {
+    text.starts_with('\u{1}') && !text[1..].starts_with("ACTION")
 }
 
 /// IRCv3 message-tags: a client's tags, their `@` and the space after them included,
@@ -378,6 +430,6 @@ pub fn away(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
         vec![text]
     };
     let mut out = Outgoing::new(cx.relay_from(me, "AWAY", params).with_trailing());
-    cx.send_to_peers(me, &mut out, false, Some(Cap::AwayNotify));
+    cx.send_identity_change(me, &mut out, false, Cap::AwayNotify);
     Ok(())
 }

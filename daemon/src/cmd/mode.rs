@@ -1,9 +1,10 @@
-//! `MODE` for channels (`+o +v +t +n +m +i +k +l +b`) and for users (`+i`).
-//! RFC 2812 §3.1.5 and §3.2.3; ISUPPORT `CHANMODES=b,k,l,imnt PREFIX=(ov)@+ MODES`.
+//! `MODE` for channels (`+o +v +t +n +m +i +C +k +l`, the `+b +e +I` lists with the
+//! `~a:`/`~m:` extbans) and for users (`+i`, `+B`). RFC 2812 §3.1.5 and §3.2.3;
+//! ISUPPORT `CHANMODES=beI,k,l,Cimnt PREFIX=(ov)@+ MODES EXCEPTS INVEX EXTBAN`.
 
 use super::{err, no_such_nick, not_chanop, CmdError, Cx};
 use crate::outgoing::Outgoing;
-use crate::state::channel::Ban;
+use crate::state::channel::{Ban, Mask};
 use crate::store::Request;
 use chatd_proto::mask::normalize_mask;
 use chatd_proto::numeric::*;
@@ -53,6 +54,14 @@ fn user_mode(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
                     applied.push('i');
                 }
             }
+            // IRCv3 bot-mode: https://ircv3.net/specs/extensions/bot-mode
+            'B' => {
+                if cx.user().bot != adding {
+                    cx.user_mut().bot = adding;
+                    applied.push(if adding { '+' } else { '-' });
+                    applied.push('B');
+                }
+            }
             _ => unknown = true,
         }
     }
@@ -96,44 +105,59 @@ fn channel_mode(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
         match c {
             '+' => adding = true,
             '-' => adding = false,
-            'b' => {
+            'b' | 'e' | 'I' => {
+                let list = List::of(c);
                 let Some(arg) = args.next() else {
                     if adding {
-                        send_ban_list(cx, &folded);
+                        send_list(cx, &folded, list);
                     }
                     continue;
                 };
                 if !gate.allow(true) {
                     continue;
                 }
-                let mask = normalize_mask(arg);
-                let max_bans = cx.config.limits.bans_per_channel;
+                let Some(mask) = list_mask(arg, list) else {
+                    let shown = shown_param(arg);
+                    let text = "Invalid mask or unknown extban";
+                    let letter = c.to_string();
+                    cx.reply(
+                        ERR_INVALIDMODEPARAM,
+                        &[chan_name.as_str(), letter.as_str(), shown, text],
+                    );
+                    continue;
+                };
+                let max = cx.config.limits.bans_per_channel;
                 let at_id = cx.state.last_msg_id;
                 let chan = cx.state.channels.get_mut(&folded).expect("exists");
-                let present = chan.bans.iter().position(|b| fold_eq(&b.mask, &mask));
+                let incarnation = chan.incarnation;
+                let entries = list.entries(chan);
+                let present = entries.iter().position(|b| fold_eq(&b.mask, &mask));
                 match (adding, present) {
-                    (true, None) if chan.bans.len() < max_bans => {
-                        chan.bans.push(Ban {
+                    (true, None) if entries.len() < max => {
+                        entries.push(Ban {
                             mask: mask.clone(),
                             setter: setter.clone(),
                             time: now,
                         });
                         // Kept with the channel's incarnation, for members banned
-                        // while away (see `account::on_memberships`).
-                        cx.store.send(Request::ChannelBan {
-                            incarnation: chan.incarnation,
-                            mask: mask.clone(),
-                            at_id,
-                        });
-                        changes.push((true, 'b', Some(mask)));
+                        // while away (see `account::on_memberships`); a mute does
+                        // not keep anyone out.
+                        if list == List::Ban && !matches!(Mask::parse(&mask), Mask::Mute(_)) {
+                            cx.store.send(Request::ChannelBan {
+                                incarnation,
+                                mask: mask.clone(),
+                                at_id,
+                            });
+                        }
+                        changes.push((true, c, Some(mask)));
                     }
                     (true, None) => {
-                        let text = "Channel ban list is full";
+                        let text = list.full_text();
                         cx.reply(ERR_BANLISTFULL, &[chan_name.as_str(), mask.as_str(), text]);
                     }
                     (false, Some(i)) => {
-                        let removed = chan.bans.remove(i);
-                        changes.push((false, 'b', Some(removed.mask)));
+                        let removed = entries.remove(i);
+                        changes.push((false, c, Some(removed.mask)));
                     }
                     _ => {}
                 }
@@ -181,7 +205,7 @@ fn channel_mode(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
                 let chan = cx.state.channels.get_mut(&folded).expect("exists");
                 if adding {
                     let Some(key) = arg.filter(|k| valid_key(k)) else {
-                        let shown = arg.map(String::as_str).unwrap_or("*");
+                        let shown = shown_param(arg.map(String::as_str).unwrap_or(""));
                         cx.reply(
                             ERR_INVALIDMODEPARAM,
                             &[chan_name.as_str(), "k", shown, "Invalid key"],
@@ -207,7 +231,7 @@ fn channel_mode(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
                             changes.push((true, 'l', Some(n.to_string())));
                         }
                         None => {
-                            let shown = arg.map(String::as_str).unwrap_or("*");
+                            let shown = shown_param(arg.map(String::as_str).unwrap_or(""));
                             cx.reply(
                                 ERR_INVALIDMODEPARAM,
                                 &[chan_name.as_str(), "l", shown, "Invalid limit"],
@@ -218,12 +242,13 @@ fn channel_mode(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
                     changes.push((false, 'l', None));
                 }
             }
-            'i' | 'm' | 'n' | 't' => {
+            'C' | 'i' | 'm' | 'n' | 't' => {
                 if !gate.allow(false) {
                     continue;
                 }
                 let modes = &mut cx.state.channels.get_mut(&folded).expect("exists").modes;
                 let flag = match c {
+                    'C' => &mut modes.no_ctcp,
                     'i' => &mut modes.invite_only,
                     'm' => &mut modes.moderated,
                     'n' => &mut modes.no_external,
@@ -297,20 +322,94 @@ fn valid_key(k: &str) -> bool {
         && !k.chars().any(char::is_control)
 }
 
-fn send_ban_list(cx: &mut Cx, folded: &str) {
-    let Some(chan) = cx.state.channels.get(folded) else {
+/// A rejected mode parameter as 696 ERR_INVALIDMODEPARAM may echo it: a middle
+/// parameter is never empty, never holds a space and never starts with `:`
+/// (RFC 1459 §2.3.1), so such a value is shown as `*`.
+fn shown_param(arg: &str) -> &str {
+    if arg.is_empty() || arg.contains(' ') || arg.starts_with(':') {
+        "*"
+    } else {
+        arg
+    }
+}
+
+/// The three mask lists of a channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum List {
+    /// `+b`, 367/368.
+    Ban,
+    /// `+e`, 348/349.
+    Exception,
+    /// `+I`, 346/347.
+    Invex,
+}
+
+impl List {
+    fn of(letter: char) -> List {
+        match letter {
+            'e' => List::Exception,
+            'I' => List::Invex,
+            _ => List::Ban,
+        }
+    }
+
+    fn entries(self, chan: &mut crate::state::Channel) -> &mut Vec<Ban> {
+        match self {
+            List::Ban => &mut chan.bans,
+            List::Exception => &mut chan.exceptions,
+            List::Invex => &mut chan.invex,
+        }
+    }
+
+    fn full_text(self) -> &'static str {
+        match self {
+            List::Ban => "Channel ban list is full",
+            List::Exception => "Channel exception list is full",
+            List::Invex => "Channel invite exception list is full",
+        }
+    }
+}
+
+/// The entry to store for `arg` in `list`: a hostmask completed to `nick!user@host`,
+/// `~a:<account>`, or in the ban list `~m:<mask>`; `None` for anything else (an
+/// unknown extban, a mute outside the ban list, a space or an empty mask).
+fn list_mask(arg: &str, list: List) -> Option<String> {
+    if arg.is_empty() || arg.contains(' ') || arg.starts_with(':') || arg.len() > 300 {
+        return None;
+    }
+    match Mask::parse(arg) {
+        Mask::Host(m) => Some(normalize_mask(m)),
+        Mask::Account(_) => Some(arg.to_string()),
+        Mask::Mute(inner) if list == List::Ban => match Mask::parse(inner) {
+            Mask::Host(m) => Some(format!("~m:{}", normalize_mask(m))),
+            Mask::Account(_) => Some(arg.to_string()),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+fn send_list(cx: &mut Cx, folded: &str, list: List) {
+    let Some(chan) = cx.state.channels.get_mut(folded) else {
         return;
     };
     let name = chan.name.clone();
-    let bans = chan.bans.clone();
-    for b in bans {
-        cx.reply(
-            RPL_BANLIST,
-            &[name.clone(), b.mask, b.setter, b.time.to_string()],
-        );
+    let entries = list.entries(chan).clone();
+    let (item, end, end_text) = match list {
+        List::Ban => (RPL_BANLIST, RPL_ENDOFBANLIST, "End of channel ban list"),
+        List::Exception => (
+            RPL_EXCEPTLIST,
+            RPL_ENDOFEXCEPTLIST,
+            "End of channel exception list",
+        ),
+        List::Invex => (
+            RPL_INVITELIST,
+            RPL_ENDOFINVITELIST,
+            "End of channel invite exception list",
+        ),
+    };
+    for b in entries {
+        cx.reply(item, &[name.clone(), b.mask, b.setter, b.time.to_string()]);
     }
-    cx.reply(
-        RPL_ENDOFBANLIST,
-        &[name.as_str(), "End of channel ban list"],
-    );
+    cx.reply(end, &[name.as_str(), end_text]);
 }

@@ -69,7 +69,11 @@ pub fn who(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
 }
 
 fn who_row(channel: &str, u: &User, server: &str, prefixes: &str) -> Vec<String> {
-    let flags = format!("{}{}", if u.away.is_some() { "G" } else { "H" }, prefixes);
+    let mut flags = format!("{}{}", if u.away.is_some() { "G" } else { "H" }, prefixes);
+    // IRCv3 bot-mode: the bot mode letter among the flags.
+    if u.bot {
+        flags.push('B');
+    }
     vec![
         channel.to_string(),
         u.user.to_string(),
@@ -137,6 +141,13 @@ pub fn whois(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
         cx.reply(
             RPL_WHOISOPERATOR,
             &[u.nick.clone(), "is an IRC operator".into()],
+        );
+    }
+    if u.bot {
+        let network = cx.config.server.network.clone();
+        cx.reply(
+            RPL_WHOISBOT,
+            &[u.nick.clone(), format!("is a Bot on {network}")],
         );
     }
     if let Some(account) = &u.account {

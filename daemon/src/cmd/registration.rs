@@ -1,8 +1,10 @@
 //! Connection registration and liveness: `CAP`, `PASS`, `NICK`, `USER`, `PING`,
-//! `PONG`, `QUIT`; the welcome burst it ends with is in `welcome.rs`.
+//! `PONG`, `QUIT`, and `SETNAME` (the realname USER set); the welcome burst it ends
+//! with is in `welcome.rs`.
 
 use super::{account, channel, err, welcome, CmdError, Cx};
-use crate::state::names::is_valid_nick;
+use crate::outgoing::Outgoing;
+use crate::state::names::{is_valid_nick, is_valid_realname, REALNAME_LEN};
 use crate::state::Cap;
 use chatd_proto::numeric::*;
 use chatd_proto::{fold, Message};
@@ -168,10 +170,40 @@ pub fn user(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
         .filter(|c| c.is_ascii_alphanumeric() || "-_.[]{}`^|\\".contains(*c))
         .take(max)
         .collect();
-    let realname = msg.param(3).to_string();
+    // RFC 2812 §3.1.3: the realname is a required parameter; an empty one is none.
+    if msg.param(3).is_empty() {
+        return Err(err(ERR_NEEDMOREPARAMS, ["USER", "Not enough parameters"]));
+    }
+    // Longer ones are cut, as servers do with what registration sends.
+    let realname = channel::truncate(msg.param(3), REALNAME_LEN).to_string();
     let user = cx.user_mut();
     user.user = format!("~{}", if clean.is_empty() { "user" } else { &clean }).into();
     user.realname = realname.into();
+    Ok(())
+}
+
+/// `SETNAME :<realname>` — https://ircv3.net/specs/extensions/setname: the client
+/// itself and those sharing a channel with it that negotiated `setname` see
+/// `:<source> SETNAME :<realname>`; a realname that is empty, longer than `NAMELEN`
+/// or holds a control character gets `FAIL SETNAME INVALID_REALNAME`.
+pub fn setname(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
+    let realname = msg.param(0);
+    if !is_valid_realname(realname) {
+        let server = cx.server_name().to_string();
+        let fail = Message::new(
+            "FAIL",
+            ["SETNAME", "INVALID_REALNAME", "Realname is not valid"],
+        )
+        .with_source(server);
+        cx.send_me(&fail);
+        return Ok(());
+    }
+    let me = cx.me;
+    cx.user_mut().realname = realname.into();
+    let relay = cx.relay_from(me, "SETNAME", vec![realname.to_string()]);
+    let mut out = Outgoing::new(relay.with_trailing());
+    let confirm = cx.user().caps.has(Cap::Setname);
+    cx.send_identity_change(me, &mut out, confirm, Cap::Setname);
     Ok(())
 }
 

@@ -26,7 +26,7 @@ pub fn welcome(cx: &mut Cx) {
     cx.reply(RPL_CREATED, &[format!("This server was created {created}")]);
     cx.reply(
         RPL_MYINFO,
-        &[server.as_str(), VERSION, "i", "biklmnotv", "bklov"],
+        &[server.as_str(), VERSION, "Bi", "CIbeiklmnotv", "Ibeklov"],
     );
     send_isupport(cx);
     send_lusers(cx);
@@ -50,18 +50,24 @@ pub fn isupport_tokens(config: &Config) -> Vec<String> {
     let t = l.targets_per_message;
     vec![
         format!("AWAYLEN={}", l.away_len),
+        "BOT=B".into(),
         "CASEMAPPING=ascii".into(),
         format!("CHANLIMIT=#:{}", l.channels_per_user),
-        "CHANMODES=b,k,l,imnt".into(),
+        "CHANMODES=beI,k,l,Cimnt".into(),
         format!("CHANNELLEN={}", l.channel_len),
         "CHANTYPES=#".into(),
+        "EXCEPTS=e".into(),
+        "EXTBAN=~,am".into(),
+        "INVEX=I".into(),
         format!("KICKLEN={}", l.kick_len),
-        format!("MAXLIST=b:{}", l.bans_per_channel),
+        format!("MAXLIST=b:{0},e:{0},I:{0}", l.bans_per_channel),
         format!("MAXTARGETS={t}"),
         format!("MODES={}", l.modes_per_command),
+        format!("NAMELEN={}", crate::state::names::REALNAME_LEN),
         format!("NETWORK={}", config.server.network),
         format!("NICKLEN={}", l.nick_len),
         "PREFIX=(ov)@+".into(),
+        "STATUSMSG=@+".into(),
         format!("TARGMAX=JOIN:,KICK:{t},NAMES:1,NOTICE:{t},PART:,PRIVMSG:{t},TAGMSG:{t},WHOIS:1"),
         format!("TOPICLEN={}", l.topic_len),
         format!("USERLEN={}", l.user_len + 1),

@@ -1,5 +1,6 @@
-//! [`Channel`]: members with their prefixes, modes, topic, bans and invites, and the
-//! incarnation its history is kept under.
+//! [`Channel`]: members with their prefixes, modes, topic, the ban, exception and
+//! invite-exception lists (with the `~a:` account and `~m:` mute extbans), invites,
+//! and the incarnation its history is kept under.
 
 use crate::ids::ConnId;
 use chatd_proto::mask::glob_match;
@@ -38,9 +39,60 @@ pub struct Ban {
     pub time: i64,
 }
 
-/// Channel modes (`CHANMODES=b,k,l,imnt`); bans are in [`Channel::bans`].
+/// Who a list entry is matched against: a client's source and its account.
+#[derive(Debug, Clone, Copy)]
+pub struct Who<'a> {
+    /// `nick!user@host`.
+    pub source: &'a str,
+    /// The account logged in to, if any.
+    pub account: Option<&'a str>,
+}
+
+/// An entry of a `+b`, `+e` or `+I` list, as ISUPPORT `EXTBAN=~,am` declares them
+/// (modern.ircdocs.horse, EXTBAN).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mask<'a> {
+    /// `nick!user@host` with globs.
+    Host(&'a str),
+    /// `~a:<account>`: clients logged in to that account (globs allowed).
+    Account(&'a str),
+    /// `~m:<mask>` (ban list only): matching clients may join but not speak.
+    Mute(&'a str),
+    /// `~<letter>:...` of a type chatd does not have.
+    Unknown,
+}
+
+impl<'a> Mask<'a> {
+    pub fn parse(mask: &'a str) -> Mask<'a> {
+        let Some(rest) = mask.strip_prefix('~') else {
+            return Mask::Host(mask);
+        };
+        match rest.split_once(':') {
+            Some(("a", account)) if !account.is_empty() => Mask::Account(account),
+            Some(("m", inner)) if !inner.is_empty() && !inner.starts_with("~m") => {
+                Mask::Mute(inner)
+            }
+            _ => Mask::Unknown,
+        }
+    }
+
+    /// Whether this entry names `who` (a mute entry matches by its inner mask).
+    pub fn matches(self, who: &Who) -> bool {
+        match self {
+            Mask::Host(m) => glob_match(m, who.source),
+            Mask::Account(a) => who.account.is_some_and(|acc| glob_match(a, acc)),
+            Mask::Mute(inner) => Mask::parse(inner).matches(who),
+            Mask::Unknown => false,
+        }
+    }
+}
+
+/// Channel modes (`CHANMODES=beI,k,l,Cimnt`); the lists are in [`Channel::bans`],
+/// [`Channel::exceptions`] and [`Channel::invex`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Modes {
+    /// `+C`: no CTCP but ACTION.
+    pub no_ctcp: bool,
     pub invite_only: bool,
     pub moderated: bool,
     pub no_external: bool,
@@ -55,6 +107,7 @@ impl Modes {
         let mut flags = String::from("+");
         let mut args = Vec::new();
         for (on, c) in [
+            (self.no_ctcp, 'C'),
             (self.invite_only, 'i'),
             (self.moderated, 'm'),
             (self.no_external, 'n'),
@@ -90,6 +143,10 @@ pub struct Channel {
     pub topic: Option<Topic>,
     pub modes: Modes,
     pub bans: Vec<Ban>,
+    /// `+e`: who bans do not apply to.
+    pub exceptions: Vec<Ban>,
+    /// `+I`: who may join past `+i` without an invite.
+    pub invex: Vec<Ban>,
     /// Connections invited past `+i`; an invite is used up by the join. Keyed by
     /// connection, not nick, so it follows a nick change and dies with its client
     /// (another client taking the nick must not inherit it).
@@ -112,6 +169,8 @@ impl Channel {
                 ..Modes::default()
             },
             bans: Vec::new(),
+            exceptions: Vec::new(),
+            invex: Vec::new(),
             invites: HashSet::new(),
             members: HashMap::new(),
         }
@@ -125,18 +184,40 @@ impl Channel {
         self.member(slot).is_some_and(|m| m.op)
     }
 
-    /// Whether `source` (`nick!user@host`) matches a ban.
-    pub fn is_banned(&self, source: &str) -> bool {
-        self.bans.iter().any(|b| glob_match(&b.mask, source))
+    /// Whether a ban (not a mute) keeps `who` out, exceptions (`+e`) considered.
+    pub fn is_banned(&self, who: &Who) -> bool {
+        self.listed(&self.bans, who, |m| !matches!(m, Mask::Mute(_))) && !self.excepted(who)
     }
 
-    /// Whether a client may speak here: `+n` keeps outsiders out, `+m` and bans
-    /// silence all but voiced members and operators.
-    pub fn can_send(&self, slot: usize, source: &str) -> bool {
+    /// Whether a `~m:` mute silences `who`, exceptions (`+e`) considered.
+    pub fn is_muted(&self, who: &Who) -> bool {
+        self.listed(&self.bans, who, |m| matches!(m, Mask::Mute(_))) && !self.excepted(who)
+    }
+
+    /// Whether an invite exception (`+I`) lets `who` past `+i`.
+    pub fn is_invex(&self, who: &Who) -> bool {
+        self.listed(&self.invex, who, |_| true)
+    }
+
+    fn excepted(&self, who: &Who) -> bool {
+        self.listed(&self.exceptions, who, |_| true)
+    }
+
+    fn listed(&self, list: &[Ban], who: &Who, kind: impl Fn(Mask) -> bool) -> bool {
+        list.iter().any(|b| {
+            let m = Mask::parse(&b.mask);
+            kind(m) && m.matches(who)
+        })
+    }
+
+    /// Whether a client may speak here: `+n` keeps outsiders out, `+m`, bans and
+    /// mutes silence all but voiced members and operators.
+    pub fn can_send(&self, slot: usize, who: &Who) -> bool {
+        let silenced = || self.is_banned(who) || self.is_muted(who);
         match self.member(slot) {
             Some(m) if m.op || m.voice => true,
-            Some(_) => !self.modes.moderated && !self.is_banned(source),
-            None => !self.modes.no_external && !self.modes.moderated && !self.is_banned(source),
+            Some(_) => !self.modes.moderated && !silenced(),
+            None => !self.modes.no_external && !self.modes.moderated && !silenced(),
         }
     }
 }
@@ -163,7 +244,10 @@ mod tests {
                 voice: false,
             },
         );
-        let src = "n!u@h";
+        let src = Who {
+            source: "n!u@h",
+            account: None,
+        };
         // (modes, banned, slot, can send)
         let cases = [
             ((false, false), false, 1, true),
@@ -186,7 +270,7 @@ mod tests {
                 });
             }
             assert_eq!(
-                c.can_send(slot, src),
+                c.can_send(slot, &src),
                 want,
                 "m={moderated} banned={banned} slot={slot}"
             );
@@ -200,5 +284,45 @@ mod tests {
         c.modes.limit = Some(10);
         assert_eq!(c.modes.to_params(true), vec!["+ntkl", "sekrit", "10"]);
         assert_eq!(c.modes.to_params(false), vec!["+ntkl", "*", "10"]);
+    }
+
+    #[test]
+    fn extbans_and_exceptions() {
+        let entry = |mask: &str| Ban {
+            mask: mask.into(),
+            setter: "x".into(),
+            time: 0,
+        };
+        let alice = Who {
+            source: "alice!~a@10.0.0.1",
+            account: Some("Alice"),
+        };
+        let guest = Who {
+            source: "guest!~g@10.0.0.2",
+            account: None,
+        };
+        // (bans, exceptions, who, banned, muted)
+        let cases: &[(&[&str], &[&str], &Who, bool, bool)] = &[
+            (&["~a:alice"], &[], &alice, true, false),
+            (&["~a:alice"], &[], &guest, false, false),
+            (&["~a:*"], &[], &guest, false, false),
+            (&["~m:*!*@10.0.0.*"], &[], &alice, false, true),
+            (&["~m:~a:alice"], &[], &alice, false, true),
+            (&["*!*@10.0.0.*"], &["~a:alice"], &alice, false, false),
+            (&["*!*@10.0.0.*"], &["~a:alice"], &guest, true, false),
+            (&["~m:*!*@*"], &["guest!*@*"], &guest, false, false),
+            (&["~x:whatever"], &[], &alice, false, false),
+        ];
+        for (bans, exceptions, who, banned, muted) in cases {
+            let mut c = Channel::new("#c", 0, 1);
+            c.bans = bans.iter().map(|m| entry(m)).collect();
+            c.exceptions = exceptions.iter().map(|m| entry(m)).collect();
+            assert_eq!(c.is_banned(who), *banned, "{bans:?} {exceptions:?} {who:?}");
+            assert_eq!(c.is_muted(who), *muted, "{bans:?} {exceptions:?} {who:?}");
+        }
+        let mut c = Channel::new("#c", 0, 1);
+        c.invex.push(entry("~a:alice"));
+        assert!(c.is_invex(&alice));
+        assert!(!c.is_invex(&guest));
     }
 }

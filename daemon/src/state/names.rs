@@ -1,4 +1,13 @@
-//! What a valid nick or channel name is, under the `ascii` casemapping.
+//! What a valid nick, channel name or realname is, under the `ascii` casemapping.
+
+/// The longest realname (USER, SETNAME), in bytes: ISUPPORT `NAMELEN`.
+pub const REALNAME_LEN: usize = 200;
+
+/// A realname as USER and SETNAME take it: not empty, at most [`REALNAME_LEN`]
+/// bytes, no control character (it is shown in WHOIS, WHO and extended-join).
+pub fn is_valid_realname(name: &str) -> bool {
+    !name.is_empty() && name.len() <= REALNAME_LEN && !name.chars().any(char::is_control)
+}
 
 /// RFC 2812 §2.3.1 nicks, as servers accept them today: a letter or one of
 /// ``[]\`_^{|}`` first, then those, digits and `-`; at most `max_len` bytes.

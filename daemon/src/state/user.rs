@@ -19,6 +19,9 @@ pub enum Cap {
     Sasl = 1 << 9,
     AccountRegistration = 1 << 10,
     Chathistory = 1 << 11,
+    ExtendedJoin = 1 << 16,
+    InviteNotify = 1 << 18,
+    Setname = 1 << 19,
 }
 
 impl Cap {
@@ -32,10 +35,13 @@ impl Cap {
         (Cap::AccountRegistration, "draft/account-registration"),
         (Cap::Chathistory, "draft/chathistory"),
         (Cap::EchoMessage, "echo-message"),
+        (Cap::ExtendedJoin, "extended-join"),
+        (Cap::InviteNotify, "invite-notify"),
         (Cap::MessageTags, "message-tags"),
         (Cap::MultiPrefix, "multi-prefix"),
         (Cap::Sasl, "sasl"),
         (Cap::ServerTime, "server-time"),
+        (Cap::Setname, "setname"),
     ];
 
     pub fn from_name(name: &str) -> Option<Cap> {
@@ -118,6 +124,8 @@ pub struct User {
     pub tls: bool,
     pub away: Option<Box<str>>,
     pub invisible: bool,
+    /// User mode `+B` (IRCv3 bot-mode): its messages carry the `bot` tag.
+    pub bot: bool,
     /// Folded names of the channels joined, in join order.
     pub channels: Vec<String>,
     /// Unix time the connection was accepted.
@@ -151,6 +159,7 @@ impl User {
             tls: false,
             away: None,
             invisible: false,
+            bot: false,
             channels: Vec::new(),
             signon,
             last_message: now,
@@ -179,9 +188,12 @@ impl User {
         self.channels.iter().any(|c| c == folded)
     }
 
-    /// User modes as `+io` (or `+` when none).
+    /// User modes as `+Bio` (or `+` when none).
     pub fn mode_string(&self) -> String {
         let mut s = String::from("+");
+        if self.bot {
+            s.push('B');
+        }
         if self.invisible {
             s.push('i');
         }

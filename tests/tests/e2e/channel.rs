@@ -573,6 +573,49 @@ fn kick_without_reason_uses_kicker_nick_and_takes_several_nicks() {
     assert_eq!(names_in(&c[0].sync(), "#lobby"), vec!["@alice"]);
 }
 
+/// RFC 2812 §3.2.8: "KICK #a,#b x,y" kicks x from #a and y from #b (issue 16: it
+/// answered 403 for "#a,#b").
+#[test]
+fn kick_pairs_several_channels_with_as_many_nicks() {
+    let server = TestServer::start();
+    let mut a = channel_with(&server, "#a", &["alice", "bob"]);
+    let mut carol = server.connect("carol");
+    carol.join("#b");
+    a[0].join("#b");
+    carol.send("MODE #b +o alice");
+    carol.sync();
+    a[0].sync();
+    a[0].send("KICK #a,#b bob,carol :out");
+    let got = a[0].sync();
+    let kicks: Vec<Vec<String>> = all(&got, "KICK").iter().map(|m| m.params.clone()).collect();
+    assert_eq!(
+        kicks,
+        vec![
+            vec!["#a".to_string(), "bob".into(), "out".into()],
+            vec!["#b".to_string(), "carol".into(), "out".into()],
+        ],
+        "{got:#?}"
+    );
+    assert!(!has(&got, ERR_NOSUCHCHANNEL), "{got:#?}");
+    a[0].send("NAMES #a,#b");
+    let got = a[0].sync();
+    assert_eq!(names_in(&got, "#a"), vec!["@alice"]);
+    assert_eq!(names_in(&got, "#b"), vec!["@alice"]);
+}
+
+/// RFC 2812 §3.2.8: with several channels, the nicks must be as many (461 otherwise,
+/// and nobody is kicked).
+#[test]
+fn kick_with_unmatched_channels_and_nicks_gets_461() {
+    let server = TestServer::start();
+    let mut c = channel_with(&server, "#a", &["alice", "bob", "carol"]);
+    c[0].send("KICK #a,#a bob,carol,alice");
+    let got = c[0].sync();
+    assert_eq!(one(&got, ERR_NEEDMOREPARAMS).param(1), "KICK");
+    assert!(!has(&got, "KICK"));
+    assert!(!has(&c[1].sync(), "KICK"));
+}
+
 #[test]
 fn kick_reason_is_cut_to_kicklen() {
     let server = TestServer::start_with(|config| config.limits.kick_len = 5);

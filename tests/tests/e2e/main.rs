@@ -25,13 +25,31 @@
 //!   for a held nick go to its account (issue 14).
 //! - `security_limits` — issue 14: replays count against the SendQ, password checks
 //!   limited per connection and address from their start, a fair hasher.
+//!
+//! One module per specification, named after it:
+//! - `account_tag` — IRCv3 account-tag on every relayed command.
+//! - `bot_mode` — IRCv3 bot-mode: `+B`, `BOT=B`, the `bot` tag, 335.
+//! - `chghost` — IRCv3 chghost: not offered, as hosts never change.
+//! - `extbans` — `+e`, `+I`, `~a:`/`~m:` extbans, `+C` (modern.ircdocs.horse).
+//! - `extended_join` — IRCv3 extended-join.
+//! - `invite_notify` — IRCv3 invite-notify.
+//! - `message_ids` — IRCv3 message-ids on TAGMSG and channel events.
+//! - `setname` — IRCv3 setname and `NAMELEN`.
+//! - `statusmsg` — STATUSMSG (modern.ircdocs.horse).
 
+mod account_tag;
 mod accounts;
+mod bot_mode;
 mod channel;
+mod chghost;
+mod extbans;
+mod extended_join;
 mod history;
 mod input;
+mod invite_notify;
 mod limits;
 mod message;
+mod message_ids;
 mod mode;
 mod offline;
 mod oper;
@@ -42,4 +60,6 @@ mod security_admission;
 mod security_history;
 mod security_limits;
 mod security_nicks;
+mod setname;
+mod statusmsg;
 mod store_failure;

@@ -566,3 +566,29 @@ fn changes_with_a_parameter_past_modes_are_ignored() {
         "the ban past the budget was applied: {got:?}"
     );
 }
+
+/// Issue 16: a rejected parameter that is empty or holds a space is never echoed as a
+/// middle parameter (RFC 1459 §2.3.1: middles are non-empty and space-free), so the
+/// 696 line (https://modern.ircdocs.horse/#errinvalidmodeparam-696) keeps its five
+/// parameters with `*` in place of the bad value.
+#[test]
+fn invalid_mode_params_with_spaces_or_nothing_are_shown_as_a_star() {
+    let server = TestServer::start();
+    let mut c = channel_with(&server, "#lobby", &["alice", "bob"]);
+    for (line, letter) in [
+        ("MODE #lobby +k :", "k"),
+        ("MODE #lobby +k :open sesame", "k"),
+        ("MODE #lobby +k ::colon", "k"),
+        ("MODE #lobby +l :", "l"),
+        ("MODE #lobby +l :1 2", "l"),
+    ] {
+        c[0].send(line);
+        let got = c[0].sync();
+        let e = one(&got, ERR_INVALIDMODEPARAM);
+        assert_eq!(e.params.len(), 5, "{line}: {e}");
+        assert_eq!(e.params[1..4], ["#lobby", letter, "*"][..], "{line}");
+        assert!(!has(&got, "MODE"), "{line}: {got:#?}");
+    }
+    assert!(!has(&c[1].sync(), "MODE"));
+    assert_eq!(modes_of(&mut c[0], "#lobby"), vec!["#lobby", "+nt"]);
+}

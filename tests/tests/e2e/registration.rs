@@ -33,7 +33,7 @@ fn nick_user_gives_the_welcome_burst() {
         "CASEMAPPING=ascii",
         "CHANTYPES=#",
         "PREFIX=(ov)@+",
-        "CHANMODES=b,k,l,imnt",
+        "CHANMODES=beI,k,l,Cimnt",
         "NETWORK=chatd",
         "NICKLEN=30",
         "UTF8ONLY",
@@ -310,4 +310,18 @@ fn server_pings_idle_clients_and_drops_the_silent_ones() {
         "{rest:?}"
     );
     assert!(rest.iter().any(|l| l.contains("Ping timeout")), "{rest:?}");
+}
+
+/// RFC 2812 §3.1.3 (and modern.ircdocs.horse USER): the realname is required; an
+/// empty one is 461 and registration waits for a proper USER (issue 16).
+#[test]
+fn user_with_an_empty_realname_gets_461() {
+    let server = TestServer::start();
+    let mut c = server.connect_raw();
+    c.send("NICK dora");
+    c.send("USER dora * * :");
+    let e = c.expect_numeric(ERR_NEEDMOREPARAMS);
+    assert_eq!(e.param(1), "USER");
+    c.send("USER dora * * :Dora");
+    c.expect_numeric(RPL_WELCOME);
 }
