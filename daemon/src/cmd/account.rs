@@ -315,6 +315,7 @@ fn complete_login(cx: &mut Cx, account: &str, door: Door) {
         _ => {}
     }
     log::info!("conn={me} account={name} logged in ({})", door.as_str());
+    super::oper::on_login(cx, &name);
     cx.store.send(Request::Seen {
         account: fold(&name),
         time: chrono::Utc::now().timestamp(),

@@ -137,11 +137,16 @@ pub fn whois(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
             &[u.nick.clone(), "is using a secure connection".into()],
         );
     }
-    if u.oper.is_some() {
-        cx.reply(
-            RPL_WHOISOPERATOR,
-            &[u.nick.clone(), "is an IRC operator".into()],
-        );
+    if let Some(oper) = u.oper.as_deref() {
+        // The class is shown to operators and to the operator itself.
+        let me = cx.user();
+        let text = match super::oper::class_of(cx.config, oper) {
+            Some(class) if me.oper.is_some() || me.nick == u.nick => {
+                format!("is an IRC operator ({class})")
+            }
+            _ => "is an IRC operator".into(),
+        };
+        cx.reply(RPL_WHOISOPERATOR, &[u.nick.clone(), text]);
     }
     if u.bot {
         let network = cx.config.server.network.clone();

@@ -3,7 +3,10 @@
 
 use crate::ipnet::IpNet;
 mod describe;
+mod oper;
 mod validate;
+
+pub use oper::{OperClassConfig, OperConfig, Privilege, Privileges};
 
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -20,8 +23,20 @@ pub struct Config {
     pub log: LogConfig,
     pub admin: AdminConfig,
     pub tls: TlsConfig,
-    /// IRC operators (`OPER <name> <password>`).
+    /// IRC operators (`OPER <name> <password>`, or an account's login).
     pub oper: Vec<OperConfig>,
+    /// Operator classes (`admin` and `moderator` are built in).
+    pub oper_class: Vec<OperClassConfig>,
+    /// Registered channels.
+    pub channels: ChannelsConfig,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ChannelsConfig {
+    /// Days a registered channel may go unused (no member, no change) before it is
+    /// dropped; 0 never.
+    pub registered_expire_days: u32,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -73,14 +88,6 @@ impl TlsConfig {
     pub fn enabled(&self) -> bool {
         self.cert.is_some() && self.key.is_some()
     }
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct OperConfig {
-    pub name: String,
-    /// A hash from `chatd hash-password`, never the password itself.
-    pub password: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -145,6 +145,9 @@ impl Server {
         for a in loaded.accounts {
             state.accounts.insert(chatd_proto::fold(&a.name), a);
         }
+        for c in loaded.channels {
+            state.registered.insert(chatd_proto::fold(&c.name), c);
+        }
         let clock = Clock::default();
         Ok(Server {
             poll,

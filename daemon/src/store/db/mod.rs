@@ -15,6 +15,7 @@ use rusqlite::{params, Connection, OptionalExtension, Result, Row};
 
 mod accounts;
 mod channels;
+mod chanreg;
 mod messages;
 mod ops;
 mod queue;
@@ -24,6 +25,7 @@ pub(super) mod tests;
 
 pub(super) use accounts::*;
 pub(super) use channels::*;
+pub(super) use chanreg::*;
 pub(super) use messages::*;
 pub(super) use ops::*;
 pub(super) use queue::*;

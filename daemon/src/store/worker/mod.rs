@@ -283,6 +283,7 @@ fn load(conn: &Connection) -> rusqlite::Result<Loaded> {
         accounts: db::load_accounts(conn)?,
         last_id: db::last_id(conn)?,
         bans: db::load_bans(conn, now_ms() / 1000)?,
+        channels: db::load_channels(conn)?,
     })
 }
 
