@@ -26,6 +26,18 @@ fn default_class() -> String {
     "admin".into()
 }
 
+impl Default for OperConfig {
+    /// No name or password yet, class `admin`, no account.
+    fn default() -> OperConfig {
+        OperConfig {
+            name: String::new(),
+            password: String::new(),
+            class: default_class(),
+            account: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OperClassConfig {

@@ -56,6 +56,7 @@ mod oper;
 mod query;
 mod real_client;
 mod registration;
+mod roles;
 mod security_admission;
 mod security_history;
 mod security_limits;
