@@ -263,6 +263,28 @@ pub fn drop_record(cx: &mut Cx, folded: &str) {
     }
 }
 
+/// Drops the registered channels nobody has used (no member, no change) for more
+/// than `days` days at Unix time `now`; a channel with members is in use.
+pub fn expire(state: &mut crate::state::State, store: &crate::store::Store, now: i64, days: u32) {
+    let cutoff = now - i64::from(days) * 86_400;
+    let stale: Vec<String> = state
+        .registered
+        .iter()
+        .filter(|(folded, r)| r.last_used < cutoff && !state.channels.contains_key(*folded))
+        .map(|(folded, _)| folded.clone())
+        .collect();
+    for folded in stale {
+        if let Some(rec) = state.registered.remove(&folded) {
+            log::info!(
+                target: "chatd::moderation",
+                "{} expired: unused for more than {days} days",
+                rec.name
+            );
+            store.send(Request::DropChannel { name: rec.name });
+        }
+    }
+}
+
 /// `INFO <#channel>`.
 fn info(cx: &mut Cx, chan: &str) -> Said {
     let rec = record(cx, chan)?;

@@ -26,11 +26,21 @@ pub fn welcome(cx: &mut Cx) {
     cx.reply(RPL_CREATED, &[format!("This server was created {created}")]);
     cx.reply(
         RPL_MYINFO,
-        &[server.as_str(), VERSION, "Bi", "CIbeiklmnotv", "Ibeklov"],
+        &[
+            server.as_str(),
+            VERSION,
+            "Bi",
+            "CIbehiklmnoqtv",
+            "Ibehkloqv",
+        ],
     );
     send_isupport(cx);
     send_lusers(cx);
     send_motd(cx);
+    // A login before registration (SASL) may have made this client an operator.
+    if cx.user().oper.is_some() {
+        cx.reply(RPL_YOUREOPER, &["You are now an IRC operator"]);
+    }
     let me = cx.me;
     cx.conns.trim_after_flush(me);
 }

@@ -175,6 +175,7 @@ impl Server {
             store_failing: false,
             closed_since_release: 0,
             last_release: clock.now(),
+            next_expiry_check: clock.now(),
             clock,
         })
     }
