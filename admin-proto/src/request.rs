@@ -21,6 +21,22 @@ pub enum Request {
     AccountsDelete { name: String },
     /// Channels.
     Channels,
+    /// Registered channels with their founders and access lists.
+    ChannelsRegistered,
+    /// Registers a channel to an account, which becomes its founder.
+    ChannelsRegister { channel: String, founder: String },
+    /// Unregisters a channel.
+    ChannelsDrop { channel: String },
+    /// One registered channel with its access list.
+    ChannelsAccess { channel: String },
+    /// Gives an account a role (`op`, `moderator`, `voice`) on a registered channel.
+    ChannelsAccessAdd {
+        channel: String,
+        account: String,
+        role: String,
+    },
+    /// Takes an account's role on a registered channel.
+    ChannelsAccessDel { channel: String, account: String },
     /// Disconnects a user, or with `channel` kicks them from that channel.
     Kick {
         nick: String,
@@ -84,6 +100,12 @@ impl Request {
         "accounts",
         "accounts-delete",
         "channels",
+        "channels-registered",
+        "channels-register",
+        "channels-drop",
+        "channels-access",
+        "channels-access-add",
+        "channels-access-del",
         "kick",
         "ban",
         "unban",
@@ -104,6 +126,12 @@ impl Request {
             Request::Accounts => "accounts",
             Request::AccountsDelete { .. } => "accounts-delete",
             Request::Channels => "channels",
+            Request::ChannelsRegistered => "channels-registered",
+            Request::ChannelsRegister { .. } => "channels-register",
+            Request::ChannelsDrop { .. } => "channels-drop",
+            Request::ChannelsAccess { .. } => "channels-access",
+            Request::ChannelsAccessAdd { .. } => "channels-access-add",
+            Request::ChannelsAccessDel { .. } => "channels-access-del",
             Request::Kick { .. } => "kick",
             Request::Ban { .. } => "ban",
             Request::Unban { .. } => "unban",

@@ -482,7 +482,7 @@ pub fn persist(cx: &mut Cx, folded: &str) {
 
 /// Gives the sessions of `account` in a live registered channel the role its record
 /// says, telling the channel with a MODE from ChanServ.
-fn sync_roles(cx: &mut Cx, folded: &str, account: &str) {
+pub fn sync_roles(cx: &mut Cx, folded: &str, account: &str) {
     let Some(rec) = cx.state.registered.get(folded) else {
         return;
     };
