@@ -132,7 +132,7 @@ pub fn register(ctl: &mut Ctl, channel: &str, founder: &str) -> Outcome {
     save_and_sync(ctl, &folded, &founder_name);
     log::info!(
         target: "chatd::moderation",
-        "admin registered {channel} to {founder_name}"
+        "moderation: admin registered {channel} to {founder_name}"
     );
     done(shown(ctl.state, &ctl.state.registered[&folded]))
 }
@@ -144,7 +144,7 @@ pub fn drop(ctl: &mut Ctl, channel: &str) -> Outcome {
     ctl.store.send(Request::DropChannel {
         name: rec.name.clone(),
     });
-    log::info!(target: "chatd::moderation", "admin dropped {}", rec.name);
+    log::info!(target: "chatd::moderation", "moderation: admin dropped {}", rec.name);
     done(answer)
 }
 
@@ -179,7 +179,7 @@ pub fn access_add(ctl: &mut Ctl, channel: &str, name: &str, role: &str) -> Outco
     save_and_sync(ctl, &folded, &name);
     log::info!(
         target: "chatd::moderation",
-        "admin gave {name} the role {} on {shown_name}",
+        "moderation: admin gave {name} the role {} on {shown_name}",
         role.name()
     );
     done(shown(ctl.state, &ctl.state.registered[&folded]))
@@ -202,6 +202,6 @@ pub fn access_del(ctl: &mut Ctl, channel: &str, name: &str) -> Outcome {
     rec.access.retain(|(a, _)| *a != id);
     let shown_name = rec.name.clone();
     save_and_sync(ctl, &folded, &name);
-    log::info!(target: "chatd::moderation", "admin took the role of {name} on {shown_name}");
+    log::info!(target: "chatd::moderation", "moderation: admin took the role of {name} on {shown_name}");
     done(shown(ctl.state, &ctl.state.registered[&folded]))
 }

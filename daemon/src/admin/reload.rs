@@ -136,6 +136,16 @@ pub fn apply_reload(
             format!("{:?}", new.history),
         ),
         ("oper", format!("{:?}", old.oper), format!("{:?}", new.oper)),
+        (
+            "oper_class",
+            format!("{:?}", old.oper_class),
+            format!("{:?}", new.oper_class),
+        ),
+        (
+            "channels",
+            format!("{:?}", old.channels),
+            format!("{:?}", new.channels),
+        ),
     ];
     for (name, a, b) in sections {
         if a != b {

@@ -468,7 +468,7 @@ fn kick_one(cx: &mut Cx, name: &str, target: &str, reason: &str) -> Result<(), C
     let victim = cx.user_of(slot).map(|u| u.nick.clone()).unwrap_or_default();
     log::info!(
         target: "chatd::moderation",
-        "{} kicked {victim} from {chan_name}: {reason}",
+        "moderation: {} kicked {victim} from {chan_name}: {reason}",
         cx.user().nick
     );
     let kick = cx.relay_from(me, "KICK", vec![chan_name, victim, reason.to_string()]);

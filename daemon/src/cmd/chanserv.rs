@@ -170,7 +170,7 @@ fn account_name(cx: &Cx, id: AccountId) -> String {
 
 fn moderation(cx: &Cx, what: &str) {
     let who = cx.user().account.clone().unwrap_or_default();
-    log::info!(target: "chatd::moderation", "{} ({who}) {what}", cx.user().nick);
+    log::info!(target: "chatd::moderation", "moderation: {} ({who}) {what}", cx.user().nick);
 }
 
 /// `REGISTER <#channel>`: a logged-in operator of the channel becomes its founder.
@@ -277,7 +277,7 @@ pub fn expire(state: &mut crate::state::State, store: &crate::store::Store, now:
         if let Some(rec) = state.registered.remove(&folded) {
             log::info!(
                 target: "chatd::moderation",
-                "{} expired: unused for more than {days} days",
+                "moderation: {} expired: unused for more than {days} days",
                 rec.name
             );
             store.send(Request::DropChannel { name: rec.name });

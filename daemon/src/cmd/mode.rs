@@ -287,7 +287,7 @@ fn channel_mode(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
     }
     log::info!(
         target: "chatd::moderation",
-        "{} set {} on {chan_name}",
+        "moderation: {} set {} on {chan_name}",
         cx.user().nick,
         changes
             .iter()

@@ -168,7 +168,7 @@ pub fn kill(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
         "" => killer.clone(),
         r => r.to_string(),
     };
-    log::info!(target: "chatd::moderation", "{killer} killed {target}: {reason}");
+    log::info!(target: "chatd::moderation", "moderation: {killer} killed {target}: {reason}");
     cx.conns
         .close(slot, &format!("Killed ({killer} ({reason}))"));
     Ok(())
