@@ -290,6 +290,7 @@ impl Bot {
             error: None,
             batches: HashMap::new(),
             replay_before: None,
+            bot_mode_sent: false,
         };
         let mut events = mio::Events::with_capacity(64);
         let outcome = loop {
@@ -456,6 +457,11 @@ impl Bot {
                     conn.batches.remove(id);
                 }
             }
+            // The end of the welcome burst: ISUPPORT has been read.
+            numeric::RPL_ENDOFMOTD | numeric::ERR_NOMOTD if !conn.bot_mode_sent => {
+                conn.bot_mode_sent = true;
+                self.mark_as_bot();
+            }
             numeric::RPL_WELCOME => {
                 // Anything stamped before this connection is a replay. Server times
                 // have whole milliseconds, so this one must too: a live message
@@ -534,6 +540,26 @@ impl Bot {
     }
 
     /// After registration: the configured channels and those the bot was in.
+    /// IRCv3 bot-mode: `MODE <nick> +<BOT letter>` when the server has the mode and
+    /// [`Config::bot_mode`] is on.
+    fn mark_as_bot(&mut self) {
+        if !self.core.config.bot_mode {
+            return;
+        }
+        let Some(letter) = self
+            .core
+            .state
+            .isupport()
+            .get("BOT")
+            .and_then(|v| v.chars().next())
+        else {
+            return;
+        };
+        let nick = self.core.state.nick().to_string();
+        let mode = proto::Message::new("MODE", [nick, format!("+{letter}")]);
+        self.core.outbox.push_urgent(mode.to_line());
+    }
+
     fn join_channels(&mut self) {
         let mut seen = HashSet::new();
         let wanted: Vec<String> = self
@@ -671,6 +697,8 @@ struct Conn {
     /// Open batches: id → type.
     batches: HashMap<String, String>,
     replay_before: Option<DateTime<Utc>>,
+    /// Bot mode was asked for on this connection (once, after the ISUPPORT lines).
+    bot_mode_sent: bool,
 }
 
 /// Exponential backoff with jitter.

@@ -100,6 +100,10 @@ pub struct Config {
     /// while the bot was away). Off by default: old commands stay unanswered.
     pub answer_replayed: bool,
     pub quit_message: String,
+    /// Marks the connection as a bot (IRCv3 bot-mode: `MODE <nick> +B`, or whatever
+    /// letter the server's ISUPPORT `BOT` names) once registered, so clients can
+    /// tell it from a person. On by default; the `chat` client turns it off.
+    pub bot_mode: bool,
     /// The clock of the flood control.
     pub clock: Arc<dyn Clock>,
     /// Where the bot keeps its files (`--data-dir`); `None` for the per-user
@@ -140,6 +144,7 @@ impl Config {
             replay_slack: Duration::from_secs(2),
             answer_replayed: false,
             quit_message: "Bye".into(),
+            bot_mode: true,
             clock: Arc::new(SystemClock),
             data_dir: None,
         }
@@ -208,6 +213,12 @@ impl Config {
             account: account.into(),
             password: password.into(),
         })
+    }
+
+    /// Whether to mark the connection as a bot ([`Config::bot_mode`]; on by default).
+    pub fn bot_mode(mut self, on: bool) -> Config {
+        self.bot_mode = on;
+        self
     }
 
     pub fn prefix(mut self, prefix: impl Into<String>) -> Config {

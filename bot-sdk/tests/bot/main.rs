@@ -10,7 +10,9 @@
 //! - `tls` — the TLS transport (rustls) against chatd's TLS listener.
 //! - `chat` — the `chat` terminal client driven through a pseudo-terminal.
 //! - `examples` — the example bots as processes: stderr, data dir.
+//! - `bot_mode` — IRCv3 bot-mode: `+B` by default, and turned off.
 
+mod bot_mode;
 mod chat;
 mod commands;
 mod examples;

@@ -450,3 +450,37 @@ pub fn away(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
     cx.send_identity_change(me, &mut out, false, Cap::AwayNotify);
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_targets() {
+        let cases = [
+            ("@#c", (Some('@'), "#c")),
+            ("+#c", (Some('+'), "#c")),
+            ("#c", (None, "#c")),
+            ("@", (None, "@")),
+            ("+nick", (None, "+nick")),
+            ("@@#c", (None, "@@#c")),
+        ];
+        for (target, want) in cases {
+            assert_eq!(split_status(target), want, "{target}");
+        }
+    }
+
+    #[test]
+    fn ctcp_but_not_action() {
+        let cases = [
+            ("\u{1}VERSION\u{1}", true),
+            ("\u{1}PING 1\u{1}", true),
+            ("\u{1}ACTION waves\u{1}", false),
+            ("hello", false),
+            ("", false),
+        ];
+        for (text, want) in cases {
+            assert_eq!(is_ctcp(text), want, "{text:?}");
+        }
+    }
+}

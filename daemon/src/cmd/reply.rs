@@ -55,6 +55,14 @@ impl Cx<'_> {
         let mut all = Vec::with_capacity(params.len() + 1);
         all.push(self.user().nick.clone());
         all.extend(params.iter().map(|p| p.as_ref().to_string()));
+        // Numerics echo what the client sent; what it sent as a trailing parameter
+        // (`WHOIS :a b`) may be no middle one: shown as `*`, the line stays valid.
+        let last = all.len() - 1;
+        for p in &mut all[..last] {
+            if !chatd_proto::message::is_valid_middle(p) {
+                *p = "*".into();
+            }
+        }
         let msg = Message::new(numeric, all).with_source(self.server_name());
         self.send_me(&msg);
     }

@@ -396,7 +396,8 @@ mod tests {
             account: None,
         };
         // (bans, exceptions, who, banned, muted)
-        let cases: &[(&[&str], &[&str], &Who, bool, bool)] = &[
+        type Case<'a> = (&'a [&'a str], &'a [&'a str], &'a Who<'a>, bool, bool);
+        let cases: &[Case] = &[
             (&["~a:alice"], &[], &alice, true, false),
             (&["~a:alice"], &[], &guest, false, false),
             (&["~a:*"], &[], &guest, false, false),

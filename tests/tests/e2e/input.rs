@@ -152,3 +152,27 @@ fn ipv6_clients_get_a_safe_host() {
     let row = c.expect_numeric(RPL_WHOREPLY);
     assert_eq!(row.param(3), "0::1", "{row}");
 }
+
+/// RFC 1459 §2.3.1: a middle parameter is never empty and never holds a space (issue
+/// 16). A client's trailing parameter echoed in a numeric before its text (`WHOIS :a
+/// b`) would break the line; it is shown as `*`, and the connection goes on.
+#[test]
+fn trailing_input_echoed_in_a_numeric_keeps_the_line_valid() {
+    let server = TestServer::start();
+    let mut c = server.connect("alice");
+    for (line, numeric) in [
+        ("WHOIS :a b", ERR_NOSUCHNICK),
+        ("PART :#a b", ERR_NOSUCHCHANNEL),
+        ("INVITE alice :#a b", ERR_NOSUCHCHANNEL),
+        ("TOPIC :#a b", ERR_NOSUCHCHANNEL),
+    ] {
+        c.send(line);
+        let got = c.sync();
+        let m = got
+            .iter()
+            .find(|m| m.command == numeric)
+            .unwrap_or_else(|| panic!("{line}: no {numeric} in {got:?}"));
+        assert_eq!(m.params.len(), 3, "{line}: {m}");
+        assert_eq!(m.param(1), "*", "{line}: {m}");
+    }
+}

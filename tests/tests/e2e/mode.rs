@@ -1,5 +1,6 @@
 //! Channel and user `MODE`, RFC 2812 §3.2.3 (channel modes) and §3.1.5 (user modes),
-//! with the numerics and `CHANMODES=b,k,l,imnt PREFIX=(ov)@+` of modern.ircdocs.horse.
+//! with the numerics and `CHANMODES=beI,k,l,Cimnt PREFIX=(ov)@+` of modern.ircdocs.horse
+//! (the `+e`/`+I` lists, extbans and `+C` are in `extbans.rs`).
 //! The effects of modes on JOIN and PRIVMSG are checked here too.
 
 use chatd_proto::numeric::*;

@@ -76,6 +76,8 @@ fn main() -> ExitCode {
         config = config.sasl(nick.clone(), p.clone());
     }
     config.quit_message = "Leaving".into();
+    // A person, not a bot.
+    config.bot_mode = false;
     if let Err(e) = config.host_port() {
         eprintln!("chat: {e}");
         return ExitCode::from(2);

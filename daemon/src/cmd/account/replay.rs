@@ -172,10 +172,14 @@ pub fn on_memberships(cx: &mut Cx, asker: ConnId, channels: Vec<Membership>) {
             // account left, and matching it, would have kept it out; nothing said
             // after that ban is its to read.
             let source = cx.user().source();
+            let who = crate::state::channel::Who {
+                source: &source,
+                account: cx.user().account.as_deref(),
+            };
             let banned_at = m
                 .bans
                 .iter()
-                .filter(|(mask, _)| chatd_proto::mask::glob_match(mask, &source))
+                .filter(|(mask, _)| crate::state::channel::Mask::parse(mask).matches(&who))
                 .map(|(_, at)| *at)
                 .min();
             if let Some(at) = banned_at {
