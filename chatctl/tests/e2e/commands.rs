@@ -412,6 +412,12 @@ fn channels_register_access_list_and_drop() {
         .success()
         .stdout;
     assert!(!out.contains("moderator"), "{out}");
+    // A deleted account leaves the access list.
+    d.chatctl(&["channels", "access", "#team", "add", "bob", "voice"])
+        .success();
+    d.chatctl(&["accounts", "delete", "bob"]).success();
+    let access = d.json(&["channels", "access", "#team"]);
+    assert_eq!(access["access"], serde_json::json!([]), "{access}");
     let out = d.chatctl(&["channels", "drop", "#team"]).success().stdout;
     assert_eq!(out, "dropped #team\n");
     let run = d.chatctl(&["channels", "access", "#team"]);

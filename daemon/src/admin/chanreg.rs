@@ -205,3 +205,16 @@ pub fn access_del(ctl: &mut Ctl, channel: &str, name: &str) -> Outcome {
     log::info!(target: "chatd::moderation", "moderation: admin took the role of {name} on {shown_name}");
     done(shown(ctl.state, &ctl.state.registered[&folded]))
 }
+
+/// A deleted account leaves every access list (its id is never given out again, so
+/// the rows would only clutter). Channels it founded stay registered, with a founder
+/// nobody is: an operator with the `channels` privilege transfers or drops them.
+pub fn forget_account(ctl: &mut Ctl, id: crate::store::AccountId) {
+    for rec in ctl.state.registered.values_mut() {
+        let before = rec.access.len();
+        rec.access.retain(|(a, _)| *a != id);
+        if rec.access.len() != before {
+            ctl.store.send(Request::SaveChannel(Box::new(rec.clone())));
+        }
+    }
+}

@@ -247,6 +247,7 @@ fn accounts_delete(ctl: &mut Ctl, name: &str) -> Outcome {
     }
     ctl.store
         .send(StoreRequest::DeleteAccount { account: acct.id });
+    chanreg::forget_account(ctl, acct.id);
     log::info!("account={} deleted by an administrator", acct.name);
     done(reply::AccountDeleted { name: acct.name })
 }
