@@ -72,6 +72,34 @@ pub struct Channel {
     pub topic: Option<String>,
 }
 
+/// `channels-registered` (one of them), `channels-register`, `channels-drop`,
+/// `channels-access`, `channels-access-add`, `channels-access-del`: a registered
+/// channel.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RegisteredChannel {
+    /// The access list, by account name.
+    pub access: Vec<AccessEntry>,
+    /// The founder's account.
+    pub founder: String,
+    /// `members` or `since-join`.
+    pub history: String,
+    /// Unix seconds it last had members or changed.
+    pub last_used: i64,
+    pub name: String,
+    /// Unix seconds.
+    pub registered: i64,
+}
+
+/// One entry of a registered channel's access list.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AccessEntry {
+    pub account: String,
+    /// `op`, `moderator` or `voice`.
+    pub role: String,
+}
+
 /// `kick`: the nick as the server spells it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]

@@ -30,6 +30,22 @@ pub enum Request {
     },
     /// Channels.
     Channels,
+    /// Registered channels with their founders and access lists.
+    ChannelsRegistered,
+    /// Registers a channel to an account, which becomes its founder.
+    ChannelsRegister { channel: String, founder: String },
+    /// Unregisters a channel.
+    ChannelsDrop { channel: String },
+    /// One registered channel with its access list.
+    ChannelsAccess { channel: String },
+    /// Gives an account a role (`op`, `moderator`, `voice`) on a registered channel.
+    ChannelsAccessAdd {
+        channel: String,
+        account: String,
+        role: String,
+    },
+    /// Takes an account's role on a registered channel.
+    ChannelsAccessDel { channel: String, account: String },
     /// Disconnects a user, or with `channel` kicks them from that channel.
     Kick {
         nick: String,
@@ -95,6 +111,12 @@ impl Request {
         "sessions",
         "sessions-revoke",
         "channels",
+        "channels-registered",
+        "channels-register",
+        "channels-drop",
+        "channels-access",
+        "channels-access-add",
+        "channels-access-del",
         "kick",
         "ban",
         "unban",
@@ -117,6 +139,12 @@ impl Request {
             Request::Sessions { .. } => "sessions",
             Request::SessionsRevoke { .. } => "sessions-revoke",
             Request::Channels => "channels",
+            Request::ChannelsRegistered => "channels-registered",
+            Request::ChannelsRegister { .. } => "channels-register",
+            Request::ChannelsDrop { .. } => "channels-drop",
+            Request::ChannelsAccess { .. } => "channels-access",
+            Request::ChannelsAccessAdd { .. } => "channels-access-add",
+            Request::ChannelsAccessDel { .. } => "channels-access-del",
             Request::Kick { .. } => "kick",
             Request::Ban { .. } => "ban",
             Request::Unban { .. } => "unban",

@@ -180,6 +180,12 @@ fn documented_result_fields_match_the_reply_types() {
             "sessions" => type_fields::<reply::Session>(),
             "sessions-revoke" => type_fields::<reply::SessionsRevoked>(),
             "channels" => type_fields::<reply::Channel>(),
+            "channels-registered"
+            | "channels-register"
+            | "channels-drop"
+            | "channels-access"
+            | "channels-access-add"
+            | "channels-access-del" => type_fields::<reply::RegisteredChannel>(),
             "kick" => type_fields::<reply::Kicked>(),
             "ban" => type_fields::<reply::Banned>(),
             "unban" => type_fields::<reply::Unbanned>(),
@@ -234,6 +240,26 @@ fn every_request_round_trips() {
             token: Some("0a1b2c3d4e5f".into()),
         },
         Request::Channels,
+        Request::ChannelsRegistered,
+        Request::ChannelsRegister {
+            channel: "#team".into(),
+            founder: "alice".into(),
+        },
+        Request::ChannelsDrop {
+            channel: "#team".into(),
+        },
+        Request::ChannelsAccess {
+            channel: "#team".into(),
+        },
+        Request::ChannelsAccessAdd {
+            channel: "#team".into(),
+            account: "bob".into(),
+            role: "moderator".into(),
+        },
+        Request::ChannelsAccessDel {
+            channel: "#team".into(),
+            account: "bob".into(),
+        },
         Request::Kick {
             nick: "bob".into(),
             reason: Some("flooding".into()),

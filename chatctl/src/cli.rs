@@ -81,8 +81,11 @@ pub enum Command {
         #[command(subcommand)]
         action: SessionsAction,
     },
-    /// Channels: name, members, modes, topic
-    Channels,
+    /// Channels: name, members, modes, topic; with a subcommand, registered channels
+    Channels {
+        #[command(subcommand)]
+        action: Option<ChannelsAction>,
+    },
     /// Disconnect a user from the server, or with --channel remove them from one channel
     Kick {
         nick: String,
@@ -149,6 +152,42 @@ pub enum Command {
 }
 
 #[derive(Debug, Clone, PartialEq, Subcommand)]
+pub enum ChannelsAction {
+    /// Registered channels: founder, registered, last used, history, access list size
+    List,
+    /// Register a channel to an account, its founder
+    Register {
+        #[arg(value_parser = channel_name)]
+        channel: String,
+        founder: String,
+    },
+    /// Unregister a channel
+    Drop {
+        #[arg(value_parser = channel_name)]
+        channel: String,
+    },
+    /// A registered channel's access list; add or del an account's role
+    Access {
+        #[arg(value_parser = channel_name)]
+        channel: String,
+        #[command(subcommand)]
+        action: Option<AccessAction>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Subcommand)]
+pub enum AccessAction {
+    /// Give an account a role: op, moderator or voice
+    Add {
+        account: String,
+        #[arg(value_parser = PossibleValuesParser::new(["op", "moderator", "voice"]))]
+        role: String,
+    },
+    /// Take an account's role
+    Del { account: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Subcommand)]
 pub enum AccountsAction {
     /// Delete an account, its offline queue and remembered channels
     Delete { name: String },
@@ -184,7 +223,10 @@ impl Command {
                 account: account.clone(),
                 token: id.clone(),
             },
-            Command::Channels => Request::Channels,
+            Command::Channels { action: None } => Request::Channels,
+            Command::Channels {
+                action: Some(action),
+            } => action.request(),
             Command::Kick {
                 nick,
                 reason,
@@ -236,6 +278,42 @@ impl Command {
     /// Whether this command streams events after its reply (`tail-log -f`).
     pub fn streams(&self) -> bool {
         self.request().streams()
+    }
+}
+
+impl ChannelsAction {
+    fn request(&self) -> Request {
+        match self {
+            ChannelsAction::List => Request::ChannelsRegistered,
+            ChannelsAction::Register { channel, founder } => Request::ChannelsRegister {
+                channel: channel.clone(),
+                founder: founder.clone(),
+            },
+            ChannelsAction::Drop { channel } => Request::ChannelsDrop {
+                channel: channel.clone(),
+            },
+            ChannelsAction::Access {
+                channel,
+                action: None,
+            } => Request::ChannelsAccess {
+                channel: channel.clone(),
+            },
+            ChannelsAction::Access {
+                channel,
+                action: Some(AccessAction::Add { account, role }),
+            } => Request::ChannelsAccessAdd {
+                channel: channel.clone(),
+                account: account.clone(),
+                role: role.clone(),
+            },
+            ChannelsAction::Access {
+                channel,
+                action: Some(AccessAction::Del { account }),
+            } => Request::ChannelsAccessDel {
+                channel: channel.clone(),
+                account: account.clone(),
+            },
+        }
     }
 }
 
@@ -303,6 +381,27 @@ mod tests {
                 json!({"cmd": "accounts-delete", "name": "alice"}),
             ),
             ("channels", json!({"cmd": "channels"})),
+            ("channels list", json!({"cmd": "channels-registered"})),
+            (
+                "channels register team alice",
+                json!({"cmd": "channels-register", "channel": "#team", "founder": "alice"}),
+            ),
+            (
+                "channels drop #team",
+                json!({"cmd": "channels-drop", "channel": "#team"}),
+            ),
+            (
+                "channels access #team",
+                json!({"cmd": "channels-access", "channel": "#team"}),
+            ),
+            (
+                "channels access #team add bob moderator",
+                json!({"cmd": "channels-access-add", "channel": "#team", "account": "bob", "role": "moderator"}),
+            ),
+            (
+                "channels access #team del bob",
+                json!({"cmd": "channels-access-del", "channel": "#team", "account": "bob"}),
+            ),
             ("kick bob", json!({"cmd": "kick", "nick": "bob"})),
             (
                 "kick bob being rude",

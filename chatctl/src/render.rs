@@ -3,7 +3,7 @@
 //! `chatd-admin-proto` reply types; a field an older daemon leaves out takes its
 //! default, and an empty or null text shows as `-`.
 
-use crate::cli::{AccountsAction, Command};
+use crate::cli::{AccountsAction, ChannelsAction, Command};
 use crate::client::read_result;
 use crate::error::Error;
 use crate::human;
@@ -28,7 +28,25 @@ pub fn result(command: &Command, result: &Value, now: i64) -> Result<String, Err
             let r: reply::AccountDeleted = read(command, result)?;
             format!("deleted account {}\n", or(&r.name, name))
         }
-        Command::Channels => channels(read(command, result)?),
+        Command::Channels { action: None } => channels(read(command, result)?),
+        Command::Channels {
+            action: Some(ChannelsAction::List),
+        } => registered(read(command, result)?, now),
+        Command::Channels {
+            action: Some(ChannelsAction::Register { .. }),
+        } => {
+            let r: reply::RegisteredChannel = read(command, result)?;
+            format!("registered {} to {}\n", r.name, r.founder)
+        }
+        Command::Channels {
+            action: Some(ChannelsAction::Drop { .. }),
+        } => {
+            let r: reply::RegisteredChannel = read(command, result)?;
+            format!("dropped {}\n", r.name)
+        }
+        Command::Channels {
+            action: Some(ChannelsAction::Access { .. }),
+        } => access(read(command, result)?),
         Command::Kick { nick, channel, .. } => {
             let r: reply::Kicked = read(command, result)?;
             let nick = or(&r.nick, nick);
@@ -234,6 +252,44 @@ fn channels(channels: Vec<reply::Channel>) -> String {
         return "no channels\n".into();
     }
     table.to_string()
+}
+
+fn registered(channels: Vec<reply::RegisteredChannel>, now: i64) -> String {
+    let mut table = Table::new(&[
+        "name",
+        "founder",
+        "registered",
+        "last used",
+        "history",
+        "access",
+    ]);
+    for c in channels {
+        table.row(vec![
+            cell(&c.name),
+            cell(&c.founder),
+            human::date(c.registered),
+            human::ago(c.last_used, now),
+            cell(&c.history),
+            c.access.len().to_string(),
+        ]);
+    }
+    if table.is_empty() {
+        return "no registered channels\n".into();
+    }
+    table.to_string()
+}
+
+fn access(c: reply::RegisteredChannel) -> String {
+    let mut table = Table::new(&["account", "role"]);
+    table.row(vec![cell(&c.founder), "founder".into()]);
+    for a in c.access {
+        table.row(vec![cell(&a.account), cell(&a.role)]);
+    }
+    format!(
+        "{} (history: {})\n{table}",
+        c.name,
+        or(&c.history, "members")
+    )
 }
 
 fn bans(bans: Vec<reply::Ban>, now: i64) -> String {

@@ -250,6 +250,24 @@ pub fn candidates(
         [accounts, delete] if accounts == "accounts" && delete == "delete" => {
             names(Names::Accounts)
         }
+        [channels] if channels == "channels" => ["list", "register", "drop", "access"]
+            .map(String::from)
+            .to_vec(),
+        [channels, _] if channels == "channels" => names(Names::Channels),
+        [channels, register, _] if channels == "channels" && register == "register" => {
+            names(Names::Accounts)
+        }
+        [channels, access, _] if channels == "channels" && access == "access" => {
+            ["add", "del"].map(String::from).to_vec()
+        }
+        [channels, access, _, _] if channels == "channels" && access == "access" => {
+            names(Names::Accounts)
+        }
+        [channels, access, _, add, _]
+            if channels == "channels" && access == "access" && add == "add" =>
+        {
+            ["op", "moderator", "voice"].map(String::from).to_vec()
+        }
         [command, ..] if word.starts_with('-') => option_names(command),
         [command, .., last] if last.starts_with('-') => match last.as_str() {
             "--channel" => names(Names::Channels),
@@ -375,6 +393,12 @@ mod tests {
             ("tail-log -f --fo", 12, &["--follow"]),
             ("accounts ", 9, &["delete"]),
             ("accounts delete c", 16, &["carol"]),
+            ("channels r", 9, &["register"]),
+            ("channels register #r", 18, &["#Random", "#rust"]),
+            ("channels register #rust c", 24, &["carol"]),
+            ("channels access #rust ", 22, &["add", "del"]),
+            ("channels access #rust add c", 26, &["carol"]),
+            ("channels access #rust add carol m", 32, &["moderator"]),
             ("unban *", 6, &["*!*@10.0.0.5"]),
             ("wall hello #l", 11, &["#lobby"]),
             ("kick bob --channel ", 19, &["#lobby", "#Random", "#rust"]),

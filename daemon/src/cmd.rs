@@ -4,6 +4,7 @@
 
 pub mod account;
 pub mod channel;
+pub mod chanserv;
 pub mod help;
 pub mod history;
 pub mod message;
@@ -185,6 +186,12 @@ pub static COMMANDS: &[Spec] = &[
         min_params: 1,
         access: Access::Registered,
         run: op::kill,
+    },
+    Spec {
+        name: "CHANNEL",
+        min_params: 0,
+        access: Access::Registered,
+        run: chanserv::channel,
     },
     Spec {
         name: "WALLOPS",

@@ -83,6 +83,7 @@ fn start() -> Server {
     config.oper.push(chatd::config::OperConfig {
         name: OPER_NAME.into(),
         password: chatd::store::password::hash(OPER_PASSWORD, 1000).to_string(),
+        ..Default::default()
     });
     Server::detached(config).expect("a detached server opens its store")
 }

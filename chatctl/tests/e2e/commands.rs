@@ -367,3 +367,61 @@ fn backup_copies_the_database_while_chatd_runs() {
     d.chatctl(&["backup", copy.to_str().unwrap()])
         .fails_with(&format!("{} already exists", copy.display()));
 }
+
+/// `channels register/access/list/drop` (docs/admin.md, "Commands"; docs/roles.md):
+/// a channel registered from chatctl gives its founder and the access list their
+/// roles on join, and a dropped one gives none.
+#[test]
+fn channels_register_access_list_and_drop() {
+    let d = Daemon::start();
+    let mut irc = Vec::new();
+    for name in ["alice", "bob"] {
+        let mut c = d.irc(name);
+        c.send(&format!("REGISTER {name} * correct-horse"));
+        c.expect(
+            |m| m.command == "REGISTER" && m.param(0) == "SUCCESS",
+            "REGISTER SUCCESS",
+        );
+        c.sync();
+        irc.push(c);
+    }
+    let out = d
+        .chatctl(&["channels", "register", "team", "alice"])
+        .success()
+        .stdout;
+    assert_eq!(out, "registered #team to alice\n");
+    let out = d
+        .chatctl(&["channels", "access", "#team", "add", "bob", "moderator"])
+        .success()
+        .stdout;
+    assert!(out.contains("bob") && out.contains("moderator"), "{out}");
+    let listed = d.json(&["channels", "list"]);
+    assert_eq!(listed[0]["name"], "#team");
+    assert_eq!(listed[0]["founder"], "alice");
+    assert_eq!(listed[0]["access"][0]["account"], "bob");
+    assert_eq!(listed[0]["access"][0]["role"], "moderator");
+    // The roles apply on join, by account.
+    let mut bob = irc.pop().unwrap();
+    bob.send("CAP REQ multi-prefix");
+    bob.join("#team");
+    bob.send("NAMES #team");
+    let names = bob.expect_numeric("353"); // RPL_NAMREPLY
+    assert_eq!(names.param(3), "%bob");
+    let out = d
+        .chatctl(&["channels", "access", "#team", "del", "bob"])
+        .success()
+        .stdout;
+    assert!(!out.contains("moderator"), "{out}");
+    // A deleted account leaves the access list.
+    d.chatctl(&["channels", "access", "#team", "add", "bob", "voice"])
+        .success();
+    d.chatctl(&["accounts", "delete", "bob"]).success();
+    let access = d.json(&["channels", "access", "#team"]);
+    assert_eq!(access["access"], serde_json::json!([]), "{access}");
+    let out = d.chatctl(&["channels", "drop", "#team"]).success().stdout;
+    assert_eq!(out, "dropped #team\n");
+    let run = d.chatctl(&["channels", "access", "#team"]);
+    assert!(run.stderr.contains("#team is not registered"), "{run}");
+    let out = d.chatctl(&["channels", "list"]).success().stdout;
+    assert_eq!(out, "no registered channels\n");
+}

@@ -4,7 +4,8 @@
 //!
 //! - `harness.rs`  — on top of the workspace test kit (`chatd_tests`): the daemon
 //!   with its admin socket, running chatctl
-//! - `commands.rs` — every command: users, accounts, channels, kick, ban/unban/bans,
+//! - `commands.rs` — every command: users, accounts, channels (and registered
+//!   channels: register, access, list, drop), kick, ban/unban/bans,
 //!   tail-log (and `-f` with Ctrl-C), wall, stats, reload, shutdown
 //! - `errors.rs`   — exit codes, one-line reasons, where the socket path comes from
 //! - `peer_uid.rs` — a uid the daemon does not allow (needs root; ignored otherwise)

@@ -3,6 +3,7 @@
 //! request line, read into a `chatd_admin_proto::Request`, and answers with that
 //! crate's reply types; [`complete`] finishes the ones that asked the store.
 
+use super::chanreg;
 pub use super::reload::{apply_reload, reload};
 use super::{Admin, Stream};
 use crate::cmd::{account, channel, history, Cx};
@@ -60,7 +61,7 @@ pub struct Ctl<'a> {
 
 impl Ctl<'_> {
     /// An IRC command context acting on `slot`.
-    fn cx(&mut self, slot: usize) -> Cx<'_> {
+    pub(super) fn cx(&mut self, slot: usize) -> Cx<'_> {
         Cx {
             me: slot,
             conns: self.conns,
@@ -86,17 +87,17 @@ impl Ctl<'_> {
     }
 }
 
-type Outcome = Result<Option<Value>, Error>;
+pub(super) type Outcome = Result<Option<Value>, Error>;
 
 /// A command's result, ready to send.
-fn done(result: impl Serialize) -> Outcome {
+pub(super) fn done(result: impl Serialize) -> Outcome {
     Ok(Some(
         serde_json::to_value(result).expect("admin replies serialize to JSON"),
     ))
 }
 
 /// A required string argument must not be empty either.
-fn required<'a>(value: &'a str, key: &str) -> Result<&'a str, Error> {
+pub(super) fn required<'a>(value: &'a str, key: &str) -> Result<&'a str, Error> {
     if value.is_empty() {
         Err(Error::bad_request(format!("{key} is required")))
     } else {
@@ -120,6 +121,20 @@ pub fn run(ctl: &mut Ctl, slot: usize, line: &str) {
         }
         Request::AccountsDelete { name } => accounts_delete(ctl, &name),
         Request::Channels => done(channels(ctl)),
+        Request::ChannelsRegistered => done(chanreg::registered(ctl)),
+        Request::ChannelsRegister { channel, founder } => {
+            chanreg::register(ctl, &channel, &founder)
+        }
+        Request::ChannelsDrop { channel } => chanreg::drop(ctl, &channel),
+        Request::ChannelsAccess { channel } => chanreg::access(ctl, &channel),
+        Request::ChannelsAccessAdd {
+            channel,
+            account,
+            role,
+        } => chanreg::access_add(ctl, &channel, &account, &role),
+        Request::ChannelsAccessDel { channel, account } => {
+            chanreg::access_del(ctl, &channel, &account)
+        }
         Request::Kick {
             nick,
             reason,
@@ -236,6 +251,7 @@ fn accounts_delete(ctl: &mut Ctl, name: &str) -> Outcome {
     ctl.state.login_tokens.revoke(acct.id, None);
     ctl.store
         .send(StoreRequest::DeleteAccount { account: acct.id });
+    chanreg::forget_account(ctl, acct.id);
     log::info!("account={} deleted by an administrator", acct.name);
     done(reply::AccountDeleted { name: acct.name })
 }

@@ -141,6 +141,16 @@ pub fn apply_reload(
         ),
         ("oper", format!("{:?}", old.oper), format!("{:?}", new.oper)),
         ("web", format!("{:?}", old.web), format!("{:?}", new.web)),
+        (
+            "oper_class",
+            format!("{:?}", old.oper_class),
+            format!("{:?}", new.oper_class),
+        ),
+        (
+            "channels",
+            format!("{:?}", old.channels),
+            format!("{:?}", new.channels),
+        ),
     ];
     for (name, a, b) in sections {
         if a != b {

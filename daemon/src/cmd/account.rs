@@ -65,6 +65,17 @@ pub fn force_logout(cx: &mut Cx, text: &str) {
     };
     end_session(cx, cx.me, &account);
     cx.user_mut().account = None;
+    // An operator by this account's login is one no more.
+    let by_login = cx
+        .config
+        .oper_of_account(&account)
+        .is_some_and(|o| cx.user().oper.as_deref() == Some(o.name.as_str()));
+    if by_login {
+        cx.user_mut().oper = None;
+        let nick = cx.user().nick.clone();
+        let mode = Message::new("MODE", [nick.as_str(), "-o"]).with_source(nick.as_str());
+        cx.send_me(&mode);
+    }
     let source = cx.user().source();
     cx.reply(RPL_LOGGEDOUT, &[source.as_str(), text]);
     let me = cx.me;
@@ -326,6 +337,7 @@ fn complete_login(cx: &mut Cx, account: &str, door: Door) {
         _ => {}
     }
     log::info!("conn={me} account={name} logged in ({})", door.as_str());
+    super::oper::on_login(cx, &name);
     cx.store.send(Request::Seen {
         account: fold(&name),
         time: chrono::Utc::now().timestamp(),

@@ -6,10 +6,12 @@ mod list;
 pub use list::list;
 
 use super::{err, no_such_channel, no_such_nick, not_chanop, not_on_channel, CmdError, Cx};
+use crate::config::Privilege;
 use crate::outgoing::Outgoing;
+use crate::state::channel::rank;
 use crate::state::channel::{Topic, Who};
 use crate::state::names::is_valid_channel;
-use crate::state::{Cap, Channel, Member, State};
+use crate::state::{registered, Cap, Channel, Member, State};
 use crate::store::{Incarnation, Request};
 use chatd_proto::numeric::*;
 use chatd_proto::{fold, Message};
@@ -79,30 +81,59 @@ fn join_inner(cx: &mut Cx, name: &str, key: Option<&str>, remembered: Option<Inc
     };
     let my_id = cx.conns.get(me).expect("the sender is connected").id;
     let now = chrono::Utc::now().timestamp();
+    let joined = cx.state.last_msg_id;
+    // A registered channel gives roles by account and is never taken by the first to
+    // join: re-created empty with what its record kept, it is joined like any other.
+    let my_account = account.as_deref().and_then(|a| cx.state.account_id(a));
+    let listed = cx
+        .state
+        .registered
+        .get(&folded)
+        .map(|r| registered::member_for(r, my_account, joined));
+    if listed.is_some() && !cx.state.channels.contains_key(&folded) {
+        let record = &cx.state.registered[&folded];
+        let mut chan = Channel::new(&record.name, now, record.incarnation);
+        registered::restore(&mut chan, record);
+        cx.state.channels.insert(folded.clone(), chan);
+    }
     let created = match cx.state.channels.get_mut(&folded) {
         Some(chan) => {
             let member = remembered == Some(chan.incarnation);
-            let invited = chan.invites.contains(&my_id) || member || chan.is_invex(&who);
-            let refusal = if chan.is_banned(&who) && !chan.invites.contains(&my_id) {
-                Some((ERR_BANNEDFROMCHAN, "Cannot join channel (+b)"))
-            } else if chan.modes.invite_only && !invited {
-                Some((ERR_INVITEONLYCHAN, "Cannot join channel (+i)"))
-            } else if chan.modes.key.is_some() && chan.modes.key.as_deref() != key {
-                Some((ERR_BADCHANNELKEY, "Cannot join channel (+k)"))
-            } else if chan.modes.limit.is_some_and(|l| chan.members.len() >= l) {
-                Some((ERR_CHANNELISFULL, "Cannot join channel (+l)"))
-            } else if chan.members.len() >= limits.members_per_channel {
-                Some((ERR_CHANNELISFULL, "Cannot join channel (it is full)"))
-            } else {
-                None
-            };
+            // Anyone on the access list is expected: +i, +k and +l do not keep them
+            // out, and bans do not keep out its operators.
+            let role = listed.map_or(rank::MEMBER, Member::rank);
+            let expected = listed.is_some() && role > rank::MEMBER;
+            let invited =
+                chan.invites.contains(&my_id) || member || chan.is_invex(&who) || expected;
+            let refusal =
+                if chan.is_banned(&who) && !chan.invites.contains(&my_id) && role < rank::OP {
+                    Some((ERR_BANNEDFROMCHAN, "Cannot join channel (+b)"))
+                } else if chan.modes.invite_only && !invited {
+                    Some((ERR_INVITEONLYCHAN, "Cannot join channel (+i)"))
+                } else if chan.modes.key.is_some() && chan.modes.key.as_deref() != key && !expected
+                {
+                    Some((ERR_BADCHANNELKEY, "Cannot join channel (+k)"))
+                } else if chan.modes.limit.is_some_and(|l| chan.members.len() >= l) && !expected {
+                    Some((ERR_CHANNELISFULL, "Cannot join channel (+l)"))
+                } else if chan.members.len() >= limits.members_per_channel {
+                    Some((ERR_CHANNELISFULL, "Cannot join channel (it is full)"))
+                } else {
+                    None
+                };
             if let Some((numeric, text)) = refusal {
                 let shown = chan.name.clone();
+                if chan.members.is_empty() {
+                    cx.state.channels.remove(&folded);
+                }
                 cx.reply(numeric, &[shown.as_str(), text]);
                 return;
             }
             chan.invites.remove(&my_id);
-            chan.members.insert(me, Member::default());
+            let privileges = listed.unwrap_or(Member {
+                joined,
+                ..Member::default()
+            });
+            chan.members.insert(me, privileges);
             false
         }
         None => {
@@ -120,7 +151,8 @@ fn join_inner(cx: &mut Cx, name: &str, key: Option<&str>, remembered: Option<Inc
                 me,
                 Member {
                     op: true,
-                    voice: false,
+                    joined,
+                    ..Member::default()
                 },
             );
             cx.state.channels.insert(folded.clone(), chan);
@@ -201,7 +233,7 @@ pub fn send_names(cx: &mut Cx, folded: &str) {
     let multi = caps.has(Cap::MultiPrefix);
     let userhost = caps.has(Cap::UserhostInNames);
     let name = chan.name.clone();
-    if chan.is_hidden_from(cx.me, cx.user().oper.is_some()) {
+    if chan.is_hidden_from(cx.me, super::oper::can(cx, Privilege::SeeHidden)) {
         cx.reply(RPL_ENDOFNAMES, &[name.as_str(), "End of /NAMES list"]);
         return;
     }
@@ -292,11 +324,14 @@ fn forget_membership(cx: &mut Cx, slot: usize, folded: &str) {
 
 /// Drops `slot` from a channel's members and the channel from its list.
 pub fn remove_member(cx: &mut Cx, folded: &str, slot: usize) {
-    if let Some(chan) = cx.state.channels.get_mut(folded) {
+    let emptied = cx.state.channels.get_mut(folded).is_some_and(|chan| {
         chan.members.remove(&slot);
-        if chan.members.is_empty() {
-            cx.state.channels.remove(folded);
-        }
+        chan.members.is_empty()
+    });
+    if emptied {
+        // A registered channel's record notes when it was last used.
+        crate::cmd::chanserv::persist(cx, folded);
+        cx.state.channels.remove(folded);
     }
     if let Some(conn) = cx.conns.get_mut(slot) {
         conn.user.channels.retain(|c| c != folded);
@@ -340,6 +375,7 @@ pub fn topic(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
     super::history::log_event(cx, &topic);
     let mut out = Outgoing::new(topic.with_trailing());
     cx.send_to_channel(&folded, &mut out, None, None);
+    crate::cmd::chanserv::persist(cx, &folded);
     Ok(())
 }
 
@@ -400,25 +436,48 @@ pub fn kick(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
 /// One `KICK` of `target` from channel `name` by the sender.
 fn kick_one(cx: &mut Cx, name: &str, target: &str, reason: &str) -> Result<(), CmdError> {
     let me = cx.me;
-    let oper = cx.user().oper.is_some();
+    // An operator whose class has `kick` kicks anyone anywhere; a moderator (halfop)
+    // and up kick members of a lower role.
+    let oper = super::oper::can(cx, crate::config::Privilege::Kick);
     let (folded, chan) = channel_named(cx.state, name)?;
     let chan_name = chan.name.clone();
     if chan.member(me).is_none() && !oper {
         return Err(not_on_channel(&chan_name));
     }
-    if !chan.is_op(me) && !oper {
+    if chan.rank(me) < rank::HALFOP && !oper {
         return Err(not_chanop(&chan_name));
     }
     let Some(slot) = cx.state.slot_of_nick(target) else {
         return Err(no_such_nick(target));
     };
-    if chan.member(slot).is_none() {
+    let Some(theirs) = chan.member(slot).map(Member::rank) else {
         return Err(err(
             ERR_USERNOTINCHANNEL,
             [target, chan_name.as_str(), "They aren't on that channel"],
         ));
+    };
+    // Operators kick operators, as everywhere; a moderator only those below it.
+    let mine = chan.rank(me);
+    let up_to = if mine >= rank::OP {
+        mine
+    } else {
+        mine.saturating_sub(1)
+    };
+    if !oper && slot != me && theirs > up_to {
+        return Err(err(
+            ERR_CHANOPRIVSNEEDED,
+            [
+                chan_name.as_str(),
+                "You cannot kick a member of a higher role",
+            ],
+        ));
     }
     let victim = cx.user_of(slot).map(|u| u.nick.clone()).unwrap_or_default();
+    log::info!(
+        target: "chatd::moderation",
+        "moderation: {} kicked {victim} from {chan_name}: {reason}",
+        cx.user().nick
+    );
     let kick = cx.relay_from(me, "KICK", vec![chan_name, victim, reason.to_string()]);
     kick_with(cx, &folded, slot, kick.with_trailing());
     Ok(())

@@ -38,6 +38,14 @@ pub static HELP: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "CHANNEL",
+        &[
+            "CHANNEL REGISTER|DROP|INFO|ACCESS|TRANSFER|SET|HELP <#channel> ...",
+            "Registered channels and their access lists, as ChanServ does them",
+            "(CHANNEL HELP for each; see docs/roles.md).",
+        ],
+    ),
+    (
         "CHATHISTORY",
         &[
             "CHATHISTORY LATEST|BEFORE|AFTER|AROUND|BETWEEN <target> ... <limit>",

@@ -55,10 +55,24 @@ pub fn party_of_nick(cx: &Cx, nick: &str) -> Party {
 /// The oldest message (exclusive id bound) the sender may read in a private
 /// conversation: none for an account, the start of this connection for a nick —
 /// a nick's earlier holder is not necessarily the same person.
+///
+/// In a registered channel whose founder chose `since-join`, a member reads only
+/// what was said since it joined (`ChanServ SET #c HISTORY`).
 fn floor(cx: &Cx, conv: &Conv) -> i64 {
     let user = cx.user();
     match conv {
         Conv::Direct(..) if user.account.is_none() => id_at_ms(user.signon * 1000),
+        Conv::Channel { name, .. } => {
+            let since_join = cx
+                .state
+                .registered
+                .get(name)
+                .is_some_and(|r| r.history == store::HistoryScope::SinceJoin);
+            match cx.state.channels.get(name).and_then(|c| c.member(cx.me)) {
+                Some(m) if since_join => m.joined,
+                _ => 0,
+            }
+        }
         _ => 0,
     }
 }

@@ -180,7 +180,7 @@ fn deliver(cx: &mut Cx, msg: &Message, kind: Kind) -> Result<(), CmdError> {
                 let members: Vec<usize> = chan
                     .members
                     .iter()
-                    .filter(|(&slot, m)| slot != me && (m.op || (status == '+' && m.voice)))
+                    .filter(|(&slot, m)| slot != me && m.rank() >= status_rank(status))
                     .map(|(&slot, _)| slot)
                     .collect();
                 for slot in members {
@@ -212,6 +212,10 @@ fn deliver(cx: &mut Cx, msg: &Message, kind: Kind) -> Result<(), CmdError> {
             let Some(slot) = holder.filter(|&s| !account::holds_others_nick(cx, s)) else {
                 if kind == Kind::Privmsg && fold(target) == fold(account::NICKSERV) {
                     account::nickserv(cx, text);
+                    continue;
+                }
+                if kind == Kind::Privmsg && fold(target) == fold(super::chanserv::CHANSERV) {
+                    super::chanserv::chanserv(cx, text);
                     continue;
                 }
                 let their_party = match cx.state.account(target) {
@@ -267,13 +271,26 @@ fn deliver(cx: &mut Cx, msg: &Message, kind: Kind) -> Result<(), CmdError> {
     Ok(())
 }
 
-/// A STATUSMSG target (`@#chan`, `+#chan`; ISUPPORT `STATUSMSG=@+`) split into its
+/// A STATUSMSG target (`@#chan`, `%#chan`...; ISUPPORT `STATUSMSG=~@%+`) split into its
 /// status and channel; any other target comes back whole.
 /// https://modern.ircdocs.horse/#statusmsg-parameter
 fn split_status(target: &str) -> (Option<char>, &str) {
     match target.chars().next() {
-        Some(c @ ('@' | '+')) if target[1..].starts_with('#') => (Some(c), &target[1..]),
+        Some(c @ ('~' | '@' | '%' | '+')) if target[1..].starts_with('#') => {
+            (Some(c), &target[1..])
+        }
         _ => (None, target),
+    }
+}
+
+/// The lowest role a STATUSMSG prefix reaches.
+fn status_rank(status: char) -> u8 {
+    use crate::state::channel::rank;
+    match status {
+        '~' => rank::FOUNDER,
+        '@' => rank::OP,
+        '%' => rank::HALFOP,
+        _ => rank::VOICE,
     }
 }
 

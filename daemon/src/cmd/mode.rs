@@ -1,10 +1,13 @@
-//! `MODE` for channels (`+o +v +t +n +m +i +C +k +l`, the `+b +e +I` lists with the
-//! `~a:`/`~m:` extbans) and for users (`+i`, `+B`). RFC 2812 §3.1.5 and §3.2.3;
-//! ISUPPORT `CHANMODES=beI,k,l,Cimnt PREFIX=(ov)@+ MODES EXCEPTS INVEX EXTBAN`.
+//! `MODE` for channels (the member roles `+q +o +h +v`, `+t +n +m +i +C +k +l`, the
+//! `+b +e +I` lists with the `~a:`/`~m:` extbans) and for users (`+i`, `+B`). RFC 2812
+//! §3.1.5 and §3.2.3; ISUPPORT `CHANMODES=beI,k,l,Cimnt PREFIX=(qohv)~@%+ MODES
+//! EXCEPTS INVEX EXTBAN`. A registered channel's changes are written
+//! (`chanserv::persist`).
 
 use super::{err, no_such_nick, not_chanop, CmdError, Cx};
+use crate::config::Privilege;
 use crate::outgoing::Outgoing;
-use crate::state::channel::{Ban, Mask};
+use crate::state::channel::{rank, Ban, Mask, Member};
 use crate::store::Request;
 use chatd_proto::mask::normalize_mask;
 use chatd_proto::numeric::*;
@@ -90,7 +93,10 @@ fn channel_mode(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
         return Ok(());
     };
     let mut gate = Gate {
-        is_op: chan.is_op(me) || cx.user().oper.is_some(),
+        rank: chan.rank(me),
+        oper_modes: super::oper::can(cx, Privilege::Modes),
+        oper_lists: super::oper::can(cx, Privilege::Ban),
+        needed: rank::MEMBER,
         denied: false,
         with_arg: 0,
         max_with_arg: cx.config.limits.modes_per_command,
@@ -113,7 +119,7 @@ fn channel_mode(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
                     }
                     continue;
                 };
-                if !gate.allow(true) {
+                if !gate.allow_list() {
                     continue;
                 }
                 let Some(mask) = list_mask(arg, list) else {
@@ -162,12 +168,12 @@ fn channel_mode(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
                     _ => {}
                 }
             }
-            'o' | 'v' => {
+            'q' | 'o' | 'h' | 'v' => {
                 let Some(arg) = args.next() else {
                     cx.reply(ERR_NEEDMOREPARAMS, &["MODE", "Not enough parameters"]);
                     continue;
                 };
-                if !gate.allow(true) {
+                if !gate.allow_at(Member::rank_to_set(c), true) {
                     continue;
                 }
                 let Some(slot) = cx.state.slot_of_nick(arg) else {
@@ -187,11 +193,12 @@ fn channel_mode(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
                     );
                     continue;
                 };
-                let flag = if c == 'o' {
-                    &mut member.op
-                } else {
-                    &mut member.voice
-                };
+                // Only a higher role changes a member's roles (anyone may drop
+                // their own).
+                if slot != me && !gate.outranks(member.rank()) {
+                    continue;
+                }
+                let flag = member.flag_mut(c).expect("a member letter");
                 if *flag != adding {
                     *flag = adding;
                     changes.push((adding, c, Some(nick)));
@@ -199,7 +206,7 @@ fn channel_mode(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
             }
             'k' => {
                 let arg = args.next();
-                if !gate.allow(arg.is_some()) {
+                if !gate.allow_at(rank::OP, arg.is_some()) {
                     continue;
                 }
                 let chan = cx.state.channels.get_mut(&folded).expect("exists");
@@ -220,7 +227,7 @@ fn channel_mode(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
             }
             'l' => {
                 let arg = if adding { args.next() } else { None };
-                if !gate.allow(arg.is_some()) {
+                if !gate.allow_at(rank::OP, arg.is_some()) {
                     continue;
                 }
                 let chan = cx.state.channels.get_mut(&folded).expect("exists");
@@ -243,7 +250,7 @@ fn channel_mode(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
                 }
             }
             'C' | 'i' | 'm' | 'n' | 'p' | 's' | 't' => {
-                if !gate.allow(false) {
+                if !gate.allow_at(rank::OP, false) {
                     continue;
                 }
                 let modes = &mut cx.state.channels.get_mut(&folded).expect("exists").modes;
@@ -270,11 +277,30 @@ fn channel_mode(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
         }
     }
     if gate.denied {
-        cx.send_err(not_chanop(&chan_name));
+        if gate.needed <= rank::OP {
+            cx.send_err(not_chanop(&chan_name));
+        } else {
+            let text = "You need a higher channel role for that";
+            cx.reply(ERR_CHANOPRIVSNEEDED, &[chan_name.as_str(), text]);
+        }
     }
     if changes.is_empty() {
         return Ok(());
     }
+    log::info!(
+        target: "chatd::moderation",
+        "moderation: {} set {} on {chan_name}",
+        cx.user().nick,
+        changes
+            .iter()
+            .map(|(add, c, arg)| format!(
+                "{}{c}{}",
+                if *add { '+' } else { '-' },
+                arg.as_deref().map(|a| format!(" {a}")).unwrap_or_default()
+            ))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
     let mut modestr = String::new();
     let mut params = vec![chan_name];
     let mut sign = None;
@@ -291,24 +317,44 @@ fn channel_mode(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
     super::history::log_event(cx, &mode);
     let mut out = Outgoing::new(mode);
     cx.send_to_channel(&folded, &mut out, None, None);
+    super::chanserv::persist(cx, &folded);
     Ok(())
 }
 
 /// Who may change modes, and the `MODES` budget of changes that take a parameter.
+/// Channel settings need an operator, bans, exceptions and mutes a moderator
+/// (halfop), member roles the rank [`Member::rank_to_set`] gives, and only against
+/// a member of a lower rank (`docs/roles.md`). IRC operators pass by their class:
+/// `modes` for everything, `ban` for the lists.
 struct Gate {
-    is_op: bool,
-    /// A change was refused for want of operator status (one 482 at the end).
+    /// The sender's rank in the channel ([`rank`]).
+    rank: u8,
+    oper_modes: bool,
+    oper_lists: bool,
+    /// The highest rank a refused change needed (for the one 482 at the end).
+    needed: u8,
+    /// A change was refused for want of a role.
     denied: bool,
     with_arg: usize,
     max_with_arg: usize,
 }
 
 impl Gate {
-    /// Whether one more change may be applied; one that takes a parameter also uses
-    /// up the `MODES` budget, and those past it are ignored, as ISUPPORT promises.
-    fn allow(&mut self, takes_param: bool) -> bool {
-        if !self.is_op {
+    fn effective(&self) -> u8 {
+        if self.oper_modes {
+            rank::OPER
+        } else {
+            self.rank
+        }
+    }
+
+    /// Whether one more change needing rank `needed` may be applied; one that takes
+    /// a parameter also uses up the `MODES` budget, and those past it are ignored,
+    /// as ISUPPORT promises.
+    fn allow_at(&mut self, needed: u8, takes_param: bool) -> bool {
+        if self.effective() < needed {
             self.denied = true;
+            self.needed = self.needed.max(needed);
             return false;
         }
         if takes_param {
@@ -316,6 +362,25 @@ impl Gate {
             return self.with_arg <= self.max_with_arg;
         }
         true
+    }
+
+    /// A change to a `+b`/`+e`/`+I` list: moderators and up, or an operator whose
+    /// class has `ban`.
+    fn allow_list(&mut self) -> bool {
+        if self.oper_lists && self.effective() < rank::HALFOP {
+            self.rank = rank::HALFOP;
+        }
+        self.allow_at(rank::HALFOP, true)
+    }
+
+    /// Whether the sender outranks a member of rank `theirs` (to change its roles).
+    fn outranks(&mut self, theirs: u8) -> bool {
+        if self.effective() > theirs || (self.effective() == theirs && theirs == rank::OP) {
+            return true;
+        }
+        self.denied = true;
+        self.needed = self.needed.max(theirs.saturating_add(1));
+        false
     }
 }
 

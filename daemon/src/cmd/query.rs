@@ -5,6 +5,7 @@ mod who;
 pub use who::who;
 
 use super::{err, no_such_nick, welcome, CmdError, Cx};
+use crate::config::Privilege;
 use crate::state::Cap;
 use crate::VERSION;
 use chatd_proto::numeric::*;
@@ -26,7 +27,7 @@ pub fn whois(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
     let server = cx.server_name().to_string();
     let multi = cx.user().caps.has(Cap::MultiPrefix);
     let my_channels = cx.user().channels.clone();
-    let (me, i_am_oper) = (cx.me, cx.user().oper.is_some());
+    let (me, i_am_oper) = (cx.me, super::oper::can(cx, Privilege::SeeHidden));
     // A +s/+p channel shows only to its members, the user itself and IRC operators.
     let channels: Vec<String> = u
         .channels
@@ -65,11 +66,16 @@ pub fn whois(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
             &[u.nick.clone(), "is using a secure connection".into()],
         );
     }
-    if u.oper.is_some() {
-        cx.reply(
-            RPL_WHOISOPERATOR,
-            &[u.nick.clone(), "is an IRC operator".into()],
-        );
+    if let Some(oper) = u.oper.as_deref() {
+        // The class is shown to operators and to the operator itself.
+        let me = cx.user();
+        let text = match super::oper::class_of(cx.config, oper) {
+            Some(class) if me.oper.is_some() || me.nick == u.nick => {
+                format!("is an IRC operator ({class})")
+            }
+            _ => "is an IRC operator".into(),
+        };
+        cx.reply(RPL_WHOISOPERATOR, &[u.nick.clone(), text]);
     }
     if u.bot {
         let network = cx.config.server.network.clone();

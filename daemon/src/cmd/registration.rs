@@ -141,7 +141,7 @@ pub fn nick(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
         return Err(err(ERR_ERRONEUSNICKNAME, [new, "Erroneous nickname"]));
     }
     let folded = fold(new);
-    if folded == fold(account::NICKSERV) {
+    if folded == fold(account::NICKSERV) || folded == fold(super::chanserv::CHANSERV) {
         return Err(err(
             ERR_NICKNAMEINUSE,
             [new, "Nickname is reserved for services"],

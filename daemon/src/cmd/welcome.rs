@@ -26,11 +26,21 @@ pub fn welcome(cx: &mut Cx) {
     cx.reply(RPL_CREATED, &[format!("This server was created {created}")]);
     cx.reply(
         RPL_MYINFO,
-        &[server.as_str(), VERSION, "Bi", "CIbeiklmnopstv", "Ibeklov"],
+        &[
+            server.as_str(),
+            VERSION,
+            "Bi",
+            "CIbehiklmnopqstv",
+            "Ibehkloqv",
+        ],
     );
     send_isupport(cx);
     send_lusers(cx);
     send_motd(cx);
+    // A login before registration (SASL) may have made this client an operator.
+    if cx.user().oper.is_some() {
+        cx.reply(RPL_YOUREOPER, &["You are now an IRC operator"]);
+    }
     let me = cx.me;
     cx.conns.trim_after_flush(me);
 }
@@ -68,8 +78,8 @@ pub fn isupport_tokens(config: &Config) -> Vec<String> {
         format!("NAMELEN={}", crate::state::names::REALNAME_LEN),
         format!("NETWORK={}", config.server.network),
         format!("NICKLEN={}", l.nick_len),
-        "PREFIX=(ov)@+".into(),
-        "STATUSMSG=@+".into(),
+        "PREFIX=(qohv)~@%+".into(),
+        "STATUSMSG=~@%+".into(),
         format!("TARGMAX=JOIN:,KICK:{t},NAMES:{t},NOTICE:{t},PART:,PRIVMSG:{t},TAGMSG:{t},WHOIS:1"),
         format!("TOPICLEN={}", l.topic_len),
         format!("USERLEN={}", l.user_len + 1),

@@ -3,7 +3,10 @@
 
 use crate::ipnet::IpNet;
 mod describe;
+mod oper;
 mod validate;
+
+pub use oper::{OperClassConfig, OperConfig, Privilege, Privileges};
 
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -21,8 +24,20 @@ pub struct Config {
     pub admin: AdminConfig,
     pub tls: TlsConfig,
     pub web: WebConfig,
-    /// IRC operators (`OPER <name> <password>`).
+    /// IRC operators (`OPER <name> <password>`, or an account's login).
     pub oper: Vec<OperConfig>,
+    /// Operator classes (`admin` and `moderator` are built in).
+    pub oper_class: Vec<OperClassConfig>,
+    /// Registered channels.
+    pub channels: ChannelsConfig,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ChannelsConfig {
+    /// Days a registered channel may go unused (no member, no change) before it is
+    /// dropped; 0 never.
+    pub registered_expire_days: u32,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -93,14 +108,6 @@ pub struct WebConfig {
     /// Reverse proxies (addresses or networks) whose `X-Forwarded-For` or `Forwarded`
     /// header names the real client; from anyone else those headers are ignored.
     pub trusted_proxies: Vec<IpNet>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct OperConfig {
-    pub name: String,
-    /// A hash from `chatd hash-password`, never the password itself.
-    pub password: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]

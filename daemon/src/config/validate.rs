@@ -218,11 +218,36 @@ impl Config {
                 ),
             );
         }
+        for (i, class) in self.oper_class.iter().enumerate() {
+            if class.name.is_empty() || class.name.contains(' ') {
+                return bad(&format!("oper_class[{i}].name"), "must be one word");
+            }
+            if let Err(unknown) = super::Privileges::from_names(&class.privileges) {
+                let known: Vec<&str> = super::Privilege::NAMES.iter().map(|(n, _)| *n).collect();
+                return bad(
+                    &format!("oper_class[{i}].privileges"),
+                    &format!(
+                        "unknown privilege {unknown:?} (known: {}, or \"*\")",
+                        known.join(", ")
+                    ),
+                );
+            }
+        }
         for (i, oper) in self.oper.iter().enumerate() {
             if oper.name.is_empty() || oper.name.contains(' ') {
                 return bad(&format!("oper[{i}].name"), "must be one word");
             }
-            if oper.password.parse::<crate::store::PasswordHash>().is_err() {
+            if self.class_privileges(&oper.class).is_none() {
+                return bad(
+                    &format!("oper[{i}].class"),
+                    &format!(
+                        "no class {:?}: add an [[oper_class]] or use admin or moderator",
+                        oper.class
+                    ),
+                );
+            }
+            let by_account = oper.account.is_some() && oper.password.is_empty();
+            if !by_account && oper.password.parse::<crate::store::PasswordHash>().is_err() {
                 return bad(
                     &format!("oper[{i}].password"),
                     "must be a hash printed by `chatd hash-password`",

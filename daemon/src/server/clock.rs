@@ -20,6 +20,12 @@ impl Clock {
         Instant::now() + Duration::from_nanos(self.ahead_ns.load(Ordering::Relaxed))
     }
 
+    /// Unix seconds as the loop sees them: the wall clock plus the test's offset.
+    pub(super) fn unix_secs(&self) -> i64 {
+        let ahead = self.ahead_ns.load(Ordering::Relaxed) / 1_000_000_000;
+        chrono::Utc::now().timestamp() + i64::try_from(ahead).unwrap_or(i64::MAX / 2)
+    }
+
     pub(super) fn advance(&self, by: Duration) {
         let ns = u64::try_from(by.as_nanos()).unwrap_or(u64::MAX);
         self.ahead_ns.fetch_add(ns, Ordering::Relaxed);

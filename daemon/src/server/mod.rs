@@ -78,6 +78,9 @@ pub struct Server {
     /// and when that was (see [`Server::release_memory`]).
     closed_since_release: usize,
     last_release: Instant,
+    /// When to look next for registered channels unused past
+    /// `channels.registered_expire_days` (`timers.rs`).
+    next_expiry_check: Instant,
     /// The loop's time: every `now` comes from it (a test may move it forward).
     clock: clock::Clock,
     /// `None` only after shutdown closed it.

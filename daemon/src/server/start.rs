@@ -167,6 +167,9 @@ impl Server {
         for m in loaded.read_markers {
             state.read_markers.load(m.account, &m.target, m.time_ms);
         }
+        for c in loaded.channels {
+            state.registered.insert(chatd_proto::fold(&c.name), c);
+        }
         let clock = Clock::default();
         Ok(Server {
             poll,
@@ -195,6 +198,7 @@ impl Server {
             store_failing: false,
             closed_since_release: 0,
             last_release: clock.now(),
+            next_expiry_check: clock.now(),
             clock,
         })
     }

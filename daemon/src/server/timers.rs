@@ -1,5 +1,6 @@
 //! The timer heaps: flood-control resumes, nick-ownership checks and each
-//! connection's liveness (registration, TLS handshake, PING, ping timeout).
+//! connection's liveness (registration, TLS handshake, PING, ping timeout); and the
+//! hourly look for unused registered channels to expire.
 
 use super::input::STORE_BEHIND_POLL;
 use super::memory::RELEASE_EVERY;
@@ -8,6 +9,9 @@ use crate::cmd::account;
 use chatd_proto::Message;
 use std::cmp::Reverse;
 use std::time::{Duration, Instant};
+
+/// How often registered channels are looked at for expiry.
+const EXPIRY_EVERY: Duration = Duration::from_secs(3600);
 
 impl Server {
     /// How long the next poll may wait: zero while a connection has input left to
@@ -30,12 +34,22 @@ impl Server {
             .flatten()
             .map(|Reverse((at, _, _))| *at)
             .chain((self.closed_since_release > 0).then_some(self.last_release + RELEASE_EVERY))
+            .chain(
+                (self.config.channels.registered_expire_days > 0).then_some(self.next_expiry_check),
+            )
             .min();
             next.map(|at| at.saturating_duration_since(now))
         }
     }
 
     pub(super) fn run_timers(&mut self, now: Instant) {
+        let days = self.config.channels.registered_expire_days;
+        if days > 0 && now >= self.next_expiry_check {
+            self.next_expiry_check = now + EXPIRY_EVERY;
+            if let Some(store) = &self.store {
+                crate::cmd::chanserv::expire(&mut self.state, store, self.clock.unix_secs(), days);
+            }
+        }
         while let Some(&Reverse((at, slot, serial))) = self.resume.peek() {
             if at > now {
                 break;

@@ -6,21 +6,84 @@ use crate::ids::ConnId;
 use chatd_proto::mask::glob_match;
 use std::collections::{HashMap, HashSet};
 
-/// A member's channel privileges.
+/// A member's channel privileges: founder `~` (+q), operator `@` (+o), moderator
+/// (halfop) `%` (+h), voice `+` (+v); `ISUPPORT PREFIX=(qohv)~@%+`. The roles and who
+/// may change them are in `docs/roles.md`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Member {
+    pub founder: bool,
     pub op: bool,
+    pub halfop: bool,
     pub voice: bool,
+    /// The last message id when this member joined: a registered channel whose
+    /// history is `since-join` shows it nothing older.
+    pub joined: i64,
+}
+
+/// The prefixes of each combination of (founder, op, halfop, voice) as bits 8, 4, 2,
+/// 1, highest first (multi-prefix shows them all).
+const PREFIXES: [&str; 16] = [
+    "", "+", "%", "%+", "@", "@+", "@%", "@%+", "~", "~+", "~%", "~%+", "~@", "~@+", "~@%", "~@%+",
+];
+
+/// The rank of each role, for "only a higher role changes those below it".
+pub mod rank {
+    pub const MEMBER: u8 = 0;
+    pub const VOICE: u8 = 1;
+    pub const HALFOP: u8 = 2;
+    pub const OP: u8 = 3;
+    pub const FOUNDER: u8 = 4;
+    /// An IRC operator whose class may change any channel's modes.
+    pub const OPER: u8 = 5;
 }
 
 impl Member {
     /// The prefixes to show: all of them with multi-prefix, else the highest.
     pub fn prefixes(self, multi: bool) -> &'static str {
-        match (self.op, self.voice, multi) {
-            (true, true, true) => "@+",
-            (true, _, _) => "@",
-            (false, true, _) => "+",
-            (false, false, _) => "",
+        let bits = usize::from(self.founder) << 3
+            | usize::from(self.op) << 2
+            | usize::from(self.halfop) << 1
+            | usize::from(self.voice);
+        let all = PREFIXES[bits];
+        if multi || all.len() <= 1 {
+            all
+        } else {
+            &all[..1]
+        }
+    }
+
+    /// The highest role held ([`rank`]).
+    pub fn rank(self) -> u8 {
+        if self.founder {
+            rank::FOUNDER
+        } else if self.op {
+            rank::OP
+        } else if self.halfop {
+            rank::HALFOP
+        } else if self.voice {
+            rank::VOICE
+        } else {
+            rank::MEMBER
+        }
+    }
+
+    /// The flag of a member mode letter (`q`, `o`, `h`, `v`).
+    pub fn flag_mut(&mut self, letter: char) -> Option<&mut bool> {
+        match letter {
+            'q' => Some(&mut self.founder),
+            'o' => Some(&mut self.op),
+            'h' => Some(&mut self.halfop),
+            'v' => Some(&mut self.voice),
+            _ => None,
+        }
+    }
+
+    /// The rank needed to give or take a member mode letter.
+    pub fn rank_to_set(letter: char) -> u8 {
+        match letter {
+            'q' => rank::FOUNDER,
+            'o' | 'h' => rank::OP,
+            _ => rank::HALFOP,
         }
     }
 }
@@ -186,8 +249,14 @@ impl Channel {
         self.members.get(&slot).copied()
     }
 
+    /// Operator or founder: may change the channel's settings.
     pub fn is_op(&self, slot: usize) -> bool {
-        self.member(slot).is_some_and(|m| m.op)
+        self.rank(slot) >= rank::OP
+    }
+
+    /// The member's highest role ([`rank`]); 0 for a non-member.
+    pub fn rank(&self, slot: usize) -> u8 {
+        self.member(slot).map_or(rank::MEMBER, Member::rank)
     }
 
     /// Whether the channel is kept out of sight of `slot` (`+s`/`+p` and not a
@@ -238,7 +307,7 @@ impl Channel {
     pub fn can_send(&self, slot: usize, who: &Who) -> bool {
         let silenced = || self.is_banned(who) || self.is_muted(who);
         match self.member(slot) {
-            Some(m) if m.op || m.voice => true,
+            Some(m) if m.rank() >= rank::VOICE => true,
             Some(_) => !self.modes.moderated && !silenced(),
             None => !self.modes.no_external && !self.modes.moderated && !silenced(),
         }
@@ -250,21 +319,46 @@ mod tests {
     use super::*;
 
     #[test]
+    fn prefixes_and_ranks() {
+        let m = |founder, op, halfop, voice| Member {
+            founder,
+            op,
+            halfop,
+            voice,
+            joined: 0,
+        };
+        // (member, multi-prefix, single, rank)
+        let cases = [
+            (m(false, false, false, false), "", "", rank::MEMBER),
+            (m(false, false, false, true), "+", "+", rank::VOICE),
+            (m(false, false, true, true), "%+", "%", rank::HALFOP),
+            (m(false, true, false, true), "@+", "@", rank::OP),
+            (m(true, true, false, false), "~@", "~", rank::FOUNDER),
+            (m(true, true, true, true), "~@%+", "~", rank::FOUNDER),
+        ];
+        for (member, multi, single, want) in cases {
+            assert_eq!(member.prefixes(true), multi);
+            assert_eq!(member.prefixes(false), single);
+            assert_eq!(member.rank(), want);
+        }
+    }
+
+    #[test]
     fn who_may_send() {
         let mut c = Channel::new("#c", 0, 1);
         c.members.insert(1, Member::default());
         c.members.insert(
             2,
             Member {
-                op: false,
                 voice: true,
+                ..Member::default()
             },
         );
         c.members.insert(
             3,
             Member {
                 op: true,
-                voice: false,
+                ..Member::default()
             },
         );
         let src = Who {

@@ -7,6 +7,7 @@ pub mod markers;
 pub mod monitor;
 pub mod multiline;
 pub mod names;
+pub mod registered;
 pub mod scram;
 pub mod tokens;
 pub mod user;
@@ -29,6 +30,8 @@ pub struct State {
     pub nicks: HashMap<String, usize>,
     /// Folded channel name → channel.
     pub channels: HashMap<String, Channel>,
+    /// Folded channel name → registered channel (loaded at start; `registered.rs`).
+    pub registered: HashMap<String, crate::store::ChannelRecord>,
     /// Unix time the server started (003 RPL_CREATED).
     pub started: i64,
     /// Counters for LUSERS, kept up to date so it never walks every connection.

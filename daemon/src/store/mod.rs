@@ -8,7 +8,7 @@
 //! so neither the loop nor the message log waits on it.
 //!
 //! Files: `message.rs` what is kept (messages, accounts, ids); `request.rs` the contract
-//! (`Request`, `Completion`, `Ticket`); `schema.rs` numbered migrations; `db/` the SQL, one
+//! (`Request`, `Completion`, `Ticket`); `registered.rs` registered channels; `schema.rs` numbered migrations; `db/` the SQL, one
 //! file per concern, one function per request;
 //! `worker/` the two threads (open, commit and retry, execute, hasher); `password.rs`
 //! PBKDF2-HMAC-SHA256.
@@ -19,10 +19,12 @@ mod schema;
 mod worker;
 
 mod message;
+mod registered;
 mod request;
 
 pub use message::*;
 pub use password::{PasswordHash, ScramCreds};
+pub use registered::*;
 pub use request::*;
 
 use std::path::{Path, PathBuf};
@@ -121,6 +123,8 @@ pub struct Loaded {
     pub read_markers: Vec<ReadMarker>,
     /// Login tokens, oldest first.
     pub tokens: Vec<LoginToken>,
+    /// Registered channels with their lists and access lists.
+    pub channels: Vec<ChannelRecord>,
 }
 
 /// A login token (`SESSION CREATE`, `docs/protocol.md`): only the SHA-256 of its

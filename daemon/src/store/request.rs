@@ -98,6 +98,11 @@ pub enum Request {
         incarnation: Incarnation,
         created_ms: i64,
     },
+    /// Register a channel, or write its changed settings, lists or access list: the
+    /// whole record replaces the stored one.
+    SaveChannel(Box<ChannelRecord>),
+    /// Forget a registered channel (DROP, expiry).
+    DropChannel { name: String },
     /// History of one conversation, with its channel events when `events`
     /// (draft/event-playback). Answered with [`Completion::History`].
     History {
@@ -286,6 +291,8 @@ impl Request {
             Request::Stats { .. } => "Stats",
             Request::Tail { .. } => "Tail",
             Request::Backup { .. } => "Backup",
+            Request::SaveChannel(_) => "SaveChannel",
+            Request::DropChannel { .. } => "DropChannel",
         }
     }
 }

@@ -233,6 +233,41 @@ pub(super) const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX login_tokens_account ON login_tokens (account_id);
     ",
+    // 8: registered channels (ChanServ REGISTER) and their access lists. A channel
+    // keeps its settings, its +b/+e/+I lists and one incarnation (so its history)
+    // across empty periods and restarts; `founder` and `channel_access.account_id`
+    // are account ids, never reused, so a re-registered name inherits no role.
+    "
+    CREATE TABLE registered_channels (
+        channel TEXT NOT NULL PRIMARY KEY,
+        name TEXT NOT NULL,
+        founder INTEGER NOT NULL,
+        registered INTEGER NOT NULL,
+        last_used INTEGER NOT NULL,
+        incarnation INTEGER NOT NULL,
+        history TEXT NOT NULL,
+        topic TEXT,
+        topic_setter TEXT,
+        topic_time INTEGER,
+        modes TEXT NOT NULL,
+        key TEXT,
+        user_limit INTEGER
+    ) WITHOUT ROWID;
+    CREATE TABLE registered_channel_lists (
+        channel TEXT NOT NULL,
+        list TEXT NOT NULL,
+        mask TEXT NOT NULL,
+        setter TEXT NOT NULL,
+        set_at INTEGER NOT NULL
+    );
+    CREATE INDEX registered_channel_lists_channel ON registered_channel_lists (channel);
+    CREATE TABLE channel_access (
+        channel TEXT NOT NULL,
+        account_id INTEGER NOT NULL,
+        role TEXT NOT NULL,
+        PRIMARY KEY (channel, account_id)
+    ) WITHOUT ROWID;
+    ",
 ];
 
 /// The schema version this code writes.

@@ -22,6 +22,10 @@
 //! - `offline` — the offline queue, remembered channels, a graceful restart.
 //! - `limits` — max clients, per-address limits, flood control, hostile input.
 //! - `oper` — OPER, KILL, WALLOPS, operator powers, WHOIS 313.
+//! - `oper_classes` — operator classes and their privileges, operators by account.
+//! - `chanserv` — ChanServ and CHANNEL: register, info, access, transfer, drop,
+//!   the history setting, expiry.
+//! - `roles` — registered channels and roles: the team walkthrough across a restart.
 //! - `security_history` — issue 14: channel incarnations, history by account id,
 //!   clamped history bounds.
 //! - `security_admission` — issue 14: expired bans, the exempt list, the PROXY
@@ -65,6 +69,7 @@ mod account_tag;
 mod accounts;
 mod bot_mode;
 mod channel;
+mod chanserv;
 mod chghost;
 mod elist;
 mod event_playback;
@@ -87,10 +92,12 @@ mod multiline;
 mod names;
 mod offline;
 mod oper;
+mod oper_classes;
 mod query;
 mod read_marker;
 mod real_client;
 mod registration;
+mod roles;
 mod sasl;
 mod sasl_scram;
 mod secret_channels;

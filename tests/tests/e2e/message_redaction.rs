@@ -82,6 +82,7 @@ fn only_the_sender_channel_operators_and_irc_operators_may_redact() {
         c.oper = vec![OperConfig {
             name: "admin".into(),
             password: password::hash("opersecret", 1000).to_string(),
+            ..Default::default()
         }];
     });
     server.create_account("bob", PW);

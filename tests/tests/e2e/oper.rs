@@ -12,6 +12,7 @@ fn server() -> TestServer {
         c.oper = vec![OperConfig {
             name: "admin".into(),
             password: password::hash("opersecret", 1000).to_string(),
+            ..Default::default()
         }];
     })
 }

@@ -487,7 +487,7 @@ fn version_gives_351_and_isupport() {
         .filter(|m| m.command == RPL_ISUPPORT)
         .flat_map(|m| m.params.iter().map(String::as_str))
         .collect();
-    for token in ["CASEMAPPING=ascii", "CHANTYPES=#", "PREFIX=(ov)@+"] {
+    for token in ["CASEMAPPING=ascii", "CHANTYPES=#", "PREFIX=(qohv)~@%+"] {
         assert!(isupport.contains(&token), "{token} missing: {got:?}");
     }
     assert!(

@@ -32,7 +32,7 @@ fn nick_user_gives_the_welcome_burst() {
     for want in [
         "CASEMAPPING=ascii",
         "CHANTYPES=#",
-        "PREFIX=(ov)@+",
+        "PREFIX=(qohv)~@%+",
         "CHANMODES=beI,k,l,Cimnpst",
         "NETWORK=chatd",
         "NICKLEN=30",

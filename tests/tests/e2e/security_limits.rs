@@ -206,6 +206,7 @@ fn oper_server(tweak: impl FnOnce(&mut chatd::Config)) -> TestServer {
         c.oper = vec![chatd::config::OperConfig {
             name: "admin".into(),
             password: chatd::store::password::hash("opersecret", 1000).to_string(),
+            ..Default::default()
         }];
         tweak(c);
     })

@@ -1,6 +1,6 @@
 //! STATUSMSG, https://modern.ircdocs.horse/#statusmsg-parameter: `PRIVMSG @#chan`
 //! reaches the channel's operators, `+#chan` its voiced members and operators;
-//! ISUPPORT `STATUSMSG=@+`. Such messages are not kept in the channel's history.
+//! ISUPPORT `STATUSMSG=~@%+`. Such messages are not kept in the channel's history.
 
 use chatd_proto::numeric::*;
 use chatd_tests::*;
@@ -11,7 +11,7 @@ use chatd_tests::*;
 fn status_messages_reach_only_that_status_or_higher() {
     let server = TestServer::start();
     let mut c = channel_with(&server, "#c", &["op", "voiced", "plain"]);
-    assert_eq!(isupport(&mut c[0], "STATUSMSG").as_deref(), Some("@+"));
+    assert_eq!(isupport(&mut c[0], "STATUSMSG").as_deref(), Some("~@%+"));
     c[0].send("MODE #c +v voiced");
     for cl in c.iter_mut() {
         cl.sync();

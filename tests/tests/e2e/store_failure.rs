@@ -17,6 +17,7 @@ fn with_oper(c: &mut chatd::config::Config) {
     c.oper = vec![OperConfig {
         name: "admin".into(),
         password: password::hash("opersecret", 1000).to_string(),
+        ..Default::default()
     }];
 }
 

@@ -99,6 +99,7 @@ fn an_irc_operator_is_flagged_with_a_star() {
         c.oper = vec![OperConfig {
             name: "admin".into(),
             password: password::hash("opersecret", 1000).to_string(),
+            ..Default::default()
         }];
     });
     let mut op = server.connect("op");

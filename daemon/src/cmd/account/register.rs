@@ -61,7 +61,10 @@ pub(super) fn start_register(cx: &mut Cx, door: Door, account: &str, email: &str
             "A login or registration is already under way",
         );
     }
-    if !is_valid_nick(name, cx.config.limits.nick_len) || fold(name) == fold(NICKSERV) {
+    if !is_valid_nick(name, cx.config.limits.nick_len)
+        || fold(name) == fold(NICKSERV)
+        || fold(name) == fold(crate::cmd::chanserv::CHANSERV)
+    {
         return fail_with(
             cx,
             "BAD_ACCOUNT_NAME",

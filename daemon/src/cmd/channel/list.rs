@@ -3,6 +3,7 @@
 //! negated masks. `+s`/`+p` channels are listed only to members and IRC operators.
 
 use super::super::{CmdError, Cx};
+use crate::config::Privilege;
 use crate::state::Channel;
 use chatd_proto::mask::glob_match;
 use chatd_proto::numeric::*;
@@ -95,7 +96,7 @@ impl Filter {
 /// LIST: 321, one 322 per channel that passes, 323.
 pub fn list(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
     let filter = Filter::parse(msg.param(0));
-    let (me, oper) = (cx.me, cx.user().oper.is_some());
+    let (me, oper) = (cx.me, super::super::oper::can(cx, Privilege::SeeHidden));
     let now = chrono::Utc::now().timestamp();
     let mut rows: Vec<(String, usize, String)> = cx
         .state

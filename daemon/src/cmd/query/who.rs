@@ -3,6 +3,7 @@
 //! modern.ircdocs.horse (`H`/`G`, `*` for an IRC operator, then channel prefixes).
 
 use super::super::{CmdError, Cx};
+use crate::config::Privilege;
 use crate::state::{Cap, User};
 use chatd_proto::mask::glob_match;
 use chatd_proto::numeric::*;
@@ -56,7 +57,7 @@ pub fn who(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
     let server = cx.server_name().to_string();
     let multi = cx.user().caps.has(Cap::MultiPrefix);
     let me = cx.me;
-    let i_am_oper = cx.user().oper.is_some();
+    let i_am_oper = super::super::oper::can(cx, Privilege::SeeHidden);
     let now = cx.now;
     let mut rows: Vec<Vec<String>> = Vec::new();
     let mut push = |row: Row| {

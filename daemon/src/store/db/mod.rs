@@ -16,6 +16,7 @@ use rusqlite::{params, Connection, OptionalExtension, Result, Row};
 
 mod accounts;
 mod channels;
+mod chanreg;
 mod markers;
 mod messages;
 mod ops;
@@ -27,6 +28,7 @@ mod tokens;
 
 pub(super) use accounts::*;
 pub(super) use channels::*;
+pub(super) use chanreg::*;
 pub(super) use markers::*;
 pub(super) use messages::*;
 pub(super) use ops::*;

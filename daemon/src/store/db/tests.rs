@@ -654,3 +654,54 @@ fn read_markers_move_forward_only_and_go_with_their_account() {
     delete_account(&conn, 1).unwrap();
     assert!(load_read_markers(&conn).unwrap().is_empty());
 }
+
+#[test]
+fn a_registered_channel_is_saved_whole_replaced_and_dropped() {
+    use crate::store::{AccessRole, ChannelRecord, HistoryScope, ListEntry};
+    let dir = tempfile::tempdir().unwrap();
+    let conn = open_db(dir.path());
+    let entry = |list, mask: &str| ListEntry {
+        list,
+        mask: mask.into(),
+        setter: "alice!u@h".into(),
+        time: 5,
+    };
+    let mut rec = ChannelRecord {
+        name: "#Team".into(),
+        founder: 1,
+        registered: 10,
+        last_used: 20,
+        incarnation: 99,
+        history: HistoryScope::SinceJoin,
+        topic: Some(("hello".into(), "alice!u@h".into(), 11)),
+        modes: "Cnt".into(),
+        key: Some("k".into()),
+        limit: Some(50),
+        lists: vec![
+            entry('b', "*!*@spam"),
+            entry('e', "~a:bob"),
+            entry('I', "*!*@friend"),
+        ],
+        access: vec![(2, AccessRole::HalfOp), (3, AccessRole::Voice)],
+    };
+    save_channel(&conn, &rec).unwrap();
+    assert_eq!(load_channels(&conn).unwrap(), vec![rec.clone()]);
+    // Saving again replaces the lists and the access list, not adds to them.
+    rec.lists.truncate(1);
+    rec.access = vec![(3, AccessRole::Op)];
+    rec.topic = None;
+    rec.key = None;
+    save_channel(&conn, &rec).unwrap();
+    assert_eq!(load_channels(&conn).unwrap(), vec![rec.clone()]);
+    drop_channel(&conn, "#TEAM").unwrap();
+    assert!(load_channels(&conn).unwrap().is_empty());
+    let rows: i64 = conn
+        .query_row(
+            "SELECT (SELECT count(*) FROM registered_channel_lists) + \
+             (SELECT count(*) FROM channel_access)",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(rows, 0);
+}

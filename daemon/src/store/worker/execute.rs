@@ -335,6 +335,14 @@ pub(super) fn execute(
             db::add_ban(conn, ban)?;
             None
         }
+        Request::SaveChannel(record) => {
+            db::save_channel(conn, record)?;
+            None
+        }
+        Request::DropChannel { name } => {
+            db::drop_channel(conn, name)?;
+            None
+        }
         Request::RemoveBan { mask } => {
             db::remove_ban(conn, mask)?;
             None
@@ -453,6 +461,7 @@ pub(super) fn failure_of(request: &Request, why: &str) -> Option<Completion> {
             result: Err(why.to_string()),
         },
         Request::AddBan(_) | Request::RemoveBan { .. } | Request::SetScram { .. } => return None,
+        Request::SaveChannel(_) | Request::DropChannel { .. } => return None,
         Request::Log(_)
         | Request::DeleteAccount { .. }
         | Request::SaveToken(_)

@@ -286,6 +286,7 @@ fn load(conn: &Connection) -> rusqlite::Result<Loaded> {
         bans: db::load_bans(conn, now_ms() / 1000)?,
         scram_secret: db::server_secret(conn, "scram")?,
         tokens: db::load_tokens(conn)?,
+        channels: db::load_channels(conn)?,
     })
 }
 
