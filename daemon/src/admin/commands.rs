@@ -3,10 +3,10 @@
 //! request line, read into a `chatd_admin_proto::Request`, and answers with that
 //! crate's reply types; [`complete`] finishes the ones that asked the store.
 
-use super::chanreg;
 pub use super::reload::{apply_reload, reload};
+use super::{accounts, chanreg};
 use super::{Admin, Stream};
-use crate::cmd::{account, channel, history, Cx};
+use crate::cmd::{channel, history, Cx};
 use crate::config::Config;
 use crate::conn::Conns;
 use crate::state::State;
@@ -119,7 +119,7 @@ pub fn run(ctl: &mut Ctl, slot: usize, line: &str) {
             ctl.store.send(StoreRequest::ListAccounts { ticket });
             Ok(None)
         }
-        Request::AccountsDelete { name } => accounts_delete(ctl, &name),
+        Request::AccountsDelete { name } => accounts::delete(ctl, &name),
         Request::Channels => done(channels(ctl)),
         Request::ChannelsRegistered => done(chanreg::registered(ctl)),
         Request::ChannelsRegister { channel, founder } => {
@@ -147,8 +147,10 @@ pub fn run(ctl: &mut Ctl, slot: usize, line: &str) {
         } => ban(ctl, &mask, duration_secs, reason),
         Request::Unban { mask } => unban(ctl, &mask),
         Request::Bans => done(bans(ctl)),
-        Request::Sessions { account } => sessions(ctl, &account),
-        Request::SessionsRevoke { account, token } => sessions_revoke(ctl, &account, token),
+        Request::Sessions { account } => accounts::sessions(ctl, &account),
+        Request::SessionsRevoke { account, token } => {
+            accounts::sessions_revoke(ctl, &account, token)
+        }
         Request::TailLog {
             n,
             follow,
@@ -233,69 +235,6 @@ fn users(ctl: &mut Ctl, channel: Option<&str>) -> Outcome {
     }
     out.sort_by(|a, b| a.nick.cmp(&b.nick));
     done(out)
-}
-
-fn accounts_delete(ctl: &mut Ctl, name: &str) -> Outcome {
-    let name = required(name, "name")?;
-    let folded = fold(name);
-    let Some(acct) = ctl.state.accounts.remove(&folded) else {
-        return Err(Error::not_found(format!("no such account: {name}")));
-    };
-    for slot in ctl.state.sessions.get(&folded).cloned().unwrap_or_default() {
-        account::force_logout(
-            &mut ctl.cx(slot),
-            "Your account was deleted by an administrator",
-        );
-    }
-    ctl.state.read_markers.forget(acct.id);
-    ctl.state.login_tokens.revoke(acct.id, None);
-    ctl.store
-        .send(StoreRequest::DeleteAccount { account: acct.id });
-    chanreg::forget_account(ctl, acct.id);
-    log::info!("account={} deleted by an administrator", acct.name);
-    done(reply::AccountDeleted { name: acct.name })
-}
-
-/// An account's login tokens, oldest first (never their secrets: chatd has none).
-fn sessions(ctl: &mut Ctl, name: &str) -> Outcome {
-    let name = required(name, "account")?;
-    let Some(id) = ctl.state.account_id(name) else {
-        return Err(Error::not_found(format!("no such account: {name}")));
-    };
-    let list: Vec<reply::Session> = ctl
-        .state
-        .login_tokens
-        .of(id)
-        .into_iter()
-        .map(|t| reply::Session {
-            created: t.created,
-            id: t.id.clone(),
-            label: t.label.clone(),
-        })
-        .collect();
-    done(list)
-}
-
-/// Revokes one login token of an account, or all of them.
-fn sessions_revoke(ctl: &mut Ctl, name: &str, token: Option<String>) -> Outcome {
-    let name = required(name, "account")?;
-    let Some(id) = ctl.state.account_id(name) else {
-        return Err(Error::not_found(format!("no such account: {name}")));
-    };
-    let revoked = ctl.state.login_tokens.revoke(id, token.as_deref());
-    if revoked == 0 {
-        if let Some(token) = token {
-            return Err(Error::not_found(format!(
-                "no login token {token} for {name}"
-            )));
-        }
-    }
-    ctl.store.send(StoreRequest::DeleteTokens {
-        account: id,
-        id: token,
-    });
-    log::info!("account={name} {revoked} login token(s) revoked by an administrator");
-    done(reply::SessionsRevoked { revoked })
 }
 
 fn channels(ctl: &mut Ctl) -> Vec<reply::Channel> {

@@ -3,6 +3,7 @@
 //! admin connections; `commands.rs` runs each command against the server's state;
 //! `peer.rs` checks who is connecting; `logtap.rs` streams daemon log lines.
 
+mod accounts;
 mod chanreg;
 pub mod commands;
 pub mod logtap;

@@ -1,0 +1,295 @@
+//! [`COMMANDS`]: every command the server knows, one [`Spec`] row each (name, the
+//! parameters it needs, who may run it, its handler). Keep `docs/protocol.md` and
+//! the help table (`cmd/help.rs`) in step with it.
+
+use super::{
+    account as acc, channel as ch, history as hist, message as msg, mode as md, oper as op,
+    query as q, registration as reg,
+};
+use super::{chanserv, read_marker, redact, Access, Spec};
+
+/// Every command the server knows. Keep `docs/protocol.md` in step with it.
+pub static COMMANDS: &[Spec] = &[
+    Spec {
+        name: "CAP",
+        min_params: 1,
+        access: Access::Any,
+        run: reg::cap,
+    },
+    Spec {
+        name: "PASS",
+        min_params: 1,
+        access: Access::Any,
+        run: reg::pass,
+    },
+    Spec {
+        name: "NICK",
+        min_params: 0,
+        access: Access::Any,
+        run: reg::nick,
+    },
+    Spec {
+        name: "USER",
+        min_params: 4,
+        access: Access::Any,
+        run: reg::user,
+    },
+    Spec {
+        name: "SETNAME",
+        min_params: 1,
+        access: Access::Registered,
+        run: reg::setname,
+    },
+    Spec {
+        name: "PING",
+        min_params: 0,
+        access: Access::Any,
+        run: reg::ping,
+    },
+    Spec {
+        name: "PONG",
+        min_params: 0,
+        access: Access::Any,
+        run: reg::pong,
+    },
+    Spec {
+        name: "QUIT",
+        min_params: 0,
+        access: Access::Any,
+        run: reg::quit,
+    },
+    Spec {
+        name: "AUTHENTICATE",
+        min_params: 1,
+        access: Access::Any,
+        run: acc::authenticate,
+    },
+    Spec {
+        name: "SESSION",
+        min_params: 1,
+        access: Access::Registered,
+        run: acc::session,
+    },
+    Spec {
+        name: "REGISTER",
+        min_params: 3,
+        access: Access::Any,
+        run: acc::register,
+    },
+    Spec {
+        name: "LOGIN",
+        min_params: 2,
+        access: Access::Any,
+        run: acc::login,
+    },
+    Spec {
+        name: "LOGOUT",
+        min_params: 0,
+        access: Access::Registered,
+        run: acc::logout,
+    },
+    Spec {
+        name: "OPER",
+        min_params: 2,
+        access: Access::Registered,
+        run: op::oper,
+    },
+    Spec {
+        name: "KILL",
+        min_params: 1,
+        access: Access::Registered,
+        run: op::kill,
+    },
+    Spec {
+        name: "CHANNEL",
+        min_params: 0,
+        access: Access::Registered,
+        run: chanserv::channel,
+    },
+    Spec {
+        name: "WALLOPS",
+        min_params: 1,
+        access: Access::Registered,
+        run: op::wallops,
+    },
+    Spec {
+        name: "HISTORY",
+        min_params: 1,
+        access: Access::Registered,
+        run: hist::history,
+    },
+    Spec {
+        name: "CHATHISTORY",
+        min_params: 1,
+        access: Access::Registered,
+        run: hist::chathistory,
+    },
+    Spec {
+        name: "MARKREAD",
+        min_params: 0,
+        access: Access::Registered,
+        run: read_marker::markread,
+    },
+    Spec {
+        name: "REDACT",
+        min_params: 2,
+        access: Access::Registered,
+        run: redact::redact,
+    },
+    Spec {
+        name: "JOIN",
+        min_params: 1,
+        access: Access::Registered,
+        run: ch::join,
+    },
+    Spec {
+        name: "PART",
+        min_params: 1,
+        access: Access::Registered,
+        run: ch::part,
+    },
+    Spec {
+        name: "TOPIC",
+        min_params: 1,
+        access: Access::Registered,
+        run: ch::topic,
+    },
+    Spec {
+        name: "NAMES",
+        min_params: 0,
+        access: Access::Registered,
+        run: ch::names,
+    },
+    Spec {
+        name: "LIST",
+        min_params: 0,
+        access: Access::Registered,
+        run: ch::list,
+    },
+    Spec {
+        name: "KICK",
+        min_params: 2,
+        access: Access::Registered,
+        run: ch::kick,
+    },
+    Spec {
+        name: "INVITE",
+        min_params: 2,
+        access: Access::Registered,
+        run: ch::invite,
+    },
+    Spec {
+        name: "MODE",
+        min_params: 1,
+        access: Access::Registered,
+        run: md::mode,
+    },
+    Spec {
+        name: "PRIVMSG",
+        min_params: 0,
+        access: Access::Registered,
+        run: msg::privmsg,
+    },
+    Spec {
+        name: "NOTICE",
+        min_params: 0,
+        access: Access::Registered,
+        run: msg::notice,
+    },
+    Spec {
+        name: "TAGMSG",
+        min_params: 1,
+        access: Access::Registered,
+        run: msg::tagmsg,
+    },
+    Spec {
+        name: "BATCH",
+        min_params: 1,
+        access: Access::Registered,
+        run: msg::multiline::batch,
+    },
+    Spec {
+        name: "AWAY",
+        min_params: 0,
+        access: Access::Registered,
+        run: msg::away,
+    },
+    Spec {
+        name: "WHO",
+        min_params: 0,
+        access: Access::Registered,
+        run: q::who,
+    },
+    Spec {
+        name: "WHOIS",
+        min_params: 0,
+        access: Access::Registered,
+        run: q::whois,
+    },
+    Spec {
+        name: "ISON",
+        min_params: 1,
+        access: Access::Registered,
+        run: q::ison,
+    },
+    Spec {
+        name: "USERHOST",
+        min_params: 1,
+        access: Access::Registered,
+        run: q::userhost,
+    },
+    Spec {
+        name: "LUSERS",
+        min_params: 0,
+        access: Access::Registered,
+        run: q::lusers,
+    },
+    Spec {
+        name: "MOTD",
+        min_params: 0,
+        access: Access::Registered,
+        run: q::motd,
+    },
+    Spec {
+        name: "VERSION",
+        min_params: 0,
+        access: Access::Registered,
+        run: q::version,
+    },
+    Spec {
+        name: "TIME",
+        min_params: 0,
+        access: Access::Registered,
+        run: q::time,
+    },
+    Spec {
+        name: "MONITOR",
+        min_params: 1,
+        access: Access::Registered,
+        run: super::monitor::monitor,
+    },
+    Spec {
+        name: "WHOWAS",
+        min_params: 1,
+        access: Access::Registered,
+        run: super::whowas::whowas,
+    },
+    Spec {
+        name: "INFO",
+        min_params: 0,
+        access: Access::Registered,
+        run: q::info,
+    },
+    Spec {
+        name: "HELP",
+        min_params: 0,
+        access: Access::Registered,
+        run: super::help::help,
+    },
+    Spec {
+        name: "HELPOP",
+        min_params: 0,
+        access: Access::Registered,
+        run: super::help::help,
+    },
+];
