@@ -7,7 +7,7 @@ use crate::support::{TestServer, TIMEOUT};
 use chatd_tests::Client;
 use expectrl::process::unix::Signal;
 use expectrl::session::OsSession;
-use expectrl::{Eof, Expect, Session};
+use expectrl::{Eof, Expect, Regex, Session};
 use std::process::Command;
 
 /// `chat --nick carol` on `server` in a pty, joined to `#room` (alice, already
@@ -177,6 +177,43 @@ fn chat_shows_unread_counts_and_shares_its_read_marker() {
         "carol's MARKREAD #room",
     );
     assert!(m.param(1).starts_with("timestamp="), "{m}");
+    chat.send_line("/quit").unwrap();
+    chat.expect(Eof).expect("chat exits");
+}
+
+/// IRCv3 draft/chathistory (<https://ircv3.net/specs/extensions/chathistory>,
+/// "BEFORE"): `/more` asks for the page before the oldest message shown, by its
+/// msgid, and shows it oldest first under a marker; the next `/more` goes on from
+/// the oldest of that page, until the server has nothing older (an empty batch).
+#[test]
+fn chat_pages_back_through_history_with_more() {
+    let server = TestServer::start();
+    let mut alice = server.connect("alice");
+    alice.join("#room");
+    for i in 0..12 {
+        alice.send(&format!("PRIVMSG #room :old line {i:02}"));
+    }
+    let mut chat = chat_in_room(&server, &mut alice);
+    // Shown by the client's thread, which has noted its msgid as the oldest here.
+    alice.send("PRIVMSG #room :live now");
+    chat.expect("live now").expect("the live line shows");
+
+    for (page, first, count) in [(1, 7, 5), (2, 2, 5), (3, 0, 2)] {
+        chat.send_line("/more 5").unwrap();
+        // The marker, then the page oldest first, then its end: in that order.
+        let lines: Vec<String> = (first..first + count)
+            .map(|i| format!("old line {i:02}"))
+            .collect();
+        let pattern = format!(
+            "(?s)--- older messages in #room ---.*{}.*--- {count} older messages in #room above",
+            lines.join(".*")
+        );
+        chat.expect(Regex(pattern))
+            .unwrap_or_else(|e| panic!("page {page}: lines {first}.. under the marker: {e}"));
+    }
+    chat.send_line("/more").unwrap();
+    chat.expect("no older messages in #room")
+        .expect("the start of the history");
     chat.send_line("/quit").unwrap();
     chat.expect(Eof).expect("chat exits");
 }

@@ -17,6 +17,8 @@ pub enum Action {
     Msg(String, String),
     Query(Option<String>),
     History(Option<String>, u32),
+    /// The page of n messages before the oldest shown in the current buffer.
+    More(u32),
     /// Mark a buffer read (the current one without a name).
     Read(Option<String>),
     /// List the buffers with unread messages.
@@ -51,6 +53,7 @@ pub const HELP: &[&str] = &[
     "  /query nick               talk to nick privately (/query alone: where am I?)",
     "  /me action                an action (/me waves)",
     "  /history [n]              the last n messages here (default 20)",
+    "  /more [n]                 the n messages before the oldest shown here",
     "  /read [target]            mark here (or target) read, on all your clients",
     "  /unread                   where unread messages wait",
     "  /register password [email]  register your nick as an account",
@@ -108,6 +111,11 @@ pub fn parse(line: &str) -> Action {
                 Some(Ok(n)) if n > 0 => Action::History(first, n),
                 _ => missing("/history [target] [n]"),
             },
+        },
+        "more" | "older" => match first.as_deref().map(str::parse::<u32>) {
+            None => Action::More(20),
+            Some(Ok(n)) if n > 0 => Action::More(n),
+            Some(_) => missing("/more [n]"),
         },
         "read" => Action::Read(first),
         "unread" => Action::Unread,
@@ -255,6 +263,27 @@ pub fn apply(action: Action, ctx: &mut Context<'_>, ui: &mut Ui, style: Style) -
             ctx.send(Message::new("HISTORY", [target, n.to_string()]));
             Vec::new()
         }
+        Action::More(n) => {
+            let Some(target) = ui.current.clone() else {
+                return error("More of what? /join #channel or /query nick first.");
+            };
+            let state = ctx.state();
+            let limit = state.isupport().get("CHATHISTORY");
+            if !state.has_cap("draft/chathistory") && limit.is_none() {
+                return error("This server keeps no history to page through (no CHATHISTORY).");
+            }
+            // The server's page limit (ISUPPORT CHATHISTORY=<n>, 0 for none).
+            let n = match limit.and_then(|l| l.parse::<u32>().ok()) {
+                Some(max) if max > 0 => n.min(max),
+                _ => n,
+            };
+            let request = ui.paging.request(&target, n);
+            ctx.send(request);
+            vec![view::marker_line(
+                &format!("older messages in {target}"),
+                style,
+            )]
+        }
         Action::Read(target) => {
             let Some(target) = target.or_else(|| ui.current.clone()) else {
                 return error("Read what? /read #channel");
@@ -370,6 +399,8 @@ mod tests {
             ("/history", Action::History(None, 20)),
             ("/history 5", Action::History(None, 5)),
             ("/history #a 5", Action::History(Some("#a".into()), 5)),
+            ("/more", Action::More(20)),
+            ("/older 5", Action::More(5)),
             (
                 "/register hunter22",
                 Action::Register("hunter22".into(), None),
@@ -405,6 +436,7 @@ mod tests {
             "/join",
             "/bogus",
             "/history x y",
+            "/more x",
             "/me",
             "/buddy add",
         ] {

@@ -72,6 +72,15 @@ pub fn error_line(text: &str, style: Style) -> String {
     )
 }
 
+/// A rule across the screen: `--- text ---`.
+pub fn marker_line(text: &str, style: Style) -> String {
+    format!(
+        "{}{}",
+        now_stamp(style),
+        paint(&format!("--- {text} ---"), CYAN, style)
+    )
+}
+
 /// What the user sent, when the server does not echo it back.
 pub fn own_line(target: &str, me: &str, text: &str, style: Style) -> String {
     format!(
