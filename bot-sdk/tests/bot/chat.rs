@@ -217,3 +217,34 @@ fn chat_pages_back_through_history_with_more() {
     chat.send_line("/quit").unwrap();
     chat.expect(Eof).expect("chat exits");
 }
+
+/// IRCv3 bot-mode (<https://ircv3.net/specs/extensions/bot-mode>, "RPL_WHOISBOT"):
+/// `/whois` of a `+B` user says it is a bot. And read markers are per account
+/// (draft/read-marker): a client not logged in sends no `MARKREAD`, so acting in
+/// a buffer with news brings no `ACCOUNT_REQUIRED` failure.
+#[test]
+fn chat_whois_shows_bots() {
+    let server = TestServer::start();
+    let mut alice = server.connect("alice");
+    alice.join("#room");
+    let mut botty = server.connect("botty");
+    botty.send("MODE botty +B");
+    botty.expect(|m| m.command == "MODE" && m.param(1) == "+B", "+B set");
+    let mut chat = chat_in_room(&server, &mut alice);
+    alice.send("PRIVMSG #room :news for you");
+    chat.expect("news for you").expect("the line shows");
+    // Talking here reads #room: no MARKREAD without an account.
+    chat.send_line("thanks").unwrap();
+    assert_eq!(alice.expect_privmsg("carol", "#room"), "thanks");
+    chat.send_line("/whois botty").unwrap();
+    let shown = chat.expect(Regex(r"botty(\x1b\[0m)? is a bot")).expect("the 335 line");
+    let before = String::from_utf8_lossy(shown.before()).into_owned();
+    assert!(!before.contains("ACCOUNT_REQUIRED"), "{before}");
+    chat.send_line("/whois alice").unwrap();
+    // RPL_WHOISIDLE (317) comes after where a 335 would be: alice is no bot.
+    let shown = chat.expect(Regex(r"alice(\x1b\[0m)? idle")).expect("alice's 317 line");
+    let before = String::from_utf8_lossy(shown.before()).into_owned();
+    assert!(!before.contains("is a bot"), "{before}");
+    chat.send_line("/quit").unwrap();
+    chat.expect(Eof).expect("chat exits");
+}

@@ -27,6 +27,7 @@ pub enum Action {
     Login(Option<String>, String),
     Nick(String),
     Who(Option<String>),
+    Whois(String),
     /// The buddy list (MONITOR): show it, add nicks, remove nicks.
     Buddy(BuddyOp),
     Raw(String),
@@ -60,6 +61,7 @@ pub const HELP: &[&str] = &[
     "  /login [account] password   log in to an account",
     "  /nick newnick             change nick",
     "  /who [#channel|nick]      who is there",
+    "  /whois nick               who nick is (and whether a bot)",
     "  /buddy [add|del nick...]  your buddy list: who of them is online; you are",
     "                            told when a buddy comes online or leaves (MONITOR)",
     "  /raw LINE                 send a raw IRC line",
@@ -133,6 +135,10 @@ pub fn parse(line: &str) -> Action {
             None => missing("/nick newnick"),
         },
         "who" => Action::Who(first),
+        "whois" | "wi" => match first {
+            Some(nick) => Action::Whois(nick),
+            None => missing("/whois nick"),
+        },
         "buddy" | "buddies" | "monitor" => {
             let nicks: Vec<String> = rest
                 .split([' ', ','])
@@ -169,8 +175,12 @@ pub fn steer(action: &Action, ui: &mut Ui) {
 }
 
 /// Tells the server (read markers) that the user has read `target` up to its
-/// newest message, if that is news.
+/// newest message, if that is news. Markers are kept per account: not logged
+/// in, nothing is sent (chatd would answer `FAIL MARKREAD ACCOUNT_REQUIRED`).
 fn mark_read(ctx: &mut Context<'_>, ui: &mut Ui, target: &str) {
+    if ctx.state().account().is_none() {
+        return;
+    }
     if let Some(time) = ui.unread.read(target) {
         ctx.mark_read(target, time);
     }
@@ -326,6 +336,10 @@ pub fn apply(action: Action, ctx: &mut Context<'_>, ui: &mut Ui, style: Style) -
             ctx.send(Message::new("WHO", [target]));
             Vec::new()
         }
+        Action::Whois(nick) => {
+            ctx.send(Message::new("WHOIS", [nick]));
+            Vec::new()
+        }
         Action::Buddy(op) => {
             if ctx.state().isupport().get("MONITOR").is_none() {
                 return error("This server has no MONITOR: no buddy list here.");
@@ -412,6 +426,7 @@ mod tests {
             ("/login pw", Action::Login(None, "pw".into())),
             ("/nick zed", Action::Nick("zed".into())),
             ("/who", Action::Who(None)),
+            ("/whois botty", Action::Whois("botty".into())),
             ("/buddy", Action::Buddy(BuddyOp::Show)),
             (
                 "/buddy add bob,carol dave",
@@ -439,6 +454,7 @@ mod tests {
             "/more x",
             "/me",
             "/buddy add",
+            "/whois",
         ] {
             assert!(matches!(parse(bad), Action::Error(_)), "{bad}");
         }
