@@ -237,12 +237,16 @@ fn chat_whois_shows_bots() {
     chat.send_line("thanks").unwrap();
     assert_eq!(alice.expect_privmsg("carol", "#room"), "thanks");
     chat.send_line("/whois botty").unwrap();
-    let shown = chat.expect(Regex(r"botty(\x1b\[0m)? is a bot")).expect("the 335 line");
+    let shown = chat
+        .expect(Regex(r"botty(\x1b\[0m)? is a bot"))
+        .expect("the 335 line");
     let before = String::from_utf8_lossy(shown.before()).into_owned();
     assert!(!before.contains("ACCOUNT_REQUIRED"), "{before}");
     chat.send_line("/whois alice").unwrap();
     // RPL_WHOISIDLE (317) comes after where a 335 would be: alice is no bot.
-    let shown = chat.expect(Regex(r"alice(\x1b\[0m)? idle")).expect("alice's 317 line");
+    let shown = chat
+        .expect(Regex(r"alice(\x1b\[0m)? idle"))
+        .expect("alice's 317 line");
     let before = String::from_utf8_lossy(shown.before()).into_owned();
     assert!(!before.contains("is a bot"), "{before}");
     chat.send_line("/quit").unwrap();

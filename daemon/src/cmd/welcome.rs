@@ -26,7 +26,7 @@ pub fn welcome(cx: &mut Cx) {
     cx.reply(RPL_CREATED, &[format!("This server was created {created}")]);
     cx.reply(
         RPL_MYINFO,
-        &[server.as_str(), VERSION, "Bi", "CIbeiklmnopstv", "Ibeklov"],
+        &[server.as_str(), VERSION, "Bio", "CIbeiklmnopstv", "Ibeklov"],
     );
     send_isupport(cx);
     send_lusers(cx);

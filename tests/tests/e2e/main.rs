@@ -54,6 +54,8 @@
 //! - `message_ids` — IRCv3 message-ids on TAGMSG and channel events.
 //! - `setname` — IRCv3 setname and `NAMELEN`.
 //! - `statusmsg` — STATUSMSG (modern.ircdocs.horse).
+//! - `protocol_doc` — docs/protocol.md names every capability, command, ISUPPORT
+//!   token and mode the server has, each with its spec link.
 
 mod account_registration;
 mod account_tag;
@@ -81,6 +83,7 @@ mod multiline;
 mod names;
 mod offline;
 mod oper;
+mod protocol_doc;
 mod query;
 mod read_marker;
 mod real_client;
