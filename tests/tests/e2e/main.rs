@@ -9,7 +9,8 @@
 //! - `multiline` — IRCv3 draft/multiline: client batches, limits, fallback, history.
 //! - `query` — WHO, WHOIS, ISON, USERHOST, LUSERS, MOTD, VERSION, TIME.
 //! - `input` — framing and length limits, malformed input.
-//! - `real_client` — irssi, driven in tmux, chats with a test client.
+//! - `real_client` — irssi and weechat, driven in tmux, chat with a test client;
+//!   weechat 3.8 uses MONITOR (`/notify`) and shows a bot's 335 in WHOIS.
 //! - `accounts` — REGISTER, SASL PLAIN, PASS account:password, LOGIN/LOGOUT,
 //!   NickServ, account-tag, account-notify, nick ownership.
 //! - `sasl_scram` — SASL SCRAM-SHA-256 (RFC 5802, RFC 7677, IRCv3 sasl-3.1/3.2).
