@@ -68,6 +68,14 @@ impl Paging {
                 }
                 None
             }
+            // `FAIL CHATHISTORY <code> <subcommand> <target> ...`: no batch comes.
+            Event::Raw(msg) if msg.command == "FAIL" && msg.param(0) == "CHATHISTORY" => {
+                let target = key(msg.param(3));
+                if let Some(at) = self.pending.iter().position(|p| *p == target) {
+                    self.pending.remove(at);
+                }
+                None
+            }
             Event::Raw(msg) if msg.command == "BATCH" => {
                 let id = msg.param(0);
                 if let Some(id) = id.strip_prefix('+') {
@@ -173,7 +181,14 @@ mod tests {
             p.on_event(&raw(":s BATCH -b4")).as_deref(),
             Some("no older messages in #rust")
         );
+        // A refused request leaves no page waiting for a batch.
+        p.request("#gone", 5);
+        p.on_event(&raw(
+            ":s FAIL CHATHISTORY INVALID_TARGET LATEST #gone :You are not on it",
+        ));
         // A batch nobody asked for (a /history answer) is not counted.
+        p.on_event(&raw(":s BATCH +b5 chathistory #gone"));
+        assert_eq!(p.on_event(&raw(":s BATCH -b5")), None);
         p.on_event(&raw(":s BATCH +b3 chathistory #rust"));
         assert_eq!(p.on_event(&raw(":s BATCH -b3")), None);
     }
