@@ -287,7 +287,9 @@ pub fn apply(action: Action, ctx: &mut Context<'_>, ui: &mut Ui, style: Style) -
                 Some(max) if max > 0 => n.min(max),
                 _ => n,
             };
-            let request = ui.paging.request(&target, n);
+            // labeled-response (it needs batch): the answer is known by its label.
+            let labeled = state.has_cap("labeled-response") && state.has_cap("batch");
+            let request = ui.paging.request(&target, n, labeled);
             ctx.send(request);
             vec![view::marker_line(
                 &format!("older messages in {target}"),
