@@ -7,7 +7,7 @@ use crate::support::{TestServer, TIMEOUT};
 use chatd_tests::Client;
 use expectrl::process::unix::Signal;
 use expectrl::session::OsSession;
-use expectrl::{Eof, Expect, Session};
+use expectrl::{Eof, Expect, Regex, Session};
 use std::process::Command;
 
 /// `chat --nick carol` on `server` in a pty, joined to `#room` (alice, already
@@ -177,6 +177,78 @@ fn chat_shows_unread_counts_and_shares_its_read_marker() {
         "carol's MARKREAD #room",
     );
     assert!(m.param(1).starts_with("timestamp="), "{m}");
+    chat.send_line("/quit").unwrap();
+    chat.expect(Eof).expect("chat exits");
+}
+
+/// IRCv3 draft/chathistory (<https://ircv3.net/specs/extensions/chathistory>,
+/// "BEFORE"): `/more` asks for the page before the oldest message shown, by its
+/// msgid, and shows it oldest first under a marker; the next `/more` goes on from
+/// the oldest of that page, until the server has nothing older (an empty batch).
+#[test]
+fn chat_pages_back_through_history_with_more() {
+    let server = TestServer::start();
+    let mut alice = server.connect("alice");
+    alice.join("#room");
+    for i in 0..12 {
+        alice.send(&format!("PRIVMSG #room :old line {i:02}"));
+    }
+    let mut chat = chat_in_room(&server, &mut alice);
+    // Shown by the client's thread, which has noted its msgid as the oldest here.
+    alice.send("PRIVMSG #room :live now");
+    chat.expect("live now").expect("the live line shows");
+
+    for (page, first, count) in [(1, 7, 5), (2, 2, 5), (3, 0, 2)] {
+        chat.send_line("/more 5").unwrap();
+        // The marker, then the page oldest first, then its end: in that order.
+        let lines: Vec<String> = (first..first + count)
+            .map(|i| format!("old line {i:02}"))
+            .collect();
+        let pattern = format!(
+            "(?s)--- older messages in #room ---.*{}.*--- {count} older messages in #room above",
+            lines.join(".*")
+        );
+        chat.expect(Regex(pattern))
+            .unwrap_or_else(|e| panic!("page {page}: lines {first}.. under the marker: {e}"));
+    }
+    chat.send_line("/more").unwrap();
+    chat.expect("no older messages in #room")
+        .expect("the start of the history");
+    chat.send_line("/quit").unwrap();
+    chat.expect(Eof).expect("chat exits");
+}
+
+/// IRCv3 bot-mode (<https://ircv3.net/specs/extensions/bot-mode>, "RPL_WHOISBOT"):
+/// `/whois` of a `+B` user says it is a bot. And read markers are per account
+/// (draft/read-marker): a client not logged in sends no `MARKREAD`, so acting in
+/// a buffer with news brings no `ACCOUNT_REQUIRED` failure.
+#[test]
+fn chat_whois_shows_bots() {
+    let server = TestServer::start();
+    let mut alice = server.connect("alice");
+    alice.join("#room");
+    let mut botty = server.connect("botty");
+    botty.send("MODE botty +B");
+    botty.expect(|m| m.command == "MODE" && m.param(1) == "+B", "+B set");
+    let mut chat = chat_in_room(&server, &mut alice);
+    alice.send("PRIVMSG #room :news for you");
+    chat.expect("news for you").expect("the line shows");
+    // Talking here reads #room: no MARKREAD without an account.
+    chat.send_line("thanks").unwrap();
+    assert_eq!(alice.expect_privmsg("carol", "#room"), "thanks");
+    chat.send_line("/whois botty").unwrap();
+    let shown = chat
+        .expect(Regex(r"botty(\x1b\[0m)? is a bot"))
+        .expect("the 335 line");
+    let before = String::from_utf8_lossy(shown.before()).into_owned();
+    assert!(!before.contains("ACCOUNT_REQUIRED"), "{before}");
+    chat.send_line("/whois alice").unwrap();
+    // RPL_WHOISIDLE (317) comes after where a 335 would be: alice is no bot.
+    let shown = chat
+        .expect(Regex(r"alice(\x1b\[0m)? idle"))
+        .expect("alice's 317 line");
+    let before = String::from_utf8_lossy(shown.before()).into_owned();
+    assert!(!before.contains("is a bot"), "{before}");
     chat.send_line("/quit").unwrap();
     chat.expect(Eof).expect("chat exits");
 }

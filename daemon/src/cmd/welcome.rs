@@ -29,7 +29,7 @@ pub fn welcome(cx: &mut Cx) {
         &[
             server.as_str(),
             VERSION,
-            "Bi",
+            "Bio",
             "CIbehiklmnopqstv",
             "Ibehkloqv",
         ],

@@ -9,7 +9,8 @@
 //! - `multiline` — IRCv3 draft/multiline: client batches, limits, fallback, history.
 //! - `query` — WHO, WHOIS, ISON, USERHOST, LUSERS, MOTD, VERSION, TIME.
 //! - `input` — framing and length limits, malformed input.
-//! - `real_client` — irssi, driven in tmux, chats with a test client.
+//! - `real_client` — irssi and weechat, driven in tmux, chat with a test client;
+//!   weechat 3.8 uses MONITOR (`/notify`) and shows a bot's 335 in WHOIS.
 //! - `accounts` — REGISTER, SASL PLAIN, PASS account:password, LOGIN/LOGOUT,
 //!   NickServ, account-tag, account-notify, nick ownership.
 //! - `sasl_scram` — SASL SCRAM-SHA-256 (RFC 5802, RFC 7677, IRCv3 sasl-3.1/3.2).
@@ -63,6 +64,8 @@
 //!   messages, scroll-back, notifications, a phone-sized screen.
 //! - `websocket` — IRC over WebSocket on the web listener (IRCv3 `websocket`, RFC
 //!   6455), the web pages' HTTP security headers, `Origin`, `X-Forwarded-For`.
+//! - `protocol_doc` — docs/protocol.md names every capability, command, ISUPPORT
+//!   token and mode the server has, each with its spec link.
 
 mod account_registration;
 mod account_tag;
@@ -93,6 +96,7 @@ mod names;
 mod offline;
 mod oper;
 mod oper_classes;
+mod protocol_doc;
 mod query;
 mod read_marker;
 mod real_client;

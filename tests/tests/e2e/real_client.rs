@@ -5,9 +5,12 @@
 //! `CI` is set (`.ci/run` installs them): `tests/build.rs` probes PATH.
 
 use chatd_tests::{Client, TestServer};
+use std::io::{BufRead, BufReader, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// How long a screen may take to show something. Screens are the one place we
@@ -149,6 +152,179 @@ fn weechat_joins_and_chats_both_ways() {
         },
     }
     .run();
+}
+
+/// weechat 3.8 (Debian 12) against chatd's modern features, seen from both ends: a
+/// [`Tap`] between them keeps the server-side transcript.
+/// - Capabilities: weechat 3.8 requests the ones it knows that chatd offers
+///   (IRCv3 capability negotiation, <https://ircv3.net/specs/extensions/capability-negotiation>);
+///   it knows neither `batch`, `labeled-response` nor `draft/chathistory`, so it
+///   asks for none of them (chathistory paging is shown by `chat`, in bot-sdk tests).
+/// - MONITOR (<https://ircv3.net/specs/extensions/monitor>, "MONITOR +" and
+///   RPL_MONONLINE/RPL_MONOFFLINE): with ISUPPORT `MONITOR`, `/notify add` sends
+///   `MONITOR +`, and weechat says when the nick connects and quits.
+/// - Bot mode (<https://ircv3.net/specs/extensions/bot-mode>, "RPL_WHOISBOT"): the
+///   WHOIS of a `+B` user shows the 335 line.
+#[test]
+#[cfg_attr(
+    not(all(has_weechat, has_tmux)),
+    ignore = "weechat or tmux not installed"
+)]
+fn weechat_uses_monitor_and_shows_bots() {
+    let server = TestServer::start();
+    let tap = Tap::start(server.addr);
+    let home = tempfile::tempdir().unwrap();
+    let argv = vec![
+        "weechat".to_string(),
+        "--dir".into(),
+        home.path().display().to_string(),
+        "--no-script".into(),
+        "--plugins".into(),
+        "irc".into(),
+        "--run-command".into(),
+        format!(
+            "/server add e2e 127.0.0.1/{} -notls -nicks=weechatuser \
+             -username=weechatuser -realname=weechat_e2e; /connect e2e",
+            tap.port
+        ),
+    ];
+    let term = Terminal::start("weechat", home, &argv);
+    term.wait_for("the welcome", |l| {
+        l.contains(WELCOME) && l.contains("weechatuser!")
+    });
+
+    // What weechat 3.8 asked for and got.
+    let req = tap.wait_for("its CAP REQ", |l| l.starts_with(">> CAP REQ"));
+    let ack = tap.wait_for("chatd's CAP ACK", |l| {
+        l.contains(" CAP weechatuser ACK") || l.contains(" CAP * ACK")
+    });
+    for cap in [
+        "account-notify",
+        "away-notify",
+        "cap-notify",
+        "extended-join",
+        "invite-notify",
+        "message-tags",
+        "multi-prefix",
+        "server-time",
+        "setname",
+        "userhost-in-names",
+    ] {
+        assert!(
+            ack.split([' ', ':']).any(|c| c == cap),
+            "{cap} acked: {ack}"
+        );
+    }
+    for cap in ["batch", "labeled-response", "draft/chathistory"] {
+        assert!(
+            !req.split([' ', ':']).any(|c| c == cap),
+            "weechat 3.8 does not know {cap}: {req}"
+        );
+    }
+
+    // MONITOR: /notify add watches the nick on the server, not by polling ISON.
+    term.type_line("/notify add buddy");
+    tap.wait_for("MONITOR + buddy", |l| {
+        l.starts_with(">> MONITOR + ") && l.contains("buddy")
+    });
+    // MONITOR + answers RPL_MONOFFLINE (731) for a nick not online; once it is
+    // sent the server holds the entry, so buddy's arrival is announced.
+    tap.wait_for("RPL_MONOFFLINE for buddy", |l| {
+        l.contains(" 731 weechatuser ") && l.contains("buddy")
+    });
+    let buddy = server.connect("buddy");
+    term.wait_for("weechat's notify line for buddy connecting", |l| {
+        l.contains("notify: buddy") && l.contains("connected")
+    });
+    buddy.quit();
+    term.wait_for("weechat's notify line for buddy quitting", |l| {
+        l.contains("notify: buddy") && l.contains("has quit")
+    });
+
+    // Bot mode: the 335 line in WHOIS.
+    let mut bot = server.connect("botty");
+    bot.send("MODE botty +B");
+    bot.expect(|m| m.command == "MODE" && m.param(1) == "+B", "+B set");
+    term.type_line("/whois botty");
+    term.wait_for("the RPL_WHOISBOT line", |l| {
+        l.contains("botty") && l.contains("is a Bot on")
+    });
+    assert!(
+        tap.lines()
+            .iter()
+            .any(|l| l.starts_with("<< ") && l.contains(" 335 weechatuser botty ")),
+        "chatd sent RPL_WHOISBOT"
+    );
+
+    term.type_line("/quit see you");
+    tap.wait_for("weechat's QUIT", |l| l.starts_with(">> QUIT"));
+}
+
+/// A loopback relay between a real client and chatd that keeps both directions,
+/// line by line: `>> ` what the client sent, `<< ` what chatd answered. One
+/// connection; its threads end when either side closes.
+struct Tap {
+    port: u16,
+    lines: Arc<Mutex<Vec<String>>>,
+}
+
+impl Tap {
+    fn start(server: SocketAddr) -> Tap {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let kept = lines.clone();
+        std::thread::spawn(move || {
+            let Ok((client, _)) = listener.accept() else {
+                return;
+            };
+            let upstream = TcpStream::connect(server).expect("chatd accepts the tap");
+            let copy = |from: TcpStream, mut to: TcpStream, mark: &'static str| {
+                let kept = kept.clone();
+                std::thread::spawn(move || {
+                    for line in BufReader::new(from).split(b'\n') {
+                        let Ok(mut line) = line else { break };
+                        let text = String::from_utf8_lossy(&line).trim_end().to_string();
+                        kept.lock().unwrap().push(format!("{mark}{text}"));
+                        line.push(b'\n');
+                        if to.write_all(&line).is_err() {
+                            break;
+                        }
+                    }
+                    let _ = to.shutdown(Shutdown::Write);
+                })
+            };
+            copy(
+                client.try_clone().unwrap(),
+                upstream.try_clone().unwrap(),
+                ">> ",
+            );
+            copy(upstream, client, "<< ");
+        });
+        Tap { port, lines }
+    }
+
+    fn lines(&self) -> Vec<String> {
+        self.lines.lock().unwrap().clone()
+    }
+
+    /// Polls the transcript until a line satisfies `pred` and returns it; panics
+    /// (with the transcript) after [`SCREEN_TIMEOUT`].
+    fn wait_for(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + SCREEN_TIMEOUT;
+        loop {
+            if let Some(l) = self.lines().into_iter().find(|l| pred(l)) {
+                return l;
+            }
+            if Instant::now() >= deadline {
+                panic!(
+                    "the server never saw {what} within {SCREEN_TIMEOUT:?}:\n{}",
+                    self.lines().join("\n")
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
 }
 
 /// Waits for the QUIT of `nick` (the real client typed `/quit`).

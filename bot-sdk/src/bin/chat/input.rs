@@ -17,6 +17,8 @@ pub enum Action {
     Msg(String, String),
     Query(Option<String>),
     History(Option<String>, u32),
+    /// The page of n messages before the oldest shown in the current buffer.
+    More(u32),
     /// Mark a buffer read (the current one without a name).
     Read(Option<String>),
     /// List the buffers with unread messages.
@@ -25,6 +27,7 @@ pub enum Action {
     Login(Option<String>, String),
     Nick(String),
     Who(Option<String>),
+    Whois(String),
     /// The buddy list (MONITOR): show it, add nicks, remove nicks.
     Buddy(BuddyOp),
     Raw(String),
@@ -51,12 +54,14 @@ pub const HELP: &[&str] = &[
     "  /query nick               talk to nick privately (/query alone: where am I?)",
     "  /me action                an action (/me waves)",
     "  /history [n]              the last n messages here (default 20)",
+    "  /more [n]                 the n messages before the oldest shown here",
     "  /read [target]            mark here (or target) read, on all your clients",
     "  /unread                   where unread messages wait",
     "  /register password [email]  register your nick as an account",
     "  /login [account] password   log in to an account",
     "  /nick newnick             change nick",
     "  /who [#channel|nick]      who is there",
+    "  /whois nick               who nick is (and whether a bot)",
     "  /buddy [add|del nick...]  your buddy list: who of them is online; you are",
     "                            told when a buddy comes online or leaves (MONITOR)",
     "  /raw LINE                 send a raw IRC line",
@@ -109,6 +114,11 @@ pub fn parse(line: &str) -> Action {
                 _ => missing("/history [target] [n]"),
             },
         },
+        "more" | "older" => match first.as_deref().map(str::parse::<u32>) {
+            None => Action::More(20),
+            Some(Ok(n)) if n > 0 => Action::More(n),
+            Some(_) => missing("/more [n]"),
+        },
         "read" => Action::Read(first),
         "unread" => Action::Unread,
         "register" => match first {
@@ -125,6 +135,10 @@ pub fn parse(line: &str) -> Action {
             None => missing("/nick newnick"),
         },
         "who" => Action::Who(first),
+        "whois" | "wi" => match first {
+            Some(nick) => Action::Whois(nick),
+            None => missing("/whois nick"),
+        },
         "buddy" | "buddies" | "monitor" => {
             let nicks: Vec<String> = rest
                 .split([' ', ','])
@@ -161,8 +175,12 @@ pub fn steer(action: &Action, ui: &mut Ui) {
 }
 
 /// Tells the server (read markers) that the user has read `target` up to its
-/// newest message, if that is news.
+/// newest message, if that is news. Markers are kept per account: not logged
+/// in, nothing is sent (chatd would answer `FAIL MARKREAD ACCOUNT_REQUIRED`).
 fn mark_read(ctx: &mut Context<'_>, ui: &mut Ui, target: &str) {
+    if ctx.state().account().is_none() {
+        return;
+    }
     if let Some(time) = ui.unread.read(target) {
         ctx.mark_read(target, time);
     }
@@ -255,6 +273,29 @@ pub fn apply(action: Action, ctx: &mut Context<'_>, ui: &mut Ui, style: Style) -
             ctx.send(Message::new("HISTORY", [target, n.to_string()]));
             Vec::new()
         }
+        Action::More(n) => {
+            let Some(target) = ui.current.clone() else {
+                return error("More of what? /join #channel or /query nick first.");
+            };
+            let state = ctx.state();
+            let limit = state.isupport().get("CHATHISTORY");
+            if !state.has_cap("draft/chathistory") && limit.is_none() {
+                return error("This server keeps no history to page through (no CHATHISTORY).");
+            }
+            // The server's page limit (ISUPPORT CHATHISTORY=<n>, 0 for none).
+            let n = match limit.and_then(|l| l.parse::<u32>().ok()) {
+                Some(max) if max > 0 => n.min(max),
+                _ => n,
+            };
+            // labeled-response (it needs batch): the answer is known by its label.
+            let labeled = state.has_cap("labeled-response") && state.has_cap("batch");
+            let request = ui.paging.request(&target, n, labeled);
+            ctx.send(request);
+            vec![view::marker_line(
+                &format!("older messages in {target}"),
+                style,
+            )]
+        }
         Action::Read(target) => {
             let Some(target) = target.or_else(|| ui.current.clone()) else {
                 return error("Read what? /read #channel");
@@ -295,6 +336,10 @@ pub fn apply(action: Action, ctx: &mut Context<'_>, ui: &mut Ui, style: Style) -
                 return error("Who where? /who #channel");
             };
             ctx.send(Message::new("WHO", [target]));
+            Vec::new()
+        }
+        Action::Whois(nick) => {
+            ctx.send(Message::new("WHOIS", [nick]));
             Vec::new()
         }
         Action::Buddy(op) => {
@@ -370,6 +415,8 @@ mod tests {
             ("/history", Action::History(None, 20)),
             ("/history 5", Action::History(None, 5)),
             ("/history #a 5", Action::History(Some("#a".into()), 5)),
+            ("/more", Action::More(20)),
+            ("/older 5", Action::More(5)),
             (
                 "/register hunter22",
                 Action::Register("hunter22".into(), None),
@@ -381,6 +428,7 @@ mod tests {
             ("/login pw", Action::Login(None, "pw".into())),
             ("/nick zed", Action::Nick("zed".into())),
             ("/who", Action::Who(None)),
+            ("/whois botty", Action::Whois("botty".into())),
             ("/buddy", Action::Buddy(BuddyOp::Show)),
             (
                 "/buddy add bob,carol dave",
@@ -405,8 +453,10 @@ mod tests {
             "/join",
             "/bogus",
             "/history x y",
+            "/more x",
             "/me",
             "/buddy add",
+            "/whois",
         ] {
             assert!(matches!(parse(bad), Action::Error(_)), "{bad}");
         }

@@ -1,13 +1,15 @@
 //! `chat`: a small terminal client for chatd (and any IRC server), on the
 //! chatd-bot library. This file: arguments, the prompt loop (rustyline) and the
 //! wiring; `input.rs` the slash commands, `view.rs` how events look, `screen.rs`
-//! where lines for the user go, `unread.rs` unread counts and read markers.
+//! where lines for the user go, `unread.rs` unread counts and read markers,
+//! `paging.rs` older pages of a buffer (`/more`).
 //!
 //! ```text
 //! chat [--tls [--ca FILE]] [--nick N] [--password P] HOST[:PORT]
 //! ```
 
 mod input;
+mod paging;
 mod screen;
 mod unread;
 mod view;
@@ -61,6 +63,8 @@ pub struct Ui {
     pub left: Option<String>,
     /// Unread messages per buffer, and the read markers.
     pub unread: unread::Unread,
+    /// The oldest message shown per buffer, and `/more` answers under way.
+    pub paging: paging::Paging,
 }
 
 fn main() -> ExitCode {
@@ -89,6 +93,8 @@ fn main() -> ExitCode {
     config.bot_mode = false;
     // Read markers: unread counts shared with the user's other clients.
     config.caps.push("draft/read-marker".into());
+    // Paging back through a buffer (`/more`): CHATHISTORY, answers in a batch.
+    config.caps.push("draft/chathistory".into());
     if let Err(e) = config.host_port() {
         eprintln!("chat: {e}");
         return ExitCode::from(2);
@@ -125,7 +131,7 @@ fn main() -> ExitCode {
             if matches!(event, Event::Connected { .. } | Event::Disconnected { .. }) {
                 let _ = first_tx.send(());
             }
-            let line = {
+            let (line, paged) = {
                 let mut ui = ui.lock().expect("the ui lock is never poisoned");
                 if matches!(event, Event::Connected { .. }) && !ui.buddies.is_empty() {
                     // A new connection has an empty MONITOR list.
@@ -146,9 +152,13 @@ fn main() -> ExitCode {
                         ui.unread.shown(&buffer);
                     }
                 }
-                view::render(event, ctx.state(), style)
+                let paged = ui
+                    .paging
+                    .on_event(event)
+                    .map(|text| view::marker_line(&text, style));
+                (view::render(event, ctx.state(), style), paged)
             };
-            if let Some(line) = line {
+            for line in [line, paged].into_iter().flatten() {
                 screen.say(line);
             }
         });

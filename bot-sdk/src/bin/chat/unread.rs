@@ -64,7 +64,9 @@ impl Unread {
                 }
                 let name = if m.is_private { &m.from } else { &m.target };
                 let buffer = self.buffer(name);
-                buffer.times.push_back(m.time);
+                // An older page (`/more`) goes where it belongs: oldest first.
+                let at = buffer.times.partition_point(|t| *t <= m.time);
+                buffer.times.insert(at, m.time);
                 if buffer.times.len() > KEPT {
                     buffer.times.pop_front();
                 }

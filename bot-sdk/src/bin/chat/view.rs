@@ -72,6 +72,15 @@ pub fn error_line(text: &str, style: Style) -> String {
     )
 }
 
+/// A rule across the screen: `--- text ---`.
+pub fn marker_line(text: &str, style: Style) -> String {
+    format!(
+        "{}{}",
+        now_stamp(style),
+        paint(&format!("--- {text} ---"), CYAN, style)
+    )
+}
+
 /// What the user sent, when the server does not echo it back.
 pub fn own_line(target: &str, me: &str, text: &str, style: Style) -> String {
     format!(
@@ -249,7 +258,27 @@ fn raw(m: &chatd_bot::proto::Message, state: &State, style: Style) -> Option<Str
                 m.param(6)
             ))
         }
-        "311" | "312" | "319" | "330" | "317" | "301" | "378" | "671" => {
+        // IRCv3 bot-mode: RPL_WHOISBOT.
+        "335" => info(format!("{} is a bot", nick(m.param(1), style))),
+        "317" => {
+            let signon = m
+                .param(3)
+                .parse::<i64>()
+                .ok()
+                .and_then(|s| DateTime::from_timestamp(s, 0))
+                .map(|t| {
+                    t.with_timezone(&Local)
+                        .format(", signed on %Y-%m-%d %H:%M")
+                        .to_string()
+                })
+                .unwrap_or_default();
+            info(format!(
+                "{} idle {}s{signon}",
+                nick(m.param(1), style),
+                m.param(2)
+            ))
+        }
+        "311" | "312" | "319" | "330" | "301" | "378" | "671" => {
             info(format!("{} {last}", middle(1)))
         }
         "324" | "329" | "341" => info(middle(1)),
@@ -363,6 +392,12 @@ mod tests {
             (
                 Event::Raw(chatd_bot::proto::parse(":srv 401 me bob :No such nick").unwrap()),
                 "!! bob: No such nick",
+            ),
+            (
+                Event::Raw(
+                    chatd_bot::proto::parse(":srv 335 me botty :is a Bot on chatd").unwrap(),
+                ),
+                "--- botty is a bot",
             ),
         ];
         for (event, want) in cases {
