@@ -225,7 +225,10 @@ fn users(ctl: &mut Ctl, channel: Option<&str>) -> Outcome {
             away: u.away.as_deref().map(str::to_string),
             channels,
             connected_since: u.signon,
-            host: u.host.clone(),
+            host: u
+                .address
+                .as_deref()
+                .map_or_else(|| u.host.clone(), str::to_string),
             idle_secs: ctl.now.saturating_duration_since(u.last_message).as_secs(),
             nick: u.nick.to_string(),
             oper: u.oper.is_some(),

@@ -65,6 +65,7 @@ pub fn force_logout(cx: &mut Cx, text: &str) {
     };
     end_session(cx, cx.me, &account);
     cx.user_mut().account = None;
+    show_host(cx, None);
     // An operator by this account's login is one no more.
     let by_login = cx
         .config
@@ -322,6 +323,7 @@ fn complete_login(cx: &mut Cx, account: &str, door: Door) {
         .unwrap_or_else(|| account.to_string());
     cx.user_mut().account = Some(name.clone());
     cx.state.sessions.entry(folded).or_default().push(me);
+    show_host(cx, Some(&name));
     let source = cx.user().source();
     cx.reply(
         RPL_LOGGEDIN,
@@ -359,5 +361,38 @@ fn complete_login(cx: &mut Cx, account: &str, door: Door) {
         cx.send_to_peers(me, &mut out, false, Some(Cap::AccountNotify));
         super::monitor::notify_watchers(cx, me, &mut out, Cap::AccountNotify);
         after_login(cx);
+    }
+}
+
+/// Shows the sender with its account host (`accounts.account_host`, for `account`)
+/// or, with `None`, with its address again. After registration the change goes
+/// out as `CHGHOST` to the sender and to its peers and watchers that negotiated
+/// chghost (https://ircv3.net/specs/extensions/chghost); before it, 001 shows it.
+pub fn show_host(cx: &mut Cx, account: Option<&str>) {
+    let template = &cx.config.accounts.account_host;
+    let user = cx.user();
+    let new_host = match account {
+        Some(name) if !template.is_empty() => template.replace("{account}", &fold(name)),
+        Some(_) => return,
+        None => match &user.address {
+            Some(address) => address.to_string(),
+            None => return,
+        },
+    };
+    if new_host == user.host {
+        return;
+    }
+    let me = cx.me;
+    let chghost = cx.relay_from(me, "CHGHOST", vec![user.user.to_string(), new_host.clone()]);
+    let u = cx.user_mut();
+    if account.is_some() && u.address.is_none() {
+        u.address = Some(std::mem::take(&mut u.host).into());
+    } else if account.is_none() {
+        u.address = None;
+    }
+    u.host = new_host;
+    if cx.user().registered {
+        let mut out = Outgoing::new(chghost);
+        cx.send_identity_change(me, &mut out, true, Cap::Chghost);
     }
 }

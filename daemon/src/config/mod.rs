@@ -131,6 +131,10 @@ pub struct AccountsConfig {
     /// key of draft/account-registration). Never while `server.password` is set: an
     /// early REGISTER would get round it.
     pub register_before_connect: bool,
+    /// The host a logged-in user is shown with instead of its address, with
+    /// `{account}` standing for the account name (lower case); empty: the address.
+    /// A change after registration is announced with CHGHOST (IRCv3 chghost).
+    pub account_host: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -173,6 +177,7 @@ impl Default for AccountsConfig {
             login_failures_per_conn: 3,
             login_failures_per_ip: 10,
             register_before_connect: true,
+            account_host: String::new(),
         }
     }
 }

@@ -200,6 +200,22 @@ impl Config {
                 return bad(key, &format!("{value} is outside {min}..={max}"));
             }
         }
+        if !a.account_host.is_empty() {
+            let rest = a.account_host.replace("{account}", "");
+            if !a.account_host.contains("{account}")
+                || rest.is_empty()
+                || !rest
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+                || a.account_host.len() > 40
+            {
+                return bad(
+                    "accounts.account_host",
+                    "must hold {account} and otherwise only letters, digits, '.' and '-' \
+                     (at most 40 bytes), e.g. \"{account}.users.chatd\"",
+                );
+            }
+        }
         if a.guest_prefix.is_empty()
             || !crate::state::names::is_valid_nick(&format!("{}1", a.guest_prefix), 30)
         {

@@ -24,6 +24,7 @@ pub enum Cap {
     ExtendedMonitor = 1 << 14,
     UserhostInNames = 1 << 15,
     ExtendedJoin = 1 << 16,
+    Chghost = 1 << 17,
     InviteNotify = 1 << 18,
     Setname = 1 << 19,
     ReadMarker = 1 << 20,
@@ -39,6 +40,7 @@ impl Cap {
         (Cap::AwayNotify, "away-notify"),
         (Cap::Batch, "batch"),
         (Cap::CapNotify, "cap-notify"),
+        (Cap::Chghost, "chghost"),
         (Cap::AccountRegistration, "draft/account-registration"),
         (Cap::Chathistory, "draft/chathistory"),
         (Cap::EventPlayback, "draft/event-playback"),
@@ -108,8 +110,11 @@ pub struct User {
     /// Username from USER, prefixed with `~` (no ident lookup).
     pub user: Box<str>,
     pub realname: Box<str>,
-    /// The peer's IP address as text (no DNS lookups on the loop).
+    /// The host others see: the peer's IP address as text (no DNS lookups on the
+    /// loop), or the account host while logged in (`accounts.account_host`).
     pub host: String,
+    /// The address, while `host` shows an account host instead.
+    pub address: Option<Box<str>>,
     /// Counted as connected: 001 was sent.
     pub registered: bool,
     pub caps: Caps,
@@ -163,6 +168,7 @@ impl User {
             user: Box::default(),
             realname: Box::default(),
             host,
+            address: None,
             registered: false,
             caps: Caps::default(),
             cap_negotiating: false,

@@ -52,7 +52,7 @@
 //! One module per specification, named after it:
 //! - `account_tag` — IRCv3 account-tag on every relayed command.
 //! - `bot_mode` — IRCv3 bot-mode: `+B`, `BOT=B`, the `bot` tag, 335.
-//! - `chghost` — IRCv3 chghost: not offered, as hosts never change.
+//! - `chghost` — IRCv3 chghost: the account host (`accounts.account_host`) at login and logout.
 //! - `extbans` — `+e`, `+I`, `~a:`/`~m:` extbans, `+C` (modern.ircdocs.horse).
 //! - `extended_join` — IRCv3 extended-join.
 //! - `invite_notify` — IRCv3 invite-notify.
