@@ -12,8 +12,17 @@ const PW: &str = "hunter2hunter2";
 
 /// Starts chatd on `port` with `dir/data` as its data dir and the relaxed test config.
 fn start(dir: &Path, port: u16) -> Running {
+    start_with(dir, port, "")
+}
+
+/// [`start`], with `extra` (whole TOML tables) added to the config.
+fn start_with(dir: &Path, port: u16, extra: &str) -> Running {
     let conf = dir.join("chatd.toml");
-    std::fs::write(&conf, format!("[server]\nauto_join = []\n\n{RELAXED_TOML}")).unwrap();
+    std::fs::write(
+        &conf,
+        format!("[server]\nauto_join = []\n\n{RELAXED_TOML}\n{extra}"),
+    )
+    .unwrap();
     let chatd = env!("CARGO_BIN_EXE_chatd");
     Running::spawn(&mut chatd_command(chatd, &conf, port, &dir.join("data")))
 }
@@ -126,4 +135,60 @@ fn accounts_survive_kill_9() {
     let got = c.recv_until(|m| m.command == "900" || m.command == "FAIL", "900");
     let m = got.last().unwrap();
     assert_eq!((m.command.as_str(), m.param(2)), ("900", "carol"), "{m}");
+}
+
+/// With a commit window far longer than the test, live messages are held in memory,
+/// but a queued message ends the window: once its sender is told it was queued, it
+/// and every live message logged before it are on disk, and survive SIGKILL.
+#[test]
+fn a_queued_message_commits_the_live_messages_a_window_holds() {
+    const LIVE: usize = 5;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let chatd = start_with(dir.path(), port, "[history]\ncommit_window_ms = 1000\n");
+
+    let mut bob = connect(port, "bob", &[]);
+    bob.send(&format!("REGISTER bob * {PW}"));
+    bob.recv_until(|m| m.command == "900", "900 after REGISTER");
+    bob.quit();
+
+    let mut alice = connect(port, "alice", &[]);
+    let mut carol = connect(port, "carol", &[]);
+    alice.send("JOIN #room");
+    alice.recv_until(|m| m.command == "366", "alice's JOIN");
+    carol.send("JOIN #room");
+    carol.recv_until(|m| m.command == "366", "carol's JOIN");
+    for i in 0..LIVE {
+        alice.send(&format!("PRIVMSG #room :live {i}"));
+    }
+    for i in 0..LIVE {
+        carol.recv_until(
+            |m| m.command == "PRIVMSG" && m.param(1) == format!("live {i}"),
+            &format!("live message {i}"),
+        );
+    }
+    alice.send("PRIVMSG bob :queued");
+    let queued = "bob is offline; your message was queued and will be delivered when they log in";
+    let got = alice.recv_until(
+        |m| (m.command == "NOTICE" && m.param(1) == queued) || m.command == "FAIL",
+        "queued notice",
+    );
+    assert_eq!(got.last().unwrap().param(1), queued);
+    chatd.kill9();
+
+    let db = rusqlite::Connection::open(dir.path().join("data").join("chatd.db")).unwrap();
+    let texts: Vec<String> = db
+        .prepare("SELECT text FROM messages ORDER BY id")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let mut want: Vec<String> = (0..LIVE).map(|i| format!("live {i}")).collect();
+    want.push("queued".into());
+    let texts: Vec<String> = texts
+        .into_iter()
+        .filter(|t| t.starts_with("live ") || t == "queued")
+        .collect();
+    assert_eq!(texts, want);
 }

@@ -159,6 +159,10 @@ pub struct HistoryConfig {
     /// reading from clients until the store has caught up to three quarters of it, so a burst
     /// the disk cannot take slows the senders down instead of filling memory.
     pub log_backlog_max: usize,
+    /// Milliseconds a batch of delivered live messages may wait for more before it
+    /// is committed (0: commit each at once). What a `kill -9` can lose of live
+    /// history; offline-queued messages, accounts and reads never wait.
+    pub commit_window_ms: u64,
     /// Largest the database may grow, in MiB (0: no limit but the disk). Past it the
     /// store behaves as on a full disk: writes fail and are retried, the operator is told.
     pub max_db_mib: u64,
@@ -192,6 +196,7 @@ impl Default for HistoryConfig {
             queue_max_messages: 1000,
             queue_max_age_days: 30,
             log_backlog_max: 20_000,
+            commit_window_ms: 0,
             max_db_mib: 0,
             startup_check: true,
         }

@@ -195,6 +195,12 @@ impl Config {
                 100,
                 10_000_000,
             ),
+            (
+                "history.commit_window_ms",
+                self.history.commit_window_ms as usize,
+                0,
+                1_000,
+            ),
         ] {
             if value < min || value > max {
                 return bad(key, &format!("{value} is outside {min}..={max}"));

@@ -130,6 +130,10 @@ impl Server {
             missed_per_channel: h.missed_per_channel,
             max_db_bytes: h.max_db_mib * 1024 * 1024,
             startup_check: h.startup_check,
+            commit_window: std::time::Duration::from_millis(h.commit_window_ms),
+            // Well below the backlog that pauses the loop, so a window never holds
+            // the loop paused while it waits for more.
+            commit_window_rows: (h.log_backlog_max / 2).max(1),
         };
         let (store, completions, loaded) =
             Store::open(&data_dir, options, wake.clone()).map_err(StartError::Store)?;

@@ -52,6 +52,12 @@ pub struct StoreOptions {
     pub max_db_bytes: u64,
     /// Run `PRAGMA quick_check` at open and refuse a damaged database.
     pub startup_check: bool,
+    /// How long a batch of only logged live messages (already delivered, nobody
+    /// waits for them) may stay open for more before it commits; zero commits at
+    /// once. Anything someone waits for ends the window at once.
+    pub commit_window: std::time::Duration,
+    /// Most messages in such a window: it commits when it holds this many.
+    pub commit_window_rows: usize,
 }
 
 /// How the store is faring, shared by the store thread (which writes it) and the

@@ -2,6 +2,7 @@
 //! writes of a batch that could not be written, and keep [`StoreHealth`] current.
 
 use super::*;
+use std::time::Instant;
 
 pub(super) struct Worker {
     pub(super) conn: Connection,
@@ -44,6 +45,7 @@ impl Worker {
                     }
                 }
             };
+            let retrying = !self.kept.is_empty();
             let mut batch = std::mem::take(&mut self.kept);
             let mut messages: usize = batch.iter().map(Request::logged).sum();
             if let Some(first) = first {
@@ -57,6 +59,9 @@ impl Worker {
                         }
                         Err(_) => break,
                     }
+                }
+                if !retrying && !self.fill_window(&mut batch, &mut messages) {
+                    open = false;
                 }
             }
             let (backups, batch): (Vec<Request>, Vec<Request>) = batch
@@ -118,6 +123,43 @@ impl Worker {
         }
     }
 
+    /// The commit window: holds a batch of only delivered live messages open for
+    /// more, up to `commit_window` or `commit_window_rows` messages, so a steady
+    /// trickle commits (and writes its pages) once per window rather than once per
+    /// loop pass. Anything someone waits for (a read, a queued message, an account...)
+    /// ends the window at once and commits with it, as does the loop waiting for
+    /// the backlog to fall. False when every sender is gone (the batch then commits
+    /// and the thread closes).
+    fn fill_window(&self, batch: &mut Vec<Request>, messages: &mut usize) -> bool {
+        let window = self.options.commit_window;
+        if window.is_zero() || !batch.iter().all(may_wait) {
+            return true;
+        }
+        let rows = self.options.commit_window_rows.min(BATCH_MESSAGES);
+        let deadline = Instant::now() + window;
+        while batch.len() < BATCH_MAX
+            && *messages < rows
+            && self.wake_below.load(Ordering::Relaxed) == usize::MAX
+        {
+            let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+                break;
+            };
+            match self.requests.recv_timeout(left) {
+                Ok(request) => {
+                    *messages += request.logged();
+                    let more = may_wait(&request);
+                    batch.push(request);
+                    if !more {
+                        break;
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => break,
+                Err(RecvTimeoutError::Disconnected) => return false,
+            }
+        }
+        true
+    }
+
     /// Updates [`StoreHealth`] after a batch and logs the start and end of a failing
     /// episode. True when the loop should look (failing began or ended).
     fn record(&mut self, outcome: &Outcome, writes: bool, unsaved: usize) -> bool {
@@ -173,6 +215,12 @@ impl Worker {
             None => false,
         }
     }
+}
+
+/// A request nobody waits for and that needs no fsync: it may wait in a commit
+/// window (a kill -9 can lose it, as it can lose a live message not yet handed over).
+fn may_wait(request: &Request) -> bool {
+    matches!(request, Request::Log(_) | Request::NewChannel { .. })
 }
 
 /// `VACUUM INTO`: a consistent, compacted copy while the database stays in use. The

@@ -15,6 +15,8 @@ fn options() -> StoreOptions {
         missed_per_channel: 50,
         max_db_bytes: 0,
         startup_check: true,
+        commit_window: Duration::ZERO,
+        commit_window_rows: 2048,
     }
 }
 
@@ -467,4 +469,94 @@ fn a_failing_request_does_not_spoil_its_batch() {
     let accounts = db::load_accounts(&conn).unwrap();
     assert_eq!(accounts.len(), 1);
     assert_eq!(accounts[0].last_seen, 5);
+}
+
+/// A store whose commit window is `window` (up to `rows` messages).
+fn open_windowed(dir: &Path, window: Duration, rows: usize) -> (Store, Receiver<Completion>) {
+    let (_, wake) = counter();
+    let opts = StoreOptions {
+        commit_window: window,
+        commit_window_rows: rows,
+        ..options()
+    };
+    let (store, rx, _) = Store::open(dir, opts, wake).unwrap();
+    (store, rx)
+}
+
+/// Waits (bounded by [`WAIT`]) until every handed-over message is committed.
+fn wait_committed(store: &Store) {
+    let start = std::time::Instant::now();
+    while store.backlog() > 0 {
+        assert!(
+            start.elapsed() < WAIT,
+            "backlog {} never fell",
+            store.backlog()
+        );
+        thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Rows in `messages`, read by a connection of its own (as another process would).
+fn rows_on_disk(dir: &Path) -> i64 {
+    let conn = Connection::open(dir.join(DB_FILE)).unwrap();
+    conn.query_row("SELECT count(*) FROM messages", [], |r| r.get(0))
+        .unwrap()
+}
+
+#[test]
+fn commit_window_commits_live_messages_on_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _rx) = open_windowed(dir.path(), Duration::from_millis(50), 2048);
+    store.send(Request::Log(
+        (1..=10).map(|i| chan_msg(i, "#c", "n", "m")).collect(),
+    ));
+    // Nothing else comes: the window ends by itself and the rows are on disk.
+    wait_committed(&store);
+    assert_eq!(rows_on_disk(dir.path()), 10);
+    store.close();
+}
+
+#[test]
+fn commit_window_ends_when_it_holds_its_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    // A window far longer than the test may wait: only the row bound can end it.
+    let (store, _rx) = open_windowed(dir.path(), Duration::from_secs(3600), 100);
+    for i in 0..10 {
+        store.send(Request::Log(
+            (1..=10)
+                .map(|j| chan_msg(i * 10 + j, "#c", "n", "m"))
+                .collect(),
+        ));
+    }
+    wait_committed(&store);
+    assert_eq!(rows_on_disk(dir.path()), 100);
+    store.close();
+}
+
+#[test]
+fn commit_window_ends_for_anything_someone_waits_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, rx) = open_windowed(dir.path(), Duration::from_secs(3600), 1_000_000);
+    store.send(Request::Log(vec![chan_msg(1, "#c", "n", "m")]));
+    // Held: nobody waits for it, and the window is an hour long.
+    thread::sleep(Duration::from_millis(100));
+    assert_eq!(rows_on_disk(dir.path()), 0);
+    // A read ends the window and sees what it held.
+    assert_eq!(history(&store, &rx, chan("#c")).len(), 1);
+    store.send(Request::Log(vec![chan_msg(2, "#c", "n", "m")]));
+    // A queued message is acknowledged only once committed, without waiting.
+    store.send(Request::Queue {
+        ticket: ticket("q"),
+        account: 1,
+        msg: dm(3, "n:bob", "bob", "a:alice", "alice", "hi"),
+    });
+    match next(&rx) {
+        Completion::Queued { .. } => {}
+        other => panic!("unexpected {other:?}"),
+    }
+    assert_eq!(rows_on_disk(dir.path()), 3);
+    // Closing commits what a window holds.
+    store.send(Request::Log(vec![chan_msg(4, "#c", "n", "m")]));
+    store.close();
+    assert_eq!(rows_on_disk(dir.path()), 4);
 }
