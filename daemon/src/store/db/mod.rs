@@ -17,6 +17,8 @@ use rusqlite::{params, Connection, OptionalExtension, Result, Row};
 mod accounts;
 mod channels;
 mod chanreg;
+#[cfg(test)]
+mod feature_tests;
 mod markers;
 mod messages;
 mod ops;
