@@ -157,14 +157,7 @@ fn deliver(cx: &mut Cx, msg: &Message, kind: Kind) -> Result<(), CmdError> {
                 }
                 continue;
             };
-            let refusal = if !chan.can_send(me, &who) {
-                Some("Cannot send to channel")
-            } else if chan.modes.no_ctcp && is_ctcp(text) && kind != Kind::Tagmsg {
-                Some("Cannot send CTCP to channel (+C)")
-            } else {
-                None
-            };
-            if let Some(refusal) = refusal {
+            if let Some(refusal) = refusal(chan, me, &who, kind != Kind::Tagmsg && is_ctcp(text)) {
                 if !quiet {
                     let name = chan.name.clone();
                     cx.reply(ERR_CANNOTSENDTOCHAN, &[name.as_str(), refusal]);
@@ -291,6 +284,23 @@ fn status_rank(status: char) -> u8 {
         '@' => rank::OP,
         '%' => rank::HALFOP,
         _ => rank::VOICE,
+    }
+}
+
+/// Why `me` may not speak in `chan` (404's text), if it may not: banned, muted or
+/// moderated out, or CTCP (`ctcp`) in a `+C` channel.
+pub(super) fn refusal(
+    chan: &crate::state::Channel,
+    me: usize,
+    who: &Who,
+    ctcp: bool,
+) -> Option<&'static str> {
+    if !chan.can_send(me, who) {
+        Some("Cannot send to channel")
+    } else if chan.modes.no_ctcp && ctcp {
+        Some("Cannot send CTCP to channel (+C)")
+    } else {
+        None
     }
 }
 

@@ -311,3 +311,37 @@ fn an_offline_account_gets_the_message_as_one_batch() {
     let (_, lines) = expect_multiline(&mut dana);
     assert_eq!(lines, owned(&[("first", false), ("second", false)]));
 }
+
+/// A multiline batch is a PRIVMSG like any other: a muted sender (`~m:` extban,
+/// modern.ircdocs.horse EXTBAN) gets 404 and nothing is delivered, and in a `+C`
+/// channel a batch with a CTCP line is refused the same way.
+#[test]
+fn a_muted_sender_or_ctcp_under_plus_c_delivers_nothing() {
+    let server = TestServer::start();
+    let mut op = server.connect_with_caps("op", ML);
+    op.join("#m");
+    let mut pest = server.connect_with_caps("pest", ML);
+    pest.join("#m");
+    op.sync();
+    op.send("MODE #m +b ~m:pest!*@*");
+    pest.expect_command("MODE");
+    send_batch(&mut pest, "a", "#m", HELLO);
+    let refused = pest.expect_numeric(chatd_proto::numeric::ERR_CANNOTSENDTOCHAN);
+    assert_eq!(refused.param(1), "#m");
+    op.send("MODE #m -b+C ~m:pest!*@*");
+    pest.expect_command("MODE");
+    send_batch(
+        &mut pest,
+        "b",
+        "#m",
+        &[("\u{1}VERSION\u{1}", false), ("x", false)],
+    );
+    let refused = pest.expect_numeric(chatd_proto::numeric::ERR_CANNOTSENDTOCHAN);
+    assert!(refused.param(2).contains("+C"), "{refused}");
+    let got = op.sync();
+    assert!(
+        !got.iter()
+            .any(|m| m.command == "BATCH" || m.command == "PRIVMSG"),
+        "nothing delivered: {got:?}"
+    );
+}

@@ -338,14 +338,8 @@ fn send(cx: &mut Cx, open: &OpenMultiline, command: &'static str, text: String) 
             source: &source,
             account: account.as_deref(),
         };
-        let refusal = if !chan.can_send(me, &who) {
-            Some("Cannot send to channel")
-        } else if chan.modes.no_ctcp && open.lines.iter().any(|l| super::is_ctcp(&l.text)) {
-            Some("Cannot send CTCP to channel (+C)")
-        } else {
-            None
-        };
-        if let Some(refusal) = refusal {
+        let ctcp = open.lines.iter().any(|l| super::is_ctcp(&l.text));
+        if let Some(refusal) = super::refusal(chan, me, &who, ctcp) {
             if !quiet {
                 let name = chan.name.clone();
                 cx.reply(ERR_CANNOTSENDTOCHAN, &[name.as_str(), refusal]);
