@@ -171,7 +171,13 @@ pub fn steer(action: &Action, ui: &mut Ui) {
         Action::Query(Some(nick)) => nick,
         _ => return,
     };
-    ui.left = ui.current.replace(next.clone());
+    // What the user saw of the buffer they leave is read, taken now: a message
+    // arriving before the client thread acts on the switch stays unread.
+    let left = ui.current.replace(next.clone());
+    ui.left = left.map(|name| {
+        let seen = ui.unread.newest(&name);
+        (name, seen)
+    });
 }
 
 /// Tells the server (read markers) that the user has read `target` up to its
@@ -195,8 +201,12 @@ pub fn apply(action: Action, ctx: &mut Context<'_>, ui: &mut Ui, style: Style) -
     }
     let echoes = ctx.state().has_cap("echo-message");
     // Reading: the buffer just left, and the current one when the user acts in it.
-    if let Some(left) = ui.left.take() {
-        mark_read(ctx, ui, &left);
+    if let Some((left, seen)) = ui.left.take() {
+        if let (Some(seen), true) = (seen, ctx.state().account().is_some()) {
+            if let Some(time) = ui.unread.read_up_to(&left, seen) {
+                ctx.mark_read(&left, time);
+            }
+        }
     }
     if matches!(
         action,

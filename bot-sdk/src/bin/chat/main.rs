@@ -60,7 +60,7 @@ pub struct Ui {
     pub buddies: Vec<String>,
     /// The buffer the user just switched away from (its reading is told to the
     /// server with the next action).
-    pub left: Option<String>,
+    pub left: Option<(String, Option<chrono::DateTime<chrono::Utc>>)>,
     /// Unread messages per buffer, and the read markers.
     pub unread: unread::Unread,
     /// The oldest message shown per buffer, and `/more` answers under way.

@@ -91,13 +91,25 @@ impl Unread {
     /// The user has read `target`: the time to send in `MARKREAD`, if it moves the
     /// server's marker.
     pub fn read(&mut self, target: &str) -> Option<DateTime<Utc>> {
+        let newest = self.newest(target)?;
+        self.read_up_to(target, newest)
+    }
+
+    /// The time of `target`'s newest message from someone else, if any.
+    pub fn newest(&mut self, target: &str) -> Option<DateTime<Utc>> {
+        self.buffer(target).times.back().copied()
+    }
+
+    /// The user has read `target` up to `time` (what was on screen when they left
+    /// it; later messages stay unread): the time to send in `MARKREAD`, if it moves
+    /// the server's marker.
+    pub fn read_up_to(&mut self, target: &str, time: DateTime<Utc>) -> Option<DateTime<Utc>> {
         let buffer = self.buffer(target);
-        let newest = buffer.times.back().copied()?;
-        if buffer.marker >= Some(newest) {
+        if buffer.marker >= Some(time) {
             return None;
         }
-        buffer.marker = Some(newest);
-        Some(newest)
+        buffer.marker = Some(time);
+        Some(time)
     }
 
     /// Buffers other than `current` with unread messages, by name.
@@ -166,5 +178,17 @@ mod tests {
         // `*`: no marker; nothing changes.
         u.on_event(&markread("#new", "*"));
         assert_eq!(u.read("#new"), None);
+    }
+
+    #[test]
+    fn reading_up_to_a_time_leaves_later_messages_unread() {
+        let mut u = Unread::default();
+        u.on_event(&msg("alice", "#room", 10, false));
+        let seen = u.newest("#room").unwrap();
+        // A message arrives after the user left, before the switch is acted on.
+        u.on_event(&msg("alice", "#room", 20, false));
+        assert_eq!(u.read_up_to("#room", seen), Some(seen));
+        assert_eq!(u.counts(None), [("#room".to_string(), 1)]);
+        assert_eq!(u.read_up_to("#room", seen), None, "no news the second time");
     }
 }
