@@ -26,7 +26,7 @@ pub use table::COMMANDS;
 use crate::config::Config;
 use crate::conn::{ConnId, Conns};
 use crate::followup::{FollowUp, Then};
-use crate::outgoing::{server_time_now, Outgoing};
+use crate::outgoing::{server_time_now, Bytes, Outgoing};
 use crate::state::{Cap, State, User};
 use crate::store::{Request, Store, Ticket};
 use chatd_proto::numeric::*;
@@ -231,11 +231,7 @@ impl Cx<'_> {
                 continue;
             }
             let bytes = out.bytes_for(caps);
-            if slot == self.me {
-                self.replies.push(bytes);
-            } else {
-                self.conns.send(slot, bytes);
-            }
+            send_bytes(&mut self.replies, self.conns, self.me, slot, bytes);
         }
     }
 
@@ -267,11 +263,7 @@ impl Cx<'_> {
                 &mut *without
             };
             let bytes = out.bytes_for(caps);
-            if slot == self.me {
-                self.replies.push(bytes);
-            } else {
-                self.conns.send(slot, bytes);
-            }
+            send_bytes(&mut self.replies, self.conns, self.me, slot, bytes);
         }
     }
 
@@ -330,11 +322,7 @@ impl Cx<'_> {
                 continue;
             }
             let bytes = out.bytes_for(caps);
-            if target == self.me {
-                self.replies.push(bytes);
-            } else {
-                self.conns.send(target, bytes);
-            }
+            send_bytes(&mut self.replies, self.conns, self.me, target, bytes);
         }
     }
 
@@ -342,12 +330,20 @@ impl Cx<'_> {
     pub fn send_outgoing(&mut self, slot: usize, out: &mut Outgoing) {
         if let Some(conn) = self.conns.get(slot) {
             let bytes = out.bytes_for(conn.user.caps);
-            if slot == self.me {
-                self.replies.push(bytes);
-            } else {
-                self.conns.send(slot, bytes);
-            }
+            send_bytes(&mut self.replies, self.conns, self.me, slot, bytes);
         }
+    }
+}
+
+/// Queues `bytes` for `slot`: through the sender's reply buffer when `slot` is the
+/// sender (`me`), so it sees everything in the order the command made it. A free
+/// function so a caller may hold a channel of `State` meanwhile.
+#[inline]
+fn send_bytes(replies: &mut Replies, conns: &mut Conns, me: usize, slot: usize, bytes: Bytes) {
+    if slot == me {
+        replies.push(bytes);
+    } else {
+        conns.send(slot, bytes);
     }
 }
 
