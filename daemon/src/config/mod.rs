@@ -30,6 +30,56 @@ pub struct Config {
     pub oper_class: Vec<OperClassConfig>,
     /// Registered channels.
     pub channels: ChannelsConfig,
+    /// Several nodes sharing PostgreSQL and Redis (`docs/cluster.md`). Off by default:
+    /// one node, SQLite in the data dir, no other service.
+    pub cluster: ClusterConfig,
+}
+
+/// `[cluster]`: what turns a node into a cluster member. All empty (the default) is
+/// the single node.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClusterConfig {
+    /// This node's number, 1 to 63, unique in the cluster (it is part of every message
+    /// id the node gives out, so two nodes never give the same one). 0: single node.
+    pub node_id: u16,
+    /// This node's name, as other nodes and operators see it (default `node<N>`).
+    pub node_name: String,
+    /// PostgreSQL connection string (`postgresql://user:pass@host:5432/chatd`, or
+    /// `host=/run/postgresql dbname=chatd`). Empty: SQLite in `server.data_dir`.
+    pub database: String,
+    /// Redis URL (`redis://host:6379/`, `rediss://` for TLS). Empty: no cluster bus.
+    pub redis: String,
+    /// Seconds without a heartbeat after which a node counts as dead: its users are
+    /// gone and their nicks free.
+    pub node_timeout_secs: u64,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        ClusterConfig {
+            node_id: 0,
+            node_name: String::new(),
+            database: String::new(),
+            redis: String::new(),
+            node_timeout_secs: 10,
+        }
+    }
+}
+
+impl ClusterConfig {
+    /// Whether this node is a cluster member (a node id is set).
+    pub fn enabled(&self) -> bool {
+        self.node_id != 0
+    }
+    /// The name other nodes see: `node_name`, or `node<N>`.
+    pub fn name(&self) -> String {
+        if self.node_name.is_empty() {
+            format!("node{}", self.node_id)
+        } else {
+            self.node_name.clone()
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -474,6 +524,15 @@ mod tests {
             ),
             ("[web]\ntrusted_proxies = [\"proxy\"]", "trusted_proxies"),
             ("[limits]\nnick_len = 5", "limits.nick_len"),
+            ("[cluster]\nnode_id = 64", "cluster.node_id"),
+            (
+                "[cluster]\nredis = \"redis://127.0.0.1/\"",
+                "cluster.node_id",
+            ),
+            (
+                "[cluster]\nnode_id = 1\nnode_name = \"a b\"",
+                "cluster.node_name",
+            ),
             ("[limits]\nnick_len = 9", "accounts.guest_prefix"),
             (
                 "[limits]\nnick_len = 12\n[accounts]\nguest_prefix = \"Visitor_\"",

@@ -17,6 +17,25 @@ impl Config {
         if self.server.network.is_empty() || self.server.network.contains(' ') {
             return bad("server.network", "must be one word");
         }
+        let cluster = &self.cluster;
+        if cluster.node_id > 63 {
+            return bad("cluster.node_id", "must be 0 (single node) or 1 to 63");
+        }
+        if !cluster.enabled() && (!cluster.database.is_empty() || !cluster.redis.is_empty()) {
+            return bad(
+                "cluster.node_id",
+                "a cluster member needs a node id (1 to 63) with cluster.database or cluster.redis",
+            );
+        }
+        if cluster
+            .node_name
+            .contains(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+        {
+            return bad("cluster.node_name", "letters, digits, '-' and '_' only");
+        }
+        if !(1..=3600).contains(&cluster.node_timeout_secs) {
+            return bad("cluster.node_timeout_secs", "must be 1 to 3600");
+        }
         if self.tls.cert.is_some() != self.tls.key.is_some() {
             return bad(
                 "tls.cert",
