@@ -1,5 +1,5 @@
 //! Probes for the tools some tests drive (irssi, weechat, tmux, systemd-analyze,
-//! shellcheck, PyYAML, cargo-fuzz, Chromium and chromedriver) and for an IPv6
+//! shellcheck, PyYAML, cargo-fuzz, Chromium and chromedriver, PostgreSQL and Redis) and for an IPv6
 //! loopback, and sets a `cfg` for each one found, so a test without its tool is
 //! marked ignored (counted by libtest with its reason) instead of passing without
 //! running. Under CI (`CI` set, as
@@ -19,6 +19,7 @@ const TOOLS: &[(&str, &[&str])] = &[
     ("has_cargo_fuzz", &["cargo", "fuzz", "--version"]),
     ("has_chromium", &["chromium", "--version"]),
     ("has_chromedriver", &["chromedriver", "--version"]),
+    ("has_redis", &["redis-server", "--version"]),
 ];
 
 fn runs(argv: &[&str]) -> bool {
@@ -29,6 +30,18 @@ fn runs(argv: &[&str]) -> bool {
         .stderr(Stdio::null())
         .status()
         .is_ok_and(|s| s.success())
+}
+
+/// The directory of PostgreSQL's `initdb` and `postgres` (Debian keeps them in
+/// `/usr/lib/postgresql/<version>/bin`), the newest version first.
+fn postgres_bin() -> Option<std::path::PathBuf> {
+    let mut dirs: Vec<_> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+        .filter(|bin| bin.join("initdb").is_file() && bin.join("postgres").is_file())
+        .collect();
+    dirs.sort();
+    dirs.pop()
 }
 
 fn under_ci() -> bool {
@@ -50,6 +63,8 @@ fn main() {
     for (name, argv) in TOOLS {
         set(name, runs(argv));
     }
+    // PostgreSQL's server programs are not on PATH in Debian's packages.
+    set("has_postgres", postgres_bin().is_some());
     // Not a tool CI can install: an IPv6 loopback is used when the machine has one.
     println!("cargo:rustc-check-cfg=cfg(has_ipv6_loopback)");
     if std::net::TcpListener::bind("[::1]:0").is_ok() {
