@@ -65,12 +65,19 @@ fn deliver(cx: &mut Cx, msg: &Message, kind: Kind) -> Result<(), CmdError> {
     if kind != Kind::Tagmsg && text.is_empty() {
         return Err(err(ERR_NOTEXTTOSEND, ["No text to send"]));
     }
-    let mut targets: Vec<&str> = Vec::new();
-    for t in targets_param.split(',').filter(|t| !t.is_empty()) {
-        if !targets.iter().any(|seen| chatd_proto::fold_eq(seen, t)) {
-            targets.push(t);
+    // One target (nearly every message) needs no list.
+    let mut several: Vec<&str> = Vec::new();
+    let one = [targets_param];
+    let targets: &[&str] = if targets_param.contains(',') {
+        for t in targets_param.split(',').filter(|t| !t.is_empty()) {
+            if !several.iter().any(|seen| chatd_proto::fold_eq(seen, t)) {
+                several.push(t);
+            }
         }
-    }
+        &several
+    } else {
+        &one
+    };
     if targets.len() > cx.config.limits.targets_per_message {
         let max = cx.config.limits.targets_per_message;
         return Err(err(
@@ -108,7 +115,7 @@ fn deliver(cx: &mut Cx, msg: &Message, kind: Kind) -> Result<(), CmdError> {
         source: &source,
         account: account.as_deref(),
     };
-    for target in targets {
+    for &target in targets {
         // What is relayed, logged and echoed is the text that fits in one line.
         let text = fit_text(text, line_room(cmd, &source, target));
         // One id and one time per target: each is its own logged message.
@@ -118,11 +125,19 @@ fn deliver(cx: &mut Cx, msg: &Message, kind: Kind) -> Result<(), CmdError> {
         // every message gets an id (https://ircv3.net/specs/extensions/message-ids).
         let id = Some(cx.state.next_msg_id(time_ms));
         let build = |_cx: &Cx, shown_target: String| {
-            let mut m = Message::new(cmd, [shown_target]).with_source(source.as_str());
+            // Sized once: the parameters and the tags below, no regrowing.
+            let mut params = Vec::with_capacity(2);
+            params.push(shown_target);
             if kind != Kind::Tagmsg {
-                m.params.push(text.to_string());
-                m.trailing = true;
+                params.push(text.to_string());
             }
+            let mut m = Message {
+                tags: Vec::with_capacity(4 + client_tags.len()),
+                source: Some(source.clone()),
+                command: cmd.to_string(),
+                params,
+                trailing: kind != Kind::Tagmsg,
+            };
             m.tags.push(Tag::new("time", history::format_time(time_ms)));
             if let Some(id) = id {
                 m.tags.push(Tag::new("msgid", store::msgid_of(id)));

@@ -14,7 +14,10 @@ impl Server {
         self.feed_admin();
         self.admin.flush_all(self.poll.registry());
         if !self.state.log_batch.is_empty() {
-            let batch = std::mem::take(&mut self.state.log_batch);
+            // The next pass's batch starts with this one's size, so it is not grown
+            // from nothing again, one reallocation after another, on every pass.
+            let size = self.state.log_batch.len();
+            let batch = std::mem::replace(&mut self.state.log_batch, Vec::with_capacity(size));
             if let Some(store) = &self.store {
                 store.send(Request::Log(batch));
             }

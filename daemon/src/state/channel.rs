@@ -4,7 +4,7 @@
 
 use crate::ids::ConnId;
 use chatd_proto::mask::glob_match;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 /// A member's channel privileges: founder `~` (+q), operator `@` (+o), moderator
 /// (halfop) `%` (+h), voice `+` (+v); `ISUPPORT PREFIX=(qohv)~@%+`. The roles and who
@@ -221,7 +221,7 @@ pub struct Channel {
     /// (another client taking the nick must not inherit it).
     pub invites: HashSet<ConnId>,
     /// Slot → privileges.
-    pub members: HashMap<usize, Member>,
+    pub members: super::Map<usize, Member>,
 }
 
 impl Channel {
@@ -241,7 +241,7 @@ impl Channel {
             exceptions: Vec::new(),
             invex: Vec::new(),
             invites: HashSet::new(),
-            members: HashMap::new(),
+            members: super::Map::default(),
         }
     }
 

@@ -21,15 +21,20 @@ use crate::store::{Account, Ban, StoredMessage};
 use chatd_proto::fold;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, HashSet};
+
+/// The hash map of the loop's hot lookups (nicks, channels, accounts, members):
+/// aHash with per-process random keys, several times cheaper than the standard
+/// SipHash for short keys and still keyed, so chosen names cannot force collisions.
+pub type Map<K, V> = HashMap<K, V, ahash::RandomState>;
 use std::time::Instant;
 
 /// Nick index and channels. Connections are named by their slab slot.
 #[derive(Debug, Default)]
 pub struct State {
     /// Folded nick → slot of the connection holding it.
-    pub nicks: HashMap<String, usize>,
+    pub nicks: Map<String, usize>,
     /// Folded channel name → channel.
-    pub channels: HashMap<String, Channel>,
+    pub channels: Map<String, Channel>,
     /// Folded channel name → registered channel (loaded at start; `registered.rs`).
     pub registered: HashMap<String, crate::store::ChannelRecord>,
     /// Unix time the server started (003 RPL_CREATED).
@@ -37,14 +42,14 @@ pub struct State {
     /// Counters for LUSERS, kept up to date so it never walks every connection.
     pub counts: Counts,
     /// Registered accounts by folded name (loaded from the store at start).
-    pub accounts: HashMap<String, Account>,
+    pub accounts: Map<String, Account>,
     /// Folded account names with a REGISTER under way.
     pub registering: HashSet<String>,
     /// The key fake SCRAM salts are derived from (`scram::fake_creds`), kept in the
     /// store so they survive restarts.
     pub scram_secret: Vec<u8>,
     /// Folded account name → slots logged in to it.
-    pub sessions: HashMap<String, Vec<usize>>,
+    pub sessions: Map<String, Vec<usize>>,
     /// Accounts whose offline queue is being fetched and delivered.
     pub replaying: HashSet<String>,
     /// Password checks (LOGIN, SASL, PASS, NickServ, OPER) per address key that
