@@ -12,6 +12,7 @@
 #   1  one channel of 100 members, 10 senders, max rate        -> deliveries/s
 #   2  one channel of 1,000 members, 1 sender, max rate        -> deliveries/s
 #   3  500 pairs exchanging private messages, max rate          -> deliveries/s
+#      (chatd also with history logging off: rows "..., chatd logging off")
 #   4  10,000 idle registered connections                      -> server RSS bytes/connection
 #   5  one channel of 100, 10 senders, 2,000 msg/s in total     -> latency p50/p99/p99.9
 #   6  scenario 1 against chatd with history logging on and off -> deliveries/s
@@ -442,7 +443,15 @@ fmt2() { if [ -n "${1:-}" ]; then awk -v v="$1" 'BEGIN { printf "%.2f", v }'; el
 ms() { if [ -n "${1:-}" ]; then awk -v v="$1" 'BEGIN { printf "%.2f", v / 1000 }'; else echo "-"; fi; }
 
 servers_of() {
-    if [ "$1" = 6 ]; then echo "chatd chatd-nolog"; else echo "$servers"; fi
+    if [ "$1" = 6 ]; then
+        echo "chatd chatd-nolog"
+    elif [ "$1" = 3 ] && [[ " $servers " == *" chatd "* ]]; then
+        # Scenario 3 also runs chatd with history logging off: its row
+        # "deliveries/s, chatd logging off" compares that with the same peers' runs.
+        echo "$servers chatd-nolog"
+    else
+        echo "$servers"
+    fi
 }
 
 # --- the runs ---------------------------------------------------------------------------
@@ -533,7 +542,9 @@ label() {
         case $s in
         1 | 2) rows=("deliveries/s:5:count" "deliveries per server CPU-s:6:count") ;;
         3) rows=("deliveries/s:5:count" "deliveries per server CPU-s:6:count"
-            "disk bytes per message (lower is better):17:count") ;;
+            "disk bytes per message (lower is better):17:count"
+            "deliveries/s, chatd logging off:5:count:nolog"
+            "deliveries per server CPU-s, chatd logging off:6:count:nolog") ;;
         4) rows=("server RSS bytes per connection (lower is better):10:count") ;;
         5) rows=("latency p50, ms (lower is better):7:ms" "latency p99, ms:8:ms" "latency p99.9, ms:9:ms"
             "server CPU, cores (lower is better):11:cores") ;;
@@ -543,16 +554,18 @@ label() {
         esac
         first=1
         for row in "${rows[@]}"; do
-            IFS=: read -r what col kind <<<"$row"
+            IFS=: read -r what col kind which <<<"$row"
             title=""
             busy=""
+            me=chatd
+            [ "${which:-}" != nolog ] || me=chatd-nolog
             if [ "$first" = 1 ]; then
                 title="$s. $(scenario_name "$s")"
                 busy=$(other_cores "$s")
             fi
             line="| $title | $what |"
-            c=$(med "$s" chatd "$col")
-            line+=" $(cell "$c" "$kind" "$(bad "$s" chatd)") |"
+            c=$(med "$s" "$me" "$col")
+            line+=" $(cell "$c" "$kind" "$(bad "$s" "$me")") |"
             for p in "${peers[@]}"; do
                 line+=" $(cell "$(med "$s" "$p" "$col")" "$kind" "$(bad "$s" "$p")") |"
             done

@@ -141,12 +141,12 @@ impl StoredMessage {
 pub fn msgid_of(id: i64) -> String {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let bits = id as u64;
-    let mut digits = [0u8; 16];
-    for (i, d) in digits.iter_mut().enumerate() {
-        *d = HEX[(bits >> ((15 - i) * 4)) as usize & 15];
-    }
     // One allocation of the right size (collecting chars grows a string as it goes).
-    String::from_utf8_lossy(&digits).into_owned()
+    let mut out = String::with_capacity(16);
+    for i in (0..16).rev() {
+        out.push(char::from(HEX[(bits >> (i * 4)) as usize & 15]));
+    }
+    out
 }
 
 /// The message id of a `msgid` tag value, if it is one of ours.
