@@ -126,6 +126,11 @@ struct Common {
     /// values: no auto-join, and connection and flood limits at their maximum.
     #[arg(long, value_name = "FILE", requires = "spawn")]
     config: Option<PathBuf>,
+    /// Data directory for the spawned chatd, kept after the run (default: a temporary
+    /// one, removed). A second run on the same directory starts with the first one's
+    /// history, for measuring on a database that is already large.
+    #[arg(long, value_name = "DIR", requires = "spawn")]
+    data_dir: Option<PathBuf>,
     /// Server process to measure (CPU, memory). Default: the spawned one, else the
     /// process listening on the port.
     #[arg(long, value_name = "PID")]
@@ -262,7 +267,8 @@ fn run(plan: Plan, common: &Common) -> Result<report::Report, Failure> {
     let addr = match &common.spawn {
         Some(bin) => {
             let spawned =
-                spawn::Spawned::start(bin, common.config.as_deref()).map_err(Failure::Run)?;
+                spawn::Spawned::start(bin, common.config.as_deref(), common.data_dir.as_deref())
+                    .map_err(Failure::Run)?;
             let addr = spawned.addr;
             server.pid = server.pid.or(Some(spawned.pid()));
             server.info.spawned = Some(bin.display().to_string());

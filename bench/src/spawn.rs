@@ -24,8 +24,13 @@ impl Spawned {
     /// Starts `bin --listen 127.0.0.1:PORT --data-dir TMP --config TMP/chatd.toml`.
     ///
     /// The config is `user_config` (if any) plus [`RELAXED`] for every key that file
-    /// does not set.
-    pub fn start(bin: &Path, user_config: Option<&Path>) -> Result<Spawned, String> {
+    /// does not set. With `data_dir`, the server keeps its data there instead of in
+    /// the temporary directory.
+    pub fn start(
+        bin: &Path,
+        user_config: Option<&Path>,
+        data_dir: Option<&Path>,
+    ) -> Result<Spawned, String> {
         let dir = tempfile::Builder::new()
             .prefix("chatd-bench-")
             .tempdir()
@@ -45,7 +50,7 @@ impl Spawned {
             .arg("--listen")
             .arg(addr.to_string())
             .arg("--data-dir")
-            .arg(dir.path().join("data"))
+            .arg(data_dir.map_or_else(|| dir.path().join("data"), Path::to_path_buf))
             .arg("--config")
             .arg(&config_path)
             .stdin(Stdio::null())

@@ -35,7 +35,7 @@ pub fn run(a: &AbuseArgs, layout: Layout) -> Result<Report, String> {
         toml::to_string(&table).map_err(|e| format!("cannot write the config: {e}"))?,
     )
     .map_err(|e| format!("cannot write {}: {e}", config_path.display()))?;
-    let spawned = Spawned::start(&a.spawn, Some(&config_path))?;
+    let spawned = Spawned::start(&a.spawn, Some(&config_path), None)?;
     let addr = spawned.addr;
     let pid = spawned.pid();
     let mut server = Server {
