@@ -78,7 +78,11 @@ fn intern(
 }
 
 /// The interned id of a conversation, if it has ever had a message.
-pub(super) fn conv_id(conn: &Connection, key: &str, incarnation: Incarnation) -> Result<Option<i64>> {
+pub(super) fn conv_id(
+    conn: &Connection,
+    key: &str,
+    incarnation: Incarnation,
+) -> Result<Option<i64>> {
     conn.prepare_cached("SELECT id FROM convs WHERE key = ?1 AND incarnation = ?2")?
         .query_row(params![key, incarnation], |r| r.get(0))
         .optional()
@@ -175,10 +179,9 @@ pub(super) fn rows_of(
     };
     for sql in sqls {
         let mut stmt = conn.prepare_cached(sql)?;
-        let rows = stmt.query_map(
-            params![conv, lo, hi, limit_param(limit), events],
-            |row| message_from_row(row, 0),
-        )?;
+        let rows = stmt.query_map(params![conv, lo, hi, limit_param(limit), events], |row| {
+            message_from_row(row, 0)
+        })?;
         for row in rows {
             out.push(row?);
         }

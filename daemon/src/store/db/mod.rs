@@ -17,9 +17,11 @@ use rusqlite::{params, Connection, OptionalExtension, Result, Row};
 mod accounts;
 mod channels;
 mod chanreg;
-pub(super) mod index;
 #[cfg(test)]
 mod feature_tests;
+pub(super) mod index;
+#[cfg(test)]
+mod index_tests;
 mod markers;
 mod messages;
 mod ops;

@@ -39,11 +39,9 @@ pub(in crate::store) fn targets(
     let mut found: Vec<(i64, i64, Found)> = Vec::new();
 
     let newest = |key: &str, inc: Incarnation| -> Result<Option<(i64, i64, String)>> {
-        Ok(
-            messages_between(conn, key, (inc, false), lo, hi, true, 1)?
-                .pop()
-                .map(|m| (m.id, m.time_ms, m.target)),
-        )
+        Ok(messages_between(conn, key, (inc, false), lo, hi, true, 1)?
+            .pop()
+            .map(|m| (m.id, m.time_ms, m.target)))
     };
 
     let mut convs = conn.prepare_cached(
