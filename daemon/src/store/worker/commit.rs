@@ -81,9 +81,6 @@ impl Worker {
             let health_changed = self.record(&outcome, writes, unsaved);
             if outcome.write_failure.is_none() {
                 self.unindexed += logged;
-                if self.unindexed >= INDEX_BATCH {
-                    self.flush_index();
-                }
             }
             let before = self
                 .backlog
@@ -116,6 +113,10 @@ impl Worker {
                     let _ = self.completions.send(completion);
                 }
                 (self.wake)();
+            }
+            // After the answers: nobody waits for the index.
+            if self.unindexed >= INDEX_BATCH {
+                self.flush_index();
             }
         }
         let unsaved: usize = self.kept.iter().map(Request::logged).sum();

@@ -43,6 +43,8 @@ mod commit;
 mod execute;
 mod hasher;
 #[cfg(test)]
+mod index_tests;
+#[cfg(test)]
 mod tests;
 
 use commit::*;
