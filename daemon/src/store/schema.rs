@@ -10,7 +10,9 @@
 //! (`a:<account id>` / `n:<nick>`) sorted, so both sides read one history;
 //! `party_a`/`party_b` hold the sender and the recipient (NULL for channel messages),
 //! and the `conversations` table lists each direct conversation once with its
-//! parties, so a party's conversations can be found (CHATHISTORY TARGETS).
+//! parties, so a party's conversations can be found (CHATHISTORY TARGETS). Since
+//! migration 9 each conversation (and channel incarnation) is a row of `convs`, and
+//! a message names it by that id (see migration 9 below).
 //!
 //! Channel incarnations (migration 4): a channel lives from its creation until it is
 //! empty; the next channel of that name is a new incarnation, and history is read per

@@ -68,7 +68,7 @@ const BATCH_MESSAGES: usize = 2048;
 /// conversation it touches); the pending pairs live in memory, and a restart after
 /// `kill -9` indexes at most this many. See docs/performance.md, "Private-message
 /// history layout (migration 9)".
-pub(super) const INDEX_BATCH: usize = 65_536;
+pub(super) const INDEX_BATCH: usize = 262_144;
 
 /// How long a statement waits for a lock held by another connection (a backup tool).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -280,9 +280,10 @@ fn open_connection(path: &Path) -> Result<Connection, StoreError> {
     }
     // A page cache of up to 32 MiB (SQLite's default is 2 MiB), filled only as pages
     // are used. Direct messages insert at one place per conversation in the
-    // `messages_conv` index; with the default cache those leaf pages are evicted
-    // between batches and every insert reads its page back: 11 µs per message against
-    // 7 µs with this (500 conversations, measured with the store alone).
+    // `(conv, id)` index; with the default cache those leaf pages were evicted
+    // between batches and every insert read its page back: 11 µs per message against
+    // 7 µs with this (500 conversations, measured with the store alone, before the
+    // index was written behind in batches, migration 9).
     conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA cache_size = -32768")
         .map_err(|e| err(&e))?;
     // What a kill -9 left unindexed, before anything reads history.
