@@ -1,248 +1,218 @@
 #!/usr/bin/env python3
-"""How fast history is read from a large database: CHATHISTORY on a conversation
-with a million messages.
+"""Read side of history: CHATHISTORY/HISTORY answer times for a private conversation
+with a large history already in the database.
 
-    python3 bench/history_read.py [--chatd target/release/chatd] [--messages 1000000]
-                                  [--requests 200] [--data-dir DIR]
+    python3 bench/history_read.py --chatd target/release/chatd [--messages N] [--noise N]
 
-Starts the chatd binary on a free loopback port (history logging on, limits
-relaxed as `chatd-bench --spawn` relaxes them), connects a reader that joins
-`#bench0`, and fills that channel with `chatd-bench fanout --clients 2 --senders 1
---channel-size 2` until it holds --messages messages (the reader stays in the
-channel, so it is one incarnation and the reader may read all of it). Then the
-reader sends --requests requests of each kind, one at a time, and times each from
-the request to the end of its batch:
-
-  latest   CHATHISTORY LATEST #bench0 * 100          (the newest page)
-  before   CHATHISTORY BEFORE #bench0 msgid=<m> 100  (a page at a random depth)
-  around   CHATHISTORY AROUND #bench0 msgid=<m> 100
-  between  CHATHISTORY BETWEEN #bench0 msgid=<a> msgid=<b> 100
-
-and prints median, p99 and mean in milliseconds. The loop answers from the store
-thread, so this is what a client waits for. With --data-dir the database is kept
-(and reused: a second run with the same directory starts with the messages there,
-but a restart begins a new incarnation of the channel, so fill again).
+Starts the given chatd on a fresh data dir, registers the accounts alice and bob,
+stops it, then writes --messages private messages between them and --noise messages
+spread over 500 other conversations straight into the SQLite file (interleaved by
+id, one message per millisecond, as if logged over the last hours), in the layout
+of the database's schema version (8: the text `conv` key with `messages_conv`;
+9: interned conversations with `messages_by_conv`). It starts chatd again, logs in
+as alice and times --requests of each query, one at a time, from the line sent to
+the end of its batch, and prints the median and p99 in milliseconds.
 """
 
 import argparse
 import os
 import random
+import signal
 import socket
+import sqlite3
 import statistics
 import subprocess
-import sys
 import tempfile
-import threading
 import time
 
-RELAXED = """
-[server]
+PW = "benchpassword1"
+CONF = """[server]
 auto_join = []
 [limits]
-max_clients = 10000000
-conns_per_ip = 10000000
-connects_per_ip_per_minute = 10000000
-members_per_channel = 10000000
-flood_burst = 10000000
-flood_rate = 10000000
+conns_per_ip = 100000
+connects_per_ip_per_minute = 1000000
+flood_burst = 1000000
+flood_rate = 1000000
+registrations_per_ip_per_hour = 1000000
+exempt = []
+[accounts]
+pbkdf2_iterations = 1000
 """
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Reader:
+class Irc:
     def __init__(self, port):
-        deadline = time.time() + 20
-        while True:
+        for _ in range(200):
             try:
-                self.sock = socket.create_connection(("127.0.0.1", port), timeout=60)
+                self.s = socket.create_connection(("127.0.0.1", port))
                 break
             except OSError:
-                if time.time() > deadline:
-                    raise
-                time.sleep(0.1)
+                time.sleep(0.05)
+        else:
+            raise SystemExit("chatd did not start")
         self.buf = b""
-        self.send("CAP REQ :batch server-time message-tags draft/chathistory")
-        self.send("NICK reader")
-        self.send("USER reader 0 * :reader")
-        self.send("CAP END")
-        self.until(lambda line: " 001 " in line)
 
     def send(self, line):
-        self.sock.sendall(line.encode() + b"\r\n")
+        self.s.sendall(line.encode() + b"\r\n")
 
-    def lines(self):
+    def until(self, pred):
+        lines = []
         while True:
-            while b"\r\n" in self.buf:
-                line, self.buf = self.buf.split(b"\r\n", 1)
-                line = line.decode("utf-8", "replace")
-                if line.startswith("PING "):
-                    self.send("PONG " + line[5:])
-                    continue
-                yield line
-            data = self.sock.recv(1 << 20)
-            if not data:
-                raise SystemExit("the server closed the reader's connection")
-            self.buf += data
+            while b"\r\n" not in self.buf:
+                data = self.s.recv(1 << 16)
+                if not data:
+                    raise SystemExit("connection closed: " + repr(lines[-3:]))
+                self.buf += data
+            line, self.buf = self.buf.split(b"\r\n", 1)
+            line = line.decode()
+            if line.startswith("PING"):
+                self.send("PONG" + line[4:])
+            lines.append(line)
+            if pred(line):
+                return lines
 
-    def until(self, done):
-        got = []
-        for line in self.lines():
-            got.append(line)
-            if done(line):
-                return got
-
-    def drain(self, stop):
-        """Reads and drops what arrives until `stop` is set (the fill's messages,
-        which would otherwise fill the reader's SendQ)."""
-        self.sock.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                data = self.sock.recv(1 << 20)
-            except socket.timeout:
-                continue
-            if not data:
-                return
-            self.buf += data
-            *whole, self.buf = self.buf.split(b"\r\n")
-            for line in whole:
-                if line.startswith(b"PING "):
-                    self.send("PONG " + line[5:].decode())
-        self.sock.settimeout(60)
-
-    def history(self, request):
-        """Sends a CHATHISTORY request; returns (seconds, msgids) at the batch's end."""
-        start = time.perf_counter()
-        self.send(request)
-        ids = []
-        for line in self.lines():
-            if line.startswith("@") and " PRIVMSG " in line:
-                for tag in line[1:].split(" ", 1)[0].split(";"):
-                    if tag.startswith("msgid="):
-                        ids.append(tag[6:])
-            elif " BATCH -" in line.split(" :", 1)[0] or line.startswith("BATCH -") or (
-                " FAIL " in line or line.startswith("FAIL ")
-            ):
-                if " FAIL " in line or line.startswith("FAIL "):
-                    raise SystemExit(f"{request}: {line}")
-                return time.perf_counter() - start, ids
+    def register(self, nick, login=False):
+        self.send("CAP LS 302")
+        self.send("CAP REQ :batch server-time message-tags draft/chathistory")
+        self.send("CAP END")
+        if login:
+            self.send(f"PASS {nick}:{PW}")
+        self.send(f"NICK {nick}")
+        self.send(f"USER {nick} 0 * :{nick}")
+        self.until(lambda l: " 376 " in l or " 422 " in l)
 
 
-def count(db):
-    out = subprocess.run(
-        ["sqlite3", f"file:{db}?mode=ro", "SELECT count(*) FROM messages"],
-        capture_output=True,
-        text=True,
+def start(chatd, conf, port, data):
+    return subprocess.Popen(
+        [chatd, "--config", conf, "--listen", f"127.0.0.1:{port}", "--data-dir", data],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
-    return int(out.stdout.strip() or 0)
+
+
+def stop(p):
+    p.send_signal(signal.SIGTERM)
+    p.wait(timeout=60)
+
+
+def prefill(path, n, noise):
+    db = sqlite3.connect(path, isolation_level=None)
+    version = db.execute("PRAGMA user_version").fetchone()[0]
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=OFF")
+    rng = random.Random(7)
+    total = n + noise
+    t0 = int(time.time() * 1000) - total - 60_000
+    mine = set(rng.sample(range(total), n))
+    db.execute("BEGIN")
+    if version >= 9:
+        db.execute("INSERT INTO convs (key, incarnation, party_a, party_b) "
+                   "VALUES ('a:1|a:2', 0, 'a:1', 'a:2')")
+        for c in range(500):
+            db.execute("INSERT INTO convs (key, incarnation, party_a, party_b) "
+                       "VALUES (?, 0, ?, ?)", (f"n:x{c}|n:y{c}", f"n:x{c}", f"n:y{c}"))
+        ids = dict(db.execute("SELECT key, id FROM convs"))
+    else:
+        db.execute("INSERT INTO conversations VALUES ('a:1|a:2', 'a:1', 'a:2')")
+        for c in range(500):
+            db.execute("INSERT INTO conversations VALUES (?, ?, ?)",
+                       (f"n:x{c}|n:y{c}", f"n:x{c}", f"n:y{c}"))
+    rows = []
+    ours = []
+    for k in range(total):
+        t = t0 + k
+        i = t << 16
+        if k in mine:
+            a, b = ("a:1", "a:2") if k % 2 else ("a:2", "a:1")
+            src = "alice!~alice@127.0.0.1" if a == "a:1" else "bob!~bob@127.0.0.1"
+            tgt = "bob" if a == "a:1" else "alice"
+            key, acct = "a:1|a:2", ("alice" if a == "a:1" else "bob")
+            ours.append(i)
+        else:
+            c = k % 500
+            a, b, key, acct = f"n:x{c}", f"n:y{c}", f"n:x{c}|n:y{c}", None
+            src, tgt = f"x{c}!~x@127.0.0.1", f"y{c}"
+        text = f"message {k} " + "x" * 40
+        if version >= 9:
+            rows.append((i, ids[key], int(a > b), 0, t, src, acct, tgt, text))
+        else:
+            rows.append((i, t, 0, src, acct, tgt, key, a, b, text, 0))
+        if len(rows) == 50_000:
+            flush(db, version, rows)
+            rows = []
+    flush(db, version, rows)
+    if version >= 9:
+        db.execute("INSERT INTO messages_by_conv (conv, id) SELECT conv, id FROM messages "
+                   "ORDER BY conv, id")
+        db.execute("UPDATE history_state SET value = (SELECT max(id) FROM messages) "
+                   "WHERE name = 'indexed_to'")
+    db.execute("COMMIT")
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    db.close()
+    return version, ours
+
+
+def flush(db, version, rows):
+    if version >= 9:
+        db.executemany("INSERT INTO messages (id, conv, dir, kind, time_ms, source, account, "
+                       "target, text) VALUES (?,?,?,?,?,?,?,?,?)", rows)
+    else:
+        db.executemany("INSERT INTO messages (id, time_ms, kind, source, account, target, conv, "
+                       "party_a, party_b, text, incarnation) VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows)
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--chatd", default="target/release/chatd")
-    ap.add_argument("--bench", default="target/release/chatd-bench")
-    ap.add_argument("--messages", type=int, default=1_000_000)
-    ap.add_argument("--requests", type=int, default=200)
-    ap.add_argument("--data-dir")
-    args = ap.parse_args()
-
-    tmp = tempfile.TemporaryDirectory(prefix="history-read-")
-    data = args.data_dir or os.path.join(tmp.name, "data")
-    config = os.path.join(tmp.name, "chatd.toml")
-    with open(config, "w") as f:
-        f.write(RELAXED)
-    port = free_port()
-    log = open(os.path.join(tmp.name, "chatd.log"), "w")
-    server = subprocess.Popen(
-        [args.chatd, "--listen", f"127.0.0.1:{port}", "--data-dir", data, "--config", config],
-        stdout=log,
-        stderr=log,
-    )
-    try:
-        reader = Reader(port)
-        reader.send("JOIN #bench0")
-        reader.until(lambda line: " 366 " in line)
-        db = os.path.join(data, "chatd.db")
-        start = count(db)
-        filled = 0
-        t0 = time.time()
-        stop = threading.Event()
-        drainer = threading.Thread(target=reader.drain, args=(stop,))
-        drainer.start()
-        while count(db) - start < args.messages:
-            left = args.messages - (count(db) - start)
-            subprocess.run(
-                [args.bench, "fanout", "--clients", "2", "--senders", "1", "--channel-size", "2",
-                 "--rate", "max", "--duration", str(min(10, max(1, left // 50_000))),
-                 "--addr", f"127.0.0.1:{port}",
-                 "--server-pid", str(server.pid)],
-                check=True,
-                stdout=subprocess.DEVNULL,
-            )
-            filled = count(db) - start
-            print(f"  filled {filled:,} messages", file=sys.stderr)
-        stop.set()
-        drainer.join()
-        # Let the filling traffic reach the reader and the store first.
-        reader.send("PING :filled")
-        reader.until(lambda line: "filled" in line and "PONG" in line)
-        fill_s = time.time() - t0
-
-        _, newest = reader.history("CHATHISTORY LATEST #bench0 * 100")
-        if not newest:
-            raise SystemExit("LATEST returned nothing: is history logging on?")
-        # Sample msgids at random depths: page backwards in big steps once.
-        depth_ids = []
-        cursor = newest[0]
-        while len(depth_ids) < 50:
-            _, page = reader.history(f"CHATHISTORY BEFORE #bench0 msgid={cursor} 100")
-            if not page:
-                break
-            depth_ids.append(page[0])
-            # Jump: the oldest of this page, then skip ahead with a BETWEEN-free guess.
-            cursor = page[0]
-            for _ in range(random.randint(0, 3)):
-                _, page = reader.history(f"CHATHISTORY BEFORE #bench0 msgid={cursor} 100")
-                if not page:
-                    break
-                cursor = page[0]
-        if len(depth_ids) < 2:
-            raise SystemExit("not enough history to sample")
-
-        kinds = {
-            "latest": lambda: "CHATHISTORY LATEST #bench0 * 100",
-            "before": lambda: f"CHATHISTORY BEFORE #bench0 msgid={random.choice(depth_ids)} 100",
-            "around": lambda: f"CHATHISTORY AROUND #bench0 msgid={random.choice(depth_ids)} 100",
-            "between": lambda: "CHATHISTORY BETWEEN #bench0 msgid={} msgid={} 100".format(
-                *sorted(random.sample(depth_ids, 2))
-            ),
-        }
-        total = count(db)
-        print(f"chatd {args.chatd}; {total:,} messages in the database "
-              f"({filled:,} in #bench0, filled in {fill_s:.0f} s); {args.requests} requests each")
-        print("| request | median, ms | p99, ms | mean, ms | messages per answer |")
-        print("| --- | ---: | ---: | ---: | ---: |")
-        for name, make in kinds.items():
-            times, sizes = [], []
-            for _ in range(args.requests):
-                secs, ids = reader.history(make())
-                times.append(secs * 1000)
-                sizes.append(len(ids))
-            times.sort()
-            p99 = times[min(len(times) - 1, int(len(times) * 0.99))]
-            print(f"| {name} | {statistics.median(times):.2f} | {p99:.2f} | "
-                  f"{statistics.mean(times):.2f} | {statistics.mean(sizes):.0f} |")
-        reader.send("QUIT")
-    finally:
-        server.terminate()
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--chatd", required=True)
+    p.add_argument("--messages", type=int, default=1_000_000)
+    p.add_argument("--noise", type=int, default=1_000_000)
+    p.add_argument("--requests", type=int, default=300)
+    p.add_argument("--port", type=int, default=16667)
+    a = p.parse_args()
+    with tempfile.TemporaryDirectory(dir=os.environ.get("TMPDIR")) as d:
+        conf = os.path.join(d, "chatd.toml")
+        with open(conf, "w") as f:
+            f.write(CONF)
+        data = os.path.join(d, "data")
+        srv = start(a.chatd, conf, a.port, data)
+        for nick in ("alice", "bob"):
+            c = Irc(a.port)
+            c.register(nick)
+            c.send(f"REGISTER {nick} * {PW}")
+            c.until(lambda l: " 900 " in l)
+            c.send("QUIT")
+        stop(srv)
+        t = time.time()
+        version, ours = prefill(os.path.join(data, "chatd.db"), a.messages, a.noise)
+        print(f"schema {version}: {a.messages:,} messages between alice and bob and "
+              f"{a.noise:,} in 500 other conversations written in {time.time() - t:.0f} s")
+        srv = start(a.chatd, conf, a.port, data)
         try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
+            c = Irc(a.port)
+            c.register("alice", login=True)
+            rng = random.Random(1)
+            queries = {
+                "CHATHISTORY LATEST bob * 100": lambda: "CHATHISTORY LATEST bob * 100",
+                "CHATHISTORY BEFORE bob msgid=<random> 100":
+                    lambda: f"CHATHISTORY BEFORE bob msgid={rng.choice(ours):016x} 100",
+                "HISTORY bob 100": lambda: "HISTORY bob 100",
+            }
+            for name, line in queries.items():
+                times = []
+                for _ in range(a.requests):
+                    t = time.perf_counter()
+                    c.send(line())
+                    got = c.until(lambda l: l.split(" ")[1:2] == ["BATCH"] and " -" in l
+                                  or " BATCH -" in l)
+                    times.append((time.perf_counter() - t) * 1000)
+                    n = sum(1 for l in got if " PRIVMSG " in l or " NOTICE " in l)
+                    if n != 100:
+                        raise SystemExit(f"{name}: {n} messages, not 100: {got[-3:]}")
+                times.sort()
+                p99 = times[min(len(times) - 1, int(len(times) * 0.99))]
+                print(f"{name:45} median {statistics.median(times):6.2f} ms"
+                      f"  p99 {p99:6.2f} ms  ({a.requests} requests)")
+        finally:
+            stop(srv)
 
 
 if __name__ == "__main__":

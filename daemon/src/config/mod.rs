@@ -246,7 +246,7 @@ impl Default for HistoryConfig {
             queue_max_messages: 1000,
             queue_max_age_days: 30,
             log_backlog_max: 20_000,
-            commit_window_ms: 0,
+            commit_window_ms: 50,
             max_db_mib: 0,
             startup_check: true,
         }

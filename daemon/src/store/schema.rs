@@ -10,7 +10,9 @@
 //! (`a:<account id>` / `n:<nick>`) sorted, so both sides read one history;
 //! `party_a`/`party_b` hold the sender and the recipient (NULL for channel messages),
 //! and the `conversations` table lists each direct conversation once with its
-//! parties, so a party's conversations can be found (CHATHISTORY TARGETS).
+//! parties, so a party's conversations can be found (CHATHISTORY TARGETS). Since
+//! migration 9 each conversation (and channel incarnation) is a row of `convs`, and
+//! a message names it by that id (see migration 9 below).
 //!
 //! Channel incarnations (migration 4): a channel lives from its creation until it is
 //! empty; the next channel of that name is a new incarnation, and history is read per
@@ -268,6 +270,87 @@ pub(super) const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (channel, account_id)
     ) WITHOUT ROWID;
     ",
+    // 9: the history layout for many conversations. Each conversation (a channel
+    // incarnation, or a direct conversation with its two parties) is interned once in
+    // `convs`, which replaces `conversations`; a message row names it by that integer
+    // id and says in `dir` whether its sender is the conversation's `party_a` (0) or
+    // `party_b` (1). Rows are appended by id, and the `(conv, id)` index lives in its
+    // own table, `messages_by_conv`, written behind the appends in large sorted
+    // batches: every message with `id <= history_state.indexed_to` is in it, a newer
+    // one may not be yet (the store thread keeps those pairs in memory, see
+    // `db/index.rs`, and indexes whatever lies above the watermark at start).
+    // The offline queue is rebuilt to refer to the new table; ids stay the same.
+    "
+    CREATE TABLE convs (
+        id INTEGER PRIMARY KEY,
+        key TEXT NOT NULL,
+        incarnation INTEGER NOT NULL,
+        party_a TEXT,
+        party_b TEXT,
+        UNIQUE (key, incarnation)
+    );
+    CREATE INDEX convs_party_a ON convs (party_a) WHERE party_a IS NOT NULL;
+    CREATE INDEX convs_party_b ON convs (party_b) WHERE party_b IS NOT NULL;
+    INSERT INTO convs (key, incarnation, party_a, party_b)
+        SELECT conv, 0, party_a, party_b FROM conversations ORDER BY conv;
+    INSERT OR IGNORE INTO convs (key, incarnation, party_a, party_b)
+        SELECT conv, 0, party_a, party_b FROM messages
+        WHERE party_a IS NOT NULL AND party_b IS NOT NULL ORDER BY id;
+    INSERT OR IGNORE INTO convs (key, incarnation)
+        SELECT DISTINCT conv, incarnation FROM messages WHERE party_a IS NULL OR party_b IS NULL;
+    DROP TABLE conversations;
+
+    ALTER TABLE offline_queue RENAME TO offline_queue_v8;
+    ALTER TABLE messages RENAME TO messages_v8;
+    CREATE TABLE messages (
+        id INTEGER PRIMARY KEY,
+        conv INTEGER NOT NULL,
+        dir INTEGER NOT NULL,
+        kind INTEGER NOT NULL,
+        time_ms INTEGER NOT NULL,
+        source TEXT NOT NULL,
+        account TEXT,
+        target TEXT NOT NULL,
+        text TEXT NOT NULL
+    );
+    INSERT INTO messages (id, conv, dir, kind, time_ms, source, account, target, text)
+        SELECT m.id, c.id,
+            CASE WHEN m.party_a IS NOT NULL AND m.party_a IS NOT c.party_a THEN 1 ELSE 0 END,
+            m.kind, m.time_ms, m.source, m.account, m.target, m.text
+        FROM messages_v8 m JOIN convs c ON c.key = m.conv
+            AND c.incarnation = CASE WHEN m.party_a IS NOT NULL AND m.party_b IS NOT NULL
+                THEN 0 ELSE m.incarnation END
+        ORDER BY m.id;
+    CREATE TABLE messages_by_conv (
+        conv INTEGER NOT NULL,
+        id INTEGER NOT NULL,
+        PRIMARY KEY (conv, id)
+    ) WITHOUT ROWID;
+    INSERT INTO messages_by_conv (conv, id) SELECT conv, id FROM messages ORDER BY conv, id;
+    CREATE TABLE history_state (
+        name TEXT NOT NULL PRIMARY KEY,
+        value INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    INSERT INTO history_state (name, value)
+        SELECT 'indexed_to', COALESCE(max(id), 0) FROM messages;
+
+    CREATE TABLE offline_queue (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        account_id INTEGER NOT NULL,
+        message_id INTEGER NOT NULL REFERENCES messages (id),
+        queued_ms INTEGER NOT NULL
+    );
+    INSERT INTO offline_queue (id, account_id, message_id, queued_ms)
+        SELECT q.id, q.account_id, q.message_id, q.queued_ms
+        FROM offline_queue_v8 q JOIN messages m ON m.id = q.message_id ORDER BY q.id;
+    DELETE FROM sqlite_sequence WHERE name = 'offline_queue';
+    INSERT INTO sqlite_sequence (name, seq)
+        SELECT 'offline_queue', seq FROM sqlite_sequence WHERE name = 'offline_queue_v8';
+    DROP TABLE offline_queue_v8;
+    DROP TABLE messages_v8;
+    CREATE INDEX offline_queue_account ON offline_queue (account_id, id);
+    CREATE INDEX offline_queue_message ON offline_queue (message_id);
+    ",
 ];
 
 /// The schema version this code writes.
@@ -314,6 +397,16 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Runs the migrations from the database's version up to `to` only.
+    fn upgrade(conn: &mut Connection, to: usize) {
+        let from = version(conn) as usize;
+        for (i, sql) in MIGRATIONS.iter().enumerate().take(to).skip(from) {
+            conn.execute_batch(sql).unwrap();
+            conn.execute_batch(&format!("PRAGMA user_version = {}", i + 1))
+                .unwrap();
+        }
+    }
 
     fn version(conn: &Connection) -> i64 {
         conn.query_row("PRAGMA user_version", [], |r| r.get(0))
@@ -365,8 +458,8 @@ mod tests {
             conn.execute(insert, rusqlite::params![id, conv, a, b])
                 .unwrap();
         }
-        migrate(&mut conn).unwrap();
-        assert_eq!(version(&conn), latest_version());
+        upgrade(&mut conn, 8);
+        assert_eq!(version(&conn), 8);
         let mut stmt = conn
             .prepare("SELECT conv FROM conversations ORDER BY conv")
             .unwrap();
@@ -431,8 +524,8 @@ mod tests {
              INSERT INTO memberships VALUES ('gone', '#c', '#C', 2);",
         )
         .unwrap();
-        migrate(&mut conn).unwrap();
-        assert_eq!(version(&conn), latest_version());
+        upgrade(&mut conn, 8);
+        assert_eq!(version(&conn), 8);
 
         let rows = |sql: &str| -> Vec<String> {
             let mut stmt = conn.prepare(sql).unwrap();

@@ -19,6 +19,9 @@ mod channels;
 mod chanreg;
 #[cfg(test)]
 mod feature_tests;
+pub(super) mod index;
+#[cfg(test)]
+mod index_tests;
 mod markers;
 mod messages;
 mod ops;
@@ -43,11 +46,13 @@ pub(super) const STATEMENT_CACHE: usize = 64;
 
 /// How many of a direct conversation's newest messages [`targets`] reads to find the
 /// other party's latest nick.
-const NAME_SCAN: i64 = 256;
+const NAME_SCAN: usize = 256;
 
-/// The columns [`message_from_row`] reads, in order.
+/// The columns [`message_from_row`] reads, in order, from `messages m` joined with
+/// its conversation `convs c` (`dir` 1: the sender is the conversation's `party_b`).
 const MESSAGE_COLUMNS: &str = "m.id, m.time_ms, m.kind, m.source, m.account, m.target, \
-     m.conv, m.party_a, m.party_b, m.text, m.incarnation";
+     c.key, CASE m.dir WHEN 0 THEN c.party_a ELSE c.party_b END, \
+     CASE m.dir WHEN 0 THEN c.party_b ELSE c.party_a END, m.text, c.incarnation";
 
 /// The `conv`, `party_a`, `party_b` columns of a conversation.
 fn conv_columns(conv: &Conv) -> (String, Option<String>, Option<String>) {

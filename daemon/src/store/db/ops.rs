@@ -68,38 +68,39 @@ pub(in crate::store) fn tail(
     filter: Option<&TailFilter>,
 ) -> Result<Vec<StoredMessage>> {
     let limit = limit_param(n);
-    let mut out: Vec<StoredMessage> = match filter {
+    let ids: Vec<i64> = match filter {
         None => {
             let mut stmt = conn.prepare_cached(&format!(
-                "SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.kind < 2 \
-                 ORDER BY m.id DESC LIMIT ?1"
+                "SELECT {MESSAGE_COLUMNS} FROM messages m CROSS JOIN convs c ON c.id = m.conv \
+                 WHERE m.kind < 2 ORDER BY m.id DESC LIMIT ?1"
             ))?;
             let rows = stmt.query_map([limit], |row| message_from_row(row, 0))?;
-            rows.collect::<Result<_>>()?
+            let mut out = rows.collect::<Result<Vec<_>>>()?;
+            out.reverse();
+            return Ok(out);
         }
-        Some(TailFilter::Channel(name)) => {
-            let mut stmt = conn.prepare_cached(&format!(
-                "SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.conv = ?1 AND m.kind < 2 \
-                 ORDER BY m.id DESC LIMIT ?2"
-            ))?;
-            let rows =
-                stmt.query_map(params![fold(name), limit], |row| message_from_row(row, 0))?;
-            rows.collect::<Result<_>>()?
-        }
+        Some(TailFilter::Channel(name)) => conn
+            .prepare_cached("SELECT id FROM convs WHERE key = ?1")?
+            .query_map([fold(name)], |r| r.get(0))?
+            .collect::<Result<_>>()?,
         Some(TailFilter::Party { nick, account }) => {
             // An account id is never a nick, so `a:-` matches nothing.
             let a = account.map_or_else(|| "a:-".to_string(), |id| Party::account(id).into_key());
             let n = Party::nick(nick).into_key();
-            let mut stmt = conn.prepare_cached(&format!(
-                "SELECT {MESSAGE_COLUMNS} FROM messages m \
-                 WHERE m.conv IN (SELECT conv FROM conversations \
-                 WHERE party_a IN (?1, ?2) OR party_b IN (?1, ?2)) AND m.kind < 2 \
-                 ORDER BY m.id DESC LIMIT ?3"
-            ))?;
-            let rows = stmt.query_map(params![a, n, limit], |row| message_from_row(row, 0))?;
-            rows.collect::<Result<_>>()?
+            conn.prepare_cached(
+                "SELECT id FROM convs WHERE party_a IN (?1, ?2) OR party_b IN (?1, ?2)",
+            )?
+            .query_map(params![a, n], |r| r.get(0))?
+            .collect::<Result<_>>()?
         }
     };
+    // The newest `n` of each conversation, then the newest `n` of them all.
+    let mut out = Vec::new();
+    for id in ids {
+        out.extend(rows_of(conn, id, (i64::MIN, i64::MAX), true, n, false)?);
+    }
+    out.sort_unstable_by_key(|m| std::cmp::Reverse(m.id));
+    out.truncate(n);
     out.reverse();
     Ok(out)
 }

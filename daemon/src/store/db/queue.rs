@@ -42,7 +42,7 @@ pub(in crate::store) fn fetch_queue(
 ) -> Result<Vec<(i64, StoredMessage)>> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT q.id, {MESSAGE_COLUMNS} FROM offline_queue q \
-         JOIN messages m ON m.id = q.message_id \
+         JOIN messages m ON m.id = q.message_id JOIN convs c ON c.id = m.conv \
          WHERE q.account_id = ?1 ORDER BY q.id"
     ))?;
     let rows = stmt.query_map([account], |row| {

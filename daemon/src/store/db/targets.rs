@@ -38,22 +38,15 @@ pub(in crate::store) fn targets(
     // (newest id in range, its time, what)
     let mut found: Vec<(i64, i64, Found)> = Vec::new();
 
-    let mut newest_in = conn.prepare_cached(
-        "SELECT id, time_ms, target FROM messages \
-         WHERE conv = ?1 AND id > ?2 AND id < ?3 AND incarnation = ?4 AND kind < 2 \
-         ORDER BY id DESC LIMIT 1",
-    )?;
-    let mut newest = |key: &str, inc: Incarnation| -> Result<Option<(i64, i64, String)>> {
-        newest_in
-            .query_row(params![key, lo.max(inc), hi, inc], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-            })
-            .optional()
+    let newest = |key: &str, inc: Incarnation| -> Result<Option<(i64, i64, String)>> {
+        Ok(messages_between(conn, key, (inc, false), lo, hi, true, 1)?
+            .pop()
+            .map(|m| (m.id, m.time_ms, m.target)))
     };
 
     let mut convs = conn.prepare_cached(
-        "SELECT conv, party_a, party_b FROM conversations WHERE party_a = ?1 \
-         UNION SELECT conv, party_a, party_b FROM conversations WHERE party_b = ?1",
+        "SELECT key, party_a, party_b FROM convs WHERE party_a = ?1 \
+         UNION SELECT key, party_a, party_b FROM convs WHERE party_b = ?1",
     )?;
     let convs = convs
         .query_map(params![party], |r| {
@@ -98,21 +91,15 @@ pub(in crate::store) fn targets(
 
 /// The other party's latest nick in a direct conversation; see [`targets`].
 pub(super) fn direct_name(conn: &Connection, conv: &str, other: &str) -> Result<String> {
-    // `party_a` is the sender of a direct message.
-    let mut stmt = conn.prepare_cached(
-        "SELECT source, party_a, target FROM messages WHERE conv = ?1 \
-         ORDER BY id DESC LIMIT ?2",
-    )?;
-    let mut rows = stmt.query(params![conv, NAME_SCAN])?;
+    // Newest first; a direct message's conversation is (sender, recipient).
+    let recent = messages_between(conn, conv, (0, true), i64::MIN, i64::MAX, true, NAME_SCAN);
     let mut fallback = None;
-    while let Some(row) = rows.next()? {
-        let source: String = row.get(0)?;
-        let sender: Option<String> = row.get(1)?;
-        if sender.as_deref() == Some(other) {
-            return Ok(split_source(&source).nick.to_string());
+    for msg in recent?.into_iter().rev() {
+        if matches!(&msg.conv, Conv::Direct(sender, _) if sender == other) {
+            return Ok(split_source(&msg.source).nick.to_string());
         }
         if fallback.is_none() {
-            fallback = Some(row.get::<_, String>(2)?);
+            fallback = Some(msg.target);
         }
     }
     // Never empty: without any message the identity itself names them.

@@ -8,6 +8,7 @@ pub(crate) fn open_db(dir: &std::path::Path) -> Connection {
     conn.execute_batch("PRAGMA foreign_keys = ON").unwrap();
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     schema::migrate(&mut conn).unwrap();
+    index::open(&conn).unwrap();
     conn
 }
 

@@ -23,6 +23,8 @@ pub(super) struct Worker {
     pub(super) retry_in: Duration,
     /// Unix seconds of the last "still failing" log line.
     pub(super) reminded_at: i64,
+    /// About how many committed messages wait for the `(conv, id)` index.
+    pub(super) unindexed: usize,
 }
 
 impl Worker {
@@ -77,6 +79,9 @@ impl Worker {
             self.kept = std::mem::take(&mut outcome.kept);
             let unsaved: usize = self.kept.iter().map(Request::logged).sum();
             let health_changed = self.record(&outcome, writes, unsaved);
+            if outcome.write_failure.is_none() {
+                self.unindexed += logged;
+            }
             let before = self
                 .backlog
                 .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
@@ -90,6 +95,10 @@ impl Worker {
                 (self.wake)();
             }
             let mut done = outcome.done;
+            if !backups.is_empty() {
+                // A backup holds the whole index, not only what is below the watermark.
+                self.flush_index();
+            }
             for request in backups {
                 if let Request::Backup { ticket, path } = request {
                     done.push(Completion::Backup {
@@ -105,6 +114,10 @@ impl Worker {
                 }
                 (self.wake)();
             }
+            // After the answers: nobody waits for the index.
+            if self.unindexed >= INDEX_BATCH {
+                self.flush_index();
+            }
         }
         let unsaved: usize = self.kept.iter().map(Request::logged).sum();
         if !self.kept.is_empty() {
@@ -114,12 +127,41 @@ impl Worker {
                 self.kept.len()
             );
         }
+        if self.kept.is_empty() {
+            self.flush_index();
+        }
         if let Err(e) = self.conn.execute_batch("PRAGMA optimize") {
             log::warn!("store: PRAGMA optimize failed: {e}");
         }
         match self.conn.close() {
             Ok(()) => log::info!("store: closed"),
             Err((_, e)) => log::error!("store: closing the database failed: {e}"),
+        }
+    }
+
+    /// Writes the pending `(conv, id)` pairs into the index in one transaction. On
+    /// failure they stay pending (reads still find them) and are tried again later.
+    fn flush_index(&mut self) {
+        let result = self
+            .conn
+            .execute_batch("PRAGMA synchronous = NORMAL")
+            .and_then(|()| {
+                let tx = self
+                    .conn
+                    .transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let n = db::index::flush(&tx)?;
+                tx.commit().map(|()| n)
+            });
+        match result {
+            Ok(n) => {
+                log::trace!("store: indexed {n} messages");
+                self.unindexed = 0;
+            }
+            Err(e) => {
+                log::warn!("store: cannot write the history index yet ({e}); trying again later");
+                // Not at once: after about as many messages again.
+                self.unindexed = INDEX_BATCH / 2;
+            }
         }
     }
 

@@ -43,6 +43,8 @@ mod commit;
 mod execute;
 mod hasher;
 #[cfg(test)]
+mod index_tests;
+#[cfg(test)]
 mod tests;
 
 use commit::*;
@@ -59,6 +61,14 @@ pub(super) const BATCH_MAX: usize = 1024;
 /// falls batch by batch, so under load the loop reads again while the store writes
 /// the next batch, instead of both taking turns over the whole backlog.
 const BATCH_MESSAGES: usize = 2048;
+
+/// How many logged messages may wait for the `(conv, id)` index ([`db::index`])
+/// before the store thread writes their pairs in one sorted batch. The larger, the
+/// fewer index pages each message costs (each batch rewrites about one leaf page per
+/// conversation it touches); the pending pairs live in memory, and a restart after
+/// `kill -9` indexes at most this many. See docs/performance.md, "Private-message
+/// history layout (migration 9)".
+pub(super) const INDEX_BATCH: usize = 262_144;
 
 /// How long a statement waits for a lock held by another connection (a backup tool).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -270,11 +280,18 @@ fn open_connection(path: &Path) -> Result<Connection, StoreError> {
     }
     // A page cache of up to 32 MiB (SQLite's default is 2 MiB), filled only as pages
     // are used. Direct messages insert at one place per conversation in the
-    // `messages_conv` index; with the default cache those leaf pages are evicted
-    // between batches and every insert reads its page back: 11 µs per message against
-    // 7 µs with this (500 conversations, measured with the store alone).
+    // `(conv, id)` index; with the default cache those leaf pages were evicted
+    // between batches and every insert read its page back: 11 µs per message against
+    // 7 µs with this (500 conversations, measured with the store alone, before the
+    // index was written behind in batches, migration 9).
     conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA cache_size = -32768")
         .map_err(|e| err(&e))?;
+    // What a kill -9 left unindexed, before anything reads history.
+    let indexed = db::index::open(&conn)
+        .map_err(|e| err(&format!("cannot index the newest history: {e}")))?;
+    if indexed > 0 {
+        log::info!("store: indexed {indexed} messages logged before the last stop");
+    }
     Ok(conn)
 }
 
@@ -310,6 +327,7 @@ fn spawn_store(
         kept: Vec::new(),
         retry_in: RETRY_FIRST,
         reminded_at: 0,
+        unindexed: 0,
     };
     thread::Builder::new()
         .name("chatd-store".into())
