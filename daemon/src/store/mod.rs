@@ -15,6 +15,7 @@
 
 mod db;
 pub mod password;
+mod pg;
 mod schema;
 mod worker;
 
@@ -58,6 +59,9 @@ pub struct StoreOptions {
     pub commit_window: std::time::Duration,
     /// Most messages in such a window: it commits when it holds this many.
     pub commit_window_rows: usize,
+    /// PostgreSQL connection string (`cluster.database`); empty: SQLite in the data
+    /// dir. Never logged: it may hold a password.
+    pub database: String,
 }
 
 /// How the store is faring, shared by the store thread (which writes it) and the

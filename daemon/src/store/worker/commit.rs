@@ -5,7 +5,7 @@ use super::*;
 use std::time::Instant;
 
 pub(super) struct Worker {
-    pub(super) conn: Connection,
+    pub(super) conn: Box<dyn Engine>,
     pub(super) options: StoreOptions,
     /// Shared with [`Store`]: lowered once a batch's messages are committed.
     pub(super) backlog: Arc<AtomicUsize>,
@@ -72,7 +72,7 @@ impl Worker {
             let mut outcome = if batch.is_empty() {
                 Outcome::default()
             } else {
-                run_batch(&mut self.conn, &self.options, batch)
+                run_batch(&mut *self.conn, &self.options, batch)
             };
             self.kept = std::mem::take(&mut outcome.kept);
             let unsaved: usize = self.kept.iter().map(Request::logged).sum();
@@ -93,7 +93,7 @@ impl Worker {
             for request in backups {
                 if let Request::Backup { ticket, path } = request {
                     done.push(Completion::Backup {
-                        result: backup(&self.conn, &path),
+                        result: self.conn.backup(&path),
                         ticket,
                     });
                 }
@@ -114,13 +114,7 @@ impl Worker {
                 self.kept.len()
             );
         }
-        if let Err(e) = self.conn.execute_batch("PRAGMA optimize") {
-            log::warn!("store: PRAGMA optimize failed: {e}");
-        }
-        match self.conn.close() {
-            Ok(()) => log::info!("store: closed"),
-            Err((_, e)) => log::error!("store: closing the database failed: {e}"),
-        }
+        self.conn.close();
     }
 
     /// The commit window: holds a batch of only delivered live messages open for
