@@ -11,7 +11,8 @@
 //! (`Request`, `Completion`, `Ticket`); `registered.rs` registered channels; `schema.rs` numbered migrations; `db/` the SQL, one
 //! file per concern, one function per request;
 //! `worker/` the two threads (open, commit and retry, execute, hasher); `password.rs`
-//! PBKDF2-HMAC-SHA256.
+//! PBKDF2-HMAC-SHA256; `pg/` the PostgreSQL engine (`cluster.database`), behind the
+//! same worker as SQLite through `worker::Engine`.
 
 mod db;
 pub mod password;
@@ -25,6 +26,7 @@ mod request;
 
 pub use message::*;
 pub use password::{PasswordHash, ScramCreds};
+pub use pg::{migrate_sqlite_to_pg, Copied};
 pub use registered::*;
 pub use request::*;
 

@@ -17,13 +17,17 @@
 //! Files: `schema.rs` the numbered migrations (`schema_version`); `accounts.rs`
 //! accounts, tokens, markers, bans and operator reads; `messages.rs` the log, the
 //! offline queue, history, redaction, TARGETS and the tail; `channels.rs`
-//! memberships and registered channels; `execute.rs` one request.
+//! memberships and registered channels; `execute.rs` one request; `copy.rs`
+//! `chatd migrate` (SQLite into an empty PostgreSQL database).
 
 mod accounts;
 mod channels;
+mod copy;
 mod execute;
 mod messages;
 pub(super) mod schema;
+
+pub use copy::{migrate_sqlite_to_pg, Copied};
 
 use super::worker::{Engine, Failure};
 use super::{Completion, Loaded, Request, StoreError, StoreOptions};
