@@ -168,7 +168,7 @@ impl Pg {
     /// A failure, noting a lost connection.
     fn failure(&mut self, e: PgError) -> Failure {
         let transient = is_transient(&e);
-        if self.client.as_ref().map_or(true, |c| c.is_closed()) {
+        if self.client.as_ref().is_none_or(|c| c.is_closed()) {
             self.client = None;
             self.cache.clear();
         }
