@@ -2,7 +2,8 @@
 //! SQLite for one scenario run on both (accounts, channel and private history with
 //! every CHATHISTORY selector, redaction, read markers, the offline queue and a
 //! registered channel across a restart); two nodes on one database share accounts
-//! and history and never give the same msgid; PostgreSQL stopped and started again:
+//! and history and never give the same msgid, and `chatctl backup` points
+//! at pg_dump; PostgreSQL stopped and started again:
 //! offline messages are refused with a FAIL while it is down, delivered messages
 //! are kept and saved once it is back. A throwaway server per test process
 //! (`chatd_tests::postgres`), a fresh database per test.
@@ -199,6 +200,9 @@ fn two_nodes_on_one_database_share_accounts_and_history() {
     carol.send(&format!("REGISTER carol * {PW}"));
     let fail = carol.expect_command("FAIL");
     assert_eq!(fail.param(1), "ACCOUNT_EXISTS", "{fail}");
+    // A backup of PostgreSQL is pg_dump's work, and the answer says so.
+    let backup = dir_path_reply(&one);
+    assert!(backup.contains("pg_dump"), "{backup}");
     // Every id carries its node.
     let nodes = PgServer::query(
         &url,
@@ -206,6 +210,17 @@ fn two_nodes_on_one_database_share_accounts_and_history() {
          ((id & 65535) >> 10)::text) FROM messages",
     );
     assert_eq!(nodes, ["1,2"]);
+}
+
+/// The answer to `chatctl backup` on a node on PostgreSQL, as text.
+fn dir_path_reply(server: &TestServer) -> String {
+    let path = server.data_dir().join("backup.db");
+    let reply = server.admin(format!(
+        r#"{{"cmd":"backup","id":1,"path":{:?}}}"#,
+        path.display().to_string()
+    ));
+    assert!(!path.exists(), "no file was made");
+    reply.to_string()
 }
 
 /// Sends an offline message to bob until it is queued (not refused), within a
