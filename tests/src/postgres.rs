@@ -5,7 +5,8 @@
 //!
 //! [`database`] gives each test a fresh database (`CREATE DATABASE`) on one server
 //! shared by the test process, started on first use. [`PgServer::start`] runs a
-//! server of a test's own, which it may stop and start again. A server is stopped
+//! server of a test's own, which it may stop and start again;
+//! [`PgServer::start_tls`] one that also listens on 127.0.0.1 with TLS. A server is stopped
 //! (SIGINT, a fast shutdown) when its test process ends however it ends
 //! (`PR_SET_PDEATHSIG`, the keeper thread never exits), and the data dirs that
 //! processes left behind are removed by the next one ([`reap`]).
@@ -38,6 +39,8 @@ pub struct PgServer {
     /// Holds `data/` (the cluster) and `sock/` (the Unix socket).
     dir: PathBuf,
     port: u16,
+    /// Also listening on 127.0.0.1:`port`, with TLS (`start_tls`).
+    tls: bool,
     /// The postmaster's pid while it runs.
     pid: Mutex<Option<u32>>,
 }
@@ -92,6 +95,22 @@ pub fn reap() {
 impl PgServer {
     /// A new cluster (initdb), started. Panics if PostgreSQL is not installed.
     pub fn start() -> PgServer {
+        PgServer::init(false)
+    }
+
+    /// A new cluster that also listens on 127.0.0.1 with TLS, its certificate for
+    /// `localhost` made by [`crate::tls::make_cert`]; the certificate's path, for
+    /// `sslrootcert`, is `dir/server.crt` ([`PgServer::cert_path`]).
+    pub fn start_tls() -> PgServer {
+        PgServer::init(true)
+    }
+
+    /// The TLS certificate of a server from [`PgServer::start_tls`].
+    pub fn cert_path(&self) -> PathBuf {
+        self.dir.join("server.crt")
+    }
+
+    fn init(tls: bool) -> PgServer {
         static SEQ: AtomicU32 = AtomicU32::new(0);
         reap();
         let bin = postgres_bin().expect("PostgreSQL is installed (initdb, postgres)");
@@ -102,6 +121,12 @@ impl PgServer {
         ));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(dir.join("sock")).expect("create the PostgreSQL dir");
+        if tls {
+            let (_, key, _) = crate::tls::make_cert(&dir, "server");
+            // PostgreSQL refuses a key others may read.
+            std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+                .expect("chmod the key");
+        }
         let user = run_as();
         if let Some(ids) = user {
             chown_all(&dir, ids);
@@ -123,7 +148,12 @@ impl PgServer {
         );
         let server = PgServer {
             dir,
-            port: 5432,
+            port: if tls {
+                crate::process::free_port()
+            } else {
+                5432
+            },
+            tls,
             pid: Mutex::new(None),
         };
         server.run();
@@ -134,21 +164,37 @@ impl PgServer {
     pub fn run(&self) {
         let bin = postgres_bin().expect("PostgreSQL is installed");
         let (tx, rx) = mpsc::channel();
-        let (dir, port, user) = (self.dir.clone(), self.port, run_as());
+        let (dir, port, user, tls) = (self.dir.clone(), self.port, run_as(), self.tls);
         // The keeper thread spawns the postmaster and waits for it: PR_SET_PDEATHSIG
         // fires when the spawning thread ends, so that thread ends only with the
         // postmaster or the test process.
         std::thread::spawn(move || {
             let mut cmd = Command::new(bin.join("postgres"));
             // The socket dir is absolute: the postmaster works in its data dir.
-            cmd.args(["-D", "data", "-c", "listen_addresses=", "-k"])
-                .arg(dir.join("sock"))
-                .args(["-p", &port.to_string(), "-c", "fsync=off"])
-                .args(["-c", "max_connections=200"])
-                .current_dir(&dir)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(std::fs::File::create(dir.join("log")).map_or(Stdio::null(), Stdio::from));
+            let listen = if tls { "127.0.0.1" } else { "" };
+            cmd.args([
+                "-D",
+                "data",
+                "-c",
+                &format!("listen_addresses={listen}"),
+                "-k",
+            ])
+            .arg(dir.join("sock"))
+            .args(["-p", &port.to_string(), "-c", "fsync=off"])
+            .args(["-c", "max_connections=200"])
+            .current_dir(&dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("log")).map_or(Stdio::null(), Stdio::from));
+            if tls {
+                cmd.args(["-c", "ssl=on", "-c"])
+                    .arg(format!(
+                        "ssl_cert_file={}",
+                        dir.join("server.crt").display()
+                    ))
+                    .arg("-c")
+                    .arg(format!("ssl_key_file={}", dir.join("server.key").display()));
+            }
             if let Some((uid, gid)) = user {
                 cmd.uid(uid).gid(gid);
             }
@@ -208,6 +254,23 @@ impl PgServer {
             self.dir.join("sock").display(),
             self.port
         )
+    }
+
+    /// A connection string for database `db` over TCP to `localhost` with TLS
+    /// required and the server's certificate as the only root (a server from
+    /// [`PgServer::start_tls`]).
+    pub fn tls_url(&self, db: &str) -> String {
+        format!(
+            "host=localhost port={} user=postgres dbname={db} sslmode=require sslrootcert={}",
+            self.port,
+            self.cert_path().display()
+        )
+    }
+
+    /// A fresh, empty database; its name.
+    pub fn create_database_named(&self) -> String {
+        let url = self.create_database();
+        url.rsplit("dbname=").next().unwrap_or_default().to_string()
     }
 
     /// A fresh, empty database; its connection string.

@@ -5,7 +5,8 @@
 //! and history and never give the same msgid, and `chatctl backup` points
 //! at pg_dump; PostgreSQL stopped and started again:
 //! offline messages are refused with a FAIL while it is down, delivered messages
-//! are kept and saved once it is back. A throwaway server per test process
+//! are kept and saved once it is back; TLS to PostgreSQL, verified. A throwaway
+//! server per test process
 //! (`chatd_tests::postgres`), a fresh database per test.
 
 use chatd_proto::Message;
@@ -277,4 +278,52 @@ fn postgresql_down_refuses_offline_messages_then_recovers() {
         said.iter().any(|l| l == "alice said while down"),
         "the kept message was saved: {said:?}"
     );
+}
+
+#[test]
+#[cfg_attr(not(has_postgres), ignore = "PostgreSQL not installed")]
+fn a_node_talks_to_postgresql_over_verified_tls() {
+    let pg = PgServer::start_tls();
+    let db = pg.create_database_named();
+    let dir = tempfile::tempdir().unwrap();
+    let url = pg.tls_url(&db);
+    let server = start(dir.path(), &Engine::Pg { url, node: 1 });
+    server.create_account("alice", PW);
+    let mut alice = server.connect_sasl("alice", CAPS, "alice", PW);
+    alice.join("#c");
+    say(&mut alice, "#c", "over tls");
+    assert_eq!(
+        history(&mut alice, "CHATHISTORY LATEST #c * 5", "#c"),
+        ["alice over tls"]
+    );
+    let ssl = PgServer::query(
+        &pg.url(&db),
+        "SELECT string_agg(s.ssl::text, ',') FROM pg_stat_ssl s \
+         JOIN pg_stat_activity a USING (pid) WHERE a.application_name = 'chatd'",
+    );
+    assert_eq!(ssl, ["true"], "chatd's connection uses TLS");
+    server.stop();
+    // A certificate chatd cannot verify is refused at start, with the reason.
+    let other = tempfile::tempdir().unwrap();
+    let (wrong, _, _) = chatd_tests::tls::make_cert(other.path(), "other");
+    let url = format!(
+        "host=localhost port={} user=postgres dbname={db} sslmode=require sslrootcert={}",
+        pg.tls_url(&db)
+            .split("port=")
+            .nth(1)
+            .unwrap()
+            .split(' ')
+            .next()
+            .unwrap(),
+        wrong.display()
+    );
+    let mut config = chatd::Config::default();
+    config.server.listen = vec!["127.0.0.1:0".parse().unwrap()];
+    config.server.data_dir = dir.path().join("other");
+    config.cluster.node_id = 1;
+    config.cluster.database = url;
+    let err = chatd::Server::bind(config).err().expect("refused");
+    let err = err.to_string();
+    assert!(err.contains("cannot connect to PostgreSQL"), "{err}");
+    assert!(err.to_lowercase().contains("certificate"), "{err}");
 }

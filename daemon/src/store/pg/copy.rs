@@ -27,10 +27,13 @@ pub fn migrate_sqlite_to_pg(data_dir: &Path, url: &str) -> Result<Copied, StoreE
     let mut lite =
         rusqlite::Connection::open(&path).map_err(|e| fail(&path.display().to_string(), &e))?;
     crate::store::schema::migrate(&mut lite).map_err(|e| fail(&path.display().to_string(), &e))?;
-    let config = super::parse_config(url)?;
-    let mut client = config
-        .connect(postgres::NoTls)
-        .map_err(|e| fail("cannot connect to PostgreSQL (cluster.database)", &e))?;
+    let (config, tls) = super::parse_config(url)?;
+    let mut client = config.connect(tls).map_err(|e| {
+        fail(
+            "cannot connect to PostgreSQL (cluster.database)",
+            &super::describe(&e),
+        )
+    })?;
     schema::migrate(&mut client).map_err(StoreError)?;
     let mut tx = client
         .transaction()

@@ -32,10 +32,13 @@ pub use copy::{migrate_sqlite_to_pg, Copied};
 use super::worker::{Engine, Failure};
 use super::{Completion, Loaded, Request, StoreError, StoreOptions};
 use postgres::types::ToSql;
-use postgres::{Client, NoTls, Row, Statement};
+use postgres::{Client, Row, Statement};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::CertificateDer;
 use std::collections::HashMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 type R<T> = Result<T, PgError>;
 
@@ -58,7 +61,7 @@ impl std::fmt::Display for PgError {
             PgError::Db(e) => match e.as_db_error() {
                 // The server's message, with its detail (which row conflicted...).
                 Some(db) => write!(f, "{}: {}", db.severity(), db.message()),
-                None => write!(f, "{e}"),
+                None => f.write_str(&describe(e)),
             },
             PgError::Closed => f.write_str("the connection to PostgreSQL is lost"),
         }
@@ -74,6 +77,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// The store thread's connection to PostgreSQL.
 pub(super) struct Pg {
     config: postgres::Config,
+    tls: MakeRustlsConnect,
     client: Option<Client>,
     /// Prepared statements of this connection, by their text.
     cache: HashMap<String, Statement>,
@@ -82,8 +86,76 @@ pub(super) struct Pg {
     pause: Duration,
 }
 
+/// Takes libpq's `sslrootcert` parameter out of a connection string (the client
+/// library does not know it): the string without it, and its value.
+fn split_rootcert(url: &str) -> (String, Option<String>) {
+    const KEY: &str = "sslrootcert=";
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let Some((base, query)) = url.split_once('?') else {
+            return (url.to_string(), None);
+        };
+        let mut found = None;
+        let kept: Vec<&str> = query
+            .split('&')
+            .filter(|p| match p.strip_prefix(KEY) {
+                Some(v) => {
+                    found = Some(v.to_string());
+                    false
+                }
+                None => true,
+            })
+            .collect();
+        let rest = if kept.is_empty() {
+            base.to_string()
+        } else {
+            format!("{base}?{}", kept.join("&"))
+        };
+        return (rest, found);
+    }
+    let mut found = None;
+    let kept: Vec<&str> = url
+        .split_whitespace()
+        .filter(|p| match p.strip_prefix(KEY) {
+            Some(v) => {
+                found = Some(v.to_string());
+                false
+            }
+            None => true,
+        })
+        .collect();
+    (kept.join(" "), found)
+}
+
+/// TLS for the connection: used when the server offers it (`sslmode=prefer`, the
+/// default) or required (`sslmode=require`). The server's certificate is always
+/// verified, against `sslrootcert` (a PEM file, such as RDS's CA bundle) when the
+/// connection string names one, else against the public web roots.
+fn tls_connector(rootcert: Option<&str>) -> Result<MakeRustlsConnect, StoreError> {
+    let mut roots = rustls::RootCertStore::empty();
+    match rootcert {
+        Some(path) => {
+            let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
+                .and_then(|it| it.collect())
+                .map_err(|e| StoreError(format!("sslrootcert {path}: {e}")))?;
+            let (added, _) = roots.add_parsable_certificates(certs);
+            if added == 0 {
+                return Err(StoreError(format!(
+                    "sslrootcert {path}: no certificate in it"
+                )));
+            }
+        }
+        None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+    }
+    let config = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(MakeRustlsConnect::new(config))
+}
+
 /// Parses a connection string; the error never repeats it (it may hold a password).
-pub(super) fn parse_config(url: &str) -> Result<postgres::Config, StoreError> {
+pub(super) fn parse_config(url: &str) -> Result<(postgres::Config, MakeRustlsConnect), StoreError> {
+    let (url, rootcert) = split_rootcert(url);
+    let tls = tls_connector(rootcert.as_deref())?;
     let mut config: postgres::Config = url.parse().map_err(|e| {
         StoreError(format!(
             "cluster.database is not a valid PostgreSQL connection string: {e}"
@@ -95,13 +167,13 @@ pub(super) fn parse_config(url: &str) -> Result<postgres::Config, StoreError> {
     if config.get_application_name().is_none() {
         config.application_name("chatd");
     }
-    Ok(config)
+    Ok((config, tls))
 }
 
 /// Connects, migrates and loads what the loop needs at start.
 pub(super) fn open(url: &str, now_secs: i64) -> Result<(Pg, Loaded), StoreError> {
-    let config = parse_config(url)?;
-    let mut pg = Pg::connect(config)?;
+    let (config, tls) = parse_config(url)?;
+    let mut pg = Pg::connect(config, tls)?;
     schema::migrate(pg.client()?).map_err(StoreError)?;
     let loaded = pg
         .load(now_secs)
@@ -111,14 +183,19 @@ pub(super) fn open(url: &str, now_secs: i64) -> Result<(Pg, Loaded), StoreError>
 
 impl Pg {
     /// A first connection (failing at once if the database cannot be reached).
-    pub(super) fn connect(config: postgres::Config) -> Result<Pg, StoreError> {
-        let client = config.connect(NoTls).map_err(|e| {
+    pub(super) fn connect(
+        config: postgres::Config,
+        tls: MakeRustlsConnect,
+    ) -> Result<Pg, StoreError> {
+        let client = config.connect(tls.clone()).map_err(|e| {
             StoreError(format!(
-                "cannot connect to PostgreSQL (cluster.database): {e}"
+                "cannot connect to PostgreSQL (cluster.database): {}",
+                describe(&e)
             ))
         })?;
         Ok(Pg {
             config,
+            tls,
             client: Some(client),
             cache: HashMap::new(),
             next_attempt: Instant::now(),
@@ -147,7 +224,7 @@ impl Pg {
                 transient: true,
             });
         }
-        match self.config.connect(NoTls) {
+        match self.config.connect(self.tls.clone()) {
             Ok(client) => {
                 log::warn!("store: connected to PostgreSQL again");
                 self.client = Some(client);
@@ -158,7 +235,7 @@ impl Pg {
                 self.next_attempt = now + self.pause;
                 self.pause = (self.pause * 2).min(RECONNECT_MAX);
                 Err(Failure {
-                    why: format!("cannot connect to PostgreSQL: {e}"),
+                    why: format!("cannot connect to PostgreSQL: {}", describe(&e)),
                     transient: true,
                 })
             }
@@ -234,6 +311,22 @@ impl Pg {
             channels: channels::load_channels(self)?,
         })
     }
+}
+
+/// An error with its causes ("error performing TLS handshake: invalid peer
+/// certificate: UnknownIssuer"), never the connection string.
+pub(super) fn describe(e: &postgres::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        let more = c.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        cause = c.source();
+    }
+    text
 }
 
 /// The database cannot be written *now* (connection lost, server shutting down or
@@ -317,5 +410,33 @@ impl Engine for Pg {
             }
         }
         log::info!("store: closed");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_rootcert;
+
+    #[test]
+    fn sslrootcert_is_taken_out_of_either_form() {
+        let (rest, cert) = split_rootcert(
+            "postgresql://u:p@db:5432/chatd?sslmode=require&sslrootcert=/etc/ca.pem",
+        );
+        assert_eq!(rest, "postgresql://u:p@db:5432/chatd?sslmode=require");
+        assert_eq!(cert.as_deref(), Some("/etc/ca.pem"));
+        let (rest, cert) = split_rootcert("postgres://db/chatd?sslrootcert=/ca.pem");
+        assert_eq!(
+            (rest.as_str(), cert.as_deref()),
+            ("postgres://db/chatd", Some("/ca.pem"))
+        );
+        let (rest, cert) =
+            split_rootcert("host=db dbname=chatd sslrootcert=/ca.pem sslmode=require");
+        assert_eq!(rest, "host=db dbname=chatd sslmode=require");
+        assert_eq!(cert.as_deref(), Some("/ca.pem"));
+        let (rest, cert) = split_rootcert("host=/run/postgresql dbname=chatd");
+        assert_eq!(
+            (rest.as_str(), cert),
+            ("host=/run/postgresql dbname=chatd", None)
+        );
     }
 }
