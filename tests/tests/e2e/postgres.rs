@@ -327,3 +327,31 @@ fn a_node_talks_to_postgresql_over_verified_tls() {
     assert!(err.contains("cannot connect to PostgreSQL"), "{err}");
     assert!(err.to_lowercase().contains("certificate"), "{err}");
 }
+
+#[test]
+#[cfg_attr(not(has_postgres), ignore = "PostgreSQL not installed")]
+fn a_database_newer_than_the_code_is_refused() {
+    let url = postgres::database();
+    PgServer::query(
+        &url,
+        "CREATE TABLE schema_version (version BIGINT NOT NULL); \
+         INSERT INTO schema_version VALUES (999)",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = chatd::Config::default();
+    config.server.listen = vec!["127.0.0.1:0".parse().unwrap()];
+    config.server.data_dir = dir.path().join("data");
+    config.cluster.node_id = 1;
+    config.cluster.database = url.clone();
+    let err = chatd::Server::bind(config)
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(err.contains("version 999, newer than this chatd"), "{err}");
+    // Nothing was created in it.
+    let tables = PgServer::query(
+        &url,
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'",
+    );
+    assert_eq!(tables, ["1"]);
+}
