@@ -45,6 +45,10 @@ enum Command {
         #[arg(long, default_value_t = 100_000)]
         iterations: u32,
     },
+    /// Copy this node's SQLite database (`server.data_dir`, or `--data-dir`) into
+    /// the empty PostgreSQL database of `cluster.database`, then check the row
+    /// counts (docs/cluster.md). Run it with chatd stopped.
+    Migrate,
 }
 
 /// `--listen`: an address and port, with the error in words.
@@ -72,6 +76,34 @@ fn hash_password(iterations: u32) -> ExitCode {
     }
     println!("{}", chatd::store::password::hash(password, iterations));
     ExitCode::SUCCESS
+}
+
+/// `chatd migrate`: SQLite in the data dir into PostgreSQL, with what was copied.
+fn migrate(config: &Config) -> ExitCode {
+    if config.cluster.database.is_empty() {
+        eprintln!(
+            "chatd: migrate needs cluster.database (the PostgreSQL to copy into) in the config"
+        );
+        return ExitCode::from(2);
+    }
+    let data_dir = &config.server.data_dir;
+    match chatd::store::migrate_sqlite_to_pg(data_dir, &config.cluster.database) {
+        Ok(copied) => {
+            for (table, n) in &copied {
+                println!("{table}: {n} rows");
+            }
+            let total: i64 = copied.iter().map(|(_, n)| n).sum();
+            println!(
+                "copied {total} rows from {} into PostgreSQL; counts checked",
+                data_dir.join(chatd::store::DB_FILE).display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("chatd: migrate: {e}");
+            ExitCode::from(4)
+        }
+    }
 }
 
 /// Exit codes: 0 clean stop, 1 runtime failure, 2 usage or configuration error,
@@ -119,6 +151,9 @@ fn main() -> ExitCode {
     if let Err(e) = config.validate() {
         eprintln!("chatd: configuration error: {e}");
         return ExitCode::from(2);
+    }
+    if let Some(Command::Migrate) = args.command {
+        return migrate(&config);
     }
     if let Err(e) = init_logging(&config) {
         eprintln!("chatd: cannot set up logging: {e}");

@@ -11,11 +11,14 @@
 //! - [`browser`]: headless Chromium over WebDriver, for the web client's tests.
 //! - [`ws`]: a WebSocket client (tungstenite) as a [`Transport`], so a [`Client`]
 //!   speaks IRC over the web listener like over TCP.
+//! - [`postgres`]: a throwaway PostgreSQL server (as `nobody`), a fresh database
+//!   per test.
 //! - [`scram`]: the client side of SASL SCRAM-SHA-256, to log in with it.
 //! - Below: small helpers over received messages.
 
 pub mod browser;
 mod client;
+pub mod postgres;
 pub mod process;
 pub mod scram;
 mod server;

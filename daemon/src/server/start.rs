@@ -134,6 +134,7 @@ impl Server {
             // Well below the backlog that pauses the loop, so a window never holds
             // the loop paused while it waits for more.
             commit_window_rows: (h.log_backlog_max / 2).max(1),
+            database: config.cluster.database.clone(),
         };
         let (store, completions, loaded) =
             Store::open(&data_dir, options, wake.clone()).map_err(StartError::Store)?;
@@ -156,6 +157,7 @@ impl Server {
             .and_then(|(l, _)| l.local_addr().ok())
             .map(|a| a.port());
         state.last_msg_id = loaded.last_id;
+        state.node_id = config.cluster.node_id;
         state.bans = loaded.bans;
         state.scram_secret = loaded.scram_secret;
         if state.scram_secret.is_empty() {

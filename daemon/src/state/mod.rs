@@ -63,6 +63,9 @@ pub struct State {
     pub nick_checks: BinaryHeap<Reverse<(Instant, usize, u64)>>,
     /// The largest message id given out; ids grow with time and never repeat.
     pub last_msg_id: i64,
+    /// This node's number in a cluster (`cluster.node_id`), in the low bits of every
+    /// id it gives out; 0 for a single node.
+    pub node_id: u16,
     /// Messages to log, sent to the store once per loop pass.
     pub log_batch: Vec<StoredMessage>,
     /// Server bans (from the store at start, and `chatctl ban`).
@@ -193,7 +196,7 @@ impl State {
     /// A new message id for Unix time `now_ms`: `ms << 16` plus a sequence, larger
     /// than every id before it (also across restarts: the store reports the last).
     pub fn next_msg_id(&mut self, now_ms: i64) -> i64 {
-        let id = (self.last_msg_id + 1).max(crate::store::id_at_ms(now_ms));
+        let id = crate::store::next_id(self.last_msg_id, now_ms, self.node_id);
         self.last_msg_id = id;
         id
     }

@@ -184,6 +184,41 @@ pub fn id_at_ms(ms: i64) -> i64 {
     ms.clamp(0, MAX_ID_MS) << 16
 }
 
+/// The low 16 bits of an id of node `node` (1 to 63) are `node << 10 | sequence`:
+/// 1,024 ids per millisecond per node.
+const NODE_SHIFT: u32 = 10;
+const NODE_SEQUENCE: i64 = (1 << NODE_SHIFT) - 1;
+
+/// The next message id after `last` at Unix time `now_ms`, for node `node` (0: a
+/// single node, whose ids are `ms << 16 | sequence`). A node of a cluster puts its
+/// number in the low bits (`ms << 16 | node << 10 | sequence`), so two nodes never
+/// give out the same id, and ids still grow with time; when a node has given out
+/// 1,024 ids in one millisecond it borrows the next one. `last` may be any node's id
+/// (the largest in the database at start).
+pub fn next_id(last: i64, now_ms: i64, node: u16) -> i64 {
+    let after = last.saturating_add(1);
+    if node == 0 {
+        return after.max(id_at_ms(now_ms));
+    }
+    let mine = i64::from(node & 63) << NODE_SHIFT;
+    let slot = after & 0xffff & !NODE_SEQUENCE;
+    let ms = after >> 16;
+    let next = if slot < mine {
+        ms << 16 | mine
+    } else if slot == mine {
+        after
+    } else {
+        (ms + 1) << 16 | mine
+    };
+    next.max(id_at_ms(now_ms) | mine)
+}
+
+/// The node that gave out `id` (0 for a single node's ids, which may carry any
+/// sequence in those bits).
+pub fn node_of_id(id: i64) -> u16 {
+    ((id & 0xffff) >> NODE_SHIFT) as u16
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -195,6 +230,55 @@ mod tests {
         let (a, b) = (id_at_ms(1_795_000_000_000), id_at_ms(1_795_000_000_001));
         assert!(msgid_of(a) < msgid_of(b));
         assert_eq!(id_of_msgid(&msgid_of(a)), Some(a));
+    }
+
+    #[test]
+    fn single_node_ids_are_unchanged() {
+        let ms = 1_795_000_000_000;
+        assert_eq!(next_id(0, ms, 0), ms << 16);
+        assert_eq!(next_id(ms << 16, ms, 0), (ms << 16) + 1);
+        // A clock behind the last id: the sequence goes on.
+        assert_eq!(next_id((ms << 16) + 5, ms - 10, 0), (ms << 16) + 6);
+    }
+
+    #[test]
+    fn node_ids_carry_the_node_and_never_meet() {
+        let ms = 1_795_000_000_000;
+        let (mut a, mut b) = (0, 0);
+        let mut seen = std::collections::HashSet::new();
+        // Both nodes in the same millisecond, past 1,024 ids each: node 1 borrows
+        // the next milliseconds; node 2 carries on.
+        for _ in 0..3000 {
+            a = next_id(a, ms, 1);
+            b = next_id(b, ms, 2);
+            assert_eq!(node_of_id(a), 1);
+            assert_eq!(node_of_id(b), 2);
+            assert!(seen.insert(a) && seen.insert(b));
+        }
+        assert_eq!(a >> 16, ms + 2);
+        assert_eq!(next_id(0, ms, 1), ms << 16 | 1 << 10);
+        // Ids still grow with time, whatever node gave out the last one.
+        let other = next_id(0, ms, 63);
+        let mine = next_id(other, ms, 5);
+        assert!(mine > other);
+        assert_eq!(node_of_id(mine), 5);
+        assert_eq!(mine >> 16, ms + 1);
+        let later = next_id(mine, ms + 7, 5);
+        assert_eq!(later, (ms + 7) << 16 | 5 << 10);
+        // Every id is above `last` and carries the node.
+        for last in [
+            0,
+            1,
+            0xffff,
+            5 << 10,
+            (5 << 10) + 1023,
+            (6 << 10) - 1,
+            6 << 10,
+        ] {
+            let id = next_id(ms << 16 | last, 0, 5);
+            assert!(id > ms << 16 | last, "{last:#x}");
+            assert_eq!(node_of_id(id), 5);
+        }
     }
 
     #[test]

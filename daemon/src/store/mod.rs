@@ -11,10 +11,12 @@
 //! (`Request`, `Completion`, `Ticket`); `registered.rs` registered channels; `schema.rs` numbered migrations; `db/` the SQL, one
 //! file per concern, one function per request;
 //! `worker/` the two threads (open, commit and retry, execute, hasher); `password.rs`
-//! PBKDF2-HMAC-SHA256.
+//! PBKDF2-HMAC-SHA256; `pg/` the PostgreSQL engine (`cluster.database`), behind the
+//! same worker as SQLite through `worker::Engine`.
 
 mod db;
 pub mod password;
+mod pg;
 mod schema;
 mod worker;
 
@@ -24,6 +26,7 @@ mod request;
 
 pub use message::*;
 pub use password::{PasswordHash, ScramCreds};
+pub use pg::{migrate_sqlite_to_pg, Copied};
 pub use registered::*;
 pub use request::*;
 
@@ -58,6 +61,9 @@ pub struct StoreOptions {
     pub commit_window: std::time::Duration,
     /// Most messages in such a window: it commits when it holds this many.
     pub commit_window_rows: usize,
+    /// PostgreSQL connection string (`cluster.database`); empty: SQLite in the data
+    /// dir. Never logged: it may hold a password.
+    pub database: String,
 }
 
 /// How the store is faring, shared by the store thread (which writes it) and the

@@ -96,6 +96,7 @@ mod names;
 mod offline;
 mod oper;
 mod oper_classes;
+mod postgres;
 mod protocol_doc;
 mod query;
 mod read_marker;

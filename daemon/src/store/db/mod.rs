@@ -46,7 +46,7 @@ pub(super) const STATEMENT_CACHE: usize = 64;
 
 /// How many of a direct conversation's newest messages [`targets`] reads to find the
 /// other party's latest nick.
-const NAME_SCAN: usize = 256;
+pub(in crate::store) const NAME_SCAN: usize = 256;
 
 /// The columns [`message_from_row`] reads, in order, from `messages m` joined with
 /// its conversation `convs c` (`dir` 1: the sender is the conversation's `party_b`).
@@ -55,7 +55,7 @@ const MESSAGE_COLUMNS: &str = "m.id, m.time_ms, m.kind, m.source, m.account, m.t
      CASE m.dir WHEN 0 THEN c.party_b ELSE c.party_a END, m.text, c.incarnation";
 
 /// The `conv`, `party_a`, `party_b` columns of a conversation.
-fn conv_columns(conv: &Conv) -> (String, Option<String>, Option<String>) {
+pub(in crate::store) fn conv_columns(conv: &Conv) -> (String, Option<String>, Option<String>) {
     match conv {
         Conv::Channel { name, .. } => (fold(name), None, None),
         Conv::Direct(a, b) => {
@@ -71,12 +71,12 @@ fn conv_columns(conv: &Conv) -> (String, Option<String>, Option<String>) {
 }
 
 /// The conversation key alone.
-fn conv_key(conv: &Conv) -> String {
+pub(in crate::store) fn conv_key(conv: &Conv) -> String {
     conv_columns(conv).0
 }
 
 /// The `incarnation` column: the channel's, 0 for a direct conversation.
-fn incarnation_of(conv: &Conv) -> Incarnation {
+pub(in crate::store) fn incarnation_of(conv: &Conv) -> Incarnation {
     match conv {
         Conv::Channel { incarnation, .. } => *incarnation,
         Conv::Direct(..) => 0,

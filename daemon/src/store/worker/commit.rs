@@ -5,7 +5,7 @@ use super::*;
 use std::time::Instant;
 
 pub(super) struct Worker {
-    pub(super) conn: Connection,
+    pub(super) conn: Box<dyn Engine>,
     pub(super) options: StoreOptions,
     /// Shared with [`Store`]: lowered once a batch's messages are committed.
     pub(super) backlog: Arc<AtomicUsize>,
@@ -74,7 +74,7 @@ impl Worker {
             let mut outcome = if batch.is_empty() {
                 Outcome::default()
             } else {
-                run_batch(&mut self.conn, &self.options, batch)
+                run_batch(&mut *self.conn, &self.options, batch)
             };
             self.kept = std::mem::take(&mut outcome.kept);
             let unsaved: usize = self.kept.iter().map(Request::logged).sum();
@@ -102,7 +102,7 @@ impl Worker {
             for request in backups {
                 if let Request::Backup { ticket, path } = request {
                     done.push(Completion::Backup {
-                        result: backup(&self.conn, &path),
+                        result: self.conn.backup(&path),
                         ticket,
                     });
                 }
@@ -130,35 +130,23 @@ impl Worker {
         if self.kept.is_empty() {
             self.flush_index();
         }
-        if let Err(e) = self.conn.execute_batch("PRAGMA optimize") {
-            log::warn!("store: PRAGMA optimize failed: {e}");
-        }
-        match self.conn.close() {
-            Ok(()) => log::info!("store: closed"),
-            Err((_, e)) => log::error!("store: closing the database failed: {e}"),
-        }
+        self.conn.close();
     }
 
     /// Writes the pending `(conv, id)` pairs into the index in one transaction. On
     /// failure they stay pending (reads still find them) and are tried again later.
     fn flush_index(&mut self) {
-        let result = self
-            .conn
-            .execute_batch("PRAGMA synchronous = NORMAL")
-            .and_then(|()| {
-                let tx = self
-                    .conn
-                    .transaction_with_behavior(TransactionBehavior::Immediate)?;
-                let n = db::index::flush(&tx)?;
-                tx.commit().map(|()| n)
-            });
+        let result = self.conn.flush_index();
         match result {
             Ok(n) => {
                 log::trace!("store: indexed {n} messages");
                 self.unindexed = 0;
             }
             Err(e) => {
-                log::warn!("store: cannot write the history index yet ({e}); trying again later");
+                log::warn!(
+                    "store: cannot write the history index yet ({}); trying again later",
+                    e.why
+                );
                 // Not at once: after about as many messages again.
                 self.unindexed = INDEX_BATCH / 2;
             }

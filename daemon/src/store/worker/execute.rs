@@ -3,7 +3,7 @@
 
 use super::*;
 
-pub(super) fn now_ms() -> i64 {
+pub(in crate::store) fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
@@ -27,7 +27,7 @@ pub(super) struct Outcome {
 }
 
 /// A request that changes nothing in the database.
-pub(super) fn is_read(request: &Request) -> bool {
+pub(in crate::store) fn is_read(request: &Request) -> bool {
     matches!(
         request,
         Request::History { .. }
@@ -64,7 +64,7 @@ pub(super) fn is_transient(e: &rusqlite::Error) -> bool {
 /// writes nobody waits for come back in [`Outcome::kept`], the others are refused,
 /// and the reads are run again on their own.
 pub(super) fn run_batch(
-    conn: &mut Connection,
+    conn: &mut dyn Engine,
     options: &StoreOptions,
     batch: Vec<Request>,
 ) -> Outcome {
@@ -102,7 +102,7 @@ pub(super) fn run_batch(
 }
 
 pub(super) fn attempt(
-    conn: &mut Connection,
+    conn: &mut dyn Engine,
     options: &StoreOptions,
     batch: &[Request],
     now: i64,
@@ -115,55 +115,44 @@ pub(super) fn attempt(
 /// One transaction over `batch`, each request in its own savepoint. `Err` (with the
 /// reason) when the transaction could not be written: then nothing of it is saved.
 pub(super) fn attempt_refs(
-    conn: &mut Connection,
+    engine: &mut dyn Engine,
     options: &StoreOptions,
     batch: &[&Request],
     now: i64,
     outcome: &mut Outcome,
 ) -> Result<Vec<Completion>, String> {
     let count = batch.len();
-    // WAL with synchronous=NORMAL commits without fsync; FULL fsyncs the WAL at commit
-    // (everything committed before included). Only batches with something a user was
-    // promised durably (a queued message, an account, a membership, a ban) pay for it.
-    let sync = if batch.iter().any(|r| r.needs_fsync()) {
-        "PRAGMA synchronous = FULL"
-    } else {
-        "PRAGMA synchronous = NORMAL"
-    };
-    if let Err(e) = conn.execute_batch(sync) {
-        log::error!("store: {sync} failed: {e}");
-    }
-    // A batch of reads takes no write lock, so it runs even when nothing can be written.
-    let behavior = if batch.iter().all(|r| is_read(r)) {
-        TransactionBehavior::Deferred
-    } else {
-        TransactionBehavior::Immediate
-    };
-    let mut tx = conn
-        .transaction_with_behavior(behavior)
-        .map_err(|e| format!("cannot begin a transaction: {e}"))?;
+    // Only batches with something a user was promised durably (a queued message, an
+    // account, a membership, a ban) pay for an fsync.
+    let durable = batch.iter().any(|r| r.needs_fsync());
+    let read_only = batch.iter().all(|r| is_read(r));
+    engine
+        .begin(durable, read_only)
+        .map_err(|e| format!("cannot begin a transaction: {}", e.why))?;
     let mut out = Vec::with_capacity(count);
     for request in batch {
-        let result = tx.savepoint().and_then(|mut sp| {
-            match execute(&sp, request, options, now) {
-                Ok(done) => sp.commit().map(|()| done),
-                Err(e) => {
-                    // Undo this request's partial writes; the batch goes on.
-                    let _ = sp.rollback();
-                    Err(e)
-                }
-            }
-        });
+        let result =
+            engine
+                .savepoint()
+                .and_then(|()| match engine.execute(request, options, now) {
+                    Ok(done) => engine.release().map(|()| done),
+                    Err(e) => {
+                        // Undo this request's partial writes; the batch goes on.
+                        engine.rollback_savepoint();
+                        Err(e)
+                    }
+                });
         match result {
             Ok(done) => out.extend(done),
-            // SQLite may have rolled the whole transaction back (SQLITE_FULL, IOERR):
-            // the batch stops here, and is kept or refused as a whole.
-            Err(e) if is_transient(&e) => {
-                drop(tx);
-                return Err(e.to_string());
+            // The database may have rolled the whole transaction back (SQLITE_FULL,
+            // IOERR, a lost connection): the batch stops here, and is kept or
+            // refused as a whole.
+            Err(e) if e.transient => {
+                engine.rollback();
+                return Err(e.why);
             }
             Err(e) => {
-                let why = format!("{} failed: {e}", request.kind());
+                let why = format!("{} failed: {}", request.kind(), e.why);
                 log::error!("store: {why}");
                 if is_read(request) {
                     outcome.read_errors += 1;
@@ -171,16 +160,19 @@ pub(super) fn attempt_refs(
                     outcome.write_errors += 1;
                 }
                 outcome.error = Some(why);
-                out.extend(failure_of(request, &e.to_string()));
+                out.extend(failure_of(request, &e.why));
             }
         }
     }
-    match tx.commit() {
+    match engine.commit() {
         Ok(()) => {
             log::trace!("store: committed a batch of {count} requests");
             Ok(out)
         }
-        Err(e) => Err(format!("commit failed: {e}")),
+        Err(e) => {
+            engine.rollback();
+            Err(format!("commit failed: {}", e.why))
+        }
     }
 }
 
@@ -392,7 +384,7 @@ pub(super) fn create(
     })
 }
 
-pub(super) fn new_account(
+pub(in crate::store) fn new_account(
     name: &str,
     email: &Option<String>,
     password: &str,
@@ -411,7 +403,7 @@ pub(super) fn new_account(
 }
 
 /// The answer to a request whose database work failed, if it expects one.
-pub(super) fn failure_of(request: &Request, why: &str) -> Option<Completion> {
+pub(in crate::store) fn failure_of(request: &Request, why: &str) -> Option<Completion> {
     Some(match request {
         Request::Queue { ticket: t, .. } => Completion::Queued {
             ticket: *t,

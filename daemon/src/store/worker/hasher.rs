@@ -48,7 +48,7 @@ pub(super) fn run_hasher(
 
 /// Answers a [`Request::Verify`]: whether the password matches and, when asked and it
 /// does, the SCRAM-SHA-256 credentials made from it.
-pub(super) fn verify(request: &Request) -> Completion {
+pub(in crate::store) fn verify(request: &Request) -> Completion {
     let Request::Verify {
         ticket,
         account,

@@ -30,7 +30,7 @@ use super::{
     db, password, schema, Account, Completion, Loaded, QueueRefusal, RegisterError, Request, Store,
     StoreError, StoreHealth, StoreOptions, DB_FILE,
 };
-use rusqlite::{Connection, ErrorCode, TransactionBehavior};
+use rusqlite::{Connection, ErrorCode};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -40,6 +40,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 mod commit;
+mod engine;
 mod execute;
 mod hasher;
 #[cfg(test)]
@@ -48,7 +49,10 @@ mod index_tests;
 mod tests;
 
 use commit::*;
+pub(super) use engine::{Engine, Failure};
 use execute::*;
+pub(super) use execute::{failure_of, new_account, now_ms};
+pub(super) use hasher::verify;
 use hasher::*;
 
 /// Called after completions were sent, to wake the loop.
@@ -87,6 +91,21 @@ pub(super) fn open(
     wake: Wake,
 ) -> Result<(Store, Receiver<Completion>, Loaded), StoreError> {
     prepare_data_dir(data_dir)?;
+    let (conn, loaded, path): (Box<dyn Engine>, Loaded, _) = if options.database.is_empty() {
+        let (conn, loaded, path) = open_sqlite(data_dir, &options)?;
+        (Box::new(conn), loaded, path)
+    } else {
+        let (pg, loaded) = super::pg::open(&options.database, now_ms() / 1000)?;
+        (Box::new(pg), loaded, data_dir.to_path_buf())
+    };
+    start(conn, loaded, path, options, wake)
+}
+
+/// Opens (creating, checking and migrating) `data_dir/chatd.db` and loads it.
+fn open_sqlite(
+    data_dir: &Path,
+    options: &StoreOptions,
+) -> Result<(Connection, Loaded, std::path::PathBuf), StoreError> {
     let path = data_dir.join(DB_FILE);
     if check_existing_file(&path)? && options.startup_check {
         // Before the migrations write anything to it.
@@ -101,7 +120,17 @@ pub(super) fn open(
     })?;
     let loaded =
         load(&conn).map_err(|e| StoreError(format!("cannot read {}: {e}", path.display())))?;
+    Ok((conn, loaded, path))
+}
 
+/// Starts the store thread on `conn` and the hasher.
+fn start(
+    conn: Box<dyn Engine>,
+    loaded: Loaded,
+    path: std::path::PathBuf,
+    options: StoreOptions,
+    wake: Wake,
+) -> Result<(Store, Receiver<Completion>, Loaded), StoreError> {
     let (requests, request_rx) = mpsc::channel();
     let (hasher, hasher_rx) = mpsc::channel();
     let (completions, completion_rx) = mpsc::channel();
@@ -131,7 +160,11 @@ pub(super) fn open(
     };
     log::info!(
         "store: opened {} ({} accounts, last message id {})",
-        path.display(),
+        if path.is_dir() {
+            "PostgreSQL".to_string()
+        } else {
+            path.display().to_string()
+        },
         loaded.accounts.len(),
         loaded.last_id
     );
@@ -308,7 +341,7 @@ fn load(conn: &Connection) -> rusqlite::Result<Loaded> {
 }
 
 fn spawn_store(
-    conn: Connection,
+    conn: Box<dyn Engine>,
     options: StoreOptions,
     (backlog, wake_below, health): (Arc<AtomicUsize>, Arc<AtomicUsize>, Arc<StoreHealth>),
     requests: Receiver<Request>,

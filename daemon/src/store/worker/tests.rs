@@ -17,6 +17,7 @@ fn options() -> StoreOptions {
         startup_check: true,
         commit_window: Duration::ZERO,
         commit_window_rows: 2048,
+        database: String::new(),
     }
 }
 
@@ -155,7 +156,7 @@ fn group_commit_takes_a_burst_in_few_batches() {
         ..options()
     };
     spawn_store(
-        conn,
+        Box::new(conn),
         opts,
         (
             Arc::new(AtomicUsize::new(0)),
