@@ -17,6 +17,7 @@ fn open_store(dir: &Path) -> (Store, Receiver<Completion>) {
         startup_check: true,
         commit_window: Duration::ZERO,
         commit_window_rows: 2048,
+        database: String::new(),
     };
     let (store, rx, _) = Store::open(dir, options, Arc::new(|| {})).unwrap();
     (store, rx)
