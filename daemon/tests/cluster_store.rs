@@ -152,6 +152,14 @@ fn chatd_migrate_copies_a_single_node_into_an_empty_postgresql() {
     // The channel message, the queued ones, and the channel's events.
     let messages = PgServer::query(&url, "SELECT count(*) FROM messages WHERE kind < 2");
     assert_eq!(messages, ["4"]);
+    // The direct messages keep their two parties (SQLite keeps them in `convs` since
+    // its migration 9), and their conversation is listed for TARGETS.
+    let direct = PgServer::query(
+        &url,
+        "SELECT count(*) FROM messages m JOIN conversations c ON c.conv = m.conv \
+         WHERE m.party_a IS NOT NULL AND m.party_b IS NOT NULL AND m.party_a <> m.party_b",
+    );
+    assert_eq!(direct, ["3"]);
     // A second run finds the database in use and copies nothing.
     let again = migrate();
     assert_eq!(again.code, Some(4), "{again}");
