@@ -72,6 +72,7 @@ mod account_tag;
 mod accounts;
 mod bot_mode;
 mod channel;
+mod cluster;
 mod chanserv;
 mod chghost;
 mod elist;
