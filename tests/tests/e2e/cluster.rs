@@ -64,6 +64,25 @@ fn join_all(nodes: &[&TestServer], nick_channel: &[(&str, usize)], channel: &str
     let mut clients = Vec::new();
     for (nick, i) in nick_channel {
         let mut c = nodes[*i].connect(nick);
+        // The earlier members' JOINs have reached this node (else two nodes would
+        // each create the channel, each with its own first operator).
+        let deadline = std::time::Instant::now() + chatd_tests::TIMEOUT;
+        loop {
+            c.send(&format!("NAMES {channel}"));
+            let got = c.recv_until(|m| m.command == "366", "end of NAMES");
+            let names: String = got
+                .iter()
+                .filter(|m| m.command == "353")
+                .map(|m| m.param(3).to_string())
+                .collect::<Vec<_>>()
+                .join(" ");
+            let seen = names.split(' ').filter(|n| !n.is_empty()).count();
+            if seen == clients.len() {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "{channel}: {names}");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
         c.send(&format!("JOIN {channel}"));
         c.expect(|m| m.command == "366", "end of NAMES");
         // Everyone already there sees the newcomer: the join went round the bus.
@@ -84,7 +103,6 @@ fn channel_messages_and_private_messages_cross_nodes_once() {
     for i in 0..5 {
         cs[0].send(&format!("PRIVMSG #c :hello {i}"));
     }
-    cs[1].send("PRIVMSG #c :from bob");
     for c in cs.iter_mut().skip(1) {
         for i in 0..5 {
             // In the sender's order.
@@ -95,6 +113,7 @@ fn channel_messages_and_private_messages_cross_nodes_once() {
             assert_eq!(m.param(1), format!("hello {i}"));
         }
     }
+    cs[1].send("PRIVMSG #c :from bob");
     cs[2].expect(
         |m| m.command == "PRIVMSG" && m.param(1) == "from bob",
         "bob's message",
