@@ -91,6 +91,8 @@ pub struct Server {
     admin_state: AdminState,
     /// The cluster bus, when this node is a cluster member (`bus.rs`).
     bus: Option<bus::BusRoom>,
+    /// Database writable and bus up: what `GET /ready` answers (`output.rs`).
+    ready: Arc<AtomicBool>,
 }
 
 impl Server {

@@ -32,6 +32,9 @@ impl Server {
             }
         }
         self.feed_bus();
+        let ready = !self.store_failing && self.bus_ready();
+        self.ready
+            .store(ready, std::sync::atomic::Ordering::Relaxed);
     }
 
     pub(super) fn flush(&mut self, slot: usize) {

@@ -190,6 +190,7 @@ impl Server {
         };
         let clock = Clock::default();
         Ok(Server {
+            ready: Arc::new(AtomicBool::new(bus.is_none())),
             bus,
             poll,
             listeners,

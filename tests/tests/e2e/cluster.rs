@@ -14,7 +14,31 @@ fn node(redis: &RedisServer, id: u16) -> TestServer {
         c.cluster.node_name = format!("n{id}");
         c.cluster.redis = url;
         c.cluster.node_timeout_secs = 2;
+        c.web.listen = vec!["127.0.0.1:0".parse().unwrap()];
     })
+}
+
+/// `GET /ready` on a node's web listener: the status code.
+fn ready_status(node: &TestServer) -> u16 {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(node.web_addr.expect("a web listener")).unwrap();
+    s.write_all(b"GET /ready HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    answer
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("an HTTP answer: {answer:?}"))
+}
+
+/// Waits until `GET /ready` answers `status`.
+fn wait_ready(node: &TestServer, status: u16) {
+    let deadline = std::time::Instant::now() + chatd_tests::TIMEOUT;
+    while ready_status(node) != status {
+        assert!(std::time::Instant::now() < deadline, "/ready never {status}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
 }
 
 /// Starts nodes `ids` on one Redis and waits until each sees every other: a probe
@@ -279,6 +303,7 @@ fn a_redis_restart_is_survived_and_recovered_from() {
     let mut redis = RedisServer::start();
     let ns = cluster(&redis, &[1, 2]);
     let mut cs = join_all(&[&ns[0], &ns[1]], &[("ann", 0), ("ben", 1)], "#r");
+    assert_eq!(ready_status(&ns[0]), 200);
     redis.kill();
     for c in cs.iter_mut() {
         c.expect(
@@ -289,6 +314,8 @@ fn a_redis_restart_is_survived_and_recovered_from() {
     // Local service goes on; a new nick cannot be granted safely.
     cs[0].send("NICK annie");
     cs[0].expect(|m| m.command == "437", "437 while the bus is down");
+    // A load balancer sees the node as not ready meanwhile.
+    assert_eq!(ready_status(&ns[0]), 503);
     redis.restart();
     for c in cs.iter_mut() {
         c.expect(
@@ -314,4 +341,5 @@ fn a_redis_restart_is_survived_and_recovered_from() {
     raw.expect(|m| m.command == "433", "ann is held again after the restart");
     cs[0].send("NICK annie");
     cs[0].expect(|m| m.command == "NICK", "nick changes work again");
+    wait_ready(&ns[0], 200);
 }
