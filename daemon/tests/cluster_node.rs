@@ -64,7 +64,12 @@ fn a_killed_node_s_users_quit_elsewhere_and_their_nicks_are_freed() {
     let conf = write_config(dir.path(), &redis, 2);
     let port = free_port();
     let chatd = env!("CARGO_BIN_EXE_chatd");
-    let node2 = Running::spawn(&mut chatd_command(chatd, &conf, port, &dir.path().join("data")));
+    let node2 = Running::spawn(&mut chatd_command(
+        chatd,
+        &conf,
+        port,
+        &dir.path().join("data"),
+    ));
     let mut victim = Client::from_stream(connect_retry(port));
     victim.register("victim");
     wait_members(&mut victim, "#k", 1);

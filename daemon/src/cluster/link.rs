@@ -10,7 +10,6 @@
 //! `chatd:all` and `chatd:node:<id>`.
 
 use super::{Bus, Event, FromBus, Health, ToBus};
-use crate::config::ClusterConfig;
 use redis::{Client, Commands, Connection};
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -45,14 +44,20 @@ pub(super) fn node_channel(node: u16) -> String {
 
 /// Connects to Redis, takes this node's id (refused while a live node has it), frees
 /// the nicks an earlier run of this node left, and starts the bus threads.
-pub fn start(config: &ClusterConfig, wake: Wake) -> Result<Bus, String> {
-    let node = config.node_id;
-    let name = config.name();
+/// `node`, `name`, `url` and `timeout_secs` are `[cluster]`'s `node_id`, its name,
+/// `redis` and `node_timeout_secs`.
+pub fn start(
+    node: u16,
+    name: String,
+    url: &str,
+    timeout_secs: u64,
+    wake: Wake,
+) -> Result<Bus, String> {
     // The URL may hold a password: never repeat it in an error.
-    let client = Client::open(config.redis.as_str())
+    let client = Client::open(url)
         .map_err(|e| format!("cluster.redis is not a usable Redis URL ({})", e.category()))?;
     let mut con = connect(&client).map_err(|e| format!("cannot reach Redis: {e}"))?;
-    let ttl = ttl_ms(config);
+    let ttl = timeout_secs.max(1) * 1000;
     let taken: Option<String> = redis::cmd("SET")
         .arg(alive_key(node))
         .arg(&name)
@@ -119,10 +124,6 @@ pub fn start(config: &ClusterConfig, wake: Wake) -> Result<Bus, String> {
         threads,
         stop,
     })
-}
-
-fn ttl_ms(config: &ClusterConfig) -> u64 {
-    config.node_timeout_secs.max(1) * 1000
 }
 
 fn connect(client: &Client) -> redis::RedisResult<Connection> {

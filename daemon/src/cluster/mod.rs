@@ -48,7 +48,11 @@ pub enum Event {
     /// A user finished registering.
     Arrive { node: u16, user: UserInfo },
     /// A user changed nick (claimed first).
-    Nick { node: u16, serial: u64, nick: String },
+    Nick {
+        node: u16,
+        serial: u64,
+        nick: String,
+    },
     /// A user left.
     Quit {
         node: u16,
@@ -63,7 +67,11 @@ pub enum Event {
     },
     /// A command a user ran (JOIN, PRIVMSG, MODE...): the other nodes run it too, as
     /// that user, and so deliver it to their own clients.
-    Line { node: u16, serial: u64, line: String },
+    Line {
+        node: u16,
+        serial: u64,
+        line: String,
+    },
 }
 
 impl Event {
@@ -121,10 +129,20 @@ pub enum Outbox {
     /// The user in this slot registered: announce it.
     Arrived(usize),
     /// A ready event.
-    Publish { to: Option<u16>, event: Event },
-    Claim { ticket: Ticket, nick: String },
-    Hold { nick: String },
-    Release { nick: String },
+    Publish {
+        to: Option<u16>,
+        event: Event,
+    },
+    Claim {
+        ticket: Ticket,
+        nick: String,
+    },
+    Hold {
+        nick: String,
+    },
+    Release {
+        nick: String,
+    },
 }
 
 /// The cluster as the state sees it: whether this node is a member, its id, whether

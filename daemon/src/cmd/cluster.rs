@@ -186,9 +186,7 @@ pub fn account_changed(cx: &mut Cx) {
         serial: conn.id.serial,
         account: conn.user.account.clone(),
     };
-    cx.state
-        .cluster
-        .push(Outbox::Publish { to: None, event });
+    cx.state.cluster.push(Outbox::Publish { to: None, event });
 }
 
 /// What the other nodes must know of the user in `slot`.
@@ -201,11 +199,16 @@ pub fn user_info(conns: &Conns, state: &State, slot: usize) -> Option<UserInfo> 
         .filter_map(|folded| {
             let chan = state.channels.get(folded)?;
             let m = chan.member(slot)?;
-            let roles: String = [(m.founder, 'q'), (m.op, 'o'), (m.halfop, 'h'), (m.voice, 'v')]
-                .iter()
-                .filter(|(on, _)| *on)
-                .map(|(_, c)| *c)
-                .collect();
+            let roles: String = [
+                (m.founder, 'q'),
+                (m.op, 'o'),
+                (m.halfop, 'h'),
+                (m.voice, 'v'),
+            ]
+            .iter()
+            .filter(|(on, _)| *on)
+            .map(|(_, c)| *c)
+            .collect();
             Some((chan.name.clone(), roles))
         })
         .collect();

@@ -297,7 +297,9 @@ pub fn try_register(cx: &mut Cx) {
     }
     account::abort_at_registration(cx);
     cx.user_mut().registered = true;
-    cx.state.cluster.push(crate::cluster::Outbox::Arrived(cx.me));
+    cx.state
+        .cluster
+        .push(crate::cluster::Outbox::Arrived(cx.me));
     let counts = &mut cx.state.counts;
     counts.unregistered -= 1;
     counts.registered += 1;

@@ -82,8 +82,7 @@ impl Server {
         for item in out {
             let request = match item {
                 Outbox::Arrived(slot) => {
-                    let Some(user) = cmd::cluster::user_info(&self.conns, &self.state, slot)
-                    else {
+                    let Some(user) = cmd::cluster::user_info(&self.conns, &self.state, slot) else {
                         continue;
                     };
                     let node = room.bus.node;
@@ -174,7 +173,10 @@ impl Server {
         });
         let burst = self.burst();
         if let Some(room) = &self.bus {
-            room.bus.send(ToBus::Publish { to: None, event: burst });
+            room.bus.send(ToBus::Publish {
+                to: None,
+                event: burst,
+            });
         }
         if was_down {
             self.notice_all(
@@ -216,7 +218,12 @@ impl Server {
     }
 
     /// A nick claim's answer: routed by its ticket's follow-up like a store answer.
-    fn claimed(&mut self, ticket: crate::store::Ticket, result: Result<bool, String>, now: Instant) {
+    fn claimed(
+        &mut self,
+        ticket: crate::store::Ticket,
+        result: Result<bool, String>,
+        now: Instant,
+    ) {
         let Some(FollowUp::Client {
             id,
             holds_lines,
@@ -259,9 +266,8 @@ impl Server {
         let Some(room) = &mut self.bus else {
             return;
         };
-        let slot_of = |room: &BusRoom, node: u16, serial: u64| {
-            room.remote.get(&(node, serial)).copied()
-        };
+        let slot_of =
+            |room: &BusRoom, node: u16, serial: u64| room.remote.get(&(node, serial)).copied();
         match event {
             Event::Hello { node, name } => {
                 room.names.insert(node, name);

@@ -179,8 +179,11 @@ impl Server {
             state.registered.insert(chatd_proto::fold(&c.name), c);
         }
         let bus = if sockets && config.cluster.enabled() && !config.cluster.redis.is_empty() {
-            let bus = crate::cluster::start(&config.cluster, Arc::new(move || bus_wake()))
-                .map_err(StartError::Cluster)?;
+            let c = &config.cluster;
+            let wake = Arc::new(move || bus_wake());
+            let bus =
+                crate::cluster::start(c.node_id, c.name(), &c.redis, c.node_timeout_secs, wake)
+                    .map_err(StartError::Cluster)?;
             state.cluster.node = bus.node;
             // Claims go through the command connection, which just worked.
             state.cluster.up = true;

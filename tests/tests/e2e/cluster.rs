@@ -22,7 +22,8 @@ fn node(redis: &RedisServer, id: u16) -> TestServer {
 fn ready_status(node: &TestServer) -> u16 {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(node.web_addr.expect("a web listener")).unwrap();
-    s.write_all(b"GET /ready HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    s.write_all(b"GET /ready HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
     let mut answer = String::new();
     s.read_to_string(&mut answer).unwrap();
     answer
@@ -36,7 +37,10 @@ fn ready_status(node: &TestServer) -> u16 {
 fn wait_ready(node: &TestServer, status: u16) {
     let deadline = std::time::Instant::now() + chatd_tests::TIMEOUT;
     while ready_status(node) != status {
-        assert!(std::time::Instant::now() < deadline, "/ready never {status}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "/ready never {status}"
+        );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
@@ -70,7 +74,10 @@ fn wait_ison(c: &mut Client, nicks: &[String]) {
         if m.param(1).split(' ').count() == nicks.len() {
             return;
         }
-        assert!(std::time::Instant::now() < deadline, "never saw {nicks:?}: {m:?}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never saw {nicks:?}: {m:?}"
+        );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
@@ -123,7 +130,11 @@ fn join_all(nodes: &[&TestServer], nick_channel: &[(&str, usize)], channel: &str
 fn channel_messages_and_private_messages_cross_nodes_once() {
     let redis = RedisServer::start();
     let ns = cluster(&redis, &[1, 2, 3]);
-    let mut cs = join_all(&[&ns[0], &ns[1], &ns[2]], &[("alice", 0), ("bob", 1), ("carol", 2)], "#c");
+    let mut cs = join_all(
+        &[&ns[0], &ns[1], &ns[2]],
+        &[("alice", 0), ("bob", 1), ("carol", 2)],
+        "#c",
+    );
     for i in 0..5 {
         cs[0].send(&format!("PRIVMSG #c :hello {i}"));
     }
@@ -144,7 +155,10 @@ fn channel_messages_and_private_messages_cross_nodes_once() {
     );
     // A private message to a user of another node.
     cs[2].send("PRIVMSG alice :psst");
-    let m = cs[0].expect(|m| m.command == "PRIVMSG" && m.param(0) == "alice", "carol's DM");
+    let m = cs[0].expect(
+        |m| m.command == "PRIVMSG" && m.param(0) == "alice",
+        "carol's DM",
+    );
     assert_eq!(m.source_nick(), Some("carol"));
     assert_eq!(m.param(1), "psst");
     // Exactly once: after a marker that went the same way, no second copy came.
@@ -155,7 +169,8 @@ fn channel_messages_and_private_messages_cross_nodes_once() {
             "the marker",
         );
         assert!(
-            !got.iter().any(|m| m.command == "PRIVMSG" && m.param(1).starts_with("hello")),
+            !got.iter()
+                .any(|m| m.command == "PRIVMSG" && m.param(1).starts_with("hello")),
             "a message came twice: {got:?}"
         );
     }
@@ -166,7 +181,11 @@ fn channel_messages_and_private_messages_cross_nodes_once() {
 fn names_who_whois_ison_see_the_whole_cluster() {
     let redis = RedisServer::start();
     let ns = cluster(&redis, &[1, 2, 3]);
-    let mut cs = join_all(&[&ns[0], &ns[1], &ns[2]], &[("alice", 0), ("bob", 1), ("carol", 2)], "#w");
+    let mut cs = join_all(
+        &[&ns[0], &ns[1], &ns[2]],
+        &[("alice", 0), ("bob", 1), ("carol", 2)],
+        "#w",
+    );
     let c = &mut cs[2];
     c.send("NAMES #w");
     let names = c.expect(|m| m.command == "353", "NAMES");
@@ -221,7 +240,10 @@ fn a_nick_race_between_two_nodes_has_one_winner() {
             m.command == "001"
         };
         let (wa, wb) = (outcome(&mut a), outcome(&mut b));
-        assert!(wa ^ wb, "round {round}: exactly one winner (a {wa}, b {wb})");
+        assert!(
+            wa ^ wb,
+            "round {round}: exactly one winner (a {wa}, b {wb})"
+        );
     }
     // Registered users racing for a nick change.
     let mut a = n1.connect("racer1");
@@ -271,7 +293,10 @@ fn channel_modes_bans_and_kicks_take_effect_on_every_node() {
     op.send("MODE #m +m");
     guest.expect(|m| m.command == "MODE" && m.param(1) == "+m", "+m");
     guest.send("PRIVMSG #m :voiced");
-    op.expect(|m| m.command == "PRIVMSG" && m.param(1) == "voiced", "voiced message");
+    op.expect(
+        |m| m.command == "PRIVMSG" && m.param(1) == "voiced",
+        "voiced message",
+    );
     op.send("KICK #m guest :out");
     let kick = guest.expect(|m| m.command == "KICK", "the kick");
     assert_eq!(kick.param(1), "guest");
@@ -287,7 +312,10 @@ fn channel_modes_bans_and_kicks_take_effect_on_every_node() {
         if got.iter().any(|m| m.command == "367") {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "the ban never arrived");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the ban never arrived"
+        );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     guest.send("JOIN #m");
@@ -333,12 +361,18 @@ fn a_redis_restart_is_survived_and_recovered_from() {
         if got.iter().any(|m| m.command == "PRIVMSG") {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "chat never crossed again");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "chat never crossed again"
+        );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     let mut raw = ns[1].connect_raw();
     raw.send("NICK ann");
-    raw.expect(|m| m.command == "433", "ann is held again after the restart");
+    raw.expect(
+        |m| m.command == "433",
+        "ann is held again after the restart",
+    );
     cs[0].send("NICK annie");
     cs[0].expect(|m| m.command == "NICK", "nick changes work again");
     wait_ready(&ns[0], 200);
