@@ -377,3 +377,44 @@ fn a_redis_restart_is_survived_and_recovered_from() {
     cs[0].expect(|m| m.command == "NICK", "nick changes work again");
     wait_ready(&ns[0], 200);
 }
+
+/// Asks WHOIS `nick` until its answer has `numeric`; returns that line.
+fn whois_until(c: &mut Client, nick: &str, numeric: &str) -> chatd_proto::Message {
+    let deadline = std::time::Instant::now() + chatd_tests::TIMEOUT;
+    loop {
+        c.send(&format!("WHOIS {nick}"));
+        let got = c.recv_until(|m| m.command == "318", "end of WHOIS");
+        if let Some(m) = got.into_iter().find(|m| m.command == numeric) {
+            return m;
+        }
+        assert!(std::time::Instant::now() < deadline, "WHOIS {nick} never had {numeric}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+#[test]
+#[cfg_attr(not(has_redis), ignore = "redis-server not installed")]
+fn monitor_accounts_away_and_a_graceful_stop_cross_nodes() {
+    let redis = RedisServer::start();
+    let mut ns = cluster(&redis, &[1, 2]);
+    let mut watcher = ns[0].connect("watcher");
+    watcher.send("MONITOR + zed");
+    watcher.expect(|m| m.command == "731", "zed offline");
+    let mut zed = ns[1].connect("zed");
+    let online = watcher.expect(|m| m.command == "730", "zed online on the other node");
+    assert!(online.param(1).starts_with("zed!"), "{online:?}");
+    zed.register_account("zed", "hunter2hunter2");
+    let account = whois_until(&mut watcher, "zed", "330");
+    assert_eq!(account.param(2), "zed", "{account:?}");
+    zed.send("AWAY :lunch");
+    let away = whois_until(&mut watcher, "zed", "301");
+    assert_eq!(away.param(2), "lunch");
+    watcher.send("LUSERS");
+    let lusers = watcher.expect(|m| m.command == "251", "LUSERS");
+    assert!(lusers.param(1).contains("There are 2 users"), "{lusers:?}");
+    // A node stopping gracefully: its users leave the others at once.
+    ns.pop().expect("node 2").stop();
+    watcher.expect(|m| m.command == "731", "zed offline again");
+    let mut heir = ns[0].connect_raw();
+    heir.register("zed");
+}
