@@ -19,6 +19,8 @@ use std::time::{Duration, Instant};
 
 /// How long to wait for Redis to answer or accept a connection.
 const IO_TIMEOUT: Duration = Duration::from_secs(2);
+/// Most requests taken off the loop's channel at once (publications in one pipeline).
+const MAX_BATCH: usize = 1024;
 /// The longest pause between two reconnection attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
@@ -172,7 +174,18 @@ impl Commander {
         loop {
             let wait = next_beat.saturating_duration_since(Instant::now());
             match requests.recv_timeout(wait) {
-                Ok(request) => self.handle(request),
+                Ok(request) => {
+                    // Everything already waiting goes too: consecutive publications
+                    // in one pipeline (one round trip), the rest in order.
+                    let mut batch = vec![request];
+                    while batch.len() < MAX_BATCH {
+                        match requests.try_recv() {
+                            Ok(r) => batch.push(r),
+                            Err(_) => break,
+                        }
+                    }
+                    self.handle_batch(batch);
+                }
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => break,
             }
@@ -247,25 +260,47 @@ impl Commander {
         }
     }
 
+    /// Runs requests in order; consecutive publications go in one pipeline.
+    fn handle_batch(&mut self, batch: Vec<ToBus>) {
+        let mut pipe = redis::pipe();
+        let mut queued = 0u64;
+        for request in batch {
+            match request {
+                ToBus::Publish { to, event } => {
+                    let channel = to.map_or_else(|| ALL.to_string(), node_channel);
+                    match serde_json::to_string(&event) {
+                        Ok(payload) => {
+                            pipe.cmd("PUBLISH").arg(channel).arg(payload).ignore();
+                            queued += 1;
+                        }
+                        Err(e) => log::error!("cluster: cannot encode an event: {e}"),
+                    }
+                }
+                other => {
+                    self.publish(&mut pipe, &mut queued);
+                    self.handle(other);
+                }
+            }
+        }
+        self.publish(&mut pipe, &mut queued);
+    }
+
+    /// Sends the publications queued in `pipe` (one round trip), and empties it.
+    fn publish(&mut self, pipe: &mut redis::Pipeline, queued: &mut u64) {
+        if *queued == 0 {
+            return;
+        }
+        if self.with(|con| pipe.query::<()>(con)).is_err() {
+            self.dropped += *queued;
+        }
+        pipe.clear();
+        *queued = 0;
+    }
+
     fn handle(&mut self, request: ToBus) {
         let node = self.node;
         match request {
-            ToBus::Publish { to, event } => {
-                let channel = to.map_or_else(|| ALL.to_string(), node_channel);
-                let payload = match serde_json::to_string(&event) {
-                    Ok(p) => p,
-                    Err(e) => {
-                        log::error!("cluster: cannot encode an event: {e}");
-                        return;
-                    }
-                };
-                if self
-                    .with(|con| con.publish::<_, _, i64>(&channel, &payload))
-                    .is_err()
-                {
-                    self.dropped += 1;
-                }
-            }
+            ToBus::Publish { .. } => self.handle_batch(vec![request]),
             ToBus::Claim { ticket, nick } => {
                 let result = self.with(|con| claim(con, node, &nick));
                 let _ = self.events.send(FromBus::Claimed { ticket, result });
