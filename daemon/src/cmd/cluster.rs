@@ -47,19 +47,6 @@ pub fn replicate(cx: &mut Cx, msg: &Message) {
             [one] if !one.starts_with(['#', '&', '@', '+', '%', '~']) => Some(*one),
             _ => None,
         };
-        let channels_only_here = targets.iter().all(|t| {
-            let name = t.trim_start_matches(['@', '+', '%', '~']);
-            name.starts_with(['#', '&'])
-                && cx.state.channels.get(&fold(name)).is_some_and(|chan| {
-                    chan.members
-                        .keys()
-                        .all(|&s| cx.conns.get(s).is_some_and(|c| !c.is_remote()))
-                })
-        });
-        if channels_only_here {
-            // Every member is here: no other node has anyone to deliver to.
-            return;
-        }
         if let Some(nick) = nick_target {
             match cx
                 .state
