@@ -293,14 +293,17 @@ impl Worker {
         let max_pending = (self.shared.max_pending / threads).max(1);
         let (addr, also) = (self.shared.addr, self.shared.also);
         let clients = &self.clients;
-        let failed = self
-            .pool
-            .connect_more(now, per_worker, max_pending, self.registered, |i| {
-                match also.filter(|_| clients[i].id % 2 == 1) {
+        let failed =
+            self.pool.connect_more(
+                now,
+                per_worker,
+                max_pending,
+                self.registered,
+                |i| match also.filter(|_| clients[i].id % 2 == 1) {
                     Some(second) => TcpStream::connect(second),
                     None => TcpStream::connect(addr),
-                }
-            });
+                },
+            );
         for (i, e) in failed {
             let hint = match e.raw_os_error() {
                 Some(libc::EMFILE) | Some(libc::ENFILE) => " (out of file descriptors)",

@@ -387,7 +387,10 @@ fn whois_until(c: &mut Client, nick: &str, numeric: &str) -> chatd_proto::Messag
         if let Some(m) = got.into_iter().find(|m| m.command == numeric) {
             return m;
         }
-        assert!(std::time::Instant::now() < deadline, "WHOIS {nick} never had {numeric}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "WHOIS {nick} never had {numeric}"
+        );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
