@@ -31,6 +31,23 @@ pub struct UserInfo {
     pub channels: Vec<(String, String)>,
 }
 
+/// A channel as a node bursts it: what a node that has none of its members can
+/// not have seen (topic, modes, lists).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ChanInfo {
+    pub name: String,
+    /// (text, setter, time).
+    pub topic: Option<(String, String, i64)>,
+    /// The flag modes set, as letters (`Cimnpst`).
+    pub flags: String,
+    pub key: Option<String>,
+    pub limit: Option<usize>,
+    /// `+b`, `+e`, `+I`: (mask, setter, time).
+    pub bans: Vec<(String, String, i64)>,
+    pub exceptions: Vec<(String, String, i64)>,
+    pub invex: Vec<(String, String, i64)>,
+}
+
 /// What one node publishes for the others (JSON on the Redis channels
 /// `chatd:all` and `chatd:node:<id>`).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -44,6 +61,9 @@ pub enum Event {
         node: u16,
         name: String,
         users: Vec<UserInfo>,
+        /// The channels its users are in.
+        #[serde(default)]
+        channels: Vec<ChanInfo>,
     },
     /// A user finished registering.
     Arrive { node: u16, user: UserInfo },

@@ -4,12 +4,12 @@
 //! `Conn` with `Sock::Remote`, so every command sees it like a local one.
 
 use super::{account, err, CmdError, Cx};
-use crate::cluster::{Event, Outbox, UserInfo};
+use crate::cluster::{ChanInfo, Event, Outbox, UserInfo};
 use crate::conn::Conns;
 use crate::followup::{FollowUp, Then};
 use crate::ids::ConnId;
 use crate::outgoing::Outgoing;
-use crate::state::channel::{Channel, Member};
+use crate::state::channel::{Ban, Channel, Member, Topic};
 use crate::state::State;
 use crate::store::Request;
 use chatd_proto::numeric::*;
@@ -281,4 +281,82 @@ pub fn lost_nick(cx: &mut Cx) {
         }
         None => cx.close(&format!("{old} is in use on another server")),
     }
+}
+
+/// A channel's topic, modes and lists, for a burst.
+pub fn chan_info(chan: &Channel) -> ChanInfo {
+    let m = &chan.modes;
+    let list = |l: &[Ban]| {
+        l.iter()
+            .map(|b| (b.mask.clone(), b.setter.clone(), b.time))
+            .collect()
+    };
+    ChanInfo {
+        name: chan.name.clone(),
+        topic: chan
+            .topic
+            .as_ref()
+            .map(|t| (t.text.clone(), t.setter.clone(), t.time)),
+        flags: [
+            (m.no_ctcp, 'C'),
+            (m.invite_only, 'i'),
+            (m.moderated, 'm'),
+            (m.no_external, 'n'),
+            (m.private, 'p'),
+            (m.secret, 's'),
+            (m.topic_lock, 't'),
+        ]
+        .iter()
+        .filter(|(on, _)| *on)
+        .map(|(_, c)| *c)
+        .collect(),
+        key: m.key.clone(),
+        limit: m.limit,
+        bans: list(&chan.bans),
+        exceptions: list(&chan.exceptions),
+        invex: list(&chan.invex),
+    }
+}
+
+/// Takes a burst's topic, modes and lists for a channel none of this node's own
+/// users is in (they would have seen every change themselves).
+pub fn apply_chan_info(conns: &Conns, state: &mut State, info: &ChanInfo) {
+    let Some(chan) = state.channels.get_mut(&fold(&info.name)) else {
+        return;
+    };
+    if chan
+        .members
+        .keys()
+        .any(|&s| conns.get(s).is_some_and(|c| !c.is_remote()))
+    {
+        return;
+    }
+    let list = |l: &[(String, String, i64)]| {
+        l.iter()
+            .map(|(mask, setter, time)| Ban {
+                mask: mask.clone(),
+                setter: setter.clone(),
+                time: *time,
+            })
+            .collect()
+    };
+    chan.topic = info.topic.as_ref().map(|(text, setter, time)| Topic {
+        text: text.clone(),
+        setter: setter.clone(),
+        time: *time,
+    });
+    let m = &mut chan.modes;
+    let has = |c| info.flags.contains(c);
+    m.no_ctcp = has('C');
+    m.invite_only = has('i');
+    m.moderated = has('m');
+    m.no_external = has('n');
+    m.private = has('p');
+    m.secret = has('s');
+    m.topic_lock = has('t');
+    m.key = info.key.clone();
+    m.limit = info.limit;
+    chan.bans = list(&info.bans);
+    chan.exceptions = list(&info.exceptions);
+    chan.invex = list(&info.invex);
 }

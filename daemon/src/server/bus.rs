@@ -209,12 +209,28 @@ impl Server {
             .as_ref()
             .map(|r| (r.bus.node, r.bus.name.clone()))
             .unwrap_or_default();
-        let users = self
+        let users: Vec<UserInfo> = self
             .local_users()
             .into_iter()
             .filter_map(|slot| cmd::cluster::user_info(&self.conns, &self.state, slot))
             .collect();
-        Event::Burst { node, name, users }
+        let mut names: Vec<String> = users
+            .iter()
+            .flat_map(|u| u.channels.iter().map(|(c, _)| fold(c)))
+            .collect();
+        names.sort();
+        names.dedup();
+        let channels = names
+            .iter()
+            .filter_map(|n| self.state.channels.get(n))
+            .map(cmd::cluster::chan_info)
+            .collect();
+        Event::Burst {
+            node,
+            name,
+            users,
+            channels,
+        }
     }
 
     /// A nick claim's answer: routed by its ticket's follow-up like a store answer.
@@ -279,13 +295,21 @@ impl Server {
                     });
                 }
             }
-            Event::Burst { node, name, users } => {
+            Event::Burst {
+                node,
+                name,
+                users,
+                channels,
+            } => {
                 room.names.insert(node, name.clone());
                 let serials: Vec<u64> = users.iter().map(|u| u.serial).collect();
                 let reason = format!("{name} restarted");
                 self.drop_node(node, Some(&serials), &reason);
                 for user in users {
                     self.add_remote(node, user, now);
+                }
+                for info in &channels {
+                    cmd::cluster::apply_chan_info(&self.conns, &mut self.state, info);
                 }
             }
             Event::Arrive { node, user } => self.add_remote(node, user, now),

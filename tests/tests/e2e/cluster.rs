@@ -207,15 +207,28 @@ fn names_who_whois_ison_see_the_whole_cluster() {
     c.send("ISON alice bob nobody");
     let ison = c.expect(|m| m.command == "303", "ISON");
     assert_eq!(ison.param(1), "alice bob");
-    // A node started later learns the others' users from their bursts.
+    // A node started later learns the others' users from their bursts, and the
+    // topics, modes and lists of their channels.
+    cs[0].send("TOPIC #w :set before node 4");
+    cs[0].send("MODE #w +b spoiler!*@*");
+    cs[0].send("MODE #w +m");
+    cs[0].expect(|m| m.command == "MODE" && m.param(1) == "+m", "+m");
     let n4 = node(&redis, 4);
     let mut dave = n4.connect("dave");
     wait_ison(&mut dave, &["alice".into(), "bob".into(), "carol".into()]);
     dave.send("JOIN #w");
+    let topic = dave.expect(|m| m.command == "332", "the topic");
+    assert_eq!(topic.param(2), "set before node 4");
     let names = dave.expect(|m| m.command == "353", "NAMES");
     for nick in ["alice", "bob", "carol", "dave"] {
         assert!(names.param(3).contains(nick), "{nick} in {names:?}");
     }
+    dave.send("MODE #w");
+    let modes = dave.expect(|m| m.command == "324", "the modes");
+    assert!(modes.param(2).contains('m'), "{modes:?}");
+    dave.send("MODE #w +b");
+    let ban = dave.expect(|m| m.command == "367", "the ban list");
+    assert_eq!(ban.param(2), "spoiler!*@*");
     // And a nick of another node is in use there.
     let mut raw = n4.connect_raw();
     raw.send("NICK alice");
