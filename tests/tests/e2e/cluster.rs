@@ -434,3 +434,18 @@ fn monitor_accounts_away_and_a_graceful_stop_cross_nodes() {
     let mut heir = ns[0].connect_raw();
     heir.register("zed");
 }
+
+#[test]
+fn a_single_node_is_ready_when_its_database_is() {
+    let server = TestServer::start_with(|c| c.web.listen = vec!["127.0.0.1:0".parse().unwrap()]);
+    assert_eq!(ready_status(&server), 200);
+    // Not the web client's 404: the path is the health check's.
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(server.web_addr.unwrap()).unwrap();
+    s.write_all(b"HEAD /ready HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer:?}");
+    assert!(answer.contains("Content-Length: 6\r\n"), "{answer:?}");
+}
