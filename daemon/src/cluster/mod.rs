@@ -85,6 +85,13 @@ pub enum Event {
         serial: u64,
         account: Option<String>,
     },
+    /// An operator of `node` killed a user of the receiving node (`serial`): it
+    /// closes that connection with `reason`.
+    Kill {
+        node: u16,
+        serial: u64,
+        reason: String,
+    },
     /// A command a user ran (JOIN, PRIVMSG, MODE...): the other nodes run it too, as
     /// that user, and so deliver it to their own clients.
     Line {
@@ -104,6 +111,7 @@ impl Event {
             | Event::Nick { node, .. }
             | Event::Quit { node, .. }
             | Event::Account { node, .. }
+            | Event::Kill { node, .. }
             | Event::Line { node, .. } => *node,
         }
     }

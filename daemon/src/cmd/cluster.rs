@@ -360,3 +360,20 @@ pub fn apply_chan_info(conns: &Conns, state: &mut State, info: &ChanInfo) {
     chan.exceptions = list(&info.exceptions);
     chan.invex = list(&info.invex);
 }
+
+/// KILL of `slot`: when it is a user of another node, that node is told to close it.
+pub fn kill_remote(cx: &mut Cx, slot: usize, reason: &str) {
+    let Some(conn) = cx.conns.get(slot).filter(|c| c.is_remote()) else {
+        return;
+    };
+    let (to, serial) = (conn.node, conn.remote_serial);
+    let node = cx.state.cluster.node;
+    cx.state.cluster.push(Outbox::Publish {
+        to: Some(to),
+        event: Event::Kill {
+            node,
+            serial,
+            reason: reason.to_string(),
+        },
+    });
+}

@@ -93,6 +93,8 @@ pub struct Conn {
     /// The cluster node this user is connected to: 0 for this node's own clients,
     /// else a remote user (`Sock::Remote`, see `server/bus.rs`).
     pub node: u16,
+    /// A remote user's connection serial on its own node (its id there, with `node`).
+    pub remote_serial: u64,
 }
 
 impl Conn {
@@ -123,6 +125,7 @@ impl Conn {
             awaiting_proxy: false,
             awaiting_forwarded: false,
             node: 0,
+            remote_serial: 0,
         }
     }
 

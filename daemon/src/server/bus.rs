@@ -117,8 +117,9 @@ impl Server {
     /// A remote user's teardown: forgets its id.
     pub(super) fn forget_remote(&mut self, conn: &Conn) {
         if let Some(room) = &mut self.bus {
-            if room.remote.get(&(conn.node, conn.id.serial)) == Some(&conn.id.slot) {
-                room.remote.remove(&(conn.node, conn.id.serial));
+            let key = (conn.node, conn.remote_serial);
+            if room.remote.get(&key) == Some(&conn.id.slot) {
+                room.remote.remove(&key);
             }
         }
     }
@@ -282,8 +283,6 @@ impl Server {
         let Some(room) = &mut self.bus else {
             return;
         };
-        let slot_of =
-            |room: &BusRoom, node: u16, serial: u64| room.remote.get(&(node, serial)).copied();
         match event {
             Event::Hello { node, name } => {
                 room.names.insert(node, name);
@@ -314,7 +313,7 @@ impl Server {
             }
             Event::Arrive { node, user } => self.add_remote(node, user, now),
             Event::Nick { node, serial, nick } => {
-                if let Some(slot) = slot_of(room, node, serial) {
+                if let Some(slot) = remote_slot(room, &self.conns, node, serial) {
                     account::change_nick(&mut self.cx(slot, now), &nick);
                 }
             }
@@ -332,13 +331,25 @@ impl Server {
                 serial,
                 account,
             } => {
-                if let Some(conn) = slot_of(room, node, serial).and_then(|s| self.conns.get_mut(s))
+                if let Some(conn) =
+                    remote_slot(room, &self.conns, node, serial).and_then(|s| self.conns.get_mut(s))
                 {
                     conn.user.account = account;
                 }
             }
+            Event::Kill { serial, reason, .. } => {
+                let victim = self
+                    .conns
+                    .slab
+                    .iter()
+                    .find(|(_, c)| !c.is_remote() && c.id.serial == serial)
+                    .map(|(s, _)| s);
+                if let Some(slot) = victim {
+                    self.conns.close(slot, &reason);
+                }
+            }
             Event::Line { node, serial, line } => {
-                let Some(slot) = slot_of(room, node, serial) else {
+                let Some(slot) = remote_slot(room, &self.conns, node, serial) else {
                     log::debug!("cluster: a command from an unknown user of node {node}");
                     return;
                 };
@@ -388,6 +399,7 @@ impl Server {
         let peer = std::net::SocketAddr::from(([0, 0, 0, 0], 0));
         let mut conn = Conn::new(id, Sock::Remote, peer, user, now);
         conn.node = node;
+        conn.remote_serial = info.serial;
         let slot = self.conns.slab.insert(conn);
         room.remote.insert((node, info.serial), slot);
         self.state.nicks.insert(folded, slot);
@@ -398,4 +410,19 @@ impl Server {
         cmd::cluster::add_channels(&mut cx, &info.channels);
         cmd::monitor::came_online(&mut cx, slot);
     }
+}
+
+/// The slot of `node`'s user `serial` here, checked against the connection in it (a
+/// slot is reused once freed).
+fn remote_slot(
+    room: &BusRoom,
+    conns: &crate::conn::Conns,
+    node: u16,
+    serial: u64,
+) -> Option<usize> {
+    room.remote.get(&(node, serial)).copied().filter(|&s| {
+        conns
+            .get(s)
+            .is_some_and(|c| c.node == node && c.remote_serial == serial)
+    })
 }

@@ -449,3 +449,31 @@ fn a_single_node_is_ready_when_its_database_is() {
     assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer:?}");
     assert!(answer.contains("Content-Length: 6\r\n"), "{answer:?}");
 }
+
+#[test]
+#[cfg_attr(not(has_redis), ignore = "redis-server not installed")]
+fn an_operator_kills_a_user_of_another_node() {
+    let redis = RedisServer::start();
+    let url = redis.url();
+    let n1 = TestServer::start_with(move |c| {
+        c.cluster.node_id = 1;
+        c.cluster.redis = url;
+        c.oper = vec![chatd::config::OperConfig {
+            name: "admin".into(),
+            password: chatd::store::password::hash("opersecret", 1000).to_string(),
+            ..Default::default()
+        }];
+    });
+    let n2 = node(&redis, 2);
+    let mut op = n1.connect("op");
+    let mut victim = n2.connect("victim");
+    wait_ison(&mut op, &["victim".into()]);
+    op.send("OPER admin opersecret");
+    op.expect(|m| m.command == "381", "381");
+    op.send("KILL victim :spam");
+    let error = victim.expect(|m| m.command == "ERROR", "closed by its own node");
+    assert!(error.param(0).contains("Killed (op (spam))"), "{error:?}");
+    // Its nick is free again on every node.
+    let mut heir = n2.connect_raw();
+    heir.register("victim");
+}
