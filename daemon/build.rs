@@ -6,6 +6,8 @@
 //! (`tests/cluster_store.rs`). Under CI (`CI` set, as `.ci/run` does, and CI runs
 //! as root) both are always set, so a CI that cannot mount or has no PostgreSQL
 //! fails those tests instead of skipping them.
+//! Likewise `cfg(has_redis)` when `redis-server` runs, for the cluster test
+//! (`tests/cluster_node.rs`).
 
 use std::process::Command;
 
@@ -30,5 +32,15 @@ fn main() {
     });
     if ci || postgres {
         println!("cargo:rustc-cfg=has_postgres");
+    }
+    // The cluster tests need a redis-server to start; without one they are ignored
+    // (under CI they run, and fail if it is missing).
+    println!("cargo:rustc-check-cfg=cfg(has_redis)");
+    let redis = Command::new("redis-server")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if ci || redis {
+        println!("cargo:rustc-cfg=has_redis");
     }
 }

@@ -118,6 +118,11 @@ struct Common {
     /// Server address; must be on loopback.
     #[arg(long, default_value = "127.0.0.1:6667", conflicts_with = "spawn")]
     addr: String,
+    /// A second node of the same chatd cluster: clients with an odd number connect
+    /// to it, the others to --addr, so most deliveries cross nodes. Must be on
+    /// loopback too.
+    #[arg(long, value_name = "ADDR", conflicts_with = "spawn")]
+    also: Option<String>,
     /// Start this chatd binary on a free loopback port with a temporary data directory,
     /// run the scenario against it, and stop it.
     #[arg(long, value_name = "PATH")]
@@ -290,6 +295,10 @@ fn run(plan: Plan, common: &Common) -> Result<report::Report, Failure> {
         connect_rate: common.connect_rate,
         max_pending: common.max_pending,
         threads: common.threads,
+        also: match &common.also {
+            Some(a) => Some(loopback(a).map_err(Failure::Usage)?),
+            None => None,
+        },
     };
     run::execute(plan, addr, &settings, &mut server).map_err(Failure::Run)
 }

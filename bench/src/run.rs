@@ -23,6 +23,8 @@ pub struct Settings {
     pub connect_rate: f64,
     pub max_pending: usize,
     pub threads: usize,
+    /// A second cluster node: odd-numbered clients connect there (`--also`).
+    pub also: Option<SocketAddr>,
 }
 
 /// The server under test: the process to sample, and the child to watch if spawned.
@@ -88,6 +90,7 @@ impl Run {
         let shared = Arc::new(Shared::new(
             plan,
             addr,
+            settings.also,
             settings.connect_rate,
             settings.max_pending,
             wakers,

@@ -39,6 +39,8 @@ impl Phase {
 pub struct Shared {
     phase: AtomicU8,
     pub addr: SocketAddr,
+    /// A second node of a cluster (`--also`): clients with an odd id connect to it.
+    pub also: Option<SocketAddr>,
     pub plan: Plan,
     pub threads: usize,
     /// Connections started per second, over all workers.
@@ -65,6 +67,7 @@ impl Shared {
     pub fn new(
         plan: Plan,
         addr: SocketAddr,
+        also: Option<SocketAddr>,
         connect_rate: f64,
         max_pending: usize,
         wakers: Vec<Arc<Waker>>,
@@ -73,6 +76,7 @@ impl Shared {
         Shared {
             phase: AtomicU8::new(Phase::Connect as u8),
             addr,
+            also,
             threads: wakers.len(),
             plan,
             connect_rate,

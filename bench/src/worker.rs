@@ -291,12 +291,19 @@ impl Worker {
         let threads = self.shared.threads;
         let per_worker = self.shared.connect_rate / threads as f64;
         let max_pending = (self.shared.max_pending / threads).max(1);
-        let addr = self.shared.addr;
-        let failed = self
-            .pool
-            .connect_more(now, per_worker, max_pending, self.registered, |_| {
-                TcpStream::connect(addr)
-            });
+        let (addr, also) = (self.shared.addr, self.shared.also);
+        let clients = &self.clients;
+        let failed =
+            self.pool.connect_more(
+                now,
+                per_worker,
+                max_pending,
+                self.registered,
+                |i| match also.filter(|_| clients[i].id % 2 == 1) {
+                    Some(second) => TcpStream::connect(second),
+                    None => TcpStream::connect(addr),
+                },
+            );
         for (i, e) in failed {
             let hint = match e.raw_os_error() {
                 Some(libc::EMFILE) | Some(libc::ENFILE) => " (out of file descriptors)",

@@ -5,6 +5,7 @@
 pub mod account;
 pub mod channel;
 pub mod chanserv;
+pub mod cluster;
 pub mod help;
 pub mod history;
 pub mod message;

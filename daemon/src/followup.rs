@@ -79,6 +79,9 @@ pub enum Then {
     QueuePage { account: String, before: usize },
     /// The account's remembered channels (`Memberships`).
     Memberships,
+    /// A nick claimed across the cluster (`FromBus::Claimed`, routed by
+    /// `server/bus.rs`, not by the store).
+    NickClaim { nick: String },
 }
 
 impl Then {
@@ -94,7 +97,8 @@ impl Then {
             | Then::Register { .. }
             | Then::Oper { .. }
             | Then::Targets
-            | Then::Redact { .. } => true,
+            | Then::Redact { .. }
+            | Then::NickClaim { .. } => true,
         }
     }
 }

@@ -9,6 +9,7 @@
 
 pub mod admin;
 pub mod admission;
+pub mod cluster;
 pub mod cmd;
 pub mod config;
 pub mod conn;

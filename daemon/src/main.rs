@@ -177,6 +177,7 @@ fn main() -> ExitCode {
                 StartError::DataDir(..) | StartError::Store(_) | StartError::Admin(_) => 4,
                 StartError::Tls(_) => 5,
                 StartError::Poll(_) => 1,
+                StartError::Cluster(_) => 6,
             });
         }
     };

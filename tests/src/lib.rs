@@ -7,6 +7,7 @@
 //! - [`Client`] (`client.rs`) is a blocking line client over TCP or TLS that syncs with
 //!   PING/PONG round trips rather than sleeps and panics with its transcript.
 //! - [`process`]: the `chatd` binary and other children, `kill -9`, bounded runs.
+//! - [`redis`]: a throwaway `redis-server` for the cluster tests.
 //! - [`tls`]: a certificate made at test time and a client that trusts it.
 //! - [`browser`]: headless Chromium over WebDriver, for the web client's tests.
 //! - [`ws`]: a WebSocket client (tungstenite) as a [`Transport`], so a [`Client`]
@@ -20,6 +21,7 @@ pub mod browser;
 mod client;
 pub mod postgres;
 pub mod process;
+pub mod redis;
 pub mod scram;
 mod server;
 pub mod tls;

@@ -65,6 +65,7 @@ pub fn force_logout(cx: &mut Cx, text: &str) {
     };
     end_session(cx, cx.me, &account);
     cx.user_mut().account = None;
+    crate::cmd::cluster::account_changed(cx);
     show_host(cx, None);
     // An operator by this account's login is one no more.
     let by_login = cx
@@ -323,6 +324,7 @@ fn complete_login(cx: &mut Cx, account: &str, door: Door) {
         .unwrap_or_else(|| account.to_string());
     cx.user_mut().account = Some(name.clone());
     cx.state.sessions.entry(folded).or_default().push(me);
+    crate::cmd::cluster::account_changed(cx);
     show_host(cx, Some(&name));
     let source = cx.user().source();
     cx.reply(

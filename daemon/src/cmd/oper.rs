@@ -170,8 +170,10 @@ pub fn kill(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
         r => r.to_string(),
     };
     log::info!(target: "chatd::moderation", "moderation: {killer} killed {target}: {reason}");
-    cx.conns
-        .close(slot, &format!("Killed ({killer} ({reason}))"));
+    let reason = format!("Killed ({killer} ({reason}))");
+    // A user of another node: that node closes its connection too.
+    super::cluster::kill_remote(cx, slot, &reason);
+    cx.conns.close(slot, &reason);
     Ok(())
 }
 

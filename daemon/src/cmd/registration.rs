@@ -147,6 +147,23 @@ pub fn nick(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
             [new, "Nickname is reserved for services"],
         ));
     }
+    let old = cx.user().nick.clone();
+    let local = cx.conns.get(cx.me).is_some_and(|c| !c.is_remote());
+    if local && cx.state.cluster.enabled() && fold(&old) != folded {
+        // Checked here first, then claimed across the cluster; the answer finishes it.
+        if cx.state.nicks.get(&folded).is_some_and(|&h| h != cx.me) {
+            return Err(err(ERR_NICKNAMEINUSE, [new, "Nickname is already in use"]));
+        }
+        account::may_take_nick(cx, new)?;
+        return super::cluster::claim_nick(cx, new);
+    }
+    nick_locally(cx, new)
+}
+
+/// The change of nick once nobody else may have it (on one node, or claimed across
+/// the cluster): the checks against this node's users, then the change.
+pub fn nick_locally(cx: &mut Cx, new: &str) -> Result<(), CmdError> {
+    let folded = fold(new);
     if let Some(&holder) = cx.state.nicks.get(&folded) {
         if holder != cx.me {
             return Err(err(ERR_NICKNAMEINUSE, [new, "Nickname is already in use"]));
@@ -280,6 +297,9 @@ pub fn try_register(cx: &mut Cx) {
     }
     account::abort_at_registration(cx);
     cx.user_mut().registered = true;
+    cx.state
+        .cluster
+        .push(crate::cluster::Outbox::Arrived(cx.me));
     let counts = &mut cx.state.counts;
     counts.unregistered -= 1;
     counts.registered += 1;

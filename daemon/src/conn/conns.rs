@@ -66,7 +66,8 @@ impl Conns {
     /// instead, so one slow reader never holds memory or slows anyone else.
     pub fn send(&mut self, slot: usize, bytes: Bytes) {
         let limit = self.sendq_limit;
-        let Some(conn) = self.slab.get_mut(slot) else {
+        let Some(conn) = self.slab.get_mut(slot).filter(|c| !c.is_remote()) else {
+            // A remote user's own node delivers to it.
             return;
         };
         if conn.sendq_used() + bytes.len() > limit {

@@ -90,6 +90,11 @@ pub struct Conn {
     /// yet admitted: its WebSocket upgrade names the client
     /// (`admission::admit_forwarded`).
     pub awaiting_forwarded: bool,
+    /// The cluster node this user is connected to: 0 for this node's own clients,
+    /// else a remote user (`Sock::Remote`, see `server/bus.rs`).
+    pub node: u16,
+    /// A remote user's connection serial on its own node (its id there, with `node`).
+    pub remote_serial: u64,
 }
 
 impl Conn {
@@ -119,6 +124,8 @@ impl Conn {
             ip_key: Box::default(),
             awaiting_proxy: false,
             awaiting_forwarded: false,
+            node: 0,
+            remote_serial: 0,
         }
     }
 
@@ -141,6 +148,11 @@ impl Conn {
             let wait = (1.0 - self.flood_tokens) / f64::from(rate.max(1));
             Err(std::time::Duration::from_secs_f64(wait))
         }
+    }
+
+    /// Whether this is a user of another cluster node.
+    pub fn is_remote(&self) -> bool {
+        self.node != 0
     }
 
     /// Whether the transport's handshake (TLS) is still under way.

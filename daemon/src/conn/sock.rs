@@ -9,6 +9,9 @@ use std::io::{self, IoSlice, Read, Write};
 pub enum Sock {
     Tcp(TcpStream),
     Detached(Box<Vec<u8>>),
+    /// A user of another cluster node (`server/bus.rs`): nothing to read, and
+    /// writes are dropped (its own node delivers to it).
+    Remote,
 }
 
 /// Most bytes a detached connection keeps of what it was sent.
@@ -24,7 +27,7 @@ impl Sock {
     /// What a detached connection was sent (empty for TCP).
     pub fn take_sent(&mut self) -> Vec<u8> {
         match self {
-            Sock::Tcp(_) => Vec::new(),
+            Sock::Tcp(_) | Sock::Remote => Vec::new(),
             Sock::Detached(v) => std::mem::take(v),
         }
     }
@@ -34,7 +37,7 @@ impl Read for Sock {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
             Sock::Tcp(s) => s.read(buf),
-            Sock::Detached(_) => Err(io::ErrorKind::WouldBlock.into()),
+            Sock::Detached(_) | Sock::Remote => Err(io::ErrorKind::WouldBlock.into()),
         }
     }
 }
@@ -48,13 +51,14 @@ impl Write for Sock {
                 v.extend_from_slice(&buf[..buf.len().min(room)]);
                 Ok(buf.len())
             }
+            Sock::Remote => Ok(buf.len()),
         }
     }
 
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         match self {
             Sock::Tcp(s) => s.write_vectored(bufs),
-            Sock::Detached(_) => {
+            Sock::Detached(_) | Sock::Remote => {
                 let mut n = 0;
                 for b in bufs {
                     n += self.write(b)?;
@@ -78,7 +82,7 @@ impl mio::event::Source for Sock {
     ) -> io::Result<()> {
         match self {
             Sock::Tcp(s) => s.register(registry, token, interests),
-            Sock::Detached(_) => Ok(()),
+            Sock::Detached(_) | Sock::Remote => Ok(()),
         }
     }
 
@@ -90,14 +94,14 @@ impl mio::event::Source for Sock {
     ) -> io::Result<()> {
         match self {
             Sock::Tcp(s) => s.reregister(registry, token, interests),
-            Sock::Detached(_) => Ok(()),
+            Sock::Detached(_) | Sock::Remote => Ok(()),
         }
     }
 
     fn deregister(&mut self, registry: &mio::Registry) -> io::Result<()> {
         match self {
             Sock::Tcp(s) => s.deregister(registry),
-            Sock::Detached(_) => Ok(()),
+            Sock::Detached(_) | Sock::Remote => Ok(()),
         }
     }
 }

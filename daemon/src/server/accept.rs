@@ -78,7 +78,12 @@ impl Server {
                 _ => None,
             };
             let transport = match (web, session) {
-                (true, session) => Transport::ws(self.config.web.clone(), peer_ip, session),
+                (true, session) => Transport::ws(
+                    self.config.web.clone(),
+                    peer_ip,
+                    session,
+                    self.ready.clone(),
+                ),
                 (false, Some(session)) => Transport::tls(session),
                 (false, None) => Transport::plain(),
             };

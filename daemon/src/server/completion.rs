@@ -16,6 +16,7 @@ impl Server {
         while let Ok(done) = self.completions.try_recv() {
             self.complete(done, now);
         }
+        self.take_bus(now);
         self.check_store_health();
         self.update_tap();
     }
@@ -82,9 +83,14 @@ impl Server {
         }
         follow_up(&mut cx, id, then, done);
         drop(cx);
-        if !holds_lines {
-            return;
+        if holds_lines {
+            self.count_down(id, now);
         }
+    }
+
+    /// One answer a client's lines waited for came: at the last, the lines that
+    /// waited are handled.
+    pub(super) fn count_down(&mut self, id: ConnId, now: Instant) {
         let Some(conn) = self.conns.get_mut(id.slot).filter(|c| c.id == id) else {
             return;
         };

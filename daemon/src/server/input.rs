@@ -224,6 +224,7 @@ fn handle_line(cx: &mut Cx, bytes: Vec<u8>) {
         return;
     }
     cmd::dispatch(cx, &msg);
+    cmd::cluster::replicate(cx, &msg);
 }
 
 /// `GET / HTTP/1.1` and friends: a web client (or scanner) on the IRC port.

@@ -98,7 +98,8 @@ impl Server {
         let now = self.clock.now();
         for slot in slots {
             // Accounts remember where they stopped reading before channels are dropped.
-            if let Some(name) = self.conns.get(slot).and_then(|c| c.user.account.clone()) {
+            let local = self.conns.get(slot).filter(|c| !c.is_remote());
+            if let Some(name) = local.and_then(|c| c.user.account.clone()) {
                 account::end_session(&mut self.cx(slot, now), slot, &name);
             }
             if let Some(conn) = self.conns.get_mut(slot) {
@@ -108,6 +109,7 @@ impl Server {
             self.conns.close(slot, &reason);
         }
         self.end_of_pass();
+        self.close_bus();
         self.admin.remove_socket();
         if let Some(store) = self.store.take() {
             store.close();

@@ -6,6 +6,7 @@
 
 mod accept;
 mod admin_io;
+mod bus;
 mod clock;
 mod completion;
 mod detached;
@@ -88,6 +89,10 @@ pub struct Server {
     completions: Receiver<Completion>,
     admin: Admin,
     admin_state: AdminState,
+    /// The cluster bus, when this node is a cluster member (`bus.rs`).
+    bus: Option<bus::BusRoom>,
+    /// Database writable and bus up: what `GET /ready` answers (`output.rs`).
+    ready: Arc<AtomicBool>,
 }
 
 impl Server {

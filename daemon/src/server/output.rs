@@ -34,6 +34,10 @@ impl Server {
                 break;
             }
         }
+        self.feed_bus();
+        let ready = !self.store_failing && self.bus_ready();
+        self.ready
+            .store(ready, std::sync::atomic::Ordering::Relaxed);
     }
 
     pub(super) fn flush(&mut self, slot: usize) {
@@ -97,6 +101,7 @@ impl Server {
         let host = conn.user.host.clone();
         let nick = conn.user.nick.clone();
         let peer = conn.peer;
+        let (remote, serial) = (conn.is_remote(), conn.id.serial);
         let counts = &mut self.state.counts;
         match (registered, invisible) {
             (false, _) => counts.unregistered -= 1,
@@ -115,8 +120,11 @@ impl Server {
             crate::cmd::monitor::went_offline(&mut cx, &nick);
         }
         crate::cmd::monitor::clear(&mut cx, slot);
-        if let Some(name) = cx.user().account.clone() {
+        if let Some(name) = cx.user().account.clone().filter(|_| !remote) {
             account::end_session(&mut cx, slot, &name);
+        }
+        if !remote {
+            leave_cluster(&mut cx, registered, serial, &nick, &reason);
         }
         for folded in cx.user().channels.clone() {
             channel::remove_member(&mut cx, &folded, slot);
@@ -130,6 +138,9 @@ impl Server {
         cx.conns.send_msg(slot, &error);
         drop(cx);
         let mut conn = self.conns.slab.remove(slot);
+        if remote {
+            self.forget_remote(&conn);
+        }
         if let Some(n) = self.state.per_ip.get_mut(&*conn.ip_key) {
             *n -= 1;
             if *n == 0 {
@@ -141,5 +152,26 @@ impl Server {
         let _ = self.poll.registry().deregister(&mut conn.sock);
         conn.sock.shutdown();
         log::info!("conn={slot} nick={nick} peer={peer} closed: {reason}");
+    }
+}
+
+/// A local user leaves: the other nodes see its QUIT, and its nick is released.
+fn leave_cluster(cx: &mut crate::cmd::Cx, registered: bool, serial: u64, nick: &str, reason: &str) {
+    use crate::cluster::{Event, Outbox};
+    let node = cx.state.cluster.node;
+    if registered {
+        cx.state.cluster.push(Outbox::Publish {
+            to: None,
+            event: Event::Quit {
+                node,
+                serial,
+                reason: reason.to_string(),
+            },
+        });
+    }
+    if nick != "*" {
+        cx.state.cluster.push(Outbox::Release {
+            nick: chatd_proto::fold(nick),
+        });
     }
 }

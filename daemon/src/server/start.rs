@@ -29,6 +29,8 @@ pub enum StartError {
     Store(StoreError),
     Admin(String),
     Tls(String),
+    /// The cluster bus (Redis) could not be joined.
+    Cluster(String),
 }
 
 impl fmt::Display for StartError {
@@ -48,6 +50,7 @@ impl fmt::Display for StartError {
             StartError::Store(e) => write!(f, "cannot open the database: {e}"),
             StartError::Admin(e) => write!(f, "cannot set up the admin socket: {e}"),
             StartError::Tls(e) => write!(f, "TLS: {e}"),
+            StartError::Cluster(e) => write!(f, "cluster: {e}"),
         }
     }
 }
@@ -138,6 +141,7 @@ impl Server {
         };
         let (store, completions, loaded) =
             Store::open(&data_dir, options, wake.clone()).map_err(StartError::Store)?;
+        let bus_wake = wake.clone();
         logtap::set_wake(Box::new(move || wake()));
         let admin = if sockets {
             let admin =
@@ -176,8 +180,23 @@ impl Server {
         for c in loaded.channels {
             state.registered.insert(chatd_proto::fold(&c.name), c);
         }
+        let bus = if sockets && config.cluster.enabled() && !config.cluster.redis.is_empty() {
+            let c = &config.cluster;
+            let wake = Arc::new(move || bus_wake());
+            let bus =
+                crate::cluster::start(c.node_id, c.name(), &c.redis, c.node_timeout_secs, wake)
+                    .map_err(StartError::Cluster)?;
+            state.cluster.node = bus.node;
+            // Claims go through the command connection, which just worked.
+            state.cluster.up = true;
+            Some(super::bus::BusRoom::new(bus))
+        } else {
+            None
+        };
         let clock = Clock::default();
         Ok(Server {
+            ready: Arc::new(AtomicBool::new(bus.is_none())),
+            bus,
             poll,
             listeners,
             listener_tls,

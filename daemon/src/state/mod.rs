@@ -93,6 +93,8 @@ pub struct State {
     pub read_markers: markers::ReadMarkers,
     /// Every account's login tokens (`SESSION CREATE`).
     pub login_tokens: tokens::LoginTokens,
+    /// This node's place in a cluster, and what to send on the bus (`cluster/`).
+    pub cluster: crate::cluster::View,
 }
 
 /// Counts of messages in each of the last 60 seconds.

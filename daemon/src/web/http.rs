@@ -41,6 +41,9 @@ pub struct Context<'a> {
     /// The address the connection comes from (a proxy's, behind one).
     pub peer: IpAddr,
     pub config: &'a WebConfig,
+    /// The node can serve: its database is writable and, in a cluster, its bus is up
+    /// (`GET /ready`, for load balancers).
+    pub ready: bool,
 }
 
 /// What to do with the bytes received so far.
@@ -100,6 +103,9 @@ pub fn answer(input: &[u8], cx: &Context) -> Answer {
     }
     if method != "GET" && method != "HEAD" {
         return error(cx, 405, "Method Not Allowed", consumed);
+    }
+    if path == "/ready" {
+        return readiness(cx, method == "HEAD", consumed);
     }
     let Some(file) = files::find(path) else {
         return error(cx, 404, "Not Found", consumed);
@@ -299,6 +305,20 @@ fn error(cx: &Context, code: u16, reason: &str, consumed: usize) -> Answer {
     response.push_str("Content-Type: text/plain; charset=utf-8\r\nCache-Control: no-store\r\n");
     let body = format!("{code} {reason}\n");
     finish(response, body.as_bytes(), false, false, consumed)
+}
+
+/// `GET /ready`: 200 when the node can serve (database writable, cluster bus up),
+/// else 503, for a load balancer's health check.
+fn readiness(cx: &Context, head_only: bool, consumed: usize) -> Answer {
+    let (status, body): (&str, &[u8]) = if cx.ready {
+        ("200 OK", b"ready\n")
+    } else {
+        ("503 Service Unavailable", b"not ready\n")
+    };
+    let mut response = format!("HTTP/1.1 {status}\r\n");
+    page_headers(&mut response, cx.tls);
+    response.push_str("Content-Type: text/plain; charset=utf-8\r\nCache-Control: no-store\r\n");
+    finish(response, body, head_only, false, consumed)
 }
 
 fn finish(

@@ -74,6 +74,7 @@ mod bot_mode;
 mod channel;
 mod chanserv;
 mod chghost;
+mod cluster;
 mod elist;
 mod event_playback;
 mod extbans;

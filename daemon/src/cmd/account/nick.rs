@@ -156,6 +156,7 @@ pub fn change_nick(cx: &mut Cx, new: &str) {
         crate::cmd::whowas::remember(cx, me);
     }
     cx.user_mut().nick = new.to_string();
+    crate::cmd::cluster::nick_changed(cx, &old, new);
     if registered && fold(&old) != folded {
         crate::cmd::monitor::went_offline(cx, &old);
         crate::cmd::monitor::came_online(cx, me);

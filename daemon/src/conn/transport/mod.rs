@@ -64,8 +64,9 @@ impl Transport {
         config: crate::config::WebConfig,
         peer: std::net::IpAddr,
         tls: Option<rustls::ServerConnection>,
+        ready: std::sync::Arc<std::sync::atomic::AtomicBool>,
     ) -> Transport {
-        Transport::Ws(Box::new(Ws::new(config, peer, tls)))
+        Transport::Ws(Box::new(Ws::new(config, peer, tls, ready)))
     }
 
     pub fn is_tls(&self) -> bool {

@@ -14,6 +14,8 @@ use crate::web::http::{self, Answer, Subprotocol};
 use chatd_proto::LineBuffer;
 use std::io::{self, Read, Write};
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 /// Largest WebSocket message taken (a whole IRC line, tags and all, is 8,703 bytes
 /// at most); a larger one closes the connection with status 1009.
@@ -60,6 +62,8 @@ pub struct Ws {
     partial: Vec<u8>,
     /// Set once a trusted proxy's upgrade named the client, until the loop took it.
     forwarded: Option<IpAddr>,
+    /// Whether the node is ready (`GET /ready`), kept up to date by the loop.
+    ready: Arc<AtomicBool>,
 }
 
 impl Ws {
@@ -67,8 +71,10 @@ impl Ws {
         config: WebConfig,
         peer: IpAddr,
         tls: Option<rustls::ServerConnection>,
+        ready: Arc<AtomicBool>,
     ) -> Ws {
         Ws {
+            ready,
             layer: match tls {
                 Some(t) => Layer::Tls(Box::new(Tls::new(t))),
                 None => Layer::Raw,
@@ -148,6 +154,7 @@ impl Ws {
                         tls: self.is_tls(),
                         peer: self.peer,
                         config: &self.config,
+                        ready: self.ready.load(Ordering::Relaxed),
                     };
                     match http::answer(&input[at..], &cx) {
                         Answer::Partial => break Ok(false),
@@ -505,7 +512,12 @@ mod tests {
     }
 
     fn open() -> Ws {
-        let mut ws = Ws::new(WebConfig::default(), "127.0.0.1".parse().unwrap(), None);
+        let mut ws = Ws::new(
+            WebConfig::default(),
+            "127.0.0.1".parse().unwrap(),
+            None,
+            Arc::default(),
+        );
         ws.phase = Phase::Open(Subprotocol::Text);
         ws
     }

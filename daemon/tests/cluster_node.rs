@@ -1,0 +1,110 @@
+//! The `chatd` process in a cluster (issue 20): a node killed with `kill -9` is
+//! noticed by the others within `cluster.node_timeout_secs` (its users QUIT there,
+//! their nicks are free), and a node refuses to start with the id of a live node.
+
+use chatd_tests::process::{chatd_command, connect_retry, free_port, Running};
+use chatd_tests::redis::RedisServer;
+use chatd_tests::{Client, TestServer, RELAXED_TOML};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// The config of a node `id` on `redis`, with a one-second node timeout.
+fn write_config(dir: &Path, redis: &RedisServer, id: u16) -> std::path::PathBuf {
+    let conf = dir.join("chatd.toml");
+    std::fs::write(
+        &conf,
+        format!(
+            "[server]\nauto_join = []\n\n[cluster]\nnode_id = {id}\nredis = \"{}\"\n\
+             node_timeout_secs = 1\n\n{RELAXED_TOML}",
+            redis.url()
+        ),
+    )
+    .unwrap();
+    conf
+}
+
+fn in_process_node(redis: &RedisServer, id: u16) -> TestServer {
+    let url = redis.url();
+    TestServer::start_with(move |c| {
+        c.cluster.node_id = id;
+        c.cluster.redis = url;
+        c.cluster.node_timeout_secs = 1;
+    })
+}
+
+/// Asks NAMES until `channel` has `count` members as `c`'s node sees it.
+fn wait_members(c: &mut Client, channel: &str, count: usize) {
+    let deadline = Instant::now() + chatd_tests::TIMEOUT;
+    loop {
+        c.send(&format!("NAMES {channel}"));
+        let got = c.recv_until(|m| m.command == "366", "end of NAMES");
+        let seen: usize = got
+            .iter()
+            .filter(|m| m.command == "353")
+            .map(|m| m.param(3).split(' ').filter(|n| !n.is_empty()).count())
+            .sum();
+        if seen >= count {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{channel} never had {count}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+#[cfg_attr(not(has_redis), ignore = "redis-server not installed")]
+fn a_killed_node_s_users_quit_elsewhere_and_their_nicks_are_freed() {
+    let redis = RedisServer::start();
+    let n1 = in_process_node(&redis, 1);
+    let mut watcher = n1.connect("watcher");
+    watcher.send("JOIN #k");
+    watcher.expect(|m| m.command == "366", "end of NAMES");
+
+    let dir = tempfile::tempdir().unwrap();
+    let conf = write_config(dir.path(), &redis, 2);
+    let port = free_port();
+    let chatd = env!("CARGO_BIN_EXE_chatd");
+    let node2 = Running::spawn(&mut chatd_command(
+        chatd,
+        &conf,
+        port,
+        &dir.path().join("data"),
+    ));
+    let mut victim = Client::from_stream(connect_retry(port));
+    victim.register("victim");
+    wait_members(&mut victim, "#k", 1);
+    victim.send("JOIN #k");
+    watcher.expect(
+        |m| m.command == "JOIN" && m.source_nick() == Some("victim"),
+        "the victim's JOIN from the other node",
+    );
+    victim.send("PRIVMSG #k :last words");
+    watcher.expect(|m| m.param(1) == "last words", "the victim's message");
+
+    node2.kill9();
+    let quit = watcher.expect(
+        |m| m.command == "QUIT" && m.source_nick() == Some("victim"),
+        "the victim's QUIT once its node's heartbeat expired",
+    );
+    assert!(quit.param(0).contains("left the network"), "{quit:?}");
+    // Its nick is free: someone on the surviving node takes it.
+    let mut heir = n1.connect_raw();
+    heir.register("victim");
+    watcher.send("NAMES #k");
+    let names = watcher.expect(|m| m.command == "353", "NAMES");
+    assert_eq!(names.param(3), "@watcher", "{names:?}");
+}
+
+#[test]
+#[cfg_attr(not(has_redis), ignore = "redis-server not installed")]
+fn a_node_refuses_to_start_with_the_id_of_a_live_node() {
+    let redis = RedisServer::start();
+    let _n1 = in_process_node(&redis, 1);
+    let dir = tempfile::tempdir().unwrap();
+    let conf = write_config(dir.path(), &redis, 1);
+    let chatd = env!("CARGO_BIN_EXE_chatd");
+    let mut cmd = chatd_command(chatd, &conf, free_port(), &dir.path().join("data"));
+    let mut twin = Running::reading_stderr(&mut cmd);
+    twin.expect_line("cluster.node_id 1 is in use by a live node");
+    assert_eq!(twin.wait(), 6);
+}
