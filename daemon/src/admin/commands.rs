@@ -1,7 +1,6 @@
-//! The admin commands (`docs/admin.md`), run on the loop thread against the same
-//! state as IRC commands. [`Ctl`] borrows what they touch; [`run`] dispatches one
-//! request line, read into a `chatd_admin_proto::Request`, and answers with that
-//! crate's reply types; [`complete`] finishes the ones that asked the store.
+//! The admin commands (`docs/admin.md`), on the loop thread against the IRC commands'
+//! state. [`Ctl`] borrows what they touch; [`run`] answers one request line (a typed
+//! `chatd_admin_proto::Request`); [`complete`] finishes those that asked the store.
 
 pub use super::reload::{apply_reload, reload};
 use super::{accounts, chanreg};
