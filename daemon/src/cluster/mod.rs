@@ -98,6 +98,11 @@ pub enum Event {
         node: u16,
         serial: u64,
         line: String,
+        /// The message id the sending node gave a private message to one nick (and
+        /// logged it under): the receiving node delivers it with that id and does
+        /// not log it again, so both sides and the shared history agree.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<i64>,
     },
 }
 
@@ -182,6 +187,9 @@ pub struct View {
     /// The bus is reachable (new nicks may be claimed).
     pub up: bool,
     pub out: Vec<Outbox>,
+    /// While another node's private message runs here: the id its node gave it
+    /// (`Event::Line`), taken by the message's delivery instead of a new one.
+    pub origin_id: Option<i64>,
 }
 
 impl View {

@@ -41,6 +41,7 @@ pub fn replicate(cx: &mut Cx, msg: &Message) {
     }
     let serial = conn.id.serial;
     let mut to = None;
+    let mut id = None;
     if matches!(name.as_str(), "PRIVMSG" | "NOTICE" | "TAGMSG") {
         let targets: Vec<&str> = msg.param(0).split(',').collect();
         let nick_target = match targets.as_slice() {
@@ -54,7 +55,11 @@ pub fn replicate(cx: &mut Cx, msg: &Message) {
                 .and_then(|s| cx.conns.get(s))
                 .map(|c| c.node)
             {
-                Some(node) if node != 0 => to = Some(node),
+                Some(node) if node != 0 => {
+                    to = Some(node);
+                    // The id this message was delivered (and logged) with here.
+                    id = Some(cx.state.last_msg_id);
+                }
                 // Here, or nobody online: no other node is concerned.
                 _ => return,
             }
@@ -65,7 +70,12 @@ pub fn replicate(cx: &mut Cx, msg: &Message) {
     let node = cx.state.cluster.node;
     cx.state.cluster.push(Outbox::Publish {
         to,
-        event: Event::Line { node, serial, line },
+        event: Event::Line {
+            node,
+            serial,
+            line,
+            id,
+        },
     });
 }
 

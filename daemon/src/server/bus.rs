@@ -348,13 +348,22 @@ impl Server {
                     self.conns.close(slot, &reason);
                 }
             }
-            Event::Line { node, serial, line } => {
+            Event::Line {
+                node,
+                serial,
+                line,
+                id,
+            } => {
                 let Some(slot) = remote_slot(room, &self.conns, node, serial) else {
                     log::debug!("cluster: a command from an unknown user of node {node}");
                     return;
                 };
                 match parse(&line) {
-                    Ok(msg) => cmd::dispatch(&mut self.cx(slot, now), &msg),
+                    Ok(msg) => {
+                        self.state.cluster.origin_id = id;
+                        cmd::dispatch(&mut self.cx(slot, now), &msg);
+                        self.state.cluster.origin_id = None;
+                    }
                     Err(_) => log::warn!("cluster: an unparsable command from node {node}"),
                 }
             }

@@ -1,0 +1,106 @@
+//! Issue 20, both halves at once: nodes on one PostgreSQL database and one Redis, as
+//! `docs/cluster.md` deploys them. A private message from a user of one node to a
+//! user of another is delivered once, with one msgid, and is in the shared history
+//! once under that msgid, whichever node reads it (IRCv3 message-ids: "the same
+//! message MUST have the same msgid for every recipient";
+//! https://ircv3.net/specs/extensions/message-ids and
+//! https://ircv3.net/specs/extensions/chathistory).
+
+use chatd_tests::postgres;
+use chatd_tests::redis::RedisServer;
+use chatd_tests::{Client, TestServer};
+
+const CAPS: &str = "batch server-time message-tags echo-message draft/chathistory";
+
+fn node(redis: &RedisServer, database: &str, id: u16) -> TestServer {
+    let (url, database) = (redis.url(), database.to_string());
+    TestServer::start_with(move |c| {
+        c.cluster.node_id = id;
+        c.cluster.node_name = format!("n{id}");
+        c.cluster.redis = url;
+        c.cluster.database = database;
+        c.cluster.node_timeout_secs = 2;
+    })
+}
+
+/// Asks ISON until `nick` is online as `c`'s node sees it.
+fn wait_online(c: &mut Client, nick: &str) {
+    let deadline = std::time::Instant::now() + chatd_tests::TIMEOUT;
+    loop {
+        c.send(&format!("ISON {nick}"));
+        let m = c.expect(|m| m.command == "303", "ISON");
+        if !m.param(1).is_empty() {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "never saw {nick}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// The msgids and texts of `c`'s CHATHISTORY LATEST with `target`.
+fn history(c: &mut Client, target: &str) -> Vec<(String, String)> {
+    c.send(&format!("CHATHISTORY LATEST {target} * 50"));
+    let mut got = Vec::new();
+    loop {
+        let m = c.expect(
+            |m| m.command == "PRIVMSG" || (m.command == "BATCH" && m.param(0).starts_with('-')),
+            "history",
+        );
+        if m.command == "BATCH" {
+            return got;
+        }
+        let id = m.tag("msgid").expect("a msgid").to_string();
+        got.push((id, m.param(1).to_string()));
+    }
+}
+
+#[test]
+#[cfg_attr(
+    not(all(has_redis, has_postgres)),
+    ignore = "redis-server or PostgreSQL not installed"
+)]
+fn a_private_message_across_nodes_has_one_msgid_and_one_history_row() {
+    let redis = RedisServer::start();
+    let database = postgres::database();
+    let a = node(&redis, &database, 1);
+    let b = node(&redis, &database, 2);
+    let mut alice = a.connect_with_caps("alice", CAPS);
+    let mut bob = b.connect_with_caps("bob", CAPS);
+    wait_online(&mut alice, "bob");
+    wait_online(&mut bob, "alice");
+
+    alice.send("PRIVMSG bob :across the nodes");
+    let echo = alice.expect(|m| m.command == "PRIVMSG", "alice's echo");
+    let got = bob.expect(|m| m.command == "PRIVMSG", "bob's copy");
+    let id = echo.tag("msgid").expect("a msgid").to_string();
+    assert_eq!(
+        got.tag("msgid"),
+        Some(id.as_str()),
+        "one msgid: {echo:?} / {got:?}"
+    );
+    assert_eq!(got.param(1), "across the nodes");
+
+    // bob answers from node 2: the same the other way.
+    bob.send("PRIVMSG alice :and back");
+    let echo2 = bob.expect(|m| m.command == "PRIVMSG", "bob's echo");
+    let got2 = alice.expect(|m| m.command == "PRIVMSG", "alice's copy");
+    let id2 = echo2.tag("msgid").expect("a msgid").to_string();
+    assert_eq!(got2.tag("msgid"), Some(id2.as_str()));
+
+    // Each side reads the conversation from its own node: one row per message, with
+    // the live msgids, in order. A read ends its own node's commit window first
+    // (docs/performance.md), so bob's first read makes node 2's row visible to
+    // node 1, and alice's read node 1's to node 2.
+    let want = vec![
+        (id.clone(), "across the nodes".to_string()),
+        (id2.clone(), "and back".to_string()),
+    ];
+    history(&mut bob, "alice");
+    assert_eq!(history(&mut alice, "bob"), want);
+    assert_eq!(history(&mut bob, "alice"), want);
+    let rows = postgres::PgServer::query(
+        &database,
+        "SELECT count(*) FROM messages WHERE kind < 2 AND party_a IS NOT NULL",
+    );
+    assert_eq!(rows, ["2"], "each private message is logged once");
+}
