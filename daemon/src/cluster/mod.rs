@@ -98,11 +98,11 @@ pub enum Event {
         node: u16,
         serial: u64,
         line: String,
-        /// The message id the sending node gave a private message to one nick (and
-        /// logged it under): the receiving node delivers it with that id and does
-        /// not log it again, so both sides and the shared history agree.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        id: Option<i64>,
+        /// The ids the sending node gave out while it ran the command (message ids,
+        /// event ids, a new channel's incarnation), in order: the receiving node
+        /// uses them in the same order, so a message has one msgid on every node.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        ids: Vec<i64>,
     },
 }
 
@@ -187,9 +187,13 @@ pub struct View {
     /// The bus is reachable (new nicks may be claimed).
     pub up: bool,
     pub out: Vec<Outbox>,
-    /// While another node's private message runs here: the id its node gave it
-    /// (`Event::Line`), taken by the message's delivery instead of a new one.
-    pub origin_id: Option<i64>,
+    /// While another node's command runs here: the ids its node gave out for it
+    /// (`Event::Line`), in order; `State::next_msg_id` takes them instead of new ones,
+    /// so a message, event or channel has the same id on every node.
+    pub origin_ids: std::collections::VecDeque<i64>,
+    /// The ids this node gave out for the local command being run, for its
+    /// `Event::Line`.
+    pub given: Vec<i64>,
 }
 
 impl View {

@@ -41,7 +41,6 @@ pub fn replicate(cx: &mut Cx, msg: &Message) {
     }
     let serial = conn.id.serial;
     let mut to = None;
-    let mut id = None;
     if matches!(name.as_str(), "PRIVMSG" | "NOTICE" | "TAGMSG") {
         let targets: Vec<&str> = msg.param(0).split(',').collect();
         let nick_target = match targets.as_slice() {
@@ -55,11 +54,7 @@ pub fn replicate(cx: &mut Cx, msg: &Message) {
                 .and_then(|s| cx.conns.get(s))
                 .map(|c| c.node)
             {
-                Some(node) if node != 0 => {
-                    to = Some(node);
-                    // The id this message was delivered (and logged) with here.
-                    id = Some(cx.state.last_msg_id);
-                }
+                Some(node) if node != 0 => to = Some(node),
                 // Here, or nobody online: no other node is concerned.
                 _ => return,
             }
@@ -68,13 +63,14 @@ pub fn replicate(cx: &mut Cx, msg: &Message) {
     let line = msg.to_line_with(|t| t.key != "label");
     let line = String::from_utf8_lossy(&line).trim_end().to_string();
     let node = cx.state.cluster.node;
+    let ids = std::mem::take(&mut cx.state.cluster.given);
     cx.state.cluster.push(Outbox::Publish {
         to,
         event: Event::Line {
             node,
             serial,
             line,
-            id,
+            ids,
         },
     });
 }

@@ -119,13 +119,11 @@ fn deliver(cx: &mut Cx, msg: &Message, kind: Kind) -> Result<(), CmdError> {
         // What is relayed, logged and echoed is the text that fits in one line.
         let text = fit_text(text, line_room(cmd, &source, target));
         // One id and one time per target: each is its own logged message.
-        // Another node's private message keeps the id (and so the time) its node
-        // gave it and logged it under (`cmd/cluster.rs`).
-        let origin = cx.state.cluster.origin_id.take();
-        let time_ms = origin.map_or_else(|| chrono::Utc::now().timestamp_millis(), |id| id >> 16);
+        let time_ms = chrono::Utc::now().timestamp_millis();
         // TAGMSG is not logged, but may be referred to (a reaction to a reaction):
-        // every message gets an id (https://ircv3.net/specs/extensions/message-ids).
-        let id = Some(origin.unwrap_or_else(|| cx.state.next_msg_id(time_ms)));
+        // every message gets an id (https://ircv3.net/specs/extensions/message-ids);
+        // another node's message keeps its node's id (`State::next_msg_id`).
+        let id = Some(cx.state.next_msg_id(time_ms));
         let build = |_cx: &Cx, shown_target: String| {
             // Sized once: the parameters and the tags below, no regrowing.
             let mut params = Vec::with_capacity(2);
@@ -266,9 +264,7 @@ fn deliver(cx: &mut Cx, msg: &Message, kind: Kind) -> Result<(), CmdError> {
                 cx.send_outgoing(slot, &mut out);
             }
             let conv = Conv::Direct(history::my_party(cx).into_key(), their_party.into_key());
-            // Another node's user's message was logged by its own node.
-            let from_remote = cx.conns.get(me).is_some_and(|c| c.is_remote());
-            if let Some(m) = stored(nick.clone(), conv).filter(|_| !from_remote) {
+            if let Some(m) = stored(nick.clone(), conv) {
                 log_message(cx, m);
             }
             // A message to yourself is already your echo: one copy, not two.
@@ -376,7 +372,8 @@ fn fit_text(text: &str, room: usize) -> &str {
 /// copies it to `tail-log -f` followers.
 fn log_message(cx: &mut Cx, m: StoredMessage) {
     note(cx, &m);
-    if cx.config.history.log_messages {
+    // Another node's message, in one shared database, is logged by its own node.
+    if cx.config.history.log_messages && !cx.store.origin_writes_muted() {
         cx.state.log_batch.push(m);
     }
 }

@@ -314,7 +314,15 @@ impl Server {
             Event::Arrive { node, user } => self.add_remote(node, user, now),
             Event::Nick { node, serial, nick } => {
                 if let Some(slot) = remote_slot(room, &self.conns, node, serial) {
+                    // Its NICK events are logged by its node when the database is shared.
+                    let shared = !self.config.cluster.database.is_empty();
+                    if let Some(store) = self.store.as_ref() {
+                        store.mute_origin_writes(shared);
+                    }
                     account::change_nick(&mut self.cx(slot, now), &nick);
+                    if let Some(store) = self.store.as_ref() {
+                        store.mute_origin_writes(false);
+                    }
                 }
             }
             Event::Quit {
@@ -352,7 +360,7 @@ impl Server {
                 node,
                 serial,
                 line,
-                id,
+                ids,
             } => {
                 let Some(slot) = remote_slot(room, &self.conns, node, serial) else {
                     log::debug!("cluster: a command from an unknown user of node {node}");
@@ -360,9 +368,18 @@ impl Server {
                 };
                 match parse(&line) {
                     Ok(msg) => {
-                        self.state.cluster.origin_id = id;
+                        // Its ids are the sending node's; with one shared database,
+                        // so are its writes (history, memberships, channels).
+                        let shared = !self.config.cluster.database.is_empty();
+                        let store = self.store.as_ref().expect("the store is open");
+                        store.mute_origin_writes(shared);
+                        self.state.cluster.origin_ids = ids.into();
                         cmd::dispatch(&mut self.cx(slot, now), &msg);
-                        self.state.cluster.origin_id = None;
+                        self.state.cluster.origin_ids.clear();
+                        self.state.cluster.given.clear();
+                        if let Some(store) = self.store.as_ref() {
+                            store.mute_origin_writes(false);
+                        }
                     }
                     Err(_) => log::warn!("cluster: an unparsable command from node {node}"),
                 }

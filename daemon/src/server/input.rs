@@ -223,6 +223,8 @@ fn handle_line(cx: &mut Cx, bytes: Vec<u8>) {
         cx.send_me(&fail);
         return;
     }
+    // The ids this command gives out go with it to the other nodes (`replicate`).
+    cx.state.cluster.given.clear();
     cmd::dispatch(cx, &msg);
     cmd::cluster::replicate(cx, &msg);
 }

@@ -110,6 +110,12 @@ impl Server {
                 counts.invisible -= usize::from(inv);
             }
         }
+        // Another node's user: with one shared database, its node writes what its
+        // leaving changes (the QUIT events, memberships), not this one.
+        let shared = remote && !self.config.cluster.database.is_empty();
+        if let Some(store) = self.store.as_ref() {
+            store.mute_origin_writes(shared);
+        }
         let mut cx = self.cx(slot, self.clock.now());
         if registered {
             let quit = cx.relay_from(slot, "QUIT", vec![reason.to_string()]);
@@ -137,6 +143,9 @@ impl Server {
             Message::new("ERROR", [format!("Closing Link: {host} ({reason})")]).with_trailing();
         cx.conns.send_msg(slot, &error);
         drop(cx);
+        if let Some(store) = self.store.as_ref() {
+            store.mute_origin_writes(false);
+        }
         let mut conn = self.conns.slab.remove(slot);
         if remote {
             self.forget_remote(&conn);

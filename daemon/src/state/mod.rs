@@ -198,8 +198,14 @@ impl State {
     /// A new message id for Unix time `now_ms`: `ms << 16` plus a sequence, larger
     /// than every id before it (also across restarts: the store reports the last).
     pub fn next_msg_id(&mut self, now_ms: i64) -> i64 {
+        if let Some(id) = self.cluster.origin_ids.pop_front() {
+            return id;
+        }
         let id = crate::store::next_id(self.last_msg_id, now_ms, self.node_id);
         self.last_msg_id = id;
+        if self.cluster.enabled() {
+            self.cluster.given.push(id);
+        }
         id
     }
 

@@ -165,6 +165,10 @@ pub struct Store {
     hasher: Sender<Request>,
     threads: Vec<JoinHandle<()>>,
     path: PathBuf,
+    /// While set, [`Store::send`] drops the writes another node already made in the
+    /// shared database ([`Request::made_by_origin`]): the loop sets it while it runs
+    /// another node's command (`server/bus.rs`).
+    muted: std::sync::atomic::AtomicBool,
 }
 
 impl Store {
@@ -182,6 +186,9 @@ impl Store {
     /// Hands a request to its thread. Never blocks. False if the thread has stopped
     /// (the request is dropped and will not be answered).
     pub fn send(&self, request: Request) -> bool {
+        if request.made_by_origin() && self.muted.load(std::sync::atomic::Ordering::Relaxed) {
+            return true;
+        }
         let logged = request.logged();
         self.backlog
             .fetch_add(logged, std::sync::atomic::Ordering::Relaxed);
@@ -196,6 +203,18 @@ impl Store {
             return false;
         }
         true
+    }
+
+    /// Drops (`true`) or sends again (`false`) the writes that another node's command
+    /// made in the shared database already (see `muted`).
+    pub fn mute_origin_writes(&self, muted: bool) {
+        self.muted
+            .store(muted, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether another node's command is running, whose writes that node made.
+    pub fn origin_writes_muted(&self) -> bool {
+        self.muted.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Asks the store thread to wake the loop once the backlog is at most `level`

@@ -250,6 +250,29 @@ impl Request {
         )
     }
 
+    /// A write that nobody waits for and that a command makes on every node that runs
+    /// it: in a cluster on one shared database, only the node where the command was
+    /// sent makes it (`Store::mute_origin_writes`).
+    pub fn made_by_origin(&self) -> bool {
+        matches!(
+            self,
+            Request::Log(_)
+                | Request::NewChannel { .. }
+                | Request::ChannelBan { .. }
+                | Request::Join { .. }
+                | Request::Part { .. }
+                | Request::Left { .. }
+                | Request::Seen { .. }
+                | Request::SaveChannel(_)
+                | Request::DropChannel { .. }
+                | Request::SetReadMarker(_)
+                | Request::DropReadMarker { .. }
+                | Request::SaveToken(_)
+                | Request::DeleteTokens { .. }
+                | Request::SetScram { .. }
+        )
+    }
+
     /// How many messages this request writes (the store's backlog counts them).
     pub fn logged(&self) -> usize {
         match self {

@@ -1,7 +1,8 @@
 //! Issue 20, both halves at once: nodes on one PostgreSQL database and one Redis, as
 //! `docs/cluster.md` deploys them. A private message from a user of one node to a
-//! user of another is delivered once, with one msgid, and is in the shared history
-//! once under that msgid, whichever node reads it (IRCv3 message-ids: "the same
+//! user of another, and a channel message, is delivered once, with one msgid, and is
+//! in the shared history once under that msgid, whichever node reads it (IRCv3
+//! message-ids: "the same
 //! message MUST have the same msgid for every recipient";
 //! https://ircv3.net/specs/extensions/message-ids and
 //! https://ircv3.net/specs/extensions/chathistory).
@@ -103,4 +104,74 @@ fn a_private_message_across_nodes_has_one_msgid_and_one_history_row() {
         "SELECT count(*) FROM messages WHERE kind < 2 AND party_a IS NOT NULL",
     );
     assert_eq!(rows, ["2"], "each private message is logged once");
+}
+
+#[test]
+#[cfg_attr(
+    not(all(has_redis, has_postgres)),
+    ignore = "redis-server or PostgreSQL not installed"
+)]
+fn a_channel_message_across_nodes_has_one_msgid_and_one_history_row() {
+    let redis = RedisServer::start();
+    let database = postgres::database();
+    let a = node(&redis, &database, 1);
+    let b = node(&redis, &database, 2);
+    let mut alice = a.connect_with_caps("alice", CAPS);
+    let mut bob = b.connect_with_caps("bob", CAPS);
+    wait_online(&mut alice, "bob");
+    wait_online(&mut bob, "alice");
+
+    // alice creates the channel on node 1; node 2 creates it with the same
+    // incarnation, so both read one history.
+    alice.send("JOIN #shared");
+    alice.expect(|m| m.command == "366", "alice's NAMES");
+    // Node 2 learns of the channel from alice's JOIN. (Two nodes creating one
+    // channel at the same instant give it two incarnations: docs/cluster.md.)
+    let deadline = std::time::Instant::now() + chatd_tests::TIMEOUT;
+    loop {
+        bob.send("NAMES #shared");
+        let names = bob.expect(|m| m.command == "353" || m.command == "366", "NAMES");
+        if names.command == "353" && names.param(3).contains("alice") {
+            bob.expect(|m| m.command == "366", "end of NAMES");
+            break;
+        }
+        if names.command == "353" {
+            bob.expect(|m| m.command == "366", "end of NAMES");
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "node 2 never saw #shared"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    bob.send("JOIN #shared");
+    bob.expect(|m| m.command == "366", "bob's NAMES");
+    alice.expect(
+        |m| m.command == "JOIN" && m.source.as_deref().is_some_and(|s| s.starts_with("bob!")),
+        "bob's JOIN on node 1",
+    );
+
+    alice.send("PRIVMSG #shared :to the channel");
+    let echo = alice.expect(|m| m.command == "PRIVMSG", "alice's echo");
+    let got = bob.expect(|m| m.command == "PRIVMSG", "bob's copy");
+    let id = echo.tag("msgid").expect("a msgid").to_string();
+    assert_eq!(
+        got.tag("msgid"),
+        Some(id.as_str()),
+        "one msgid: {echo:?} / {got:?}"
+    );
+
+    let want = vec![(id, "to the channel".to_string())];
+    assert_eq!(history(&mut alice, "#shared"), want);
+    assert_eq!(history(&mut bob, "#shared"), want);
+    let rows = postgres::PgServer::query(
+        &database,
+        "SELECT count(*) FROM messages WHERE kind < 2 AND conv = '#shared'",
+    );
+    assert_eq!(rows, ["1"], "the channel message is logged once");
+    let incarnations = postgres::PgServer::query(
+        &database,
+        "SELECT count(*) FROM channel_incarnations WHERE channel = '#shared'",
+    );
+    assert_eq!(incarnations, ["1"], "one incarnation for the whole cluster");
 }

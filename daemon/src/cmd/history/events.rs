@@ -98,6 +98,11 @@ fn log_in(
         Some(id) => id,
         None => cx.state.next_msg_id(time_ms),
     };
+    // Another node's event, in one shared database, is logged by its own node (the
+    // id is taken all the same, to keep the ids that follow in step).
+    if cx.store.origin_writes_muted() {
+        return;
+    }
     cx.state.log_batch.push(StoredMessage {
         id,
         time_ms,
