@@ -29,8 +29,20 @@ fn version(text: &str) -> (u64, u64, u64) {
 /// the package that asks for it.
 fn dependencies_need() -> ((u64, u64, u64), String) {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    // The packages built on this machine: the lock also lists other platforms'
+    // (macOS's security framework, Windows' API crates), which a build never
+    // downloads, and which `--offline` could then not read.
+    let rustc = Command::new("rustc")
+        .arg("-vV")
+        .output()
+        .expect("run rustc -vV");
+    let host = String::from_utf8_lossy(&rustc.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("host: ").map(str::to_string))
+        .expect("rustc -vV names the host");
     let out = Command::new(cargo)
         .args(["metadata", "--format-version", "1", "--locked", "--offline"])
+        .args(["--filter-platform", &host])
         .current_dir(root())
         .output()
         .expect("run cargo metadata");
