@@ -129,6 +129,9 @@ pub enum FollowUp {
     Admin { request: u64 },
     /// The detached server's `settle`: everything sent before is committed.
     Settle,
+    /// A cluster node's refresh (`Reloaded`), asked when the store had been sent
+    /// `writes` changes of shared records (`Store::shared_writes`).
+    Refresh { writes: u64 },
 }
 
 /// The follow-ups of the requests not yet answered, by ticket.

@@ -68,6 +68,13 @@ impl Server {
                 return;
             }
             FollowUp::Settle => return,
+            FollowUp::Refresh { writes } => {
+                match done {
+                    Completion::Reloaded { loaded, .. } => self.on_reloaded(writes, loaded, now),
+                    other => log::error!("store: a refresh answered with {}", other.kind()),
+                }
+                return;
+            }
         };
         if let Completion::Verified { .. } | Completion::Registered { .. } = &done {
             // The address's next password check, if one waits, may go to the hasher.

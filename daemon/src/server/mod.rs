@@ -13,6 +13,7 @@ mod input;
 mod lifecycle;
 mod memory;
 mod output;
+mod refresh;
 mod start;
 mod timers;
 mod tokens;
@@ -81,6 +82,8 @@ pub struct Server {
     /// When to look next for registered channels unused past
     /// `channels.registered_expire_days` (`timers.rs`).
     next_expiry_check: Instant,
+    /// A cluster node's refresh of what other nodes change (`refresh.rs`).
+    refresh: refresh::Refresh,
     /// The loop's time: every `now` comes from it (a test may move it forward).
     clock: clock::Clock,
     /// `None` only after shutdown closed it.

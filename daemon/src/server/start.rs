@@ -147,6 +147,7 @@ impl Server {
         } else {
             Admin::detached()
         };
+        let clock = Clock::default();
         let mut state = State::new(chrono::Utc::now().timestamp());
         state.tls_port = listeners
             .iter()
@@ -166,6 +167,13 @@ impl Server {
             state.scram_secret = vec![0; 32];
             rand::rngs::OsRng.fill_bytes(&mut state.scram_secret);
         }
+        let refresh = super::refresh::Refresh::new(
+            &config.cluster,
+            clock.now(),
+            &loaded.accounts,
+            &loaded.tokens,
+            &loaded.channels,
+        );
         state.login_tokens = crate::state::tokens::LoginTokens::load(loaded.tokens);
         for a in loaded.accounts {
             state.accounts.insert(chatd_proto::fold(&a.name), a);
@@ -176,7 +184,6 @@ impl Server {
         for c in loaded.channels {
             state.registered.insert(chatd_proto::fold(&c.name), c);
         }
-        let clock = Clock::default();
         Ok(Server {
             poll,
             listeners,
@@ -205,6 +212,7 @@ impl Server {
             closed_since_release: 0,
             last_release: clock.now(),
             next_expiry_check: clock.now(),
+            refresh,
             clock,
         })
     }

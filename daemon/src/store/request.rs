@@ -144,6 +144,10 @@ pub enum Request {
     RemoveBan { mask: String },
     /// Every account with its queue depth. Answered with [`Completion::Accounts`].
     ListAccounts { ticket: Ticket },
+    /// What another node sharing the database may have changed: accounts, read
+    /// markers, login tokens and registered channels, read again as at start (a
+    /// cluster node's refresh). Answered with [`Completion::Reloaded`].
+    Reload { ticket: Ticket },
     /// Store-wide figures. Answered with [`Completion::Stats`].
     Stats { ticket: Ticket },
     /// A consistent copy of the database at `path` (which must not exist), made
@@ -243,6 +247,7 @@ impl Request {
                 | Request::FetchQueue { .. }
                 | Request::FetchMemberships { .. }
                 | Request::ListAccounts { .. }
+                | Request::Reload { .. }
                 | Request::Stats { .. }
                 | Request::Tail { .. }
                 | Request::Sync { .. }
@@ -288,6 +293,7 @@ impl Request {
             Request::AddBan(_) => "AddBan",
             Request::RemoveBan { .. } => "RemoveBan",
             Request::ListAccounts { .. } => "ListAccounts",
+            Request::Reload { .. } => "Reload",
             Request::Stats { .. } => "Stats",
             Request::Tail { .. } => "Tail",
             Request::Backup { .. } => "Backup",
@@ -404,6 +410,12 @@ pub enum Completion {
         /// The copy's size in bytes, or why it failed.
         result: Result<u64, String>,
     },
+    /// The shared records as the database has them now (`Request::Reload`), or
+    /// `None` when they could not be read.
+    Reloaded {
+        ticket: Ticket,
+        loaded: Option<Box<Loaded>>,
+    },
     Stats {
         ticket: Ticket,
         /// Messages waiting in all offline queues.
@@ -430,6 +442,7 @@ impl Completion {
             Completion::Accounts { .. } => "Accounts",
             Completion::Backup { .. } => "Backup",
             Completion::Stats { .. } => "Stats",
+            Completion::Reloaded { .. } => "Reloaded",
         }
     }
 
@@ -448,6 +461,7 @@ impl Completion {
             | Completion::Redacted { ticket, .. }
             | Completion::Accounts { ticket, .. }
             | Completion::Stats { ticket, .. }
+            | Completion::Reloaded { ticket, .. }
             | Completion::Backup { ticket, .. } => *ticket,
         }
     }

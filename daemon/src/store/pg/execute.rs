@@ -178,6 +178,10 @@ pub(super) fn execute(
             ticket: *ticket,
             accounts: accounts::list_accounts(pg)?,
         }),
+        Request::Reload { ticket } => Some(Completion::Reloaded {
+            ticket: *ticket,
+            loaded: Some(Box::new(pg.reload()?)),
+        }),
         Request::Stats { ticket } => Some(Completion::Stats {
             ticket: *ticket,
             queue_total: accounts::queue_total(pg)?,

@@ -35,6 +35,7 @@ pub(in crate::store) fn is_read(request: &Request) -> bool {
             | Request::FetchQueue { .. }
             | Request::FetchMemberships { .. }
             | Request::ListAccounts { .. }
+            | Request::Reload { .. }
             | Request::Stats { .. }
             | Request::Tail { .. }
             | Request::Sync { .. }
@@ -343,6 +344,16 @@ pub(super) fn execute(
             ticket: *ticket,
             accounts: db::list_accounts(conn)?,
         }),
+        Request::Reload { ticket } => Some(Completion::Reloaded {
+            ticket: *ticket,
+            loaded: Some(Box::new(Loaded {
+                accounts: db::load_accounts(conn)?,
+                read_markers: db::load_read_markers(conn)?,
+                tokens: db::load_tokens(conn)?,
+                channels: db::load_channels(conn)?,
+                ..Loaded::default()
+            })),
+        }),
         Request::Stats { ticket } => Some(Completion::Stats {
             ticket: *ticket,
             queue_total: db::queue_total(conn)?,
@@ -442,6 +453,10 @@ pub(in crate::store) fn failure_of(request: &Request, why: &str) -> Option<Compl
         Request::ListAccounts { ticket: t } => Completion::Accounts {
             ticket: *t,
             accounts: Vec::new(),
+        },
+        Request::Reload { ticket: t } => Completion::Reloaded {
+            ticket: *t,
+            loaded: None,
         },
         Request::Stats { ticket: t } => Completion::Stats {
             ticket: *t,

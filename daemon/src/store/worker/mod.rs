@@ -176,6 +176,7 @@ fn start(
         hasher,
         threads: vec![store_thread, hasher_thread],
         path,
+        shared_writes: Default::default(),
     };
     Ok((store, completion_rx, loaded))
 }

@@ -1,0 +1,131 @@
+//! A cluster node's refresh ([`Refresh`]): with `cluster.database` set, other nodes
+//! write the same accounts, login tokens, read markers and registered channels the
+//! loop loaded at start. Every `cluster.refresh_secs` the loop asks the store for
+//! them again (`Request::Reload`, one read-only transaction) and takes the answer in:
+//! a record the database has replaces this node's copy; a record the previous read
+//! had and this one has not was deleted elsewhere and is forgotten; a record this
+//! node made since the previous read is kept. Read markers only move forward. An
+//! answer read before this node sent a change of its own (`Store::shared_writes`)
+//! is dropped and asked for again at once, so it never undoes that change.
+
+use super::Server;
+use crate::config::ClusterConfig;
+use crate::followup::FollowUp;
+use crate::store::{Account, ChannelRecord, Loaded, LoginToken, Request};
+use chatd_proto::fold;
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+/// When the next refresh is due, whether one is under way, and what the last read
+/// held (to tell a deletion elsewhere from a record made here since).
+#[derive(Debug, Default)]
+pub(super) struct Refresh {
+    /// `None`: not a cluster node on a shared database; never refreshes.
+    every: Option<Duration>,
+    next: Option<Instant>,
+    asked: bool,
+    accounts: HashSet<String>,
+    tokens: HashSet<[u8; 32]>,
+    channels: HashSet<String>,
+}
+
+impl Refresh {
+    pub(super) fn new(
+        cluster: &ClusterConfig,
+        now: Instant,
+        accounts: &[Account],
+        tokens: &[LoginToken],
+        channels: &[ChannelRecord],
+    ) -> Refresh {
+        if cluster.database.is_empty() {
+            return Refresh::default();
+        }
+        let every = Duration::from_secs(cluster.refresh_secs);
+        Refresh {
+            every: Some(every),
+            next: Some(now + every),
+            asked: false,
+            accounts: accounts.iter().map(|a| fold(&a.name)).collect(),
+            tokens: tokens.iter().map(|t| t.hash).collect(),
+            channels: channels.iter().map(|c| fold(&c.name)).collect(),
+        }
+    }
+
+    /// When the loop must wake for the next refresh (none while one is under way).
+    pub(super) fn due(&self) -> Option<Instant> {
+        self.next.filter(|_| !self.asked)
+    }
+}
+
+impl Server {
+    /// Asks the store for the shared records if a refresh is due.
+    pub(super) fn refresh_if_due(&mut self, now: Instant) {
+        if self.refresh.due().is_some_and(|at| at <= now) {
+            self.ask_refresh(now);
+        }
+    }
+
+    fn ask_refresh(&mut self, now: Instant) {
+        let Some(store) = &self.store else {
+            return;
+        };
+        let writes = store.shared_writes();
+        let ticket = self.state.followups.open(FollowUp::Refresh { writes });
+        if store.send(Request::Reload { ticket }) {
+            self.refresh.asked = true;
+        } else {
+            self.state.followups.take(ticket);
+            self.refresh.next = self.refresh.every.map(|every| now + every);
+        }
+    }
+
+    /// Takes a refresh's answer in (see the module's documentation).
+    pub(super) fn on_reloaded(&mut self, writes: u64, loaded: Option<Box<Loaded>>, now: Instant) {
+        self.refresh.asked = false;
+        self.refresh.next = self.refresh.every.map(|every| now + every);
+        let Some(loaded) = loaded else {
+            // The store has logged why; the next refresh tries again.
+            return;
+        };
+        if self.store.as_ref().map(|s| s.shared_writes()) != Some(writes) {
+            // Read before a change this node sent since: it would undo it.
+            self.ask_refresh(now);
+            return;
+        }
+        let Loaded {
+            accounts,
+            read_markers,
+            tokens,
+            channels,
+            ..
+        } = *loaded;
+        let state = &mut self.state;
+        let r = &mut self.refresh;
+
+        let names: HashSet<String> = accounts.iter().map(|a| fold(&a.name)).collect();
+        state
+            .accounts
+            .retain(|name, _| names.contains(name) || !r.accounts.contains(name));
+        for a in accounts {
+            state.accounts.insert(fold(&a.name), a);
+        }
+        r.accounts = names;
+
+        let hashes: HashSet<[u8; 32]> = tokens.iter().map(|t| t.hash).collect();
+        state.login_tokens.refresh(tokens, &r.tokens);
+        r.tokens = hashes;
+
+        let names: HashSet<String> = channels.iter().map(|c| fold(&c.name)).collect();
+        state
+            .registered
+            .retain(|name, _| names.contains(name) || !r.channels.contains(name));
+        for c in channels {
+            state.registered.insert(fold(&c.name), c);
+        }
+        r.channels = names;
+
+        for m in read_markers {
+            state.read_markers.advance(m.account, &m.target, m.time_ms);
+        }
+    }
+}
