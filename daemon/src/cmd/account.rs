@@ -10,11 +10,11 @@
 //! matching `on_*` function runs when the [`Completion`] arrives.
 
 use super::{CmdError, Cx};
-use crate::followup::{Door, Then};
+use crate::followup::{Door, Secret, Then};
 use crate::ids::ConnId;
 use crate::outgoing::Outgoing;
 use crate::state::Cap;
-use crate::store::{Request, ScramCreds, Ticket};
+use crate::store::{Account, Request, ScramCreds, Ticket};
 use chatd_proto::numeric::*;
 use chatd_proto::{fold, Message};
 
@@ -128,6 +128,49 @@ fn begin_login(cx: &mut Cx, door: Door, account: &str, password: &str) {
     if let Err(refusal) = start_password_check(cx) {
         return login_failed(cx, door, refusal);
     }
+    if !cx.config.cluster.database.is_empty() {
+        // Another node may have registered the account, changed its password or
+        // deleted it: the database's row first.
+        cx.user_mut().login_pending = true;
+        let then = Then::Lookup {
+            door,
+            account: account.to_string(),
+            password: Secret(password.to_string()),
+        };
+        let name = account.to_string();
+        return cx.ask(then, |ticket| Request::FetchAccount { ticket, name });
+    }
+    verify(cx, door, account, password);
+}
+
+/// The account's row as the database has it now, for a cluster node's login: kept
+/// (or, gone from the database, forgotten), then the password check.
+pub fn on_account_fetched(
+    cx: &mut Cx,
+    asker: ConnId,
+    (door, account): (Door, &str),
+    password: Secret,
+    result: Result<Option<Account>, String>,
+) {
+    match result {
+        Ok(Some(row)) => {
+            cx.state.accounts.insert(fold(&row.name), row);
+        }
+        Ok(None) => {
+            cx.state.accounts.remove(&fold(account));
+        }
+        // The copy this node has is checked instead.
+        Err(why) => log::warn!("store: cannot read an account at a login: {why}"),
+    }
+    if !cx.alive(asker) {
+        return;
+    }
+    cx.user_mut().login_pending = false;
+    verify(cx, door, account, &password.0);
+}
+
+/// The password check of a login: against the account's hash, or a dummy one.
+fn verify(cx: &mut Cx, door: Door, account: &str, password: &str) {
     let iterations = cx.config.accounts.pbkdf2_iterations;
     let (name, hash, id, scram_iterations) = match cx.state.account(account) {
         // An account from before SCRAM gets its credentials made at this login.

@@ -112,6 +112,14 @@ fn follow_up(cx: &mut Cx, id: ConnId, then: Then, done: Completion) {
                 account, ok, scram, ..
             },
         ) => account::on_verified(cx, id, (door, &account), ok, scram),
+        (
+            Then::Lookup {
+                door,
+                account,
+                password,
+            },
+            Completion::Account { result, .. },
+        ) => account::on_account_fetched(cx, id, (door, &account), password, result),
         (Then::Oper { name }, Completion::Verified { ok, .. }) => {
             cmd::oper::on_verified(cx, id, &name, ok)
         }

@@ -136,6 +136,7 @@ impl Server {
                 self.read(slot, now);
             }
             self.run_timers(now);
+            self.refresh_if_wanted(now);
             self.end_of_pass();
             self.release_memory(now);
             if self.stop.load(Ordering::SeqCst) || self.admin_state.shutdown.is_some() {

@@ -65,6 +65,14 @@ impl Server {
         }
     }
 
+    /// Refreshes now if a command asked for it (`State::refresh_wanted`) and none
+    /// is under way.
+    pub(super) fn refresh_if_wanted(&mut self, now: Instant) {
+        if std::mem::take(&mut self.state.refresh_wanted) && self.refresh.due().is_some() {
+            self.ask_refresh(now);
+        }
+    }
+
     fn ask_refresh(&mut self, now: Instant) {
         let Some(store) = &self.store else {
             return;

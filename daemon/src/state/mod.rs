@@ -93,6 +93,11 @@ pub struct State {
     pub read_markers: markers::ReadMarkers,
     /// Every account's login tokens (`SESSION CREATE`).
     pub login_tokens: tokens::LoginTokens,
+    /// Set by a command that found this node's copy of shared records possibly
+    /// behind another node's (an unknown token or SCRAM account, a name REGISTER
+    /// found taken): a cluster node refreshes them at the end of the pass
+    /// (`server/refresh.rs`). Ignored by a single node.
+    pub refresh_wanted: bool,
 }
 
 /// Counts of messages in each of the last 60 seconds.

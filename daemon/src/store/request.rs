@@ -144,6 +144,10 @@ pub enum Request {
     RemoveBan { mask: String },
     /// Every account with its queue depth. Answered with [`Completion::Accounts`].
     ListAccounts { ticket: Ticket },
+    /// The account named `name` (any case) as the database has it now: a cluster
+    /// node's login, which another node may have registered or changed. Answered
+    /// with [`Completion::Account`].
+    FetchAccount { ticket: Ticket, name: String },
     /// What another node sharing the database may have changed: accounts, read
     /// markers, login tokens and registered channels, read again as at start (a
     /// cluster node's refresh). Answered with [`Completion::Reloaded`].
@@ -248,6 +252,7 @@ impl Request {
                 | Request::FetchMemberships { .. }
                 | Request::ListAccounts { .. }
                 | Request::Reload { .. }
+                | Request::FetchAccount { .. }
                 | Request::Stats { .. }
                 | Request::Tail { .. }
                 | Request::Sync { .. }
@@ -294,6 +299,7 @@ impl Request {
             Request::RemoveBan { .. } => "RemoveBan",
             Request::ListAccounts { .. } => "ListAccounts",
             Request::Reload { .. } => "Reload",
+            Request::FetchAccount { .. } => "FetchAccount",
             Request::Stats { .. } => "Stats",
             Request::Tail { .. } => "Tail",
             Request::Backup { .. } => "Backup",
@@ -410,6 +416,12 @@ pub enum Completion {
         /// The copy's size in bytes, or why it failed.
         result: Result<u64, String>,
     },
+    /// The account a `Request::FetchAccount` named (`None`: there is none), or why
+    /// it could not be read.
+    Account {
+        ticket: Ticket,
+        result: Result<Option<Account>, String>,
+    },
     /// The shared records as the database has them now (`Request::Reload`), or
     /// `None` when they could not be read.
     Reloaded {
@@ -443,6 +455,7 @@ impl Completion {
             Completion::Backup { .. } => "Backup",
             Completion::Stats { .. } => "Stats",
             Completion::Reloaded { .. } => "Reloaded",
+            Completion::Account { .. } => "Account",
         }
     }
 
@@ -462,6 +475,7 @@ impl Completion {
             | Completion::Accounts { ticket, .. }
             | Completion::Stats { ticket, .. }
             | Completion::Reloaded { ticket, .. }
+            | Completion::Account { ticket, .. }
             | Completion::Backup { ticket, .. } => *ticket,
         }
     }

@@ -41,28 +41,37 @@ pub(in crate::store) fn create_account(
 }
 
 /// Every account, in creation order.
+const ACCOUNT_COLUMNS: &str = "SELECT name, email, hash, salt, iterations, created, \
+     last_seen, id, scram_salt, scram_iterations, scram_stored_key, scram_server_key \
+     FROM accounts";
+
+fn account_of(row: &rusqlite::Row<'_>) -> Result<Account> {
+    Ok(Account {
+        id: row.get(7)?,
+        name: row.get(0)?,
+        email: row.get(1)?,
+        hash: PasswordHash {
+            hash: row.get(2)?,
+            salt: row.get(3)?,
+            iterations: row.get(4)?,
+        },
+        created: row.get(5)?,
+        last_seen: row.get(6)?,
+        scram: scram_from(row.get(8)?, row.get(9)?, row.get(10)?, row.get(11)?),
+    })
+}
+
 pub(in crate::store) fn load_accounts(conn: &Connection) -> Result<Vec<Account>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT name, email, hash, salt, iterations, created, last_seen, id, \
-         scram_salt, scram_iterations, scram_stored_key, scram_server_key \
-         FROM accounts ORDER BY id",
-    )?;
-    let rows = stmt.query_map([], |row| {
-        Ok(Account {
-            id: row.get(7)?,
-            name: row.get(0)?,
-            email: row.get(1)?,
-            hash: PasswordHash {
-                hash: row.get(2)?,
-                salt: row.get(3)?,
-                iterations: row.get(4)?,
-            },
-            created: row.get(5)?,
-            last_seen: row.get(6)?,
-            scram: scram_from(row.get(8)?, row.get(9)?, row.get(10)?, row.get(11)?),
-        })
-    })?;
+    let mut stmt = conn.prepare_cached(&format!("{ACCOUNT_COLUMNS} ORDER BY id"))?;
+    let rows = stmt.query_map([], account_of)?;
     rows.collect()
+}
+
+/// [`super::Request::FetchAccount`]: the account named `name` (any case).
+pub(in crate::store) fn fetch_account(conn: &Connection, name: &str) -> Result<Option<Account>> {
+    conn.prepare_cached(&format!("{ACCOUNT_COLUMNS} WHERE folded = ?1"))?
+        .query_row([fold(name)], account_of)
+        .optional()
 }
 
 /// [`super::Request::DeleteAccount`]: the account, its queue, memberships and login tokens

@@ -47,29 +47,38 @@ pub(super) fn create_account(
     })
 }
 
+const ACCOUNT_COLUMNS: &str = "SELECT name, email, hash, salt, iterations, created, \
+     last_seen, id, scram_salt, scram_iterations, scram_stored_key, scram_server_key \
+     FROM accounts";
+
+fn account_of(row: &postgres::Row) -> Account {
+    Account {
+        id: row.get(7),
+        name: row.get(0),
+        email: row.get(1),
+        hash: PasswordHash {
+            hash: row.get(2),
+            salt: row.get(3),
+            iterations: u32_of(row.get(4)),
+        },
+        created: row.get(5),
+        last_seen: row.get(6),
+        scram: scram_from(row.get(8), row.get(9), row.get(10), row.get(11)),
+    }
+}
+
 pub(super) fn load_accounts(pg: &mut Pg) -> R<Vec<Account>> {
-    let rows = pg.rows(
-        "SELECT name, email, hash, salt, iterations, created, last_seen, id, \
-         scram_salt, scram_iterations, scram_stored_key, scram_server_key \
-         FROM accounts ORDER BY id",
-        &[],
+    let rows = pg.rows(&format!("{ACCOUNT_COLUMNS} ORDER BY id"), &[])?;
+    Ok(rows.iter().map(account_of).collect())
+}
+
+/// [`crate::store::Request::FetchAccount`]: the account named `name` (any case).
+pub(super) fn fetch_account(pg: &mut Pg, name: &str) -> R<Option<Account>> {
+    let row = pg.row(
+        &format!("{ACCOUNT_COLUMNS} WHERE folded = $1"),
+        &[&fold(name)],
     )?;
-    Ok(rows
-        .iter()
-        .map(|row| Account {
-            id: row.get(7),
-            name: row.get(0),
-            email: row.get(1),
-            hash: PasswordHash {
-                hash: row.get(2),
-                salt: row.get(3),
-                iterations: u32_of(row.get(4)),
-            },
-            created: row.get(5),
-            last_seen: row.get(6),
-            scram: scram_from(row.get(8), row.get(9), row.get(10), row.get(11)),
-        })
-        .collect())
+    Ok(row.as_ref().map(account_of))
 }
 
 fn scram_from(

@@ -178,6 +178,10 @@ pub(super) fn execute(
             ticket: *ticket,
             accounts: accounts::list_accounts(pg)?,
         }),
+        Request::FetchAccount { ticket, name } => Some(Completion::Account {
+            ticket: *ticket,
+            result: Ok(accounts::fetch_account(pg, name)?),
+        }),
         Request::Reload { ticket } => Some(Completion::Reloaded {
             ticket: *ticket,
             loaded: Some(Box::new(pg.reload()?)),

@@ -36,6 +36,7 @@ pub(in crate::store) fn is_read(request: &Request) -> bool {
             | Request::FetchMemberships { .. }
             | Request::ListAccounts { .. }
             | Request::Reload { .. }
+            | Request::FetchAccount { .. }
             | Request::Stats { .. }
             | Request::Tail { .. }
             | Request::Sync { .. }
@@ -344,6 +345,10 @@ pub(super) fn execute(
             ticket: *ticket,
             accounts: db::list_accounts(conn)?,
         }),
+        Request::FetchAccount { ticket, name } => Some(Completion::Account {
+            ticket: *ticket,
+            result: Ok(db::fetch_account(conn, name)?),
+        }),
         Request::Reload { ticket } => Some(Completion::Reloaded {
             ticket: *ticket,
             loaded: Some(Box::new(Loaded {
@@ -453,6 +458,10 @@ pub(in crate::store) fn failure_of(request: &Request, why: &str) -> Option<Compl
         Request::ListAccounts { ticket: t } => Completion::Accounts {
             ticket: *t,
             accounts: Vec::new(),
+        },
+        Request::FetchAccount { ticket: t, .. } => Completion::Account {
+            ticket: *t,
+            result: Err(why.to_string()),
         },
         Request::Reload { ticket: t } => Completion::Reloaded {
             ticket: *t,
