@@ -14,7 +14,7 @@ use crate::followup::{Door, Secret, Then};
 use crate::ids::ConnId;
 use crate::outgoing::Outgoing;
 use crate::state::Cap;
-use crate::store::{Account, Request, ScramCreds, Ticket};
+use crate::store::{AccountRows, Request, ScramCreds, Ticket};
 use chatd_proto::numeric::*;
 use chatd_proto::{fold, Message};
 
@@ -111,7 +111,8 @@ fn fail(cx: &mut Cx, command: &str, code: &str, context: &str, text: &str) {
     cx.send_me(&Message::new("FAIL", params).with_source(server));
 }
 
-/// Starts a password check for `account`, after the rate limits. An unknown
+/// Starts a password (or token) check for `account`, after the rate limits; on a
+/// cluster node, after reading the account's rows from the database. An unknown
 /// account is checked against a dummy hash, so it costs the same work and time as a
 /// known one and counts the same.
 fn begin_login(cx: &mut Cx, door: Door, account: &str, password: &str) {
@@ -122,15 +123,9 @@ fn begin_login(cx: &mut Cx, door: Door, account: &str, password: &str) {
     if cx.user().login_pending {
         return login_failed(cx, door, "A login is already under way");
     }
-    if password.starts_with(crate::state::tokens::TOKEN_PREFIX) {
-        return session::token_login(cx, door, account, password);
-    }
-    if let Err(refusal) = start_password_check(cx) {
-        return login_failed(cx, door, refusal);
-    }
     if !cx.config.cluster.database.is_empty() {
-        // Another node may have registered the account, changed its password or
-        // deleted it: the database's row first.
+        // Another node may have registered the account, changed its password,
+        // made or revoked a token, or deleted it: the database's rows first.
         cx.user_mut().login_pending = true;
         let then = Then::Lookup {
             door,
@@ -140,20 +135,31 @@ fn begin_login(cx: &mut Cx, door: Door, account: &str, password: &str) {
         let name = account.to_string();
         return cx.ask(then, |ticket| Request::FetchAccount { ticket, name });
     }
-    verify(cx, door, account, password);
+    check_login(cx, door, account, password);
 }
 
-/// The account's row as the database has it now, for a cluster node's login: kept
-/// (or, gone from the database, forgotten), then the password check.
+/// The account's rows as the database has them now, for a cluster node's login:
+/// kept (or, gone from the database, forgotten), then the password or token check.
 pub fn on_account_fetched(
     cx: &mut Cx,
     asker: ConnId,
     (door, account): (Door, &str),
     password: Secret,
-    result: Result<Option<Account>, String>,
+    result: Result<Option<Box<AccountRows>>, String>,
 ) {
     match result {
-        Ok(Some(row)) => {
+        Ok(Some(rows)) => {
+            let AccountRows {
+                account: row,
+                tokens,
+                read_markers,
+            } = *rows;
+            cx.state.login_tokens.replace_account(row.id, tokens);
+            for m in read_markers {
+                cx.state
+                    .read_markers
+                    .advance(m.account, &m.target, m.time_ms);
+            }
             cx.state.accounts.insert(fold(&row.name), row);
         }
         Ok(None) => {
@@ -166,7 +172,18 @@ pub fn on_account_fetched(
         return;
     }
     cx.user_mut().login_pending = false;
-    verify(cx, door, account, &password.0);
+    check_login(cx, door, account, &password.0);
+}
+
+/// A token login, or a password check after the rate limits.
+fn check_login(cx: &mut Cx, door: Door, account: &str, password: &str) {
+    if password.starts_with(crate::state::tokens::TOKEN_PREFIX) {
+        return session::token_login(cx, door, account, password);
+    }
+    if let Err(refusal) = start_password_check(cx) {
+        return login_failed(cx, door, refusal);
+    }
+    verify(cx, door, account, password);
 }
 
 /// The password check of a login: against the account's hash, or a dummy one.

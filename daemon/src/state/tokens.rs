@@ -49,6 +49,14 @@ impl LoginTokens {
         }
     }
 
+    /// `account`'s tokens as the store has them now (a cluster node's login).
+    pub fn replace_account(&mut self, account: AccountId, tokens: Vec<LoginToken>) {
+        self.by_hash.retain(|_, t| t.account != account);
+        for t in tokens {
+            self.by_hash.insert(t.hash, t);
+        }
+    }
+
     /// A new token for `account`: what to store, and the secret (given to the
     /// client once, never kept).
     pub fn create(

@@ -167,6 +167,15 @@ pub enum Request {
     },
 }
 
+/// An account's row with its login tokens and read markers
+/// ([`Request::FetchAccount`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountRows {
+    pub account: Account,
+    pub tokens: Vec<LoginToken>,
+    pub read_markers: Vec<ReadMarker>,
+}
+
 /// One read marker: the time of the last message `account` read in `target`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReadMarker {
@@ -420,7 +429,7 @@ pub enum Completion {
     /// it could not be read.
     Account {
         ticket: Ticket,
-        result: Result<Option<Account>, String>,
+        result: Result<Option<Box<AccountRows>>, String>,
     },
     /// The shared records as the database has them now (`Request::Reload`), or
     /// `None` when they could not be read.

@@ -1,6 +1,7 @@
 //! Accounts: create, load, delete, last seen, SCRAM credentials, the server secret.
 
 use super::*;
+use crate::store::AccountRows;
 use rand::RngCore;
 
 // ---- accounts ----
@@ -68,10 +69,32 @@ pub(in crate::store) fn load_accounts(conn: &Connection) -> Result<Vec<Account>>
 }
 
 /// [`super::Request::FetchAccount`]: the account named `name` (any case).
-pub(in crate::store) fn fetch_account(conn: &Connection, name: &str) -> Result<Option<Account>> {
-    conn.prepare_cached(&format!("{ACCOUNT_COLUMNS} WHERE folded = ?1"))?
+/// With its login tokens and read markers.
+pub(in crate::store) fn fetch_account(
+    conn: &Connection,
+    name: &str,
+) -> Result<Option<Box<AccountRows>>> {
+    let Some(account) = conn
+        .prepare_cached(&format!("{ACCOUNT_COLUMNS} WHERE folded = ?1"))?
         .query_row([fold(name)], account_of)
-        .optional()
+        .optional()?
+    else {
+        return Ok(None);
+    };
+    let id = account.id;
+    let tokens = load_tokens(conn)?
+        .into_iter()
+        .filter(|t| t.account == id)
+        .collect();
+    let read_markers = load_read_markers(conn)?
+        .into_iter()
+        .filter(|m| m.account == id)
+        .collect();
+    Ok(Some(Box::new(AccountRows {
+        account,
+        tokens,
+        read_markers,
+    })))
 }
 
 /// [`super::Request::DeleteAccount`]: the account, its queue, memberships and login tokens

@@ -3,7 +3,7 @@
 
 use super::{Pg, R};
 use crate::store::{
-    Account, AccountId, AccountSummary, Ban, LoginToken, PasswordHash, ReadMarker, RegisterError,
+    Account, AccountId, AccountRows, AccountSummary, Ban, LoginToken, PasswordHash, ReadMarker, RegisterError,
     ScramCreds,
 };
 use chatd_proto::fold;
@@ -73,12 +73,41 @@ pub(super) fn load_accounts(pg: &mut Pg) -> R<Vec<Account>> {
 }
 
 /// [`crate::store::Request::FetchAccount`]: the account named `name` (any case).
-pub(super) fn fetch_account(pg: &mut Pg, name: &str) -> R<Option<Account>> {
+/// With its login tokens and read markers.
+pub(super) fn fetch_account(pg: &mut Pg, name: &str) -> R<Option<Box<AccountRows>>> {
     let row = pg.row(
         &format!("{ACCOUNT_COLUMNS} WHERE folded = $1"),
         &[&fold(name)],
     )?;
-    Ok(row.as_ref().map(account_of))
+    let Some(account) = row.as_ref().map(account_of) else {
+        return Ok(None);
+    };
+    let tokens = pg
+        .rows(
+            "SELECT id, account_id, hash, label, created FROM login_tokens \
+             WHERE account_id = $1",
+            &[&account.id],
+        )?
+        .iter()
+        .map(token_of)
+        .collect();
+    let read_markers = pg
+        .rows(
+            "SELECT account_id, target, time_ms FROM read_markers WHERE account_id = $1",
+            &[&account.id],
+        )?
+        .iter()
+        .map(|r| ReadMarker {
+            account: r.get(0),
+            target: r.get(1),
+            time_ms: r.get(2),
+        })
+        .collect();
+    Ok(Some(Box::new(AccountRows {
+        account,
+        tokens,
+        read_markers,
+    })))
 }
 
 fn scram_from(
@@ -174,19 +203,18 @@ pub(super) fn load_tokens(pg: &mut Pg) -> R<Vec<LoginToken>> {
          ORDER BY created, id COLLATE \"C\"",
         &[],
     )?;
-    Ok(rows
-        .iter()
-        .map(|row| {
-            let hash: Vec<u8> = row.get(2);
-            LoginToken {
-                id: row.get(0),
-                account: row.get(1),
-                hash: hash.try_into().unwrap_or([0; 32]),
-                label: row.get(3),
-                created: row.get(4),
-            }
-        })
-        .collect())
+    Ok(rows.iter().map(token_of).collect())
+}
+
+fn token_of(row: &postgres::Row) -> LoginToken {
+    let hash: Vec<u8> = row.get(2);
+    LoginToken {
+        id: row.get(0),
+        account: row.get(1),
+        hash: hash.try_into().unwrap_or([0; 32]),
+        label: row.get(3),
+        created: row.get(4),
+    }
 }
 
 pub(super) fn delete_tokens(pg: &mut Pg, account: AccountId, id: Option<&str>) -> R<()> {
