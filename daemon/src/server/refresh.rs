@@ -24,6 +24,8 @@ pub(super) struct Refresh {
     every: Option<Duration>,
     next: Option<Instant>,
     asked: bool,
+    /// When the refresh under way was asked (real time, for the log).
+    asked_at: Option<std::time::Instant>,
     accounts: HashSet<String>,
     tokens: HashSet<[u8; 32]>,
     channels: HashSet<String>,
@@ -45,6 +47,7 @@ impl Refresh {
             every: Some(every),
             next: Some(now + every),
             asked: false,
+            asked_at: None,
             accounts: accounts.iter().map(|a| fold(&a.name)).collect(),
             tokens: tokens.iter().map(|t| t.hash).collect(),
             channels: channels.iter().map(|c| fold(&c.name)).collect(),
@@ -81,6 +84,7 @@ impl Server {
         let ticket = self.state.followups.open(FollowUp::Refresh { writes });
         if store.send(Request::Reload { ticket }) {
             self.refresh.asked = true;
+            self.refresh.asked_at = Some(Instant::now());
         } else {
             self.state.followups.take(ticket);
             self.refresh.next = self.refresh.every.map(|every| now + every);
@@ -100,6 +104,14 @@ impl Server {
             self.ask_refresh(now);
             return;
         }
+        let read = self.refresh.asked_at.take().map(|at| at.elapsed());
+        let counts = (
+            loaded.accounts.len(),
+            loaded.tokens.len(),
+            loaded.read_markers.len(),
+            loaded.channels.len(),
+        );
+        let applying = Instant::now();
         let Loaded {
             accounts,
             read_markers,
@@ -135,5 +147,15 @@ impl Server {
         for m in read_markers {
             state.read_markers.advance(m.account, &m.target, m.time_ms);
         }
+        log::debug!(
+            "refresh: {} accounts, {} tokens, {} read markers, {} registered channels; \
+             read in {} ms, taken in in {} ms",
+            counts.0,
+            counts.1,
+            counts.2,
+            counts.3,
+            read.map_or(0, |d| d.as_millis()),
+            applying.elapsed().as_millis()
+        );
     }
 }
