@@ -149,7 +149,7 @@ impl Server {
         }
         log::debug!(
             "refresh: {} accounts, {} tokens, {} read markers, {} registered channels; \
-             read in {} ms, taken in in {} ms",
+             read in {} ms, applied in {} ms",
             counts.0,
             counts.1,
             counts.2,
