@@ -44,7 +44,10 @@ fn sasl_ok(server: &TestServer, account: &str, password: &str) -> bool {
     c.expect(|m| m.command == "CAP" && m.param(1) == "ACK", "CAP ACK");
     c.send("AUTHENTICATE PLAIN");
     c.expect(|m| m.command == "AUTHENTICATE", "AUTHENTICATE +");
-    c.send(&format!("AUTHENTICATE {}", sasl_plain("", account, password)));
+    c.send(&format!(
+        "AUTHENTICATE {}",
+        sasl_plain("", account, password)
+    ));
     let m = c.expect(
         |m| m.command == numeric::RPL_SASLSUCCESS || m.command == numeric::ERR_SASLFAIL,
         "903 or 904",
@@ -78,14 +81,23 @@ fn an_account_registered_deleted_or_registered_again_on_one_node_is_what_the_oth
     let mut sync = one.connect("syncer");
     sync.store_sync();
     assert!(!sasl_ok(&two, "alice", PW), "a deleted account on node two");
-    assert!(!login_ok(&two, "al2", "alice", PW), "LOGIN to a deleted account");
+    assert!(
+        !login_ok(&two, "al2", "alice", PW),
+        "LOGIN to a deleted account"
+    );
     // Registered again with another password (the way a password changes without a
     // command for it): the old one is refused on node two, the new one works.
     let mut again = one.connect("alice");
     again.register_account("alice", NEW_PW);
     assert!(!sasl_ok(&two, "alice", PW), "the old password on node two");
-    assert!(sasl_ok(&two, "alice", NEW_PW), "the new password on node two");
-    assert!(login_ok(&two, "al3", "alice", NEW_PW), "LOGIN, new password");
+    assert!(
+        sasl_ok(&two, "alice", NEW_PW),
+        "the new password on node two"
+    );
+    assert!(
+        login_ok(&two, "al3", "alice", NEW_PW),
+        "LOGIN, new password"
+    );
 }
 
 #[test]
@@ -126,7 +138,10 @@ fn a_token_made_on_one_node_logs_in_on_the_other_until_revoked() {
         "SESSION REVOKED",
     );
     c.store_sync();
-    assert!(!sasl_ok(&two, "wade", &secret), "a revoked token on node two");
+    assert!(
+        !sasl_ok(&two, "wade", &secret),
+        "a revoked token on node two"
+    );
     assert!(sasl_ok(&two, "wade", PW), "the password still works");
 }
 

@@ -3,8 +3,8 @@
 
 use super::{Pg, R};
 use crate::store::{
-    Account, AccountId, AccountRows, AccountSummary, Ban, LoginToken, PasswordHash, ReadMarker, RegisterError,
-    ScramCreds,
+    Account, AccountId, AccountRows, AccountSummary, Ban, LoginToken, PasswordHash, ReadMarker,
+    RegisterError, ScramCreds,
 };
 use chatd_proto::fold;
 use rand::RngCore;
