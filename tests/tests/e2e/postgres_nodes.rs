@@ -9,6 +9,7 @@
 
 use chatd_proto::numeric;
 use chatd_tests::*;
+use chatd_tests::{postgres, scram};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -18,12 +19,17 @@ const CAPS: &str = "draft/read-marker server-time message-tags";
 
 /// Node `node` on the database at `url`, with its admin socket beside `dir`.
 fn node(dir: &Path, url: &str, node: u16) -> TestServer {
+    node_refreshing(dir, url, node, 5)
+}
+
+/// Node `node`, refreshing every `refresh_secs`.
+fn node_refreshing(dir: &Path, url: &str, node: u16, refresh_secs: u64) -> TestServer {
     let url = url.to_string();
     let socket = dir.join("admin.sock");
     TestServer::start_in(&dir.join("data"), move |c| {
         c.cluster.node_id = node;
         c.cluster.database = url;
-        c.cluster.refresh_secs = 5;
+        c.cluster.refresh_secs = refresh_secs;
         c.admin.socket = Some(socket);
     })
 }
@@ -204,4 +210,42 @@ fn a_channel_registered_on_one_node_keeps_its_roles_on_the_other_after_a_refresh
         }
         assert!(Instant::now() < deadline, "node two kept #c: {said}");
     }
+}
+
+/// SASL SCRAM-SHA-256 as `account`: whether it succeeded.
+fn scram_ok(server: &TestServer, account: &str, password: &str) -> bool {
+    let mut c = server.connect_raw();
+    c.send("CAP LS 302");
+    c.send("CAP REQ :sasl");
+    c.expect(|m| m.command == "CAP" && m.param(1) == "ACK", "CAP ACK");
+    scram::authenticate(&mut c, account, password).is_ok()
+}
+
+/// Tries SCRAM until it works, for at most 10 seconds.
+fn scram_works_soon(server: &TestServer, account: &str, password: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !scram_ok(server, account, password) {
+        assert!(Instant::now() < deadline, "SCRAM never worked for {account}");
+    }
+}
+
+#[test]
+#[cfg_attr(not(has_postgres), ignore = "PostgreSQL not installed")]
+fn a_failed_scram_login_or_a_taken_name_refreshes_at_once() {
+    let url = postgres::database();
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let one = node(dirs[0].path(), &url, 1);
+    // Node two's timer alone would not refresh within the test.
+    let two = node_refreshing(dirs[1].path(), &url, 2, 3600);
+    // SCRAM needs the account's keys before the database could be asked: a first
+    // try may fail, and starts a refresh; a later one works.
+    one.create_account("sam", PW);
+    scram_works_soon(&two, "sam", PW);
+    // REGISTER of a name node one took: "exists", and node two learns the account.
+    one.create_account("rita", PW);
+    let mut rita = two.connect("rita");
+    rita.send(&format!("REGISTER rita * {PW}"));
+    let fail = rita.expect_command("FAIL");
+    assert_eq!(fail.param(1), "ACCOUNT_EXISTS", "{fail}");
+    scram_works_soon(&two, "rita", PW);
 }
