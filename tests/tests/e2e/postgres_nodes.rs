@@ -5,7 +5,8 @@
 //! reads; a login token made on one logs in on the other, and once revoked no
 //! longer does; a channel registered on one keeps its founder and access list on
 //! the other after its refresh (`cluster.refresh_secs`, brought due with the test
-//! clock). Two in-process nodes, a fresh database per test (`chatd_tests::postgres`).
+//! clock); a failed SCRAM login, or REGISTER finding a name another node took,
+//! refreshes at once. Two in-process nodes, a fresh database per test (`chatd_tests::postgres`).
 
 use chatd_proto::numeric;
 use chatd_tests::*;
@@ -225,7 +226,10 @@ fn scram_ok(server: &TestServer, account: &str, password: &str) -> bool {
 fn scram_works_soon(server: &TestServer, account: &str, password: &str) {
     let deadline = Instant::now() + Duration::from_secs(10);
     while !scram_ok(server, account, password) {
-        assert!(Instant::now() < deadline, "SCRAM never worked for {account}");
+        assert!(
+            Instant::now() < deadline,
+            "SCRAM never worked for {account}"
+        );
     }
 }
 
