@@ -6,7 +6,8 @@
 //! had and this one has not was deleted elsewhere and is forgotten; a record this
 //! node made since the previous read is kept. Read markers only move forward. An
 //! answer read before this node sent a change of its own (`Store::shared_writes`)
-//! is dropped and asked for again at once, so it never undoes that change.
+//! is dropped and asked for again (at once, up to three times in a row; then at
+//! the next period), so it never undoes that change.
 
 use super::Server;
 use crate::config::ClusterConfig;
@@ -16,6 +17,10 @@ use chatd_proto::fold;
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
+/// Answers dropped in a row (see [`Server::on_reloaded`]) after which the next ask
+/// waits for the period.
+const MAX_AT_ONCE: u32 = 3;
+
 /// When the next refresh is due, whether one is under way, and what the last read
 /// held (to tell a deletion elsewhere from a record made here since).
 #[derive(Debug, Default)]
@@ -24,6 +29,8 @@ pub(super) struct Refresh {
     every: Option<Duration>,
     next: Option<Instant>,
     asked: bool,
+    /// Answers dropped in a row because this node changed a record meanwhile.
+    dropped: u32,
     /// When the refresh under way was asked (real time, for the log).
     asked_at: Option<std::time::Instant>,
     accounts: HashSet<String>,
@@ -47,6 +54,7 @@ impl Refresh {
             every: Some(every),
             next: Some(now + every),
             asked: false,
+            dropped: 0,
             asked_at: None,
             accounts: accounts.iter().map(|a| fold(&a.name)).collect(),
             tokens: tokens.iter().map(|t| t.hash).collect(),
@@ -71,7 +79,9 @@ impl Server {
     /// Refreshes now if a command asked for it (`State::refresh_wanted`) and none
     /// is under way.
     pub(super) fn refresh_if_wanted(&mut self, now: Instant) {
-        if std::mem::take(&mut self.state.refresh_wanted) && self.refresh.due().is_some() {
+        // Kept while a refresh is under way: that one may have read too early.
+        if self.state.refresh_wanted && self.refresh.due().is_some() {
+            self.state.refresh_wanted = false;
             self.ask_refresh(now);
         }
     }
@@ -100,10 +110,16 @@ impl Server {
             return;
         };
         if self.store.as_ref().map(|s| s.shared_writes()) != Some(writes) {
-            // Read before a change this node sent since: it would undo it.
-            self.ask_refresh(now);
+            // Read before a change this node sent since: it would undo it. Asked
+            // again at once, a few times; then at the next period, so a node that
+            // keeps writing does not keep the store reading.
+            self.refresh.dropped += 1;
+            if self.refresh.dropped <= MAX_AT_ONCE {
+                self.ask_refresh(now);
+            }
             return;
         }
+        self.refresh.dropped = 0;
         let read = self.refresh.asked_at.take().map(|at| at.elapsed());
         let counts = (
             loaded.accounts.len(),
