@@ -1,7 +1,7 @@
 //! Accounts: create, load, delete, last seen, SCRAM credentials, the server secret.
 
 use super::*;
-use crate::store::AccountRows;
+use crate::store::{AccountRows, LoginToken};
 use rand::RngCore;
 
 // ---- accounts ----
@@ -81,15 +81,34 @@ pub(in crate::store) fn fetch_account(
     else {
         return Ok(None);
     };
-    let id = account.id;
-    let tokens = load_tokens(conn)?
-        .into_iter()
-        .filter(|t| t.account == id)
-        .collect();
-    let read_markers = load_read_markers(conn)?
-        .into_iter()
-        .filter(|m| m.account == id)
-        .collect();
+    let tokens = conn
+        .prepare_cached(
+            "SELECT id, account_id, hash, label, created FROM login_tokens \
+             WHERE account_id = ?1",
+        )?
+        .query_map([account.id], |row| {
+            let hash: Vec<u8> = row.get(2)?;
+            Ok(LoginToken {
+                id: row.get(0)?,
+                account: row.get(1)?,
+                hash: hash.try_into().unwrap_or([0; 32]),
+                label: row.get(3)?,
+                created: row.get(4)?,
+            })
+        })?
+        .collect::<Result<_>>()?;
+    let read_markers = conn
+        .prepare_cached(
+            "SELECT account_id, target, time_ms FROM read_markers WHERE account_id = ?1",
+        )?
+        .query_map([account.id], |r| {
+            Ok(ReadMarker {
+                account: r.get(0)?,
+                target: r.get(1)?,
+                time_ms: r.get(2)?,
+            })
+        })?
+        .collect::<Result<_>>()?;
     Ok(Some(Box::new(AccountRows {
         account,
         tokens,
