@@ -6,7 +6,8 @@
 //! longer does; a channel registered on one keeps its founder and access list on
 //! the other after its refresh (`cluster.refresh_secs`, brought due with the test
 //! clock); a failed SCRAM login, or REGISTER finding a name another node took,
-//! refreshes at once. Two in-process nodes, a fresh database per test (`chatd_tests::postgres`).
+//! refreshes at once; with PostgreSQL down, a login checks the node's own copy.
+//! Two in-process nodes, a fresh database per test (`chatd_tests::postgres`).
 
 use chatd_proto::numeric;
 use chatd_tests::*;
@@ -252,4 +253,25 @@ fn a_failed_scram_login_or_a_taken_name_refreshes_at_once() {
     let fail = rita.expect_command("FAIL");
     assert_eq!(fail.param(1), "ACCOUNT_EXISTS", "{fail}");
     scram_works_soon(&two, "rita", PW);
+}
+
+#[test]
+#[cfg_attr(not(has_postgres), ignore = "PostgreSQL not installed")]
+fn a_login_while_postgresql_is_down_checks_the_nodes_own_copy() {
+    let pg = postgres::PgServer::start();
+    let url = pg.create_database();
+    let dir = tempfile::tempdir().unwrap();
+    let server = node(dir.path(), &url, 1);
+    server.create_account("bob", PW);
+    pg.stop();
+    // The lookup of bob's row fails: the node's copy is checked instead.
+    assert!(
+        sasl_ok(&server, "bob", PW),
+        "SASL PLAIN while PostgreSQL is down"
+    );
+    assert!(
+        !sasl_ok(&server, "bob", NEW_PW),
+        "a wrong password is still wrong"
+    );
+    pg.run();
 }
