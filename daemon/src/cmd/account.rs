@@ -147,6 +147,15 @@ pub fn on_account_fetched(
     password: Secret,
     result: Result<Option<Box<AccountRows>>, String>,
 ) {
+    let held = cx.state.account_id(account);
+    let now_id = match &result {
+        Ok(rows) => rows.as_ref().map(|r| r.account.id),
+        Err(_) => held,
+    };
+    if held.is_some() && held != now_id && cx.state.sessions.contains_key(&fold(account)) {
+        // Deleted (perhaps registered again) on another node.
+        cx.state.accounts_gone.push(fold(account));
+    }
     match result {
         Ok(Some(rows)) => {
             let AccountRows {

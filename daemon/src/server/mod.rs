@@ -137,6 +137,7 @@ impl Server {
             }
             self.run_timers(now);
             self.refresh_if_wanted(now);
+            self.log_out_gone_accounts(now);
             self.end_of_pass();
             self.release_memory(now);
             if self.stop.load(Ordering::SeqCst) || self.admin_state.shutdown.is_some() {

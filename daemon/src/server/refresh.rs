@@ -2,9 +2,11 @@
 //! write the same accounts, login tokens, read markers and registered channels the
 //! loop loaded at start. Every `cluster.refresh_secs` the loop asks the store for
 //! them again (`Request::Reload`, one read-only transaction) and takes the answer in:
-//! a record the database has replaces this node's copy; a record the previous read
-//! had and this one has not was deleted elsewhere and is forgotten; a record this
-//! node made since the previous read is kept. Read markers only move forward. An
+//! a record the database has replaces this node's copy; an account it lacks was
+//! deleted (this node's sessions of it are logged out); a token or channel the
+//! previous read had and this one has not was deleted elsewhere and is forgotten,
+//! one this node made since the previous read (its write perhaps still to be
+//! retried) is kept. Read markers only move forward. An
 //! answer read before this node sent a change of its own (`Store::shared_writes`)
 //! is dropped and asked for again (at once, up to three times in a row; then at
 //! the next period), so it never undoes that change.
@@ -12,9 +14,10 @@
 use super::Server;
 use crate::config::ClusterConfig;
 use crate::followup::FollowUp;
-use crate::store::{Account, ChannelRecord, Loaded, LoginToken, Request};
+use crate::ids::AccountId;
+use crate::store::{ChannelRecord, Loaded, LoginToken, Request};
 use chatd_proto::fold;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 /// Answers dropped in a row (see [`Server::on_reloaded`]) after which the next ask
@@ -22,7 +25,8 @@ use std::time::{Duration, Instant};
 const MAX_AT_ONCE: u32 = 3;
 
 /// When the next refresh is due, whether one is under way, and what the last read
-/// held (to tell a deletion elsewhere from a record made here since).
+/// held of tokens and channels (to tell a deletion elsewhere from a record made
+/// here since).
 #[derive(Debug, Default)]
 pub(super) struct Refresh {
     /// `None`: not a cluster node on a shared database; never refreshes.
@@ -33,7 +37,6 @@ pub(super) struct Refresh {
     dropped: u32,
     /// When the refresh under way was asked (real time, for the log).
     asked_at: Option<std::time::Instant>,
-    accounts: HashSet<String>,
     tokens: HashSet<[u8; 32]>,
     channels: HashSet<String>,
 }
@@ -42,7 +45,6 @@ impl Refresh {
     pub(super) fn new(
         cluster: &ClusterConfig,
         now: Instant,
-        accounts: &[Account],
         tokens: &[LoginToken],
         channels: &[ChannelRecord],
     ) -> Refresh {
@@ -56,7 +58,6 @@ impl Refresh {
             asked: false,
             dropped: 0,
             asked_at: None,
-            accounts: accounts.iter().map(|a| fold(&a.name)).collect(),
             tokens: tokens.iter().map(|t| t.hash).collect(),
             channels: channels.iter().map(|c| fold(&c.name)).collect(),
         }
@@ -73,6 +74,19 @@ impl Server {
     pub(super) fn refresh_if_due(&mut self, now: Instant) {
         if self.refresh.due().is_some_and(|at| at <= now) {
             self.ask_refresh(now);
+        }
+    }
+
+    /// Logs out this node's sessions of accounts another node deleted (or deleted
+    /// and registered again: the name is another account now).
+    pub(super) fn log_out_gone_accounts(&mut self, now: Instant) {
+        for name in std::mem::take(&mut self.state.accounts_gone) {
+            for slot in self.state.sessions.get(&name).cloned().unwrap_or_default() {
+                crate::cmd::account::force_logout(
+                    &mut self.cx(slot, now),
+                    "Your account was deleted",
+                );
+            }
         }
     }
 
@@ -138,14 +152,20 @@ impl Server {
         let state = &mut self.state;
         let r = &mut self.refresh;
 
-        let names: HashSet<String> = accounts.iter().map(|a| fold(&a.name)).collect();
-        state
-            .accounts
-            .retain(|name, _| names.contains(name) || !r.accounts.contains(name));
+        let ids: HashMap<String, AccountId> =
+            accounts.iter().map(|a| (fold(&a.name), a.id)).collect();
+        for (name, held) in &state.accounts {
+            if ids.get(name) != Some(&held.id) && state.sessions.contains_key(name) {
+                state.accounts_gone.push(name.clone());
+            }
+        }
+        // An account is only ever in memory once the database has it (a
+        // registration is answered after its commit), so the answer is the whole
+        // truth: what it lacks was deleted.
+        state.accounts.retain(|name, _| ids.contains_key(name));
         for a in accounts {
             state.accounts.insert(fold(&a.name), a);
         }
-        r.accounts = names;
 
         let hashes: HashSet<[u8; 32]> = tokens.iter().map(|t| t.hash).collect();
         state.login_tokens.refresh(tokens, &r.tokens);

@@ -170,7 +170,6 @@ impl Server {
         let refresh = super::refresh::Refresh::new(
             &config.cluster,
             clock.now(),
-            &loaded.accounts,
             &loaded.tokens,
             &loaded.channels,
         );

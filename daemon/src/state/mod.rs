@@ -98,6 +98,10 @@ pub struct State {
     /// found taken): a cluster node refreshes them at the end of the pass
     /// (`server/refresh.rs`). Ignored by a single node.
     pub refresh_wanted: bool,
+    /// Folded names of accounts another node deleted (or deleted and registered
+    /// again) while this node has sessions logged in to them: logged out at the end
+    /// of the pass (`server/refresh.rs`).
+    pub accounts_gone: Vec<String>,
 }
 
 /// Counts of messages in each of the last 60 seconds.

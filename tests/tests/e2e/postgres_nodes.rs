@@ -275,3 +275,29 @@ fn a_login_while_postgresql_is_down_checks_the_nodes_own_copy() {
     );
     pg.run();
 }
+
+#[test]
+#[cfg_attr(not(has_postgres), ignore = "PostgreSQL not installed")]
+fn a_session_of_an_account_deleted_on_another_node_is_logged_out() {
+    let (one, two, _dirs) = two_nodes();
+    one.create_account("bob", PW);
+    one.create_account("dan", PW);
+    let mut bob = two.connect_sasl("bob", "", "bob", PW);
+    let mut dan = two.connect_sasl("dan", "", "dan", PW);
+    for name in ["bob", "dan"] {
+        let deleted = one.admin(format!(
+            r#"{{"id":1,"cmd":"accounts-delete","name":"{name}"}}"#
+        ));
+        assert_eq!(deleted["result"]["name"], name, "{deleted}");
+    }
+    let mut sync = one.connect("syncer");
+    sync.store_sync();
+    // A login to dan on node two finds the account gone: dan's session ends.
+    assert!(!sasl_ok(&two, "dan", PW));
+    let out = dan.expect_numeric(numeric::RPL_LOGGEDOUT);
+    assert!(out.param(2).contains("deleted"), "{out}");
+    // Node two's refresh finds bob gone: bob's session ends.
+    two.advance_clock(Duration::from_secs(6));
+    let out = bob.expect_numeric(numeric::RPL_LOGGEDOUT);
+    assert!(out.param(2).contains("deleted"), "{out}");
+}
