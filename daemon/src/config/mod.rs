@@ -537,6 +537,10 @@ mod tests {
                 "[cluster]\nnode_id = 1\nnode_name = \"a b\"",
                 "cluster.node_name",
             ),
+            (
+                "[cluster]\nnode_id = 1\nrefresh_secs = 0",
+                "cluster.refresh_secs",
+            ),
             ("[limits]\nnick_len = 9", "accounts.guest_prefix"),
             (
                 "[limits]\nnick_len = 12\n[accounts]\nguest_prefix = \"Visitor_\"",
