@@ -45,11 +45,30 @@ pub enum HistoryFrom {
     Missed,
 }
 
+/// A password kept while a cluster node looks its account up
+/// ([`Then::Lookup`]): its `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
 /// What to do with an answer a client's command asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Then {
     /// A password check (`Verified`) for a login through `door`.
     Login { door: Door },
+    /// A cluster node's login through `door` read `account`'s row first (`Account`):
+    /// another node may have registered it or changed its password. The password
+    /// check follows.
+    Lookup {
+        door: Door,
+        account: String,
+        password: Secret,
+    },
     /// An account created (`Registered`) through `door`, for the name asked.
     Register { door: Door, name: String },
     /// An OPER password check (`Verified`) for the oper block `name`.
@@ -94,6 +113,7 @@ impl Then {
             Then::QueuePage { .. } | Then::Memberships | Then::Queued { .. } => false,
             Then::History { from, .. } => *from != HistoryFrom::Missed,
             Then::Login { .. }
+            | Then::Lookup { .. }
             | Then::Register { .. }
             | Then::Oper { .. }
             | Then::Targets
@@ -133,6 +153,9 @@ pub enum FollowUp {
     Admin { request: u64 },
     /// The detached server's `settle`: everything sent before is committed.
     Settle,
+    /// A cluster node's refresh (`Reloaded`), asked when the store had been sent
+    /// `writes` changes of shared records (`Store::shared_writes`).
+    Refresh { writes: u64 },
 }
 
 /// The follow-ups of the requests not yet answered, by ticket.

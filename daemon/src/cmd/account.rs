@@ -10,11 +10,11 @@
 //! matching `on_*` function runs when the [`Completion`] arrives.
 
 use super::{CmdError, Cx};
-use crate::followup::{Door, Then};
+use crate::followup::{Door, Secret, Then};
 use crate::ids::ConnId;
 use crate::outgoing::Outgoing;
 use crate::state::Cap;
-use crate::store::{Request, ScramCreds, Ticket};
+use crate::store::{AccountRows, Request, ScramCreds, Ticket};
 use chatd_proto::numeric::*;
 use chatd_proto::{fold, Message};
 
@@ -112,7 +112,8 @@ fn fail(cx: &mut Cx, command: &str, code: &str, context: &str, text: &str) {
     cx.send_me(&Message::new("FAIL", params).with_source(server));
 }
 
-/// Starts a password check for `account`, after the rate limits. An unknown
+/// Starts a password (or token) check for `account`, after the rate limits; on a
+/// cluster node, after reading the account's rows from the database. An unknown
 /// account is checked against a dummy hash, so it costs the same work and time as a
 /// known one and counts the same.
 fn begin_login(cx: &mut Cx, door: Door, account: &str, password: &str) {
@@ -123,12 +124,80 @@ fn begin_login(cx: &mut Cx, door: Door, account: &str, password: &str) {
     if cx.user().login_pending {
         return login_failed(cx, door, "A login is already under way");
     }
+    if !cx.config.cluster.database.is_empty() {
+        // Another node may have registered the account, changed its password,
+        // made or revoked a token, or deleted it: the database's rows first.
+        cx.user_mut().login_pending = true;
+        let then = Then::Lookup {
+            door,
+            account: account.to_string(),
+            password: Secret(password.to_string()),
+        };
+        let name = account.to_string();
+        return cx.ask(then, |ticket| Request::FetchAccount { ticket, name });
+    }
+    check_login(cx, door, account, password);
+}
+
+/// The account's rows as the database has them now, for a cluster node's login:
+/// kept (or, gone from the database, forgotten), then the password or token check.
+pub fn on_account_fetched(
+    cx: &mut Cx,
+    asker: ConnId,
+    (door, account): (Door, &str),
+    password: Secret,
+    result: Result<Option<Box<AccountRows>>, String>,
+) {
+    let held = cx.state.account_id(account);
+    let now_id = match &result {
+        Ok(rows) => rows.as_ref().map(|r| r.account.id),
+        Err(_) => held,
+    };
+    if held.is_some() && held != now_id && cx.state.sessions.contains_key(&fold(account)) {
+        // Deleted (perhaps registered again) on another node.
+        cx.state.accounts_gone.push(fold(account));
+    }
+    match result {
+        Ok(Some(rows)) => {
+            let AccountRows {
+                account: row,
+                tokens,
+                read_markers,
+            } = *rows;
+            cx.state.login_tokens.replace_account(row.id, tokens);
+            for m in read_markers {
+                cx.state
+                    .read_markers
+                    .advance(m.account, &m.target, m.time_ms);
+            }
+            cx.state.accounts.insert(fold(&row.name), row);
+        }
+        Ok(None) => {
+            cx.state.accounts.remove(&fold(account));
+        }
+        // The copy this node has is checked instead.
+        Err(why) => log::warn!("store: cannot read an account at a login: {why}"),
+    }
+    if !cx.alive(asker) {
+        return;
+    }
+    cx.user_mut().login_pending = false;
+    check_login(cx, door, account, &password.0);
+}
+
+/// A token login, or a password check after the rate limits.
+fn check_login(cx: &mut Cx, door: Door, account: &str, password: &str) {
     if password.starts_with(crate::state::tokens::TOKEN_PREFIX) {
         return session::token_login(cx, door, account, password);
     }
     if let Err(refusal) = start_password_check(cx) {
         return login_failed(cx, door, refusal);
     }
+    verify(cx, door, account, password);
+}
+
+/// The password check of a login: against the account's hash, or a dummy one.
+fn verify(cx: &mut Cx, door: Door, account: &str, password: &str) {
     let iterations = cx.config.accounts.pbkdf2_iterations;
     let (name, hash, id, scram_iterations) = match cx.state.account(account) {
         // An account from before SCRAM gets its credentials made at this login.

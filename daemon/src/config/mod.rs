@@ -53,6 +53,9 @@ pub struct ClusterConfig {
     /// Seconds without a heartbeat after which a node counts as dead: its users are
     /// gone and their nicks free.
     pub node_timeout_secs: u64,
+    /// With `database`: seconds between two reads of the accounts, login tokens,
+    /// read markers and registered channels other nodes may have changed.
+    pub refresh_secs: u64,
 }
 
 impl Default for ClusterConfig {
@@ -63,6 +66,7 @@ impl Default for ClusterConfig {
             database: String::new(),
             redis: String::new(),
             node_timeout_secs: 10,
+            refresh_secs: 5,
         }
     }
 }
@@ -532,6 +536,10 @@ mod tests {
             (
                 "[cluster]\nnode_id = 1\nnode_name = \"a b\"",
                 "cluster.node_name",
+            ),
+            (
+                "[cluster]\nnode_id = 1\nrefresh_secs = 0",
+                "cluster.refresh_secs",
             ),
             ("[limits]\nnick_len = 9", "accounts.guest_prefix"),
             (

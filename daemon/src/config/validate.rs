@@ -36,6 +36,9 @@ impl Config {
         if !(1..=3600).contains(&cluster.node_timeout_secs) {
             return bad("cluster.node_timeout_secs", "must be 1 to 3600");
         }
+        if !(1..=3600).contains(&cluster.refresh_secs) {
+            return bad("cluster.refresh_secs", "must be 1 to 3600");
+        }
         if self.tls.cert.is_some() != self.tls.key.is_some() {
             return bad(
                 "tls.cert",

@@ -69,6 +69,13 @@ impl Server {
                 return;
             }
             FollowUp::Settle => return,
+            FollowUp::Refresh { writes } => {
+                match done {
+                    Completion::Reloaded { loaded, .. } => self.on_reloaded(writes, loaded, now),
+                    other => log::error!("store: a refresh answered with {}", other.kind()),
+                }
+                return;
+            }
         };
         if let Completion::Verified { .. } | Completion::Registered { .. } = &done {
             // The address's next password check, if one waits, may go to the hasher.
@@ -111,6 +118,14 @@ fn follow_up(cx: &mut Cx, id: ConnId, then: Then, done: Completion) {
                 account, ok, scram, ..
             },
         ) => account::on_verified(cx, id, (door, &account), ok, scram),
+        (
+            Then::Lookup {
+                door,
+                account,
+                password,
+            },
+            Completion::Account { result, .. },
+        ) => account::on_account_fetched(cx, id, (door, &account), password, result),
         (Then::Oper { name }, Completion::Verified { ok, .. }) => {
             cmd::oper::on_verified(cx, id, &name, ok)
         }

@@ -14,6 +14,7 @@ mod input;
 mod lifecycle;
 mod memory;
 mod output;
+mod refresh;
 mod start;
 mod timers;
 mod tokens;
@@ -82,6 +83,8 @@ pub struct Server {
     /// When to look next for registered channels unused past
     /// `channels.registered_expire_days` (`timers.rs`).
     next_expiry_check: Instant,
+    /// A cluster node's refresh of what other nodes change (`refresh.rs`).
+    refresh: refresh::Refresh,
     /// The loop's time: every `now` comes from it (a test may move it forward).
     clock: clock::Clock,
     /// `None` only after shutdown closed it.
@@ -138,6 +141,8 @@ impl Server {
                 self.read(slot, now);
             }
             self.run_timers(now);
+            self.refresh_if_wanted(now);
+            self.log_out_gone_accounts(now);
             self.end_of_pass();
             self.release_memory(now);
             if self.stop.load(Ordering::SeqCst) || self.admin_state.shutdown.is_some() {

@@ -151,6 +151,7 @@ impl Server {
         } else {
             Admin::detached()
         };
+        let clock = Clock::default();
         let mut state = State::new(chrono::Utc::now().timestamp());
         state.tls_port = listeners
             .iter()
@@ -170,6 +171,12 @@ impl Server {
             state.scram_secret = vec![0; 32];
             rand::rngs::OsRng.fill_bytes(&mut state.scram_secret);
         }
+        let refresh = super::refresh::Refresh::new(
+            &config.cluster,
+            clock.now(),
+            &loaded.tokens,
+            &loaded.channels,
+        );
         state.login_tokens = crate::state::tokens::LoginTokens::load(loaded.tokens);
         for a in loaded.accounts {
             state.accounts.insert(chatd_proto::fold(&a.name), a);
@@ -193,7 +200,6 @@ impl Server {
         } else {
             None
         };
-        let clock = Clock::default();
         Ok(Server {
             ready: Arc::new(AtomicBool::new(bus.is_none())),
             bus,
@@ -224,6 +230,7 @@ impl Server {
             closed_since_release: 0,
             last_release: clock.now(),
             next_expiry_check: clock.now(),
+            refresh,
             clock,
         })
     }

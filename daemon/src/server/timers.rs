@@ -37,12 +37,14 @@ impl Server {
             .chain(
                 (self.config.channels.registered_expire_days > 0).then_some(self.next_expiry_check),
             )
+            .chain(self.refresh.due())
             .min();
             next.map(|at| at.saturating_duration_since(now))
         }
     }
 
     pub(super) fn run_timers(&mut self, now: Instant) {
+        self.refresh_if_due(now);
         let days = self.config.channels.registered_expire_days;
         if days > 0 && now >= self.next_expiry_check {
             self.next_expiry_check = now + EXPIRY_EVERY;

@@ -95,6 +95,15 @@ pub struct State {
     pub login_tokens: tokens::LoginTokens,
     /// This node's place in a cluster, and what to send on the bus (`cluster/`).
     pub cluster: crate::cluster::View,
+    /// Set by a command that found this node's copy of shared records possibly
+    /// behind another node's (an unknown token or SCRAM account, a name REGISTER
+    /// found taken): a cluster node refreshes them at the end of the pass
+    /// (`server/refresh.rs`). Ignored by a single node.
+    pub refresh_wanted: bool,
+    /// Folded names of accounts another node deleted (or deleted and registered
+    /// again) while this node has sessions logged in to them: logged out at the end
+    /// of the pass (`server/refresh.rs`).
+    pub accounts_gone: Vec<String>,
 }
 
 /// Counts of messages in each of the last 60 seconds.

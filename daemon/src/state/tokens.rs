@@ -7,7 +7,7 @@ use crate::store::LoginToken;
 use base64::Engine;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// What every token's secret starts with: a password given to SASL PLAIN (or
 /// LOGIN, PASS) that starts with it is checked as a token.
@@ -34,6 +34,26 @@ impl LoginTokens {
     pub fn load(tokens: Vec<LoginToken>) -> LoginTokens {
         LoginTokens {
             by_hash: tokens.into_iter().map(|t| (t.hash, t)).collect(),
+        }
+    }
+
+    /// The tokens as the store has them now (a cluster node's refresh): each is kept,
+    /// and one of `before` (what the previous read had) that is gone is revoked. A
+    /// token made here since that read is kept.
+    pub fn refresh(&mut self, tokens: Vec<LoginToken>, before: &HashSet<[u8; 32]>) {
+        let now: HashSet<[u8; 32]> = tokens.iter().map(|t| t.hash).collect();
+        self.by_hash
+            .retain(|hash, _| now.contains(hash) || !before.contains(hash));
+        for t in tokens {
+            self.by_hash.insert(t.hash, t);
+        }
+    }
+
+    /// `account`'s tokens as the store has them now (a cluster node's login).
+    pub fn replace_account(&mut self, account: AccountId, tokens: Vec<LoginToken>) {
+        self.by_hash.retain(|_, t| t.account != account);
+        for t in tokens {
+            self.by_hash.insert(t.hash, t);
         }
     }
 

@@ -169,6 +169,9 @@ pub struct Store {
     /// shared database ([`Request::made_by_origin`]): the loop sets it while it runs
     /// another node's command (`server/bus.rs`).
     muted: std::sync::atomic::AtomicBool,
+    /// Requests sent that change accounts, login tokens or registered channels: a
+    /// `Request::Reload` answer read before one of them is not applied.
+    shared_writes: std::sync::atomic::AtomicU64,
 }
 
 impl Store {
@@ -190,6 +193,19 @@ impl Store {
             return true;
         }
         let logged = request.logged();
+        if matches!(
+            request,
+            Request::Register { .. }
+                | Request::SetScram { .. }
+                | Request::DeleteAccount { .. }
+                | Request::SaveToken(_)
+                | Request::DeleteTokens { .. }
+                | Request::SaveChannel(_)
+                | Request::DropChannel { .. }
+        ) {
+            self.shared_writes
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
         self.backlog
             .fetch_add(logged, std::sync::atomic::Ordering::Relaxed);
         let to = match request {
@@ -224,6 +240,13 @@ impl Store {
             level.map_or(usize::MAX, |l| l),
             std::sync::atomic::Ordering::Relaxed,
         );
+    }
+
+    /// How many requests changing accounts, login tokens or registered channels were
+    /// sent so far.
+    pub fn shared_writes(&self) -> u64 {
+        self.shared_writes
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Messages handed over to be logged or queued and not yet committed.

@@ -144,6 +144,14 @@ pub enum Request {
     RemoveBan { mask: String },
     /// Every account with its queue depth. Answered with [`Completion::Accounts`].
     ListAccounts { ticket: Ticket },
+    /// The account named `name` (any case) as the database has it now: a cluster
+    /// node's login, which another node may have registered or changed. Answered
+    /// with [`Completion::Account`].
+    FetchAccount { ticket: Ticket, name: String },
+    /// What another node sharing the database may have changed: accounts, read
+    /// markers, login tokens and registered channels, read again as at start (a
+    /// cluster node's refresh). Answered with [`Completion::Reloaded`].
+    Reload { ticket: Ticket },
     /// Store-wide figures. Answered with [`Completion::Stats`].
     Stats { ticket: Ticket },
     /// A consistent copy of the database at `path` (which must not exist), made
@@ -157,6 +165,15 @@ pub enum Request {
         n: usize,
         filter: Option<TailFilter>,
     },
+}
+
+/// An account's row with its login tokens and read markers
+/// ([`Request::FetchAccount`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountRows {
+    pub account: Account,
+    pub tokens: Vec<LoginToken>,
+    pub read_markers: Vec<ReadMarker>,
 }
 
 /// One read marker: the time of the last message `account` read in `target`.
@@ -243,6 +260,8 @@ impl Request {
                 | Request::FetchQueue { .. }
                 | Request::FetchMemberships { .. }
                 | Request::ListAccounts { .. }
+                | Request::Reload { .. }
+                | Request::FetchAccount { .. }
                 | Request::Stats { .. }
                 | Request::Tail { .. }
                 | Request::Sync { .. }
@@ -311,6 +330,8 @@ impl Request {
             Request::AddBan(_) => "AddBan",
             Request::RemoveBan { .. } => "RemoveBan",
             Request::ListAccounts { .. } => "ListAccounts",
+            Request::Reload { .. } => "Reload",
+            Request::FetchAccount { .. } => "FetchAccount",
             Request::Stats { .. } => "Stats",
             Request::Tail { .. } => "Tail",
             Request::Backup { .. } => "Backup",
@@ -427,6 +448,18 @@ pub enum Completion {
         /// The copy's size in bytes, or why it failed.
         result: Result<u64, String>,
     },
+    /// The account a `Request::FetchAccount` named (`None`: there is none), or why
+    /// it could not be read.
+    Account {
+        ticket: Ticket,
+        result: Result<Option<Box<AccountRows>>, String>,
+    },
+    /// The shared records as the database has them now (`Request::Reload`), or
+    /// `None` when they could not be read.
+    Reloaded {
+        ticket: Ticket,
+        loaded: Option<Box<Loaded>>,
+    },
     Stats {
         ticket: Ticket,
         /// Messages waiting in all offline queues.
@@ -453,6 +486,8 @@ impl Completion {
             Completion::Accounts { .. } => "Accounts",
             Completion::Backup { .. } => "Backup",
             Completion::Stats { .. } => "Stats",
+            Completion::Reloaded { .. } => "Reloaded",
+            Completion::Account { .. } => "Account",
         }
     }
 
@@ -471,6 +506,8 @@ impl Completion {
             | Completion::Redacted { ticket, .. }
             | Completion::Accounts { ticket, .. }
             | Completion::Stats { ticket, .. }
+            | Completion::Reloaded { ticket, .. }
+            | Completion::Account { ticket, .. }
             | Completion::Backup { ticket, .. } => *ticket,
         }
     }

@@ -99,6 +99,7 @@ mod offline;
 mod oper;
 mod oper_classes;
 mod postgres;
+mod postgres_nodes;
 mod protocol_doc;
 mod query;
 mod read_marker;

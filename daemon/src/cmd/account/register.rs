@@ -178,7 +178,11 @@ pub fn on_registered(
         }
         Err(e) => {
             let (code, text) = match e {
-                RegisterError::Exists => ("ACCOUNT_EXISTS", "That account is already registered"),
+                RegisterError::Exists => {
+                    // Registered on another node, perhaps: this one learns it.
+                    cx.state.refresh_wanted = true;
+                    ("ACCOUNT_EXISTS", "That account is already registered")
+                }
                 RegisterError::Unavailable(why) => {
                     log::error!("registration failed: {why}");
                     (

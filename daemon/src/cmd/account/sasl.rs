@@ -228,7 +228,11 @@ fn scram_first(cx: &mut Cx, buf: &str) -> Result<(), CmdError> {
     let folded = fold(&first.user);
     let (creds, id) = match cx.state.accounts.get(&folded) {
         Some(a) if a.scram.is_some() => (a.scram.clone(), Some(a.id)),
-        _ => (None, None),
+        _ => {
+            // Perhaps registered on another node since this one's last refresh.
+            cx.state.refresh_wanted = true;
+            (None, None)
+        }
     };
     let real = creds.is_some();
     let creds = creds.unwrap_or_else(|| {

@@ -86,6 +86,8 @@ pub(super) fn token_login(cx: &mut Cx, door: Door, account: &str, secret: &str) 
     if ok {
         complete_login(cx, account, door);
     } else {
+        // A token made on another node since this one's last refresh.
+        cx.state.refresh_wanted = true;
         log::info!(
             "conn={} host={} failed token login to account={account}",
             cx.me,

@@ -1,6 +1,7 @@
 //! Accounts: create, load, delete, last seen, SCRAM credentials, the server secret.
 
 use super::*;
+use crate::store::{AccountRows, LoginToken};
 use rand::RngCore;
 
 // ---- accounts ----
@@ -41,28 +42,78 @@ pub(in crate::store) fn create_account(
 }
 
 /// Every account, in creation order.
+const ACCOUNT_COLUMNS: &str = "SELECT name, email, hash, salt, iterations, created, \
+     last_seen, id, scram_salt, scram_iterations, scram_stored_key, scram_server_key \
+     FROM accounts";
+
+fn account_of(row: &rusqlite::Row<'_>) -> Result<Account> {
+    Ok(Account {
+        id: row.get(7)?,
+        name: row.get(0)?,
+        email: row.get(1)?,
+        hash: PasswordHash {
+            hash: row.get(2)?,
+            salt: row.get(3)?,
+            iterations: row.get(4)?,
+        },
+        created: row.get(5)?,
+        last_seen: row.get(6)?,
+        scram: scram_from(row.get(8)?, row.get(9)?, row.get(10)?, row.get(11)?),
+    })
+}
+
 pub(in crate::store) fn load_accounts(conn: &Connection) -> Result<Vec<Account>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT name, email, hash, salt, iterations, created, last_seen, id, \
-         scram_salt, scram_iterations, scram_stored_key, scram_server_key \
-         FROM accounts ORDER BY id",
-    )?;
-    let rows = stmt.query_map([], |row| {
-        Ok(Account {
-            id: row.get(7)?,
-            name: row.get(0)?,
-            email: row.get(1)?,
-            hash: PasswordHash {
-                hash: row.get(2)?,
-                salt: row.get(3)?,
-                iterations: row.get(4)?,
-            },
-            created: row.get(5)?,
-            last_seen: row.get(6)?,
-            scram: scram_from(row.get(8)?, row.get(9)?, row.get(10)?, row.get(11)?),
-        })
-    })?;
+    let mut stmt = conn.prepare_cached(&format!("{ACCOUNT_COLUMNS} ORDER BY id"))?;
+    let rows = stmt.query_map([], account_of)?;
     rows.collect()
+}
+
+/// [`super::Request::FetchAccount`]: the account named `name` (any case).
+/// With its login tokens and read markers.
+pub(in crate::store) fn fetch_account(
+    conn: &Connection,
+    name: &str,
+) -> Result<Option<Box<AccountRows>>> {
+    let Some(account) = conn
+        .prepare_cached(&format!("{ACCOUNT_COLUMNS} WHERE folded = ?1"))?
+        .query_row([fold(name)], account_of)
+        .optional()?
+    else {
+        return Ok(None);
+    };
+    let tokens = conn
+        .prepare_cached(
+            "SELECT id, account_id, hash, label, created FROM login_tokens \
+             WHERE account_id = ?1",
+        )?
+        .query_map([account.id], |row| {
+            let hash: Vec<u8> = row.get(2)?;
+            Ok(LoginToken {
+                id: row.get(0)?,
+                account: row.get(1)?,
+                hash: hash.try_into().unwrap_or([0; 32]),
+                label: row.get(3)?,
+                created: row.get(4)?,
+            })
+        })?
+        .collect::<Result<_>>()?;
+    let read_markers = conn
+        .prepare_cached(
+            "SELECT account_id, target, time_ms FROM read_markers WHERE account_id = ?1",
+        )?
+        .query_map([account.id], |r| {
+            Ok(ReadMarker {
+                account: r.get(0)?,
+                target: r.get(1)?,
+                time_ms: r.get(2)?,
+            })
+        })?
+        .collect::<Result<_>>()?;
+    Ok(Some(Box::new(AccountRows {
+        account,
+        tokens,
+        read_markers,
+    })))
 }
 
 /// [`super::Request::DeleteAccount`]: the account, its queue, memberships and login tokens

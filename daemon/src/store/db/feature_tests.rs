@@ -175,3 +175,43 @@ fn a_registered_channel_is_saved_whole_replaced_and_dropped() {
         .unwrap();
     assert_eq!(rows, 0);
 }
+
+#[test]
+fn an_account_is_fetched_by_name_with_its_tokens_and_markers_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let conn = open_db(dir.path());
+    let alice = create_account(&conn, &super::tests::account("Alice"))
+        .unwrap()
+        .unwrap();
+    let bob = create_account(&conn, &super::tests::account("bob"))
+        .unwrap()
+        .unwrap();
+    for (id, account) in [("t1", alice), ("t2", bob)] {
+        let token = crate::store::LoginToken {
+            id: id.to_string(),
+            account,
+            hash: [id.as_bytes()[1]; 32],
+            label: "web".into(),
+            created: 1,
+        };
+        save_token(&conn, &token).unwrap();
+    }
+    for (account, target) in [(alice, "#c"), (bob, "#d")] {
+        let marker = ReadMarker {
+            account,
+            target: target.into(),
+            time_ms: 5,
+        };
+        set_read_marker(&conn, &marker).unwrap();
+    }
+    let rows = fetch_account(&conn, "ALICE").unwrap().expect("alice");
+    assert_eq!(
+        (rows.account.id, rows.account.name.as_str()),
+        (alice, "Alice")
+    );
+    assert_eq!(rows.tokens.len(), 1);
+    assert_eq!(rows.tokens[0].id, "t1");
+    assert_eq!(rows.read_markers.len(), 1);
+    assert_eq!(rows.read_markers[0].target, "#c");
+    assert!(fetch_account(&conn, "carol").unwrap().is_none());
+}

@@ -276,7 +276,7 @@ fn fetch_queue_order_and_dequeue() {
     assert!(fetch_queue(&conn, 99).unwrap().is_empty());
 }
 
-fn account(name: &str) -> Account {
+pub(crate) fn account(name: &str) -> Account {
     Account {
         id: 0,
         name: name.to_string(),

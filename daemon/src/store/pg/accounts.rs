@@ -3,8 +3,8 @@
 
 use super::{Pg, R};
 use crate::store::{
-    Account, AccountId, AccountSummary, Ban, LoginToken, PasswordHash, ReadMarker, RegisterError,
-    ScramCreds,
+    Account, AccountId, AccountRows, AccountSummary, Ban, LoginToken, PasswordHash, ReadMarker,
+    RegisterError, ScramCreds,
 };
 use chatd_proto::fold;
 use rand::RngCore;
@@ -47,29 +47,67 @@ pub(super) fn create_account(
     })
 }
 
+const ACCOUNT_COLUMNS: &str = "SELECT name, email, hash, salt, iterations, created, \
+     last_seen, id, scram_salt, scram_iterations, scram_stored_key, scram_server_key \
+     FROM accounts";
+
+fn account_of(row: &postgres::Row) -> Account {
+    Account {
+        id: row.get(7),
+        name: row.get(0),
+        email: row.get(1),
+        hash: PasswordHash {
+            hash: row.get(2),
+            salt: row.get(3),
+            iterations: u32_of(row.get(4)),
+        },
+        created: row.get(5),
+        last_seen: row.get(6),
+        scram: scram_from(row.get(8), row.get(9), row.get(10), row.get(11)),
+    }
+}
+
 pub(super) fn load_accounts(pg: &mut Pg) -> R<Vec<Account>> {
-    let rows = pg.rows(
-        "SELECT name, email, hash, salt, iterations, created, last_seen, id, \
-         scram_salt, scram_iterations, scram_stored_key, scram_server_key \
-         FROM accounts ORDER BY id",
-        &[],
+    let rows = pg.rows(&format!("{ACCOUNT_COLUMNS} ORDER BY id"), &[])?;
+    Ok(rows.iter().map(account_of).collect())
+}
+
+/// [`crate::store::Request::FetchAccount`]: the account named `name` (any case).
+/// With its login tokens and read markers.
+pub(super) fn fetch_account(pg: &mut Pg, name: &str) -> R<Option<Box<AccountRows>>> {
+    let row = pg.row(
+        &format!("{ACCOUNT_COLUMNS} WHERE folded = $1"),
+        &[&fold(name)],
     )?;
-    Ok(rows
+    let Some(account) = row.as_ref().map(account_of) else {
+        return Ok(None);
+    };
+    let tokens = pg
+        .rows(
+            "SELECT id, account_id, hash, label, created FROM login_tokens \
+             WHERE account_id = $1",
+            &[&account.id],
+        )?
         .iter()
-        .map(|row| Account {
-            id: row.get(7),
-            name: row.get(0),
-            email: row.get(1),
-            hash: PasswordHash {
-                hash: row.get(2),
-                salt: row.get(3),
-                iterations: u32_of(row.get(4)),
-            },
-            created: row.get(5),
-            last_seen: row.get(6),
-            scram: scram_from(row.get(8), row.get(9), row.get(10), row.get(11)),
+        .map(token_of)
+        .collect();
+    let read_markers = pg
+        .rows(
+            "SELECT account_id, target, time_ms FROM read_markers WHERE account_id = $1",
+            &[&account.id],
+        )?
+        .iter()
+        .map(|r| ReadMarker {
+            account: r.get(0),
+            target: r.get(1),
+            time_ms: r.get(2),
         })
-        .collect())
+        .collect();
+    Ok(Some(Box::new(AccountRows {
+        account,
+        tokens,
+        read_markers,
+    })))
 }
 
 fn scram_from(
@@ -165,19 +203,18 @@ pub(super) fn load_tokens(pg: &mut Pg) -> R<Vec<LoginToken>> {
          ORDER BY created, id COLLATE \"C\"",
         &[],
     )?;
-    Ok(rows
-        .iter()
-        .map(|row| {
-            let hash: Vec<u8> = row.get(2);
-            LoginToken {
-                id: row.get(0),
-                account: row.get(1),
-                hash: hash.try_into().unwrap_or([0; 32]),
-                label: row.get(3),
-                created: row.get(4),
-            }
-        })
-        .collect())
+    Ok(rows.iter().map(token_of).collect())
+}
+
+fn token_of(row: &postgres::Row) -> LoginToken {
+    let hash: Vec<u8> = row.get(2);
+    LoginToken {
+        id: row.get(0),
+        account: row.get(1),
+        hash: hash.try_into().unwrap_or([0; 32]),
+        label: row.get(3),
+        created: row.get(4),
+    }
 }
 
 pub(super) fn delete_tokens(pg: &mut Pg, account: AccountId, id: Option<&str>) -> R<()> {

@@ -178,6 +178,14 @@ pub(super) fn execute(
             ticket: *ticket,
             accounts: accounts::list_accounts(pg)?,
         }),
+        Request::FetchAccount { ticket, name } => Some(Completion::Account {
+            ticket: *ticket,
+            result: Ok(accounts::fetch_account(pg, name)?),
+        }),
+        Request::Reload { ticket } => Some(Completion::Reloaded {
+            ticket: *ticket,
+            loaded: Some(Box::new(pg.reload()?)),
+        }),
         Request::Stats { ticket } => Some(Completion::Stats {
             ticket: *ticket,
             queue_total: accounts::queue_total(pg)?,

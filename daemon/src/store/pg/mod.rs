@@ -300,6 +300,17 @@ impl Pg {
         result.map_err(|e| self.failure(e))
     }
 
+    /// The records another node may change (`Request::Reload`): reads only.
+    fn reload(&mut self) -> R<Loaded> {
+        Ok(Loaded {
+            accounts: accounts::load_accounts(self)?,
+            read_markers: accounts::load_read_markers(self)?,
+            tokens: accounts::load_tokens(self)?,
+            channels: channels::load_channels(self)?,
+            ..Loaded::default()
+        })
+    }
+
     fn load(&mut self, now_secs: i64) -> R<Loaded> {
         Ok(Loaded {
             accounts: accounts::load_accounts(self)?,

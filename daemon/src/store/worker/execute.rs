@@ -35,6 +35,8 @@ pub(in crate::store) fn is_read(request: &Request) -> bool {
             | Request::FetchQueue { .. }
             | Request::FetchMemberships { .. }
             | Request::ListAccounts { .. }
+            | Request::Reload { .. }
+            | Request::FetchAccount { .. }
             | Request::Stats { .. }
             | Request::Tail { .. }
             | Request::Sync { .. }
@@ -343,6 +345,20 @@ pub(super) fn execute(
             ticket: *ticket,
             accounts: db::list_accounts(conn)?,
         }),
+        Request::FetchAccount { ticket, name } => Some(Completion::Account {
+            ticket: *ticket,
+            result: Ok(db::fetch_account(conn, name)?),
+        }),
+        Request::Reload { ticket } => Some(Completion::Reloaded {
+            ticket: *ticket,
+            loaded: Some(Box::new(Loaded {
+                accounts: db::load_accounts(conn)?,
+                read_markers: db::load_read_markers(conn)?,
+                tokens: db::load_tokens(conn)?,
+                channels: db::load_channels(conn)?,
+                ..Loaded::default()
+            })),
+        }),
         Request::Stats { ticket } => Some(Completion::Stats {
             ticket: *ticket,
             queue_total: db::queue_total(conn)?,
@@ -442,6 +458,14 @@ pub(in crate::store) fn failure_of(request: &Request, why: &str) -> Option<Compl
         Request::ListAccounts { ticket: t } => Completion::Accounts {
             ticket: *t,
             accounts: Vec::new(),
+        },
+        Request::FetchAccount { ticket: t, .. } => Completion::Account {
+            ticket: *t,
+            result: Err(why.to_string()),
+        },
+        Request::Reload { ticket: t } => Completion::Reloaded {
+            ticket: *t,
+            loaded: None,
         },
         Request::Stats { ticket: t } => Completion::Stats {
             ticket: *t,

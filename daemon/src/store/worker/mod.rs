@@ -177,6 +177,7 @@ fn start(
         threads: vec![store_thread, hasher_thread],
         path,
         muted: Default::default(),
+        shared_writes: Default::default(),
     };
     Ok((store, completion_rx, loaded))
 }
