@@ -51,10 +51,11 @@ bench=$tmp/chatd-bench
 
 most=0
 for n in $pairs_list; do [ "$n" -le "$most" ] || most=$n; done
-want=$((4 * most + 1024))
+# Each of the generator and the server holds two sockets per pair.
+want=$((2 * most + 1024))
 if [ "$(ulimit -Hn)" != unlimited ] && [ "$(ulimit -Hn)" -lt "$want" ]; then
     ulimit -Hn "$want" 2>/dev/null || {
-        echo "need $want open files (ulimit -Hn is $(ulimit -Hn)); lower PAIRS" >&2
+        echo "need $want open files per process (ulimit -Hn is $(ulimit -Hn)); lower PAIRS" >&2
         exit 1
     }
 fi
