@@ -78,7 +78,7 @@ for n in $pairs_list; do
     while [ "$have" -lt "$prefill" ]; do
         # Each filling run sends at the maximum rate; its length is a guess from the
         # last one, so the total overshoots by at most one run.
-        if ! "$bench" pairs --pairs "$n" --rate max --duration 20 --connect-rate 5000 \
+        if ! "$bench" pairs --pairs "$n" --rate max --duration 20 --connect-rate 5000 --setup-timeout 300 \
             --spawn "$CHATD" --data-dir "$dir" --json >"$tmp/fill.json" 2>"$tmp/fill.err"; then
             echo "prefill of $n pairs failed:" >&2
             tail -n 5 "$tmp/fill.err" >&2
@@ -94,7 +94,7 @@ for n in $pairs_list; do
         wait_quiet
         status=ok
         rc=0
-        json=$("$bench" pairs --pairs "$n" --rate "$rate" --duration "$duration" --connect-rate 5000 \
+        json=$("$bench" pairs --pairs "$n" --rate "$rate" --duration "$duration" --connect-rate 5000 --setup-timeout 300 \
             --spawn "$CHATD" --data-dir "$tmp/run" --json 2>"$tmp/run.err") || rc=$?
         if [ "$rc" -eq 3 ]; then status=loss; elif [ "$rc" -ne 0 ] || [ -z "$json" ]; then status=failed; fi
         [ "$status" = ok ] || failed=1
