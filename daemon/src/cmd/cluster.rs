@@ -19,7 +19,7 @@ use chatd_proto::{fold, Message};
 /// user, and deliver to their own clients.
 const REPLICATED: &[&str] = &[
     "JOIN", "PART", "KICK", "MODE", "TOPIC", "AWAY", "SETNAME", "INVITE", "PRIVMSG", "NOTICE",
-    "TAGMSG",
+    "TAGMSG", "BATCH",
 ];
 
 /// After a local registered user's command: publishes it for the other nodes if it
@@ -36,12 +36,17 @@ pub fn replicate(cx: &mut Cx, msg: &Message) {
         return;
     }
     let name = msg.command.to_ascii_uppercase();
-    if !REPLICATED.contains(&name.as_str()) || msg.tag("batch").is_some() {
+    // A multiline batch (draft/multiline) goes line by line, in order, to every node:
+    // each runs it as that user and delivers the whole message at its end.
+    let in_batch = msg.tag("batch").is_some() || name == "BATCH";
+    if !REPLICATED.contains(&name.as_str())
+        || (in_batch && !matches!(name.as_str(), "BATCH" | "PRIVMSG" | "NOTICE"))
+    {
         return;
     }
     let serial = conn.id.serial;
     let mut to = None;
-    if matches!(name.as_str(), "PRIVMSG" | "NOTICE" | "TAGMSG") {
+    if !in_batch && matches!(name.as_str(), "PRIVMSG" | "NOTICE" | "TAGMSG") {
         let targets: Vec<&str> = msg.param(0).split(',').collect();
         let nick_target = match targets.as_slice() {
             [one] if !one.starts_with(['#', '&', '@', '+', '%', '~']) => Some(*one),

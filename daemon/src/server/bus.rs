@@ -422,6 +422,10 @@ impl Server {
         user.account = info.account;
         user.away = info.away.map(Into::into);
         user.registered = true;
+        // Its node checked what it may send; here it may send what the clients of
+        // this node may receive, multiline batches included.
+        user.caps.set(crate::state::Cap::Batch, true);
+        user.caps.set(crate::state::Cap::Multiline, true);
         let peer = std::net::SocketAddr::from(([0, 0, 0, 0], 0));
         let mut conn = Conn::new(id, Sock::Remote, peer, user, now);
         conn.node = node;

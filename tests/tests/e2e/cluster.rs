@@ -477,3 +477,64 @@ fn an_operator_kills_a_user_of_another_node() {
     let mut heir = n2.connect_raw();
     heir.register("victim");
 }
+
+/// IRCv3 draft/multiline (https://ircv3.net/specs/extensions/multiline): a batch sent
+/// on one node reaches a member on another node as one batch, with the same msgid.
+#[test]
+#[cfg_attr(not(has_redis), ignore = "redis-server not installed")]
+fn a_multiline_batch_reaches_another_node_as_one_message() {
+    const ML: &str = "draft/multiline batch echo-message message-tags server-time";
+    let redis = RedisServer::start();
+    let ns = cluster(&redis, &[1, 2]);
+    let mut alice = ns[0].connect_with_caps("alice", ML);
+    alice.send("JOIN #ml");
+    alice.expect(|m| m.command == "366", "alice's NAMES");
+    let mut bob = ns[1].connect_with_caps("bob", ML);
+    // Node 2 knows the channel from alice's JOIN before bob joins it.
+    let deadline = std::time::Instant::now() + chatd_tests::TIMEOUT;
+    loop {
+        bob.send("NAMES #ml");
+        let m = bob.expect(|m| m.command == "353" || m.command == "366", "NAMES");
+        let seen = m.command == "353" && m.param(3).contains("alice");
+        if m.command == "353" {
+            bob.expect(|m| m.command == "366", "end of NAMES");
+        }
+        if seen {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "node 2 never saw #ml");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    bob.send("JOIN #ml");
+    bob.expect(|m| m.command == "366", "bob's NAMES");
+    wait_for_member(&mut alice, "#ml", "bob");
+
+    alice.send_bytes(
+        b"BATCH +m1 draft/multiline #ml\r\n@batch=m1 PRIVMSG #ml :first line\r\n\
+          @batch=m1;draft/multiline-concat PRIVMSG #ml :, continued\r\n\
+          @batch=m1 PRIVMSG #ml :second line\r\nBATCH -m1\r\n",
+    );
+    let echo = alice.expect(
+        |m| m.command == "BATCH" && m.param(0).starts_with('+'),
+        "alice's echoed batch",
+    );
+    let start = bob.expect(
+        |m| m.command == "BATCH" && m.param(0).starts_with('+'),
+        "the batch on node 2",
+    );
+    assert_eq!(start.param(1), "draft/multiline");
+    assert_eq!(start.param(2), "#ml");
+    assert_eq!(
+        start.tag("msgid"),
+        echo.tag("msgid"),
+        "one msgid on both nodes"
+    );
+    let end = format!("-{}", &start.param(0)[1..]);
+    let lines = bob.recv_until(|m| m.command == "BATCH" && m.param(0) == end, "the end");
+    let texts: Vec<&str> = lines
+        .iter()
+        .filter(|m| m.command == "PRIVMSG")
+        .map(|m| m.param(1))
+        .collect();
+    assert_eq!(texts, ["first line", ", continued", "second line"]);
+}
