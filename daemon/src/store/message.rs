@@ -173,6 +173,41 @@ pub enum Range {
     Between { from: i64, to: i64 },
 }
 
+impl Range {
+    /// The messages of this range, at most `limit`, oldest first, read with
+    /// `between(lo, hi, newest, n)`: at most `n` messages with `lo < id < hi`, the
+    /// newest ones if `newest` else the oldest, oldest first. Bounds are exclusive
+    /// except that `Around` includes the message at `around`; `Around` takes
+    /// `limit / 2` before it and up to the rest at or after it (a short side is not
+    /// refilled from the other); `Between` takes the `limit` nearest `from`. Every
+    /// engine reads history through this one function.
+    pub fn read<T, E>(
+        &self,
+        limit: usize,
+        mut between: impl FnMut(i64, i64, bool, usize) -> Result<Vec<T>, E>,
+    ) -> Result<Vec<T>, E> {
+        let (min, max) = (i64::MIN, i64::MAX);
+        match *self {
+            Range::Latest { after } => between(after.unwrap_or(min), max, true, limit),
+            Range::Before { before } => between(min, before, true, limit),
+            Range::After { after } => between(after, max, false, limit),
+            Range::Around { around } => {
+                let before_n = limit / 2;
+                let mut out = between(min, around, true, before_n)?;
+                out.extend(between(
+                    around.saturating_sub(1),
+                    max,
+                    false,
+                    limit - before_n,
+                )?);
+                Ok(out)
+            }
+            Range::Between { from, to } if from <= to => between(from, to, false, limit),
+            Range::Between { from, to } => between(to, from, true, limit),
+        }
+    }
+}
+
 /// The latest Unix time (ms) a message id can carry.
 pub const MAX_ID_MS: i64 = i64::MAX >> 16;
 

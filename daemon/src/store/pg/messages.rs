@@ -195,32 +195,9 @@ pub(super) fn history(
 ) -> R<Vec<StoredMessage>> {
     let key = conv_key(conv);
     let inc = incarnation_of(conv);
-    let (min, max) = (i64::MIN, i64::MAX);
-    let mut between =
-        |lo, hi, newest, limit| messages_between(pg, &key, (inc, events), lo, hi, newest, limit);
-    match *range {
-        Range::Latest { after } => between(after.unwrap_or(min), max, true, limit),
-        Range::Before { before } => between(min, before, true, limit),
-        Range::After { after } => between(after, max, false, limit),
-        Range::Around { around } => {
-            let before_n = limit / 2;
-            let mut out = between(min, around, true, before_n)?;
-            out.extend(between(
-                around.saturating_sub(1),
-                max,
-                false,
-                limit - before_n,
-            )?);
-            Ok(out)
-        }
-        Range::Between { from, to } => {
-            if from <= to {
-                between(from, to, false, limit)
-            } else {
-                between(to, from, true, limit)
-            }
-        }
-    }
+    range.read(limit, |lo, hi, newest, n| {
+        messages_between(pg, &key, (inc, events), lo, hi, newest, n)
+    })
 }
 
 /// See `db::redact`.
