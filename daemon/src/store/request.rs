@@ -200,6 +200,28 @@ pub struct Redactor {
     pub party: Option<(String, i64)>,
 }
 
+impl Redactor {
+    /// Whether this asker may delete `msg` (one rule for every engine): anyone
+    /// with `any`, an account its own messages sent since it exists, a private
+    /// conversation's party what it sent since it was that party.
+    pub fn may_redact(&self, msg: &super::StoredMessage) -> bool {
+        let fold = chatd_proto::fold;
+        let by_account = match (&self.account, &msg.account) {
+            (Some((name, since_ms)), Some(sender)) => {
+                fold(name) == fold(sender) && msg.time_ms >= *since_ms
+            }
+            _ => false,
+        };
+        let by_party = match (&self.party, &msg.conv) {
+            (Some((party, since_id)), super::Conv::Direct(sender, _)) => {
+                fold(party) == *sender && msg.id > *since_id
+            }
+            _ => false,
+        };
+        self.any || by_account || by_party
+    }
+}
+
 /// Why a message was not redacted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RedactRefusal {

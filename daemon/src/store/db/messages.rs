@@ -263,19 +263,7 @@ pub(in crate::store) fn redact(
     let Some((msg, conv_id)) = found else {
         return Ok(Err(RedactRefusal::UnknownMsgid));
     };
-    let by_account = match (&by.account, &msg.account) {
-        (Some((name, since_ms)), Some(sender)) => {
-            fold(name) == fold(sender) && msg.time_ms >= *since_ms
-        }
-        _ => false,
-    };
-    let by_party = match (&by.party, &msg.conv) {
-        (Some((party, since_id)), Conv::Direct(sender, _)) => {
-            fold(party) == *sender && msg.id > *since_id
-        }
-        _ => false,
-    };
-    if !(by.any || by_account || by_party) {
+    if !by.may_redact(&msg) {
         return Ok(Err(RedactRefusal::Forbidden));
     }
     conn.prepare_cached("DELETE FROM offline_queue WHERE message_id = ?1")?

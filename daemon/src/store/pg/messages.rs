@@ -219,19 +219,7 @@ pub(super) fn redact(
     let Some(msg) = found.map(|r| message_from_row(&r, 0)) else {
         return Ok(Err(RedactRefusal::UnknownMsgid));
     };
-    let by_account = match (&by.account, &msg.account) {
-        (Some((name, since_ms)), Some(sender)) => {
-            fold(name) == fold(sender) && msg.time_ms >= *since_ms
-        }
-        _ => false,
-    };
-    let by_party = match (&by.party, &msg.conv) {
-        (Some((party, since_id)), Conv::Direct(sender, _)) => {
-            fold(party) == *sender && msg.id > *since_id
-        }
-        _ => false,
-    };
-    if !(by.any || by_account || by_party) {
+    if !by.may_redact(&msg) {
         return Ok(Err(RedactRefusal::Forbidden));
     }
     pg.exec("DELETE FROM offline_queue WHERE message_id = $1", &[&id])?;
