@@ -236,7 +236,15 @@ fn parse_duration(s: &str) -> Option<i64> {
 
 fn fail(cx: &mut Cx, command: &str, code: &str, context: &[&str], text: &str) {
     let mut params = vec![command, code];
-    params.extend_from_slice(context);
+    // A client's parameter echoed back may not fit as a middle one (empty, with a
+    // space or a leading ':' when it came as the trailing one): it is shown as `*`.
+    params.extend(context.iter().map(|p| {
+        if p.is_empty() || p.contains(' ') || p.starts_with(':') {
+            "*"
+        } else {
+            p
+        }
+    }));
     params.push(text);
     let server = cx.server_name().to_string();
     cx.send_me(&Message::new("FAIL", params).with_source(server));

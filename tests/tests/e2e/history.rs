@@ -452,6 +452,12 @@ fn chathistory_errors_are_fail_lines() {
         ("CHATHISTORY LATEST #c * many", "INVALID_PARAMS"),
         ("CHATHISTORY LATEST #secret * 10", "INVALID_TARGET"),
         ("CHATHISTORY LATEST #nowhere * 10", "INVALID_TARGET"),
+        // A limit sent as a trailing parameter with a space in it: echoed as `*`
+        // (a middle parameter cannot hold a space; IRCv3 standard-replies).
+        (
+            "CHATHISTORY TARGETS timestamp=2000-01-01T00:00:00Z * :two words",
+            "INVALID_PARAMS",
+        ),
     ] {
         reader.send(line);
         let f = reader.expect_command("FAIL");
