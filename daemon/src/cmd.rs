@@ -352,7 +352,10 @@ fn send_bytes(replies: &mut Replies, conns: &mut Conns, me: usize, slot: usize, 
 /// when it is printable ASCII, else `*`, so that control bytes (terminal escapes, BEL,
 /// NUL) or replacement characters never go back to the client.
 pub fn echoable_command(command: &str) -> String {
-    if !command.is_empty() && command.bytes().all(|b| b.is_ascii_graphic()) {
+    // A word that starts with ':' would read as the trailing parameter.
+    if chatd_proto::message::is_valid_middle(command)
+        && command.bytes().all(|b| b.is_ascii_graphic())
+    {
         command.to_ascii_uppercase()
     } else {
         "*".to_string()

@@ -96,6 +96,14 @@ fn replies_never_echo_control_bytes_of_the_command() {
     c.send_bytes(b"\x1b]0;owned\x07 x\r\n");
     let unknown = c.expect_numeric(ERR_UNKNOWNCOMMAND);
     assert_eq!(unknown.param(1), "*");
+    // A prefix and then a "command" that starts with ':' (found by the command
+    // fuzzer): echoed, it would read as a trailing parameter and shift the others.
+    c.send_bytes(b":pre\xe1fix :x\r\n");
+    let fail = c.expect_command("FAIL");
+    assert_eq!((fail.param(0), fail.param(1)), ("*", "INVALID_UTF8"));
+    c.send(":prefix :x");
+    let unknown = c.expect_numeric(ERR_UNKNOWNCOMMAND);
+    assert_eq!(unknown.param(1), "*");
     c.send("PRIVMSG escaper :still fine");
     c.expect_privmsg_from("escaper", "still fine");
 }
