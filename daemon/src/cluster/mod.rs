@@ -103,6 +103,23 @@ pub enum Event {
         /// uses them in the same order, so a message has one msgid on every node.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         ids: Vec<i64>,
+        /// The channels the command created on the sending node, with their
+        /// incarnations: two nodes that created one channel at once keep the earlier.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        created: Vec<(String, i64)>,
+    },
+    /// A user rejoined a channel its account remembers (at login, after its
+    /// arrival was published): the other nodes rejoin it too, in `incarnation`, past
+    /// `+i`, `+k` and `+l` as on its node. `ids` and `created` as for `Line`.
+    Rejoin {
+        node: u16,
+        serial: u64,
+        channel: String,
+        incarnation: i64,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        ids: Vec<i64>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        created: Vec<(String, i64)>,
     },
 }
 
@@ -117,7 +134,8 @@ impl Event {
             | Event::Quit { node, .. }
             | Event::Account { node, .. }
             | Event::Kill { node, .. }
-            | Event::Line { node, .. } => *node,
+            | Event::Line { node, .. }
+            | Event::Rejoin { node, .. } => *node,
         }
     }
 }
@@ -194,6 +212,9 @@ pub struct View {
     /// The ids this node gave out for the local command being run, for its
     /// `Event::Line`.
     pub given: Vec<i64>,
+    /// The channels the local command being run created (name, incarnation), for its
+    /// `Event::Line`.
+    pub created: Vec<(String, i64)>,
 }
 
 impl View {

@@ -146,6 +146,12 @@ fn join_inner(cx: &mut Cx, name: &str, key: Option<&str>, remembered: Option<Inc
                 incarnation,
                 created_ms: now_ms,
             });
+            if cx.state.cluster.enabled() {
+                cx.state
+                    .cluster
+                    .created
+                    .push((name.to_string(), incarnation));
+            }
             let mut chan = Channel::new(name, now, incarnation);
             chan.members.insert(
                 me,

@@ -69,6 +69,7 @@ pub fn replicate(cx: &mut Cx, msg: &Message) {
     let line = String::from_utf8_lossy(&line).trim_end().to_string();
     let node = cx.state.cluster.node;
     let ids = std::mem::take(&mut cx.state.cluster.given);
+    let created = std::mem::take(&mut cx.state.cluster.created);
     cx.state.cluster.push(Outbox::Publish {
         to,
         event: Event::Line {
@@ -76,8 +77,104 @@ pub fn replicate(cx: &mut Cx, msg: &Message) {
             serial,
             line,
             ids,
+            created,
         },
     });
+}
+
+/// Before another node's command runs here: the channels it created there (`created`,
+/// with their incarnations) that this node created too, in the same few milliseconds,
+/// before either saw the other's JOIN. Every node keeps the earlier incarnation (the
+/// smaller id) and its creator as the one operator, so all agree: when it is the
+/// other node's, this node's channel takes it and its operators lose `+o` (members
+/// see a MODE from the server). Returns the channels (folded) whose creator is the
+/// sender, for [`crown_creator`] once the JOIN ran. The losing incarnation's id is
+/// taken off the ids the command brought, so the others still line up.
+pub fn settle_creations(cx: &mut Cx, created: &[(String, i64)]) -> Vec<String> {
+    let mut adopted = Vec::new();
+    for (name, incarnation) in created {
+        let folded = fold(name);
+        if cx.state.registered.contains_key(&folded) {
+            // A registered channel's incarnation is its record's, the same everywhere.
+            continue;
+        }
+        let Some(chan) = cx.state.channels.get_mut(&folded) else {
+            continue;
+        };
+        if chan.incarnation == *incarnation {
+            continue;
+        }
+        cx.state.cluster.origin_ids.retain(|id| id != incarnation);
+        if *incarnation > chan.incarnation {
+            // This node's is the earlier one: the sender joins it as anyone would.
+            continue;
+        }
+        log::info!(
+            "cluster: {} was created on two nodes at once; keeping the earlier one",
+            chan.name
+        );
+        chan.incarnation = *incarnation;
+        let shown = chan.name.clone();
+        let demoted: Vec<usize> = chan
+            .members
+            .iter_mut()
+            .filter(|(_, m)| m.op)
+            .map(|(&slot, m)| {
+                m.op = false;
+                slot
+            })
+            .collect();
+        let server = cx.server_name().to_string();
+        for slot in demoted {
+            let Some(nick) = cx.conns.get(slot).map(|c| c.user.nick.to_string()) else {
+                continue;
+            };
+            let mode = Message::new("MODE", [shown.as_str(), "-o", nick.as_str()])
+                .with_source(server.clone());
+            cx.send_to_channel(&folded, &mut Outgoing::new(mode), None, None);
+        }
+        adopted.push(folded);
+    }
+    adopted
+}
+
+/// After [`settle_creations`] and the JOIN that followed: the sender, the creator of
+/// the incarnation kept, is the channel's operator here too. This node's own members
+/// of it are members of that incarnation now (their memberships are written again).
+pub fn crown_creator(cx: &mut Cx, adopted: &[String]) {
+    let me = cx.me;
+    let nick = cx.user().nick.to_string();
+    let server = cx.server_name().to_string();
+    for folded in adopted {
+        let Some(chan) = cx.state.channels.get_mut(folded) else {
+            continue;
+        };
+        let Some(member) = chan.members.get_mut(&me) else {
+            continue;
+        };
+        member.op = true;
+        let (shown, incarnation) = (chan.name.clone(), chan.incarnation);
+        let locals: Vec<usize> = chan.members.keys().copied().collect();
+        let mode =
+            Message::new("MODE", [shown.as_str(), "+o", nick.as_str()]).with_source(server.clone());
+        cx.send_to_channel(folded, &mut Outgoing::new(mode), None, None);
+        for slot in locals {
+            let account = cx
+                .conns
+                .get(slot)
+                .filter(|c| !c.is_remote())
+                .and_then(|c| c.user.account.as_deref())
+                .and_then(|a| cx.state.account_id(a));
+            if let Some(account) = account {
+                cx.store.send(Request::Join {
+                    account,
+                    channel: shown.clone(),
+                    incarnation,
+                    last_id: cx.state.last_msg_id,
+                });
+            }
+        }
+    }
 }
 
 /// A local user's nick change must be claimed across the cluster first: asks the
@@ -196,6 +293,29 @@ pub fn account_changed(cx: &mut Cx) {
         node: cx.state.cluster.node,
         serial: conn.id.serial,
         account: conn.user.account.clone(),
+    };
+    cx.state.cluster.push(Outbox::Publish { to: None, event });
+}
+
+/// A local registered user rejoined `channel` at login (its account remembered it in
+/// `incarnation`): the other nodes rejoin it too. The ids and channel creations
+/// since `given` and `created` were last emptied go with it.
+pub fn rejoined(cx: &mut Cx, channel: &str, incarnation: i64) {
+    let given = std::mem::take(&mut cx.state.cluster.given);
+    let created = std::mem::take(&mut cx.state.cluster.created);
+    let Some(conn) = cx.conns.get(cx.me) else {
+        return;
+    };
+    if !cx.state.cluster.enabled() || conn.is_remote() || !conn.user.registered {
+        return;
+    }
+    let event = Event::Rejoin {
+        node: cx.state.cluster.node,
+        serial: conn.id.serial,
+        channel: channel.to_string(),
+        incarnation,
+        ids: given,
+        created,
     };
     cx.state.cluster.push(Outbox::Publish { to: None, event });
 }

@@ -6,7 +6,7 @@
 
 use super::Server;
 use crate::cluster::{Bus, Event, FromBus, Outbox, ToBus, UserInfo};
-use crate::cmd::{self, account};
+use crate::cmd::{self, account, Cx};
 use crate::conn::{Conn, Sock};
 use crate::followup::{FollowUp, Then};
 use crate::state::User;
@@ -361,6 +361,7 @@ impl Server {
                 serial,
                 line,
                 ids,
+                created,
             } => {
                 let Some(slot) = remote_slot(room, &self.conns, node, serial) else {
                     log::debug!("cluster: a command from an unknown user of node {node}");
@@ -368,22 +369,53 @@ impl Server {
                 };
                 match parse(&line) {
                     Ok(msg) => {
-                        // Its ids are the sending node's; with one shared database,
-                        // so are its writes (history, memberships, channels).
-                        let shared = !self.config.cluster.database.is_empty();
-                        let store = self.store.as_ref().expect("the store is open");
-                        store.mute_origin_writes(shared);
-                        self.state.cluster.origin_ids = ids.into();
-                        cmd::dispatch(&mut self.cx(slot, now), &msg);
-                        self.state.cluster.origin_ids.clear();
-                        self.state.cluster.given.clear();
-                        if let Some(store) = self.store.as_ref() {
-                            store.mute_origin_writes(false);
-                        }
+                        self.run_remote(slot, now, ids, &created, |cx| cmd::dispatch(cx, &msg))
                     }
                     Err(_) => log::warn!("cluster: an unparsable command from node {node}"),
                 }
             }
+            Event::Rejoin {
+                node,
+                serial,
+                channel,
+                incarnation,
+                ids,
+                created,
+            } => {
+                if let Some(slot) = remote_slot(room, &self.conns, node, serial) {
+                    self.run_remote(slot, now, ids, &created, |cx| {
+                        cmd::channel::rejoin(cx, &channel, incarnation)
+                    });
+                }
+            }
+        }
+    }
+
+    /// Runs another node's command here as its user (`slot`), with the ids its node
+    /// gave out for it (`ids`); with one shared database, its writes are that node's.
+    /// A channel both nodes created at once is settled first (`created`).
+    fn run_remote(
+        &mut self,
+        slot: usize,
+        now: Instant,
+        ids: Vec<i64>,
+        created: &[(String, i64)],
+        run: impl FnOnce(&mut Cx),
+    ) {
+        let shared = !self.config.cluster.database.is_empty();
+        let store = self.store.as_ref().expect("the store is open");
+        store.mute_origin_writes(shared);
+        self.state.cluster.origin_ids = ids.into();
+        let adopted = cmd::cluster::settle_creations(&mut self.cx(slot, now), created);
+        run(&mut self.cx(slot, now));
+        self.state.cluster.origin_ids.clear();
+        self.state.cluster.given.clear();
+        self.state.cluster.created.clear();
+        if let Some(store) = self.store.as_ref() {
+            store.mute_origin_writes(false);
+        }
+        if !adopted.is_empty() {
+            cmd::cluster::crown_creator(&mut self.cx(slot, now), &adopted);
         }
     }
 

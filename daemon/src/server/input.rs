@@ -225,6 +225,7 @@ fn handle_line(cx: &mut Cx, bytes: Vec<u8>) {
     }
     // The ids this command gives out go with it to the other nodes (`replicate`).
     cx.state.cluster.given.clear();
+    cx.state.cluster.created.clear();
     cmd::dispatch(cx, &msg);
     cmd::cluster::replicate(cx, &msg);
 }

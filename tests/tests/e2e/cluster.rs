@@ -538,3 +538,91 @@ fn a_multiline_batch_reaches_another_node_as_one_message() {
         .collect();
     assert_eq!(texts, ["first line", ", continued", "second line"]);
 }
+
+/// The operators of `channel` as `c`'s node sees them (NAMES with multi-prefix off:
+/// `@nick`).
+fn ops(c: &mut Client, channel: &str) -> Vec<String> {
+    c.send(&format!("NAMES {channel}"));
+    let got = c.recv_until(|m| m.command == "366", "end of NAMES");
+    let mut ops: Vec<String> = got
+        .iter()
+        .filter(|m| m.command == "353")
+        .flat_map(|m| {
+            m.param(3)
+                .split(' ')
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .filter_map(|n| n.strip_prefix('@').map(str::to_string))
+        .collect();
+    ops.sort();
+    ops
+}
+
+/// Two users creating the same channels on two nodes at the same instant, before
+/// either node has seen the other's JOIN: every node keeps the earlier creation and
+/// its creator as the one operator (a channel's first member is its operator,
+/// RFC 2811 §4.2.1), and the later creator's members see `MODE -o` from the server.
+#[test]
+#[cfg_attr(not(has_redis), ignore = "redis-server not installed")]
+fn a_channel_created_on_two_nodes_at_once_has_one_operator_everywhere() {
+    let redis = RedisServer::start();
+    let ns = cluster(&redis, &[1, 2]);
+    let mut a = ns[0].connect("racer_a");
+    let mut b = ns[1].connect("racer_b");
+    wait_ison(&mut a, &["racer_b".to_string()]);
+    wait_ison(&mut b, &["racer_a".to_string()]);
+    // One JOIN line each, sent back to back: each node creates every channel before
+    // the other node's JOIN reaches it over Redis.
+    let channels: Vec<String> = (0..12).map(|i| format!("#race{i}")).collect();
+    let list = channels.join(",");
+    a.send(&format!("JOIN {list}"));
+    b.send(&format!("JOIN {list}"));
+    for channel in &channels {
+        wait_for_member(&mut a, channel, "racer_b");
+        wait_for_member(&mut b, channel, "racer_a");
+    }
+    for channel in &channels {
+        let (seen_a, seen_b) = (ops(&mut a, channel), ops(&mut b, channel));
+        assert_eq!(seen_a.len(), 1, "{channel} on node 1: {seen_a:?}");
+        assert_eq!(
+            seen_a, seen_b,
+            "{channel}: the nodes disagree on its operator"
+        );
+    }
+    // The one operator's powers hold on both nodes: a topic lock set by them takes.
+    let holder = ops(&mut a, "#race0").remove(0);
+    let (op, other) = if holder == "racer_a" {
+        (&mut a, &mut b)
+    } else {
+        (&mut b, &mut a)
+    };
+    op.send("TOPIC #race0 :settled");
+    other.expect(
+        |m| m.command == "TOPIC" && m.param(1) == "settled",
+        "the operator's TOPIC on the other node",
+    );
+}
+
+/// An account that remembered its channels logs in again on its node: the users of
+/// the other nodes see it join them again, as they would on one server.
+#[test]
+#[cfg_attr(not(has_redis), ignore = "redis-server not installed")]
+fn channels_rejoined_at_login_are_seen_on_every_node() {
+    let redis = RedisServer::start();
+    let ns = cluster(&redis, &[1, 2]);
+    let mut clients = join_all(&[&ns[0], &ns[1]], &[("keeper", 0), ("remote", 1)], "#kept");
+    let mut remote = clients.pop().expect("remote");
+    let mut keeper = clients.pop().expect("keeper");
+    keeper.register_account("keeper", "hunter2hunter2");
+    keeper.quit();
+    remote.expect(
+        |m| m.command == "QUIT" && m.source_nick() == Some("keeper"),
+        "keeper leaving",
+    );
+    let mut again = ns[0].connect("keeper");
+    again.login("keeper", "hunter2hunter2");
+    wait_for_member(&mut remote, "#kept", "keeper");
+    again.send("PRIVMSG #kept :back");
+    remote.expect_privmsg_from("keeper", "back");
+}

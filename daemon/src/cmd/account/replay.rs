@@ -186,8 +186,12 @@ pub fn on_memberships(cx: &mut Cx, asker: ConnId, channels: Vec<Membership>) {
                 missed.retain(|msg| msg.id <= at);
             }
         }
+        cx.state.cluster.given.clear();
+        cx.state.cluster.created.clear();
         channel::rejoin(cx, &m.channel, m.incarnation);
-        if !cx.user().in_channel(&folded) {
+        if cx.user().in_channel(&folded) {
+            crate::cmd::cluster::rejoined(cx, &m.channel, m.incarnation);
+        } else {
             let current = cx.state.channels.get(&folded).map(|c| c.incarnation);
             let account = cx
                 .user()
