@@ -69,6 +69,9 @@ pub enum Then {
         account: String,
         password: Secret,
     },
+    /// A cluster node reads a SCRAM login's account (`Account`) before it answers
+    /// the client-first message (`first`, decoded), as for `Lookup`.
+    ScramLookup { first: Secret },
     /// An account created (`Registered`) through `door`, for the name asked.
     Register { door: Door, name: String },
     /// An OPER password check (`Verified`) for the oper block `name`.
@@ -114,6 +117,7 @@ impl Then {
             Then::History { from, .. } => *from != HistoryFrom::Missed,
             Then::Login { .. }
             | Then::Lookup { .. }
+            | Then::ScramLookup { .. }
             | Then::Register { .. }
             | Then::Oper { .. }
             | Then::Targets

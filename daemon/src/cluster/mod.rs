@@ -29,6 +29,10 @@ pub struct UserInfo {
     pub away: Option<String>,
     /// (channel name, role letters `qohv` held) for each channel joined.
     pub channels: Vec<(String, String)>,
+    /// The `[[oper]]` it is, if an IRC operator (its privileges are the receiving
+    /// node's config's for that name: every node has the same `[[oper]]` blocks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oper: Option<String>,
 }
 
 /// A channel as a node bursts it: what a node that has none of its members can
@@ -85,6 +89,13 @@ pub enum Event {
         serial: u64,
         account: Option<String>,
     },
+    /// A user became an IRC operator (`Some`, the `[[oper]]` name) or stopped being
+    /// one.
+    Oper {
+        node: u16,
+        serial: u64,
+        oper: Option<String>,
+    },
     /// An operator of `node` killed a user of the receiving node (`serial`): it
     /// closes that connection with `reason`.
     Kill {
@@ -133,6 +144,7 @@ impl Event {
             | Event::Nick { node, .. }
             | Event::Quit { node, .. }
             | Event::Account { node, .. }
+            | Event::Oper { node, .. }
             | Event::Kill { node, .. }
             | Event::Line { node, .. }
             | Event::Rejoin { node, .. } => *node,

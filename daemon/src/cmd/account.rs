@@ -22,7 +22,7 @@ mod nick;
 mod nickserv;
 mod register;
 mod replay;
-mod sasl;
+pub(crate) mod sasl;
 mod session;
 
 pub use nick::{change_nick, check_nick, enforce_nick, holds_others_nick, may_take_nick};
@@ -74,6 +74,7 @@ pub fn force_logout(cx: &mut Cx, text: &str) {
         .is_some_and(|o| cx.user().oper.as_deref() == Some(o.name.as_str()));
     if by_login {
         cx.user_mut().oper = None;
+        crate::cmd::cluster::oper_changed(cx);
         let nick = cx.user().nick.clone();
         let mode = Message::new("MODE", [nick.as_str(), "-o"]).with_source(nick.as_str());
         cx.send_me(&mode);
@@ -148,6 +149,17 @@ pub fn on_account_fetched(
     password: Secret,
     result: Result<Option<Box<AccountRows>>, String>,
 ) {
+    take_fetched_rows(cx, account, result);
+    if !cx.alive(asker) {
+        return;
+    }
+    cx.user_mut().login_pending = false;
+    check_login(cx, door, account, &password.0);
+}
+
+/// The rows of `account` a cluster node read from the database at a login: kept,
+/// or, gone from the database, forgotten (its sessions here are logged out).
+fn take_fetched_rows(cx: &mut Cx, account: &str, result: Result<Option<Box<AccountRows>>, String>) {
     let held = cx.state.account_id(account);
     let now_id = match &result {
         Ok(rows) => rows.as_ref().map(|r| r.account.id),
@@ -178,11 +190,6 @@ pub fn on_account_fetched(
         // The copy this node has is checked instead.
         Err(why) => log::warn!("store: cannot read an account at a login: {why}"),
     }
-    if !cx.alive(asker) {
-        return;
-    }
-    cx.user_mut().login_pending = false;
-    check_login(cx, door, account, &password.0);
 }
 
 /// A token login, or a password check after the rate limits.

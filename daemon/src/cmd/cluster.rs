@@ -297,6 +297,24 @@ pub fn account_changed(cx: &mut Cx) {
     cx.state.cluster.push(Outbox::Publish { to: None, event });
 }
 
+/// A local user became an IRC operator or stopped being one: the other nodes learn
+/// it (once registered; the arrival carries it otherwise), so its operator powers
+/// hold on every node and WHOIS shows it everywhere.
+pub fn oper_changed(cx: &mut Cx) {
+    let Some(conn) = cx.conns.get(cx.me) else {
+        return;
+    };
+    if !cx.state.cluster.enabled() || conn.is_remote() || !conn.user.registered {
+        return;
+    }
+    let event = Event::Oper {
+        node: cx.state.cluster.node,
+        serial: conn.id.serial,
+        oper: conn.user.oper.as_deref().map(str::to_string),
+    };
+    cx.state.cluster.push(Outbox::Publish { to: None, event });
+}
+
 /// A local registered user rejoined `channel` at login (its account remembered it in
 /// `incarnation`): the other nodes rejoin it too. The ids and channel creations
 /// since `given` and `created` were last emptied go with it.
@@ -352,6 +370,7 @@ pub fn user_info(conns: &Conns, state: &State, slot: usize) -> Option<UserInfo> 
         account: user.account.clone(),
         away: user.away.as_ref().map(|a| a.to_string()),
         channels,
+        oper: user.oper.as_deref().map(str::to_string),
     })
 }
 

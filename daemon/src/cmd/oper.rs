@@ -70,6 +70,7 @@ pub fn on_login(cx: &mut Cx, account: &str) {
     let name = oper.name.clone();
     let class = oper.class.clone();
     cx.user_mut().oper = Some(name.as_str().into());
+    super::cluster::oper_changed(cx);
     log::info!(
         "conn={} account={account} is now operator {name} (class {class}) by login",
         cx.me
@@ -146,6 +147,7 @@ pub fn on_verified(cx: &mut Cx, asker: ConnId, name: &str, ok: bool) {
         return;
     }
     cx.user_mut().oper = Some(name.as_str().into());
+    super::cluster::oper_changed(cx);
     log::info!(
         "conn={} nick={} is now operator {name}",
         cx.me,

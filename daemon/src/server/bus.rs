@@ -345,6 +345,13 @@ impl Server {
                     conn.user.account = account;
                 }
             }
+            Event::Oper { node, serial, oper } => {
+                if let Some(conn) =
+                    remote_slot(room, &self.conns, node, serial).and_then(|s| self.conns.get_mut(s))
+                {
+                    conn.user.oper = oper.map(Into::into);
+                }
+            }
             Event::Kill { serial, reason, .. } => {
                 let victim = self
                     .conns
@@ -453,6 +460,7 @@ impl Server {
         user.realname = info.realname.into();
         user.account = info.account;
         user.away = info.away.map(Into::into);
+        user.oper = info.oper.map(Into::into);
         user.registered = true;
         // Its node checked what it may send; here it may send what the clients of
         // this node may receive, multiline batches included.

@@ -126,6 +126,9 @@ fn follow_up(cx: &mut Cx, id: ConnId, then: Then, done: Completion) {
             },
             Completion::Account { result, .. },
         ) => account::on_account_fetched(cx, id, (door, &account), password, result),
+        (Then::ScramLookup { first }, Completion::Account { result, .. }) => {
+            account::sasl::on_scram_account_fetched(cx, id, &first.0, result)
+        }
         (Then::Oper { name }, Completion::Verified { ok, .. }) => {
             cmd::oper::on_verified(cx, id, &name, ok)
         }

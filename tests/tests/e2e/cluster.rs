@@ -626,3 +626,39 @@ fn channels_rejoined_at_login_are_seen_on_every_node() {
     again.send("PRIVMSG #kept :back");
     remote.expect_privmsg_from("keeper", "back");
 }
+
+/// An IRC operator of one node is one on every node (each with the same `[[oper]]`
+/// blocks): WHOIS shows `313` everywhere, and its powers (KICK in a channel where it
+/// holds no role, RFC 2812 §3.2.8) take effect on the node of the kicked user.
+#[test]
+#[cfg_attr(not(has_redis), ignore = "redis-server not installed")]
+fn operator_status_holds_on_every_node() {
+    let redis = RedisServer::start();
+    let with_oper = |id: u16| {
+        let url = redis.url();
+        TestServer::start_with(move |c| {
+            c.cluster.node_id = id;
+            c.cluster.redis = url;
+            c.cluster.node_timeout_secs = 2;
+            c.oper = vec![chatd::config::OperConfig {
+                name: "admin".into(),
+                password: chatd::store::password::hash("opersecret", 1000).to_string(),
+                ..Default::default()
+            }];
+        })
+    };
+    let (n1, n2) = (with_oper(1), with_oper(2));
+    let mut clients = join_all(&[&n2, &n1], &[("owner", 0), ("ircop", 1)], "#owned");
+    let mut ircop = clients.pop().expect("ircop");
+    let mut owner = clients.pop().expect("owner");
+    let mut watcher = n2.connect("watcher");
+    wait_ison(&mut watcher, &["ircop".into()]);
+    ircop.send("OPER admin opersecret");
+    ircop.expect(|m| m.command == "381", "381");
+    let whois = whois_until(&mut watcher, "ircop", "313");
+    assert_eq!(whois.param(1), "ircop", "{whois:?}");
+    ircop.send("KICK #owned owner :operator's call");
+    let kick = owner.expect(|m| m.command == "KICK", "the kick on the owner's node");
+    assert_eq!(kick.param(1), "owner", "{kick:?}");
+    assert!(!watcher.names("#owned").contains(&"owner".to_string()));
+}

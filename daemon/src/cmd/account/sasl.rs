@@ -6,9 +6,11 @@
 
 use super::{begin_login, login_as, login_failed, password_check_done, start_password_check};
 use crate::cmd::{err, CmdError, Cx};
-use crate::followup::Door;
+use crate::followup::{Door, Secret, Then};
+use crate::ids::ConnId;
 use crate::state::scram::{self, ScramExchange};
 use crate::state::Sasl;
+use crate::store::{AccountRows, Request};
 use base64::Engine;
 use chatd_proto::numeric::*;
 use chatd_proto::{fold, Message};
@@ -225,6 +227,43 @@ fn scram_first(cx: &mut Cx, buf: &str) -> Result<(), CmdError> {
             [format!("SASL authentication failed: {refusal}")],
         ));
     }
+    if !cx.config.cluster.database.is_empty() {
+        // Another node may have registered the account or changed its password: the
+        // database's rows first (the client's next lines wait), as for a PLAIN login.
+        cx.user_mut().login_pending = true;
+        let name = first.user.clone();
+        let then = Then::ScramLookup {
+            first: Secret(text),
+        };
+        cx.ask(then, |ticket| Request::FetchAccount { ticket, name });
+        return Ok(());
+    }
+    scram_server_first(cx, first);
+    Ok(())
+}
+
+/// A cluster node read the account of a SCRAM login from the database: the
+/// exchange goes on with what it read (`client_first`, the decoded client-first
+/// message).
+pub fn on_scram_account_fetched(
+    cx: &mut Cx,
+    asker: ConnId,
+    client_first: &str,
+    result: Result<Option<Box<AccountRows>>, String>,
+) {
+    let Ok(first) = scram::parse_client_first(client_first) else {
+        return;
+    };
+    super::take_fetched_rows(cx, &first.user, result);
+    if !cx.alive(asker) {
+        return;
+    }
+    cx.user_mut().login_pending = false;
+    scram_server_first(cx, first);
+}
+
+/// The server-first message, with the account's salt and iterations (or fake ones).
+fn scram_server_first(cx: &mut Cx, first: scram::ClientFirst) {
     let folded = fold(&first.user);
     let (creds, id) = match cx.state.accounts.get(&folded) {
         Some(a) if a.scram.is_some() => (a.scram.clone(), Some(a.id)),
@@ -251,7 +290,6 @@ fn scram_first(cx: &mut Cx, buf: &str) -> Result<(), CmdError> {
         exchange: Box::new(exchange),
     }));
     send_authenticate(cx, &server_first);
-    Ok(())
 }
 
 /// SCRAM-SHA-256, the client-final message (RFC 5802 §5.1): the proof is checked;
