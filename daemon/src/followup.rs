@@ -157,6 +157,9 @@ pub enum FollowUp {
     Admin { request: u64 },
     /// The detached server's `settle`: everything sent before is committed.
     Settle,
+    /// A cluster node reads the account a user of another node logged in to
+    /// (`Account`), so roles by account and ChanServ know it here too.
+    Prefetch { account: String },
     /// A cluster node's refresh (`Reloaded`), asked when the store had been sent
     /// `writes` changes of shared records (`Store::shared_writes`).
     Refresh { writes: u64 },

@@ -149,7 +149,7 @@ pub fn on_account_fetched(
     password: Secret,
     result: Result<Option<Box<AccountRows>>, String>,
 ) {
-    take_fetched_rows(cx, account, result);
+    take_fetched_rows(cx.state, account, result);
     if !cx.alive(asker) {
         return;
     }
@@ -158,16 +158,21 @@ pub fn on_account_fetched(
 }
 
 /// The rows of `account` a cluster node read from the database at a login: kept,
-/// or, gone from the database, forgotten (its sessions here are logged out).
-fn take_fetched_rows(cx: &mut Cx, account: &str, result: Result<Option<Box<AccountRows>>, String>) {
-    let held = cx.state.account_id(account);
+/// or, gone from the database, forgotten (its sessions here are logged out). Also
+/// for the account of another node's user (`FollowUp::Prefetch`).
+pub fn take_fetched_rows(
+    state: &mut crate::state::State,
+    account: &str,
+    result: Result<Option<Box<AccountRows>>, String>,
+) {
+    let held = state.account_id(account);
     let now_id = match &result {
         Ok(rows) => rows.as_ref().map(|r| r.account.id),
         Err(_) => held,
     };
-    if held.is_some() && held != now_id && cx.state.sessions.contains_key(&fold(account)) {
+    if held.is_some() && held != now_id && state.sessions.contains_key(&fold(account)) {
         // Deleted (perhaps registered again) on another node.
-        cx.state.accounts_gone.push(fold(account));
+        state.accounts_gone.push(fold(account));
     }
     match result {
         Ok(Some(rows)) => {
@@ -176,16 +181,14 @@ fn take_fetched_rows(cx: &mut Cx, account: &str, result: Result<Option<Box<Accou
                 tokens,
                 read_markers,
             } = *rows;
-            cx.state.login_tokens.replace_account(row.id, tokens);
+            state.login_tokens.replace_account(row.id, tokens);
             for m in read_markers {
-                cx.state
-                    .read_markers
-                    .advance(m.account, &m.target, m.time_ms);
+                state.read_markers.advance(m.account, &m.target, m.time_ms);
             }
-            cx.state.accounts.insert(fold(&row.name), row);
+            state.accounts.insert(fold(&row.name), row);
         }
         Ok(None) => {
-            cx.state.accounts.remove(&fold(account));
+            state.accounts.remove(&fold(account));
         }
         // The copy this node has is checked instead.
         Err(why) => log::warn!("store: cannot read an account at a login: {why}"),

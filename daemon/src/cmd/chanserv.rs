@@ -10,7 +10,7 @@ use crate::outgoing::Outgoing;
 use crate::state::channel::rank;
 use crate::state::registered::{member_for, rank_of, rank_of_role, role_of, snapshot};
 use crate::store::{AccessRole, AccountId, ChannelRecord, HistoryScope, Request};
-use chatd_proto::{fold, Message};
+use chatd_proto::{fold, fold_eq, Message};
 
 /// The services nick that answers channel registration.
 pub const CHANSERV: &str = "ChanServ";
@@ -480,22 +480,29 @@ pub fn persist(cx: &mut Cx, folded: &str) {
     cx.store.send(Request::SaveChannel(Box::new(rec)));
 }
 
-/// Gives the sessions of `account` in a live registered channel the role its record
-/// says, telling the channel with a MODE from ChanServ.
+/// Gives the members logged in to `account` in a live registered channel (this
+/// node's and, in a cluster, the other nodes' users as this node sees them) the role
+/// its record says, telling the channel with a MODE from ChanServ.
 pub fn sync_roles(cx: &mut Cx, folded: &str, account: &str) {
     let Some(rec) = cx.state.registered.get(folded) else {
         return;
     };
     let id = cx.state.account_id(account);
-    let slots = cx
-        .state
-        .sessions
-        .get(&fold(account))
-        .cloned()
-        .unwrap_or_default();
     let Some(chan) = cx.state.channels.get_mut(folded) else {
         return;
     };
+    let conns = &cx.conns;
+    let slots: Vec<usize> = chan
+        .members
+        .keys()
+        .copied()
+        .filter(|&slot| {
+            conns
+                .get(slot)
+                .and_then(|c| c.user.account.as_deref())
+                .is_some_and(|a| fold_eq(a, account))
+        })
+        .collect();
     let mut changes: Vec<(bool, char, usize)> = Vec::new();
     for slot in slots {
         let Some(member) = chan.members.get_mut(&slot) else {

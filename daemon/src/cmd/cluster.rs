@@ -19,7 +19,7 @@ use chatd_proto::{fold, Message};
 /// user, and deliver to their own clients.
 const REPLICATED: &[&str] = &[
     "JOIN", "PART", "KICK", "MODE", "TOPIC", "AWAY", "SETNAME", "INVITE", "PRIVMSG", "NOTICE",
-    "TAGMSG", "BATCH",
+    "TAGMSG", "BATCH", "CHANNEL",
 ];
 
 /// After a local registered user's command: publishes it for the other nodes if it
@@ -52,7 +52,9 @@ pub fn replicate(cx: &mut Cx, msg: &Message) {
             [one] if !one.starts_with(['#', '&', '@', '+', '%', '~']) => Some(*one),
             _ => None,
         };
-        if let Some(nick) = nick_target {
+        if let Some(nick) = nick_target.filter(|n| fold(n) != fold(super::chanserv::CHANSERV)) {
+            // ChanServ (like CHANNEL) runs on every node: each keeps the channel's
+            // record and gives its members the roles it says.
             match cx
                 .state
                 .slot_of_nick(nick)

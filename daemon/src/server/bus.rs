@@ -342,7 +342,10 @@ impl Server {
                 if let Some(conn) =
                     remote_slot(room, &self.conns, node, serial).and_then(|s| self.conns.get_mut(s))
                 {
-                    conn.user.account = account;
+                    conn.user.account = account.clone();
+                }
+                if let Some(account) = account {
+                    self.prefetch_account(&account);
                 }
             }
             Event::Oper { node, serial, oper } => {
@@ -423,6 +426,22 @@ impl Server {
         }
         if !adopted.is_empty() {
             cmd::cluster::crown_creator(&mut self.cx(slot, now), &adopted);
+        }
+    }
+
+    /// With one shared database: reads the account a user of another node logged in
+    /// to, if this node does not know it yet (registered there since the last
+    /// refresh), so roles by account and ChanServ find it here too.
+    fn prefetch_account(&mut self, account: &str) {
+        if self.config.cluster.database.is_empty() || self.state.account(account).is_some() {
+            return;
+        }
+        let name = account.to_string();
+        let ticket = self.state.followups.open(FollowUp::Prefetch {
+            account: name.clone(),
+        });
+        if let Some(store) = &self.store {
+            store.send(crate::store::Request::FetchAccount { ticket, name });
         }
     }
 

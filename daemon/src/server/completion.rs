@@ -69,6 +69,15 @@ impl Server {
                 return;
             }
             FollowUp::Settle => return,
+            FollowUp::Prefetch { account } => {
+                match done {
+                    Completion::Account { result, .. } => {
+                        account::take_fetched_rows(&mut self.state, &account, result)
+                    }
+                    other => log::error!("store: an account read answered with {}", other.kind()),
+                }
+                return;
+            }
             FollowUp::Refresh { writes } => {
                 match done {
                     Completion::Reloaded { loaded, .. } => self.on_reloaded(writes, loaded, now),

@@ -175,3 +175,52 @@ fn a_channel_message_across_nodes_has_one_msgid_and_one_history_row() {
     );
     assert_eq!(incarnations, ["1"], "one incarnation for the whole cluster");
 }
+
+/// Registered channels and roles across nodes (docs/cluster.md): ChanServ run on one
+/// node gives roles on every node at once. The founder registering the channel
+/// becomes `+q` and an access-list role `+o` for a member connected to the other
+/// node, as both nodes' members see it.
+#[test]
+#[cfg_attr(
+    not(all(has_redis, has_postgres)),
+    ignore = "redis-server or PostgreSQL not installed"
+)]
+fn chanserv_roles_given_on_one_node_hold_on_every_node() {
+    let redis = RedisServer::start();
+    let database = postgres::database();
+    let (one, two) = (node(&redis, &database, 1), node(&redis, &database, 2));
+    let mut founder = one.connect("founder");
+    founder.register_account("founder", "hunter2hunter2");
+    let mut helper = two.connect("helper");
+    helper.register_account("helper", "hunter2hunter2");
+    wait_online(&mut founder, "helper");
+    founder.join("#roles");
+    let deadline = std::time::Instant::now() + chatd_tests::TIMEOUT;
+    // Node two has seen the channel (else both nodes would create it).
+    while !helper.names("#roles").contains(&"founder".to_string()) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "node two never saw #roles"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    helper.join("#roles");
+    founder.expect(
+        |m| m.command == "JOIN" && m.source_nick() == Some("helper"),
+        "helper joining",
+    );
+    founder.send("PRIVMSG ChanServ :REGISTER #roles");
+    let q = helper.expect(|m| m.command == "MODE", "the founder's role on node two");
+    assert_eq!((q.param(1), q.param(2)), ("+q", "founder"), "{q:?}");
+    founder.send("CHANNEL ACCESS #roles ADD helper op");
+    let o = helper.expect(|m| m.command == "MODE", "helper's role on node two");
+    assert_eq!((o.param(1), o.param(2)), ("+o", "helper"), "{o:?}");
+    let seen = founder.expect(|m| m.command == "MODE" && m.param(1) == "+o", "on node one");
+    assert_eq!(seen.param(2), "helper");
+    // The role works where the helper is: its TOPIC reaches node one.
+    helper.send("TOPIC #roles :set by a ChanServ op");
+    founder.expect(
+        |m| m.command == "TOPIC" && m.param(1) == "set by a ChanServ op",
+        "the topic on node one",
+    );
+}

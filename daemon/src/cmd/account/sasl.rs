@@ -254,7 +254,7 @@ pub fn on_scram_account_fetched(
     let Ok(first) = scram::parse_client_first(client_first) else {
         return;
     };
-    super::take_fetched_rows(cx, &first.user, result);
+    super::take_fetched_rows(cx.state, &first.user, result);
     if !cx.alive(asker) {
         return;
     }
