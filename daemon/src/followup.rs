@@ -72,6 +72,14 @@ pub enum Then {
     /// A cluster node reads a SCRAM login's account (`Account`) before it answers
     /// the client-first message (`first`, decoded), as for `Lookup`.
     ScramLookup { first: Secret },
+    /// A cluster node reads an account (`account`: the sender's, or one a ChanServ
+    /// command names) before it runs the command (`words`; through `CHANNEL` when
+    /// `as_command`).
+    ChanServ {
+        as_command: bool,
+        account: String,
+        words: String,
+    },
     /// An account created (`Registered`) through `door`, for the name asked.
     Register { door: Door, name: String },
     /// An OPER password check (`Verified`) for the oper block `name`.
@@ -118,6 +126,7 @@ impl Then {
             Then::Login { .. }
             | Then::Lookup { .. }
             | Then::ScramLookup { .. }
+            | Then::ChanServ { .. }
             | Then::Register { .. }
             | Then::Oper { .. }
             | Then::Targets

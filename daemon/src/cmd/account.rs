@@ -165,6 +165,9 @@ pub fn take_fetched_rows(
     account: &str,
     result: Result<Option<Box<AccountRows>>, String>,
 ) {
+    if result.is_ok() {
+        state.fetched_since_refresh.insert(fold(account));
+    }
     let held = state.account_id(account);
     let now_id = match &result {
         Ok(rows) => rows.as_ref().map(|r| r.account.id),

@@ -4,6 +4,8 @@
 //! commands: REGISTER, DROP, INFO, ACCESS, TRANSFER, SET HISTORY, HELP. The records
 //! themselves are `state::registered`; who may do what is `docs/roles.md`.
 
+mod lookup;
+
 use super::{CmdError, Cx};
 use crate::config::Privilege;
 use crate::outgoing::Outgoing;
@@ -11,6 +13,7 @@ use crate::state::channel::rank;
 use crate::state::registered::{member_for, rank_of, rank_of_role, role_of, snapshot};
 use crate::store::{AccessRole, AccountId, ChannelRecord, HistoryScope, Request};
 use chatd_proto::{fold, fold_eq, Message};
+pub use lookup::on_account_fetched;
 
 /// The services nick that answers channel registration.
 pub const CHANSERV: &str = "ChanServ";
@@ -74,6 +77,13 @@ pub fn channel(cx: &mut Cx, msg: &Message) -> Result<(), CmdError> {
 }
 
 fn run(cx: &mut Cx, door: Door, words: &[&str]) {
+    if lookup::account_first(cx, door, words) {
+        return;
+    }
+    run_now(cx, door, words);
+}
+
+fn run_now(cx: &mut Cx, door: Door, words: &[&str]) {
     let command = words
         .first()
         .map(|c| c.to_ascii_uppercase())

@@ -495,6 +495,9 @@ impl Server {
         let counts = &mut self.state.counts;
         counts.registered += 1;
         counts.peak = counts.peak.max(counts.registered);
+        if let Some(account) = self.conns.get(slot).and_then(|c| c.user.account.clone()) {
+            self.prefetch_account(&account);
+        }
         let mut cx = self.cx(slot, now);
         cmd::cluster::add_channels(&mut cx, &info.channels);
         cmd::monitor::came_online(&mut cx, slot);

@@ -135,6 +135,14 @@ fn follow_up(cx: &mut Cx, id: ConnId, then: Then, done: Completion) {
             },
             Completion::Account { result, .. },
         ) => account::on_account_fetched(cx, id, (door, &account), password, result),
+        (
+            Then::ChanServ {
+                as_command,
+                account,
+                words,
+            },
+            Completion::Account { result, .. },
+        ) => cmd::chanserv::on_account_fetched(cx, id, (as_command, &account, &words), result),
         (Then::ScramLookup { first }, Completion::Account { result, .. }) => {
             account::sasl::on_scram_account_fetched(cx, id, &first.0, result)
         }

@@ -107,6 +107,7 @@ impl Server {
         let writes = store.shared_writes();
         let ticket = self.state.followups.open(FollowUp::Refresh { writes });
         if store.send(Request::Reload { ticket }) {
+            self.state.fetched_since_refresh.clear();
             self.refresh.asked = true;
             self.refresh.asked_at = Some(Instant::now());
         } else {
@@ -154,17 +155,28 @@ impl Server {
 
         let ids: HashMap<String, AccountId> =
             accounts.iter().map(|a| (fold(&a.name), a.id)).collect();
+        // An account read on its own since this refresh was asked (a login's
+        // lookup, another node's user's) may be newer than what the refresh read.
+        let newer = std::mem::take(&mut state.fetched_since_refresh);
         for (name, held) in &state.accounts {
-            if ids.get(name) != Some(&held.id) && state.sessions.contains_key(name) {
+            if ids.get(name) != Some(&held.id)
+                && state.sessions.contains_key(name)
+                && !newer.contains(name)
+            {
                 state.accounts_gone.push(name.clone());
             }
         }
         // An account is only ever in memory once the database has it (a
         // registration is answered after its commit), so the answer is the whole
         // truth: what it lacks was deleted.
-        state.accounts.retain(|name, _| ids.contains_key(name));
+        state
+            .accounts
+            .retain(|name, _| ids.contains_key(name) || newer.contains(name));
         for a in accounts {
-            state.accounts.insert(fold(&a.name), a);
+            let name = fold(&a.name);
+            if !newer.contains(&name) {
+                state.accounts.insert(name, a);
+            }
         }
 
         let hashes: HashSet<[u8; 32]> = tokens.iter().map(|t| t.hash).collect();

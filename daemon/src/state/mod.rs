@@ -104,6 +104,10 @@ pub struct State {
     /// again) while this node has sessions logged in to them: logged out at the end
     /// of the pass (`server/refresh.rs`).
     pub accounts_gone: Vec<String>,
+    /// Folded names of accounts read from the database one by one (at a login, or
+    /// another node's user's) since the last refresh was asked: that refresh may
+    /// have read before them, so it leaves them as they are.
+    pub fetched_since_refresh: std::collections::HashSet<String>,
 }
 
 /// Counts of messages in each of the last 60 seconds.
