@@ -230,7 +230,10 @@ impl Commander {
             // With publications waiting for Redis, wake up for the next attempt.
             let mut until = next_beat;
             if !self.pending.is_empty() {
-                until = until.min(self.retry_at.max(Instant::now() + Duration::from_millis(20)));
+                until = until.min(
+                    self.retry_at
+                        .max(Instant::now() + Duration::from_millis(20)),
+                );
             }
             let wait = until.saturating_duration_since(Instant::now());
             match requests.recv_timeout(wait) {
@@ -491,7 +494,11 @@ fn refresh(con: &mut Connection, node: u16, mine: &str, ttl: u64) -> redis::Redi
         log::error!(
             "cluster: another node took cluster.node_id {node} ({}): two live nodes \
              share this id; stopping (each node needs its own id)",
-            holder.unwrap_or_default().split(' ').next().unwrap_or_default()
+            holder
+                .unwrap_or_default()
+                .split(' ')
+                .next()
+                .unwrap_or_default()
         );
         log::logger().flush();
         std::process::exit(EXIT_ID_IN_USE);
@@ -517,4 +524,3 @@ fn claim(con: &mut Connection, node: u16, nick: &str) -> redis::RedisResult<bool
     con.srem::<_, _, ()>(nicks_key(node), nick)?;
     Ok(false)
 }
-

@@ -316,7 +316,9 @@ fn place(con: &mut Connection, cursor: &mut Cursor) -> redis::RedisResult<()> {
     let lost = if deleted >= cursor.seen && info.last_generated >= cursor.last {
         deleted - cursor.seen
     } else {
-        log::info!("cluster: {key} is a new stream (Redis restarted empty?): reading it from its start");
+        log::info!(
+            "cluster: {key} is a new stream (Redis restarted empty?): reading it from its start"
+        );
         deleted
     };
     if lost > 0 {
@@ -368,7 +370,11 @@ fn entries_of(entries: Value) -> Vec<Entry> {
     let mut out = Vec::new();
     for entry in items(entries) {
         let mut parts = items(entry).into_iter();
-        let Some(id) = parts.next().and_then(|v| text(&v)).and_then(|t| Id::parse(&t)) else {
+        let Some(id) = parts
+            .next()
+            .and_then(|v| text(&v))
+            .and_then(|t| Id::parse(&t))
+        else {
             continue;
         };
         let mut e = Entry {
