@@ -140,7 +140,7 @@ pub enum ToBus {
 /// What the bus threads tell the loop.
 #[derive(Debug)]
 pub enum FromBus {
-    /// The bus is (again) reachable and subscribed: announce this node.
+    /// The bus is (again) reachable and its streams are read: announce this node.
     Up,
     /// The bus cannot be reached; why.
     Down(String),
