@@ -2,7 +2,8 @@
 //! noticed by the others within `cluster.node_timeout_secs` (its users QUIT there,
 //! their nicks are free), a node started again at once after `kill -9` rejoins (it
 //! waits for its earlier run's key to expire), and a node refuses to start with the
-//! id of a live node, or stops when another run takes its id.
+//! id of a live node, or stops when another run takes its id; a node cut off from
+//! Redis longer than the streams hold logs how many events it lost.
 
 use chatd_tests::process::{chatd_command, connect_retry, free_port, Running};
 use chatd_tests::redis::RedisServer;
@@ -190,4 +191,153 @@ fn a_node_whose_id_another_run_took_stops_with_exit_6() {
     assert_eq!(&ok, b"+OK\r\n");
     node.expect_line("another node took cluster.node_id 2 (other)");
     assert_eq!(node.wait(), 6);
+}
+
+/// A TCP relay to Redis that the test can cut (every connection through it closed,
+/// new ones refused) and heal: one node's link to Redis alone goes down.
+struct Relay {
+    port: u16,
+    cut: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    open: std::sync::Arc<std::sync::Mutex<Vec<std::net::TcpStream>>>,
+}
+
+impl Relay {
+    fn start(to: u16) -> Relay {
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let relay = Relay {
+            port: listener.local_addr().unwrap().port(),
+            cut: Default::default(),
+            open: Default::default(),
+        };
+        let (cut, open) = (relay.cut.clone(), relay.open.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { return };
+                if cut.load(Ordering::SeqCst) {
+                    continue;
+                }
+                let Ok(server) = std::net::TcpStream::connect(("127.0.0.1", to)) else {
+                    continue;
+                };
+                let mut list = open.lock().unwrap();
+                list.push(client.try_clone().unwrap());
+                list.push(server.try_clone().unwrap());
+                for (mut from, mut into) in [
+                    (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                    (server, client),
+                ] {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut into);
+                        let _ = into.shutdown(std::net::Shutdown::Both);
+                    });
+                }
+            }
+        });
+        relay
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    fn cut(&self) {
+        self.cut.store(true, std::sync::atomic::Ordering::SeqCst);
+        for s in self.open.lock().unwrap().drain(..) {
+            let _ = s.shutdown(std::net::Shutdown::Both);
+        }
+    }
+
+    fn heal(&self) {
+        self.cut.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// Whether the newest entry of `stream` in the Redis on `port` contains `text`.
+fn newest_entry_has(port: u16, stream: &str, text: &str) -> bool {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    s.write_all(format!("XREVRANGE {stream} + - COUNT 1\r\n").as_bytes())
+        .unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = s.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        got.extend_from_slice(&buf[..n]);
+    }
+    String::from_utf8_lossy(&got).contains(text)
+}
+
+#[test]
+#[cfg_attr(not(has_redis), ignore = "redis-server not installed")]
+fn a_node_cut_off_longer_than_the_streams_hold_counts_what_it_lost() {
+    let redis = RedisServer::start();
+    let url = redis.url();
+    let n1 = TestServer::start_with(move |c| {
+        c.cluster.node_id = 1;
+        c.cluster.redis = url;
+        c.cluster.node_timeout_secs = 30;
+        c.cluster.stream_length = 1000;
+    });
+    let mut watcher = n1.connect("watcher");
+    watcher.send("JOIN #t");
+    watcher.expect(|m| m.command == "366", "end of NAMES");
+
+    let relay = Relay::start(redis.port);
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("chatd.toml");
+    std::fs::write(
+        &conf,
+        format!(
+            "[server]\nauto_join = []\n\n[cluster]\nnode_id = 2\nredis = \"{}\"\n\
+             node_timeout_secs = 30\nstream_length = 1000\n\n{RELAXED_TOML}",
+            relay.url()
+        ),
+    )
+    .unwrap();
+    let port = free_port();
+    let mut node2 = spawn_node(&conf, port, &dir.path().join("data"));
+    node2.expect_line("joined the bus");
+    let mut far = Client::from_stream(connect_retry(port));
+    far.register("far");
+    wait_members(&mut far, "#t", 1);
+    far.send("JOIN #t");
+    watcher.expect(
+        |m| m.command == "JOIN" && m.source_nick() == Some("far"),
+        "far's JOIN from node 2",
+    );
+
+    relay.cut();
+    node2.expect_line("the bus is down");
+    // Three times what the stream keeps, published while node 2 cannot read.
+    let sent = 3000;
+    for i in 0..sent {
+        watcher.send(&format!("PRIVMSG #t :n{i}"));
+    }
+    let last = format!("n{}", sent - 1);
+    let deadline = Instant::now() + chatd_tests::TIMEOUT;
+    while !newest_entry_has(redis.port, "chatd:all", &last) {
+        assert!(Instant::now() < deadline, "{last} never reached the stream");
+    }
+    relay.heal();
+    let warning = node2.expect_line("events of chatd:all were trimmed");
+    let lost: usize = warning
+        .split("cluster: ")
+        .nth(1)
+        .and_then(|w| w.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("a count in {warning:?}"));
+    assert!((1000..sent).contains(&lost), "{warning}");
+    // What the stream still held arrives, the newest last.
+    let got = far.recv_until(|m| m.param(1) == last, "the newest message");
+    let first: usize = got
+        .iter()
+        .find(|m| m.command == "PRIVMSG")
+        .map(|m| m.param(1)[1..].parse().unwrap())
+        .unwrap();
+    assert_eq!(first, lost, "the first message read follows the ones lost");
 }
