@@ -264,6 +264,13 @@ impl Commander {
         if self.con.is_some() {
             self.flush();
         }
+        if !self.pending.is_empty() {
+            log::warn!(
+                "cluster: {} events could not be published before leaving (Redis is \
+                 unreachable)",
+                self.pending.len()
+            );
+        }
         if let Some(con) = self.con.as_mut() {
             let _ = free_nicks(con, self.node);
             let _: redis::RedisResult<i64> = redis::Script::new(DEL_IF_MINE)
