@@ -1,34 +1,47 @@
 //! The bus threads. The command thread owns one Redis connection: it refreshes this
-//! node's heartbeat key, claims and releases nicks, publishes events, and watches the
-//! other nodes' heartbeats (a node whose key expired is dead: its nicks are freed and
-//! the loop told). The subscriber thread owns the subscribed connection and hands
-//! each event to the loop. Both reconnect on their own, with backoff.
+//! node's heartbeat key, claims and releases nicks, publishes events (`XADD`, many
+//! in one round trip), and watches the other nodes' heartbeats (a node whose key
+//! expired is dead: its nicks are freed and the loop told). While Redis cannot be
+//! reached it keeps what it could not publish, in order and within bounds, and
+//! publishes it first when Redis is back. The listener thread (`stream.rs`) reads
+//! the streams and hands each event to the loop. Both reconnect on their own, with
+//! backoff.
 //!
-//! Keys: `chatd:alive:<id>` (the node's name, expiring after `node_timeout_secs`),
-//! `chatd:nodes` (the set of node ids), `chatd:nick:<folded nick>` (the id of the
-//! node holding it), `chatd:nicks:<id>` (the nicks a node holds). Channels:
-//! `chatd:all` and `chatd:node:<id>`.
+//! Keys: `chatd:alive:<id>` (the node's name and its run's token, expiring after
+//! `node_timeout_secs`), `chatd:nodes` (the set of node ids), `chatd:nick:<folded
+//! nick>` (the id of the node holding it), `chatd:nicks:<id>` (the nicks a node
+//! holds). Streams (capped at about `stream_length` entries each): `chatd:all` and
+//! `chatd:node:<id>`.
 
-use super::{Bus, Event, FromBus, Health, ToBus};
+use super::stream::{connect, node_stream, Listener, Wake, ALL, MAX_BACKOFF};
+use super::{Bus, FromBus, Health, ToBus};
 use redis::{Client, Commands, Connection};
-use std::collections::HashSet;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::collections::{HashSet, VecDeque};
+use std::sync::atomic::AtomicBool;
 use std::sync::mpsc::{self, RecvTimeoutError, Sender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// How long to wait for Redis to answer or accept a connection.
-const IO_TIMEOUT: Duration = Duration::from_secs(2);
 /// Most requests taken off the loop's channel at once (publications in one pipeline).
 const MAX_BATCH: usize = 1024;
-/// The longest pause between two reconnection attempts.
-const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// Most events kept while Redis cannot be reached (the oldest are dropped beyond)...
+const MAX_PENDING: usize = 10_000;
+/// ... and most bytes of them.
+const MAX_PENDING_BYTES: usize = 16 << 20;
+/// How often a node whose id is held checks whether the holder's key expired.
+const ID_POLL: Duration = Duration::from_millis(250);
+/// Exit code of a node whose id another live node took (as at start).
+const EXIT_ID_IN_USE: i32 = 6;
+
+/// Refreshes `KEYS[1]` (this node's alive key) with `ARGV[1]` (its name and token)
+/// for `ARGV[2]` ms if it holds that value or nothing; 0 if another run holds it.
+const REFRESH_IF_MINE: &str = "local v = redis.call('GET', KEYS[1]) \
+    if v == false or v == ARGV[1] then \
+    redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1 end return 0";
 
 /// Deletes `KEYS[1]` only if it still holds `ARGV[1]` (a nick this node holds).
 const DEL_IF_MINE: &str =
     "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0";
-
-pub type Wake = Arc<dyn Fn() + Send + Sync>;
 
 fn alive_key(node: u16) -> String {
     format!("chatd:alive:{node}")
@@ -39,43 +52,35 @@ fn nick_key(nick: &str) -> String {
 fn nicks_key(node: u16) -> String {
     format!("chatd:nicks:{node}")
 }
-pub(super) const ALL: &str = "chatd:all";
-pub(super) fn node_channel(node: u16) -> String {
-    format!("chatd:node:{node}")
+
+/// What `start` needs of `[cluster]`: `node_id`, its name, `redis`,
+/// `node_timeout_secs` and `stream_length`.
+pub struct Settings<'a> {
+    pub node: u16,
+    pub name: String,
+    pub url: &'a str,
+    pub timeout_secs: u64,
+    pub stream_length: usize,
 }
 
-/// Connects to Redis, takes this node's id (refused while a live node has it), frees
-/// the nicks an earlier run of this node left, and starts the bus threads.
-/// `node`, `name`, `url` and `timeout_secs` are `[cluster]`'s `node_id`, its name,
-/// `redis` and `node_timeout_secs`.
-pub fn start(
-    node: u16,
-    name: String,
-    url: &str,
-    timeout_secs: u64,
-    wake: Wake,
-) -> Result<Bus, String> {
+/// Connects to Redis, takes this node's id (waiting up to `node_timeout_secs` for
+/// an earlier run's key to expire; refused while a live node has it), frees the
+/// nicks an earlier run of this node left, and starts the bus threads.
+pub fn start(settings: Settings<'_>, wake: Wake) -> Result<Bus, String> {
+    let Settings {
+        node,
+        name,
+        url,
+        timeout_secs,
+        stream_length,
+    } = settings;
     // The URL may hold a password: never repeat it in an error.
     let client = Client::open(url)
         .map_err(|e| format!("cluster.redis is not a usable Redis URL ({})", e.category()))?;
     let mut con = connect(&client).map_err(|e| format!("cannot reach Redis: {e}"))?;
     let ttl = timeout_secs.max(1) * 1000;
-    let taken: Option<String> = redis::cmd("SET")
-        .arg(alive_key(node))
-        .arg(&name)
-        .arg("NX")
-        .arg("PX")
-        .arg(ttl)
-        .query(&mut con)
-        .map_err(|e| format!("Redis: {e}"))?;
-    if taken.is_none() {
-        let holder: Option<String> = con.get(alive_key(node)).unwrap_or(None);
-        return Err(format!(
-            "cluster.node_id {node} is in use by a live node ({}); each node needs its \
-             own id (a node that died frees its id within cluster.node_timeout_secs)",
-            holder.unwrap_or_default()
-        ));
-    }
+    let mine = format!("{name} {:016x}", rand::random::<u64>());
+    take_id(&mut con, node, &mine, ttl)?;
     free_nicks(&mut con, node).map_err(|e| format!("Redis: {e}"))?;
     let _: () = con
         .sadd("chatd:nodes", node)
@@ -88,7 +93,10 @@ pub fn start(
         client: client.clone(),
         con: Some(con),
         node,
-        name: name.clone(),
+        mine,
+        token: rand::random::<u64>(),
+        seq: 0,
+        stream_length,
         ttl,
         events: events.clone(),
         wake: wake.clone(),
@@ -96,6 +104,8 @@ pub fn start(
         quiet_until: Instant::now(),
         retry_at: Instant::now(),
         backoff: Duration::from_millis(100),
+        pending: VecDeque::new(),
+        pending_bytes: 0,
         dropped: 0,
     };
     let listener = Listener {
@@ -128,11 +138,43 @@ pub fn start(
     })
 }
 
-fn connect(client: &Client) -> redis::RedisResult<Connection> {
-    let con = client.get_connection_with_timeout(IO_TIMEOUT)?;
-    con.set_read_timeout(Some(IO_TIMEOUT))?;
-    con.set_write_timeout(Some(IO_TIMEOUT))?;
-    Ok(con)
+/// Takes `chatd:alive:<node>` with `mine` (this run's name and token). When another
+/// run holds it, waits (up to `ttl` and a second more) for its key to expire: an
+/// earlier run killed without leaving stops refreshing it, a live node does not.
+fn take_id(con: &mut Connection, node: u16, mine: &str, ttl: u64) -> Result<(), String> {
+    let deadline = Instant::now() + Duration::from_millis(ttl + 1000);
+    let mut told = false;
+    loop {
+        let taken: Option<String> = redis::cmd("SET")
+            .arg(alive_key(node))
+            .arg(mine)
+            .arg("NX")
+            .arg("PX")
+            .arg(ttl)
+            .query(con)
+            .map_err(|e| format!("Redis: {e}"))?;
+        if taken.is_some() {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            let holder: Option<String> = con.get(alive_key(node)).unwrap_or(None);
+            let holder = holder.unwrap_or_default();
+            let holder = holder.split(' ').next().unwrap_or_default();
+            return Err(format!(
+                "cluster.node_id {node} is in use by a live node ({holder}); each node \
+                 needs its own id (a node that died frees its id within \
+                 cluster.node_timeout_secs)"
+            ));
+        }
+        if !told {
+            told = true;
+            log::info!(
+                "cluster: waiting up to {} s for node id {node}'s earlier run to expire",
+                ttl / 1000 + 1
+            );
+        }
+        std::thread::sleep(ID_POLL);
+    }
 }
 
 /// Frees every nick `node` holds (a dead node, or this node's earlier run).
@@ -152,7 +194,15 @@ struct Commander {
     /// `None` while Redis cannot be reached.
     con: Option<Connection>,
     node: u16,
-    name: String,
+    /// The alive key's value: this node's name and this run's token.
+    mine: String,
+    /// This run's token and the number of its last publication: each stream entry
+    /// carries both, so a reader can keep one node's events in its order across
+    /// the two streams.
+    token: u64,
+    seq: u64,
+    /// `MAXLEN ~` of every `XADD`.
+    stream_length: usize,
     ttl: u64,
     events: Sender<FromBus>,
     wake: Wake,
@@ -163,7 +213,12 @@ struct Commander {
     quiet_until: Instant,
     retry_at: Instant,
     backoff: Duration,
-    /// Publications lost while Redis was unreachable (logged when it is back).
+    /// Publications not made yet (Redis was unreachable): (stream, entry), oldest
+    /// first, published before anything newer.
+    pending: VecDeque<(String, String)>,
+    /// The bytes of `pending`'s entries.
+    pending_bytes: usize,
+    /// Publications dropped beyond the bounds of `pending` (logged when Redis is back).
     dropped: u64,
 }
 
@@ -172,7 +227,15 @@ impl Commander {
         let beat = Duration::from_millis((self.ttl / 3).max(100));
         let mut next_beat = Instant::now() + beat;
         loop {
-            let wait = next_beat.saturating_duration_since(Instant::now());
+            // With publications waiting for Redis, wake up for the next attempt.
+            let mut until = next_beat;
+            if !self.pending.is_empty() {
+                until = until.min(
+                    self.retry_at
+                        .max(Instant::now() + Duration::from_millis(20)),
+                );
+            }
+            let wait = until.saturating_duration_since(Instant::now());
             match requests.recv_timeout(wait) {
                 Ok(request) => {
                     // Everything already waiting goes too: consecutive publications
@@ -189,15 +252,31 @@ impl Commander {
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => break,
             }
+            if !self.pending.is_empty() && Instant::now() >= self.retry_at {
+                self.flush();
+            }
             if Instant::now() >= next_beat {
                 self.heartbeat();
                 next_beat = Instant::now() + beat;
             }
         }
-        // Leaving: free this node's nicks and id at once.
+        // Leaving: publish what is left, free this node's nicks and id at once.
+        if self.con.is_some() {
+            self.flush();
+        }
+        if !self.pending.is_empty() {
+            log::warn!(
+                "cluster: {} events could not be published before leaving (Redis is \
+                 unreachable)",
+                self.pending.len()
+            );
+        }
         if let Some(con) = self.con.as_mut() {
             let _ = free_nicks(con, self.node);
-            let _: redis::RedisResult<()> = con.del(alive_key(self.node));
+            let _: redis::RedisResult<i64> = redis::Script::new(DEL_IF_MINE)
+                .key(alive_key(self.node))
+                .arg(&self.mine)
+                .invoke(con);
             let _: redis::RedisResult<()> = con.srem("chatd:nodes", self.node);
         }
     }
@@ -207,21 +286,18 @@ impl Commander {
         if self.con.is_none() && Instant::now() >= self.retry_at {
             match connect(&self.client) {
                 Ok(mut con) => {
-                    let back: redis::RedisResult<()> = redis::cmd("SET")
-                        .arg(alive_key(self.node))
-                        .arg(&self.name)
-                        .arg("PX")
-                        .arg(self.ttl)
-                        .query(&mut con);
+                    let back = refresh(&mut con, self.node, &self.mine, self.ttl);
                     let _: redis::RedisResult<()> = con.sadd("chatd:nodes", self.node);
                     if back.is_ok() {
                         log::info!("cluster: Redis is reachable again");
                         if self.dropped > 0 {
                             log::warn!(
                                 "cluster: {} events could not be published while Redis was \
-                                 unreachable (the other nodes get this node's state again \
-                                 in its burst)",
-                                self.dropped
+                                 unreachable and were dropped (only the newest {MAX_PENDING} \
+                                 or {} MiB are kept; the other nodes get this node's state \
+                                 again in its burst)",
+                                self.dropped,
+                                MAX_PENDING_BYTES >> 20
                             );
                             self.dropped = 0;
                         }
@@ -262,39 +338,85 @@ impl Commander {
 
     /// Runs requests in order; consecutive publications go in one pipeline.
     fn handle_batch(&mut self, batch: Vec<ToBus>) {
-        let mut pipe = redis::pipe();
-        let mut queued = 0u64;
+        let mut queued = false;
         for request in batch {
             match request {
                 ToBus::Publish { to, event } => {
-                    let channel = to.map_or_else(|| ALL.to_string(), node_channel);
+                    let stream = to.map_or_else(|| ALL.to_string(), node_stream);
                     match serde_json::to_string(&event) {
                         Ok(payload) => {
-                            pipe.cmd("PUBLISH").arg(channel).arg(payload).ignore();
-                            queued += 1;
+                            self.keep(stream, payload);
+                            queued = true;
                         }
                         Err(e) => log::error!("cluster: cannot encode an event: {e}"),
                     }
                 }
                 other => {
-                    self.publish(&mut pipe, &mut queued);
+                    if std::mem::take(&mut queued) {
+                        self.flush();
+                    }
                     self.handle(other);
                 }
             }
         }
-        self.publish(&mut pipe, &mut queued);
+        if queued {
+            self.flush();
+        }
     }
 
-    /// Sends the publications queued in `pipe` (one round trip), and empties it.
-    fn publish(&mut self, pipe: &mut redis::Pipeline, queued: &mut u64) {
-        if *queued == 0 {
-            return;
+    /// Adds a publication to the queue, dropping the oldest beyond its bounds.
+    fn keep(&mut self, stream: String, payload: String) {
+        self.pending_bytes += stream.len() + payload.len();
+        self.pending.push_back((stream, payload));
+        while self.pending.len() > MAX_PENDING || self.pending_bytes > MAX_PENDING_BYTES {
+            let Some((stream, payload)) = self.pending.pop_front() else {
+                break;
+            };
+            self.pending_bytes -= stream.len() + payload.len();
+            if self.dropped == 0 {
+                log::warn!(
+                    "cluster: more than {MAX_PENDING} events or {} MiB wait for Redis: the \
+                     oldest are dropped",
+                    MAX_PENDING_BYTES >> 20
+                );
+            }
+            self.dropped += 1;
         }
-        if self.with(|con| pipe.query::<()>(con)).is_err() {
-            self.dropped += *queued;
+    }
+
+    /// Publishes the queue (`XADD`s in pipelines, one round trip each), oldest first;
+    /// what cannot be published stays queued.
+    fn flush(&mut self) {
+        while !self.pending.is_empty() {
+            let n = self.pending.len().min(MAX_BATCH);
+            let mut pipe = redis::pipe();
+            for (i, (stream, payload)) in self.pending.iter().take(n).enumerate() {
+                pipe.cmd("XADD")
+                    .arg(stream)
+                    .arg("MAXLEN")
+                    .arg("~")
+                    .arg(self.stream_length)
+                    .arg("*")
+                    .arg("e")
+                    .arg(payload)
+                    .arg("p")
+                    .arg(self.token)
+                    .arg("s")
+                    .arg(self.seq + 1 + i as u64)
+                    .ignore();
+            }
+            if let Err(e) = self.with(|con| pipe.query::<()>(con)) {
+                if self.con.is_none() {
+                    return;
+                }
+                // Redis answered but refused: trying again would not help.
+                log::error!("cluster: {n} events could not be published ({e})");
+            }
+            self.seq += n as u64;
+            for (stream, payload) in self.pending.drain(..n) {
+                self.pending_bytes -= stream.len() + payload.len();
+            }
         }
-        pipe.clear();
-        *queued = 0;
     }
 
     fn handle(&mut self, request: ToBus) {
@@ -325,14 +447,9 @@ impl Commander {
 
     /// Refreshes this node's key and looks for nodes whose key expired.
     fn heartbeat(&mut self) {
-        let (node, name, ttl) = (self.node, self.name.clone(), self.ttl);
+        let (node, mine, ttl) = (self.node, self.mine.clone(), self.ttl);
         let nodes = self.with(|con| {
-            redis::cmd("SET")
-                .arg(alive_key(node))
-                .arg(&name)
-                .arg("PX")
-                .arg(ttl)
-                .query::<()>(con)?;
+            refresh(con, node, &mine, ttl)?;
             con.smembers::<_, Vec<u16>>("chatd:nodes")
         });
         let Ok(nodes) = nodes else {
@@ -369,6 +486,33 @@ impl Commander {
     }
 }
 
+/// Refreshes this node's alive key (`mine`: its name and this run's token). When
+/// another run holds it, two live nodes share this id: the node stops at once (exit
+/// code 6, as it would at start), since every message id it gives out could be the
+/// other's too.
+fn refresh(con: &mut Connection, node: u16, mine: &str, ttl: u64) -> redis::RedisResult<()> {
+    let ours: i64 = redis::Script::new(REFRESH_IF_MINE)
+        .key(alive_key(node))
+        .arg(mine)
+        .arg(ttl)
+        .invoke(con)?;
+    if ours == 0 {
+        let holder: Option<String> = con.get(alive_key(node)).unwrap_or(None);
+        log::error!(
+            "cluster: another node took cluster.node_id {node} ({}): two live nodes \
+             share this id; stopping (each node needs its own id)",
+            holder
+                .unwrap_or_default()
+                .split(' ')
+                .next()
+                .unwrap_or_default()
+        );
+        log::logger().flush();
+        std::process::exit(EXIT_ID_IN_USE);
+    }
+    Ok(())
+}
+
 /// `SET chatd:nick:<nick> <node> NX`: whether this node has the nick now.
 fn claim(con: &mut Connection, node: u16, nick: &str) -> redis::RedisResult<bool> {
     con.sadd::<_, _, ()>(nicks_key(node), nick)?;
@@ -386,81 +530,4 @@ fn claim(con: &mut Connection, node: u16, nick: &str) -> redis::RedisResult<bool
     }
     con.srem::<_, _, ()>(nicks_key(node), nick)?;
     Ok(false)
-}
-
-/// The subscriber thread's state.
-struct Listener {
-    client: Client,
-    node: u16,
-    events: Sender<FromBus>,
-    wake: Wake,
-    health: Arc<Health>,
-    stop: Arc<AtomicBool>,
-}
-
-impl Listener {
-    fn run(&self) {
-        let mut backoff = Duration::from_millis(100);
-        let mut told_down = false;
-        while !self.stop.load(Ordering::SeqCst) {
-            let why = match self.listen() {
-                Ok(()) => return,
-                Err(why) => why,
-            };
-            if self.health.up.swap(false, Ordering::SeqCst) || !told_down {
-                log::warn!("cluster: the bus is down: {why}");
-                let _ = self.events.send(FromBus::Down(why));
-                (self.wake)();
-                told_down = true;
-            }
-            let until = Instant::now() + backoff;
-            while Instant::now() < until && !self.stop.load(Ordering::SeqCst) {
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            backoff = (backoff * 2).min(MAX_BACKOFF);
-            if self.health.is_up() {
-                backoff = Duration::from_millis(100);
-            }
-        }
-    }
-
-    /// Subscribes and hands on events until the connection fails (`Err`) or the bus
-    /// stops (`Ok`).
-    fn listen(&self) -> Result<(), String> {
-        let mut con = connect(&self.client).map_err(|e| format!("cannot reach Redis: {e}"))?;
-        let mut sub = con.as_pubsub();
-        sub.subscribe(&[ALL.to_string(), node_channel(self.node)])
-            .map_err(|e| format!("Redis: {e}"))?;
-        sub.set_read_timeout(Some(Duration::from_millis(250)))
-            .map_err(|e| format!("Redis: {e}"))?;
-        self.health.up.store(true, Ordering::SeqCst);
-        let _ = self.events.send(FromBus::Up);
-        (self.wake)();
-        loop {
-            if self.stop.load(Ordering::SeqCst) {
-                self.health.up.store(false, Ordering::SeqCst);
-                return Ok(());
-            }
-            let msg = match sub.get_message() {
-                Ok(msg) => msg,
-                Err(e) if e.is_timeout() => continue,
-                Err(e) => return Err(format!("Redis: {e}")),
-            };
-            let payload: String = match msg.get_payload() {
-                Ok(p) => p,
-                Err(e) => {
-                    log::warn!("cluster: an unreadable bus message: {e}");
-                    continue;
-                }
-            };
-            match serde_json::from_str::<Event>(&payload) {
-                Ok(event) if event.node() == self.node => {}
-                Ok(event) => {
-                    let _ = self.events.send(FromBus::Event(event));
-                    (self.wake)();
-                }
-                Err(e) => log::warn!("cluster: a bus message not understood: {e}"),
-            }
-        }
-    }
 }

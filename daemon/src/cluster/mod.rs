@@ -1,12 +1,13 @@
 //! The cluster bus: what a node shares with the other nodes of a cluster through
 //! Redis (`[cluster] redis`). [`Bus`] is the loop's handle on the bus threads
 //! (`link.rs`): one owns the command connection (heartbeat, nick claims, publishing,
-//! watching the other nodes' heartbeats), one the subscribed connection. They talk
+//! watching the other nodes' heartbeats), one (`stream.rs`) reads the streams. They talk
 //! to the loop through channels and its `Waker`, like the store thread. The wire
 //! format of what nodes publish is [`Event`] (JSON). The loop's side (routing the
 //! events, remote users) is `server/bus.rs` and `cmd/cluster.rs`.
 
 mod link;
+mod stream;
 
 use crate::store::Ticket;
 use serde::{Deserialize, Serialize};
@@ -14,7 +15,7 @@ use std::sync::mpsc::{Receiver, Sender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-pub use link::start;
+pub use link::{start, Settings};
 
 /// A user of a node as the other nodes learn it: at its arrival and in bursts.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -52,7 +53,7 @@ pub struct ChanInfo {
     pub invex: Vec<(String, String, i64)>,
 }
 
-/// What one node publishes for the others (JSON on the Redis channels
+/// What one node publishes for the others (JSON in the Redis streams
 /// `chatd:all` and `chatd:node:<id>`).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(tag = "t")]
@@ -169,7 +170,7 @@ pub enum ToBus {
 /// What the bus threads tell the loop.
 #[derive(Debug)]
 pub enum FromBus {
-    /// The bus is (again) reachable and subscribed: announce this node.
+    /// The bus is (again) reachable and its streams are read: announce this node.
     Up,
     /// The bus cannot be reached; why.
     Down(String),

@@ -53,6 +53,9 @@ pub struct ClusterConfig {
     /// Seconds without a heartbeat after which a node counts as dead: its users are
     /// gone and their nicks free.
     pub node_timeout_secs: u64,
+    /// About how many events each Redis stream (`chatd:all`, `chatd:node:<id>`)
+    /// keeps for nodes that lost their link for a moment (`XADD MAXLEN ~`).
+    pub stream_length: usize,
     /// With `database`: seconds between two reads of the accounts, login tokens,
     /// read markers and registered channels other nodes may have changed.
     pub refresh_secs: u64,
@@ -66,6 +69,7 @@ impl Default for ClusterConfig {
             database: String::new(),
             redis: String::new(),
             node_timeout_secs: 10,
+            stream_length: 100_000,
             refresh_secs: 5,
         }
     }
@@ -540,6 +544,10 @@ mod tests {
             (
                 "[cluster]\nnode_id = 1\nrefresh_secs = 0",
                 "cluster.refresh_secs",
+            ),
+            (
+                "[cluster]\nnode_id = 1\nstream_length = 10",
+                "cluster.stream_length",
             ),
             ("[limits]\nnick_len = 9", "accounts.guest_prefix"),
             (

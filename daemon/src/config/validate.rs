@@ -39,6 +39,9 @@ impl Config {
         if !(1..=3600).contains(&cluster.refresh_secs) {
             return bad("cluster.refresh_secs", "must be 1 to 3600");
         }
+        if !(1000..=100_000_000).contains(&cluster.stream_length) {
+            return bad("cluster.stream_length", "must be 1000 to 100000000");
+        }
         if self.tls.cert.is_some() != self.tls.key.is_some() {
             return bad(
                 "tls.cert",

@@ -190,9 +190,14 @@ impl Server {
         let bus = if sockets && config.cluster.enabled() && !config.cluster.redis.is_empty() {
             let c = &config.cluster;
             let wake = Arc::new(move || bus_wake());
-            let bus =
-                crate::cluster::start(c.node_id, c.name(), &c.redis, c.node_timeout_secs, wake)
-                    .map_err(StartError::Cluster)?;
+            let settings = crate::cluster::Settings {
+                node: c.node_id,
+                name: c.name(),
+                url: &c.redis,
+                timeout_secs: c.node_timeout_secs,
+                stream_length: c.stream_length,
+            };
+            let bus = crate::cluster::start(settings, wake).map_err(StartError::Cluster)?;
             state.cluster.node = bus.node;
             // Claims go through the command connection, which just worked.
             state.cluster.up = true;

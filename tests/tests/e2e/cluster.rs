@@ -7,7 +7,7 @@
 use chatd_tests::redis::RedisServer;
 use chatd_tests::{Client, TestServer};
 
-fn node(redis: &RedisServer, id: u16) -> TestServer {
+pub(crate) fn node(redis: &RedisServer, id: u16) -> TestServer {
     let url = redis.url();
     TestServer::start_with(move |c| {
         c.cluster.node_id = id;
@@ -47,7 +47,7 @@ fn wait_ready(node: &TestServer, status: u16) {
 
 /// Starts nodes `ids` on one Redis and waits until each sees every other: a probe
 /// user on each node is seen (ISON) from every node.
-fn cluster(redis: &RedisServer, ids: &[u16]) -> Vec<TestServer> {
+pub(crate) fn cluster(redis: &RedisServer, ids: &[u16]) -> Vec<TestServer> {
     let nodes: Vec<TestServer> = ids.iter().map(|&id| node(redis, id)).collect();
     let mut probes: Vec<Client> = nodes
         .iter()
@@ -66,7 +66,7 @@ fn cluster(redis: &RedisServer, ids: &[u16]) -> Vec<TestServer> {
 }
 
 /// Asks ISON until every nick of `nicks` is online as `c`'s node sees it.
-fn wait_ison(c: &mut Client, nicks: &[String]) {
+pub(crate) fn wait_ison(c: &mut Client, nicks: &[String]) {
     let deadline = std::time::Instant::now() + chatd_tests::TIMEOUT;
     loop {
         c.send(&format!("ISON {}", nicks.join(" ")));

@@ -75,6 +75,7 @@ mod channel;
 mod chanserv;
 mod chghost;
 mod cluster;
+mod cluster_outage;
 mod cluster_shared;
 mod elist;
 mod event_playback;
