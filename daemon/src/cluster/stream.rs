@@ -105,10 +105,11 @@ impl Listener {
             seen: 0,
             placed: false,
         });
+        let mut delivered = Delivered::default();
         let mut backoff = Duration::from_millis(100);
         let mut told_down = false;
         while !self.stop.load(Ordering::SeqCst) {
-            let why = match self.listen(&mut cursors) {
+            let why = match self.listen(&mut cursors, &mut delivered) {
                 Ok(()) => return,
                 Err(why) => why,
             };
@@ -131,7 +132,7 @@ impl Listener {
 
     /// Reads the streams and hands on events until the connection fails (`Err`) or
     /// the bus stops (`Ok`).
-    fn listen(&self, cursors: &mut [Cursor; 2]) -> Result<(), String> {
+    fn listen(&self, cursors: &mut [Cursor; 2], delivered: &mut Delivered) -> Result<(), String> {
         let fail = |e: redis::RedisError| format!("Redis: {e}");
         let mut con = connect(&self.client).map_err(|e| format!("cannot reach Redis: {e}"))?;
         // A name operators (and tests) can find in CLIENT LIST.
@@ -169,7 +170,7 @@ impl Listener {
                 };
                 batches[i] = entries_of(entries);
             }
-            self.hand_on(cursors, batches);
+            self.hand_on(cursors, batches, delivered);
         }
     }
 
@@ -177,7 +178,12 @@ impl Listener {
     /// two entries of one publisher go in the order it published them. A stream that
     /// gave a full batch may have more before the other's later entries: those wait
     /// for the next read.
-    fn hand_on(&self, cursors: &mut [Cursor; 2], batches: [Vec<Entry>; 2]) {
+    fn hand_on(
+        &self,
+        cursors: &mut [Cursor; 2],
+        batches: [Vec<Entry>; 2],
+        delivered: &mut Delivered,
+    ) {
         let horizon = batches
             .iter()
             .filter(|b| b.len() >= READ_COUNT)
@@ -208,7 +214,9 @@ impl Listener {
             next[pick] += 1;
             cursors[pick].last = entry.id;
             cursors[pick].seen += 1;
-            self.deliver(&entry.payload);
+            if delivered.first_time(entry) {
+                self.deliver(&entry.payload);
+            }
         }
     }
 
@@ -221,6 +229,39 @@ impl Listener {
             }
             Err(e) => log::warn!("cluster: a bus event not understood: {e}"),
         }
+    }
+}
+
+/// The entries handed on lately, by publisher (run token) and sequence number: an
+/// entry published twice (a pipeline Redis ran in part before the connection broke
+/// is sent again, with the same numbers) is handed on once. A retry resends at most
+/// one pipeline, so the last `REMEMBERED` entries are enough.
+#[derive(Default)]
+struct Delivered {
+    seen: std::collections::HashSet<(u64, u64)>,
+    order: std::collections::VecDeque<(u64, u64)>,
+}
+
+/// Entries [`Delivered`] remembers (16 pipelines' worth).
+const REMEMBERED: usize = 16 * 1024;
+
+impl Delivered {
+    /// Whether `entry` was not handed on before (and is now counted as handed on).
+    fn first_time(&mut self, entry: &Entry) -> bool {
+        if entry.seq == 0 {
+            return true;
+        }
+        let key = (entry.publisher, entry.seq);
+        if !self.seen.insert(key) {
+            return false;
+        }
+        self.order.push_back(key);
+        if self.order.len() > REMEMBERED {
+            if let Some(old) = self.order.pop_front() {
+                self.seen.remove(&old);
+            }
+        }
+        true
     }
 }
 
@@ -423,5 +464,102 @@ fn int(v: &Value) -> Option<u64> {
     match v {
         Value::Int(i) => u64::try_from(*i).ok(),
         other => text(other)?.parse().ok(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hello(node: u16) -> String {
+        serde_json::to_string(&Event::Hello {
+            node,
+            name: format!("n{node}"),
+        })
+        .unwrap()
+    }
+
+    fn entry(ms: u64, publisher: u64, seq: u64, node: u16) -> Entry {
+        Entry {
+            id: Id { ms, seq: 0 },
+            publisher,
+            seq,
+            payload: hello(node),
+        }
+    }
+
+    fn listener() -> (Listener, std::sync::mpsc::Receiver<FromBus>) {
+        let (events, rx) = std::sync::mpsc::channel();
+        let listener = Listener {
+            client: Client::open("redis://127.0.0.1:1/").unwrap(),
+            node: 9,
+            events,
+            wake: Arc::new(|| {}),
+            health: Arc::new(Health::default()),
+            stop: Arc::new(AtomicBool::new(false)),
+        };
+        (listener, rx)
+    }
+
+    fn nodes_handed_on(rx: &std::sync::mpsc::Receiver<FromBus>) -> Vec<u16> {
+        rx.try_iter()
+            .map(|e| match e {
+                FromBus::Event(event) => event.node(),
+                _ => 0,
+            })
+            .collect()
+    }
+
+    fn cursors() -> [Cursor; 2] {
+        [ALL.to_string(), node_stream(9)].map(|key| Cursor {
+            key,
+            last: Id::default(),
+            seen: 0,
+            placed: true,
+        })
+    }
+
+    /// An entry sent twice (a pipeline retried after a broken connection) is handed
+    /// on once; another publisher's numbers are its own.
+    #[test]
+    fn a_publisher_s_entry_is_handed_on_once() {
+        let mut d = Delivered::default();
+        assert!(d.first_time(&entry(1, 7, 1, 1)));
+        assert!(d.first_time(&entry(1, 7, 2, 1)));
+        assert!(!d.first_time(&entry(2, 7, 2, 1)), "the same entry again");
+        assert!(!d.first_time(&entry(2, 7, 1, 1)), "an earlier one again");
+        assert!(d.first_time(&entry(2, 8, 1, 2)), "another run's first");
+        assert!(
+            d.first_time(&entry(3, 7, 5, 1)),
+            "a gap (sent to other nodes)"
+        );
+        assert!(
+            d.first_time(&entry(3, 7, 4, 1)),
+            "an earlier one never seen"
+        );
+        for seq in 100..100 + REMEMBERED as u64 {
+            assert!(d.first_time(&entry(4, 7, seq, 1)));
+        }
+        assert_eq!(d.seen.len(), REMEMBERED, "bounded");
+    }
+
+    /// The two streams merged: by time, but one publisher's entries in the order it
+    /// published them even when the later one has the earlier time in the other
+    /// stream (a burst to this node, then an event to everyone); duplicates dropped.
+    #[test]
+    fn the_streams_merge_in_each_publisher_s_order() {
+        let (l, rx) = listener();
+        let mut c = cursors();
+        let mut d = Delivered::default();
+        // Node 1 published seq 1 to this node and seq 2 to all in the same
+        // millisecond; node 2 one event to all before them. Merged by time, node 2's
+        // first, then node 1's burst before its later event.
+        let all = vec![entry(3, 20, 1, 2), entry(4, 10, 2, 3)];
+        let mine = vec![entry(4, 10, 1, 1)];
+        l.hand_on(&mut c, [all, mine], &mut d);
+        assert_eq!(nodes_handed_on(&rx), vec![2, 1, 3]);
+        // Read again after a reconnection: nothing twice.
+        l.hand_on(&mut c, [vec![entry(4, 10, 2, 3)], vec![]], &mut d);
+        assert!(nodes_handed_on(&rx).is_empty());
     }
 }
