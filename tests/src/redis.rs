@@ -4,16 +4,26 @@
 //! `#[cfg_attr(not(has_redis), ignore = "redis-server not installed")]`.
 
 use crate::process::{free_port, Running};
+use rustls::pki_types::CertificateDer;
 use std::io::{Read, Write};
 use std::net::TcpStream;
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+/// Sends PING on `s` and reads whether the answer is PONG.
+fn ping(mut s: impl Read + Write) -> bool {
+    let mut buf = [0u8; 7];
+    s.write_all(b"PING\r\n").is_ok() && s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n"
+}
 
 /// A running `redis-server`.
 pub struct RedisServer {
     pub port: u16,
     dir: tempfile::TempDir,
     child: Option<Running>,
+    /// TLS only (`start_tls`): its self-signed certificate (PEM file, and DER).
+    tls: Option<(PathBuf, CertificateDer<'static>)>,
 }
 
 impl RedisServer {
@@ -24,6 +34,29 @@ impl RedisServer {
             port: free_port(),
             dir,
             child: None,
+            tls: None,
+        };
+        server.launch();
+        server
+    }
+
+    /// Starts one that speaks TLS only (`rediss://`), with a self-signed certificate
+    /// for `localhost` and `127.0.0.1` ([`RedisServer::ca_file`]).
+    pub fn start_tls() -> RedisServer {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let cert = rcgen::generate_simple_self_signed(vec![
+            "localhost".to_string(),
+            "127.0.0.1".to_string(),
+        ])
+        .unwrap();
+        let (crt, key) = (dir.path().join("redis.crt"), dir.path().join("redis.key"));
+        std::fs::write(&crt, cert.cert.pem()).unwrap();
+        std::fs::write(&key, cert.key_pair.serialize_pem()).unwrap();
+        let mut server = RedisServer {
+            port: free_port(),
+            dir,
+            child: None,
+            tls: Some((crt, cert.cert.der().clone())),
         };
         server.launch();
         server
@@ -31,13 +64,35 @@ impl RedisServer {
 
     /// The URL nodes use (`[cluster] redis`).
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
+        match self.tls {
+            Some(_) => format!("rediss://127.0.0.1:{}/", self.port),
+            None => format!("redis://127.0.0.1:{}/", self.port),
+        }
+    }
+
+    /// The certificate a TLS server presents, as a PEM file (`cluster.redis_ca_file`).
+    pub fn ca_file(&self) -> String {
+        let (crt, _) = self.tls.as_ref().expect("a TLS server");
+        crt.display().to_string()
     }
 
     fn launch(&mut self) {
         let mut cmd = Command::new("redis-server");
-        cmd.args(["--port", &self.port.to_string()])
-            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+        match &self.tls {
+            None => cmd.args(["--port", &self.port.to_string()]),
+            Some((crt, _)) => {
+                let key = self.dir.path().join("redis.key");
+                cmd.args(["--port", "0", "--tls-port", &self.port.to_string()])
+                    .arg("--tls-cert-file")
+                    .arg(crt)
+                    .arg("--tls-key-file")
+                    .arg(key)
+                    .arg("--tls-ca-cert-file")
+                    .arg(crt)
+                    .args(["--tls-auth-clients", "no"])
+            }
+        };
+        cmd.args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .arg("--dir")
             .arg(self.dir.path())
             .stdin(Stdio::null())
@@ -55,14 +110,16 @@ impl RedisServer {
         }
     }
 
-    /// Whether the server answers PING now.
+    /// Whether the server answers PING now (over TLS for a TLS server).
     fn answers(&self) -> bool {
-        let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.port)) else {
+        let Ok(s) = TcpStream::connect(("127.0.0.1", self.port)) else {
             return false;
         };
         let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-        let mut buf = [0u8; 7];
-        s.write_all(b"PING\r\n").is_ok() && s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n"
+        match &self.tls {
+            None => ping(s),
+            Some((_, der)) => ping(rustls::StreamOwned::new(crate::tls::session(der), s)),
+        }
     }
 
     /// Kills the server (`kill -9`: everything it held is gone).

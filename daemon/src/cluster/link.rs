@@ -13,8 +13,8 @@
 //! holds). Streams (capped at about `stream_length` entries each): `chatd:all` and
 //! `chatd:node:<id>`.
 
-use super::stream::{connect, node_stream, Listener, Wake, ALL, MAX_BACKOFF};
-use super::{Bus, FromBus, Health, ToBus};
+use super::stream::{self, connect, node_stream, Listener, Wake, ALL, MAX_BACKOFF};
+use super::{Bus, Event, FromBus, Health, ToBus};
 use redis::{Client, Commands, Connection};
 use std::collections::{HashSet, VecDeque};
 use std::sync::atomic::AtomicBool;
@@ -59,6 +59,8 @@ pub struct Settings<'a> {
     pub node: u16,
     pub name: String,
     pub url: &'a str,
+    /// `cluster.redis_ca_file` (empty: the system's roots).
+    pub ca_file: &'a str,
     pub timeout_secs: u64,
     pub stream_length: usize,
 }
@@ -71,12 +73,11 @@ pub fn start(settings: Settings<'_>, wake: Wake) -> Result<Bus, String> {
         node,
         name,
         url,
+        ca_file,
         timeout_secs,
         stream_length,
     } = settings;
-    // The URL may hold a password: never repeat it in an error.
-    let client = Client::open(url)
-        .map_err(|e| format!("cluster.redis is not a usable Redis URL ({})", e.category()))?;
+    let client = client(url, ca_file)?;
     let mut con = connect(&client).map_err(|e| format!("cannot reach Redis: {e}"))?;
     let ttl = timeout_secs.max(1) * 1000;
     let mine = format!("{name} {:016x}", rand::random::<u64>());
@@ -85,7 +86,20 @@ pub fn start(settings: Settings<'_>, wake: Wake) -> Result<Bus, String> {
     let _: () = con
         .sadd("chatd:nodes", node)
         .map_err(|e| format!("Redis: {e}"))?;
+    // Where this node starts reading, taken before its hello is published, so the
+    // other nodes' answers (their bursts) are read even if the reader connects late.
+    let cursors = stream::cursors_at_end(&mut con, node).map_err(|e| format!("Redis: {e}"))?;
     let (tx, requests) = mpsc::channel();
+    // The hello goes first, before any of this node's users is announced: a node
+    // that saw one of them has already answered it with its burst.
+    let hello = Event::Hello {
+        node,
+        name: name.clone(),
+    };
+    let _ = tx.send(ToBus::Publish {
+        to: None,
+        event: hello,
+    });
     let (events, rx) = mpsc::channel();
     let health = Arc::new(Health::default());
     let stop = Arc::new(AtomicBool::new(false));
@@ -123,7 +137,7 @@ pub fn start(settings: Settings<'_>, wake: Wake) -> Result<Bus, String> {
             .map_err(|e| format!("cannot start the bus thread: {e}"))?,
         std::thread::Builder::new()
             .name("chatd-bus-sub".into())
-            .spawn(move || listener.run())
+            .spawn(move || listener.run(cursors))
             .map_err(|e| format!("cannot start the bus thread: {e}"))?,
     ];
     log::info!("cluster: node {node} ({name}) joined the bus");
@@ -175,6 +189,30 @@ fn take_id(con: &mut Connection, node: u16, mine: &str, ttl: u64) -> Result<(), 
         }
         std::thread::sleep(ID_POLL);
     }
+}
+
+/// The Redis client for `url`; with `ca_file`, a TLS link checks Redis's certificate
+/// against that PEM file alone.
+fn client(url: &str, ca_file: &str) -> Result<Client, String> {
+    // The URL may hold a password: never repeat it in an error.
+    let unusable = |e: redis::RedisError| {
+        format!("cluster.redis is not a usable Redis URL ({})", e.category())
+    };
+    if ca_file.is_empty() {
+        return Client::open(url).map_err(unusable);
+    }
+    let pem =
+        std::fs::read(ca_file).map_err(|e| format!("cluster.redis_ca_file {ca_file}: {e}"))?;
+    if !String::from_utf8_lossy(&pem).contains("-----BEGIN CERTIFICATE-----") {
+        return Err(format!(
+            "cluster.redis_ca_file {ca_file}: no PEM certificate in it"
+        ));
+    }
+    let certs = redis::TlsCertificates {
+        client_tls: None,
+        root_cert: Some(pem),
+    };
+    Client::build_with_tls(url, certs).map_err(unusable)
 }
 
 /// Frees every nick `node` holds (a dead node, or this node's earlier run).

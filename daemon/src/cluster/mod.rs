@@ -170,8 +170,9 @@ pub enum ToBus {
 /// What the bus threads tell the loop.
 #[derive(Debug)]
 pub enum FromBus {
-    /// The bus is (again) reachable and its streams are read: announce this node.
-    Up,
+    /// The bus is (again) reachable and its streams are read: announce this node
+    /// (with a hello, unless it is the first time: `start` published that one).
+    Up { hello: bool },
     /// The bus cannot be reached; why.
     Down(String),
     /// An event another node published.

@@ -67,7 +67,7 @@ impl std::fmt::Display for Id {
 }
 
 /// Where the listener is in one stream.
-struct Cursor {
+pub(super) struct Cursor {
     key: String,
     /// The last entry handled (`0-0`: none, and the stream was empty at start).
     last: Id,
@@ -97,19 +97,32 @@ pub(super) struct Listener {
     pub stop: Arc<AtomicBool>,
 }
 
+/// The two streams' cursors (`chatd:all`, `chatd:node:<node>`), placed at their
+/// current ends. Taken at start, before the node's hello is published, so that
+/// nothing published after it (the other nodes' bursts in answer) is missed even if
+/// the reader's own connection comes later.
+pub(super) fn cursors_at_end(con: &mut Connection, node: u16) -> redis::RedisResult<[Cursor; 2]> {
+    let mut cursors = [ALL.to_string(), node_stream(node)].map(|key| Cursor {
+        key,
+        last: Id::default(),
+        seen: 0,
+        placed: false,
+    });
+    for cursor in cursors.iter_mut() {
+        place(con, cursor)?;
+    }
+    Ok(cursors)
+}
+
 impl Listener {
-    pub fn run(self) {
-        let mut cursors = [ALL.to_string(), node_stream(self.node)].map(|key| Cursor {
-            key,
-            last: Id::default(),
-            seen: 0,
-            placed: false,
-        });
+    /// Reads from `cursors` (see [`cursors_at_end`]) until the bus stops.
+    pub fn run(self, mut cursors: [Cursor; 2]) {
+        let mut first = true;
         let mut delivered = Delivered::default();
         let mut backoff = Duration::from_millis(100);
         let mut told_down = false;
         while !self.stop.load(Ordering::SeqCst) {
-            let why = match self.listen(&mut cursors, &mut delivered) {
+            let why = match self.listen(&mut cursors, &mut delivered, &mut first) {
                 Ok(()) => return,
                 Err(why) => why,
             };
@@ -132,7 +145,12 @@ impl Listener {
 
     /// Reads the streams and hands on events until the connection fails (`Err`) or
     /// the bus stops (`Ok`).
-    fn listen(&self, cursors: &mut [Cursor; 2], delivered: &mut Delivered) -> Result<(), String> {
+    fn listen(
+        &self,
+        cursors: &mut [Cursor; 2],
+        delivered: &mut Delivered,
+        first: &mut bool,
+    ) -> Result<(), String> {
         let fail = |e: redis::RedisError| format!("Redis: {e}");
         let mut con = connect(&self.client).map_err(|e| format!("cannot reach Redis: {e}"))?;
         // A name operators (and tests) can find in CLIENT LIST.
@@ -144,7 +162,9 @@ impl Listener {
             place(&mut con, cursor).map_err(fail)?;
         }
         self.health.up.store(true, Ordering::SeqCst);
-        let _ = self.events.send(FromBus::Up);
+        // The hello that went with the start; a reconnection says it again.
+        let hello = !std::mem::take(first);
+        let _ = self.events.send(FromBus::Up { hello });
         (self.wake)();
         loop {
             if self.stop.load(Ordering::SeqCst) {

@@ -50,6 +50,10 @@ pub struct ClusterConfig {
     pub database: String,
     /// Redis URL (`redis://host:6379/`, `rediss://` for TLS). Empty: no cluster bus.
     pub redis: String,
+    /// With a `rediss://` URL: a PEM file of the certificate authority (or the
+    /// self-signed certificate) Redis's certificate is checked against, in place of
+    /// the system's roots. Empty: the system's roots.
+    pub redis_ca_file: String,
     /// Seconds without a heartbeat after which a node counts as dead: its users are
     /// gone and their nicks free.
     pub node_timeout_secs: u64,
@@ -68,6 +72,7 @@ impl Default for ClusterConfig {
             node_name: String::new(),
             database: String::new(),
             redis: String::new(),
+            redis_ca_file: String::new(),
             node_timeout_secs: 10,
             stream_length: 100_000,
             refresh_secs: 5,

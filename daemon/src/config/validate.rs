@@ -33,6 +33,12 @@ impl Config {
         {
             return bad("cluster.node_name", "letters, digits, '-' and '_' only");
         }
+        if !cluster.redis_ca_file.is_empty() && !cluster.redis.starts_with("rediss://") {
+            return bad(
+                "cluster.redis_ca_file",
+                "is for a TLS link: cluster.redis must be a rediss:// URL",
+            );
+        }
         if !(1..=3600).contains(&cluster.node_timeout_secs) {
             return bad("cluster.node_timeout_secs", "must be 1 to 3600");
         }

@@ -54,7 +54,7 @@ impl Server {
                 return;
             };
             match news {
-                FromBus::Up => self.bus_up(now),
+                FromBus::Up { hello } => self.bus_up(hello),
                 FromBus::Down(why) => self.bus_down(&why),
                 FromBus::Claimed { ticket, result } => self.claimed(ticket, result, now),
                 FromBus::NodeDown { node } => {
@@ -147,8 +147,7 @@ impl Server {
     /// The bus is reachable and subscribed (at start, or again): this node holds its
     /// users' nicks again, says hello (the others answer with their users) and sends
     /// its own users.
-    fn bus_up(&mut self, now: Instant) {
-        let _ = now;
+    fn bus_up(&mut self, hello: bool) {
         self.state.cluster.up = true;
         let Some(room) = &mut self.bus else {
             return;
@@ -165,13 +164,15 @@ impl Server {
         for nick in nicks {
             room.bus.send(ToBus::Hold { nick });
         }
-        room.bus.send(ToBus::Publish {
-            to: None,
-            event: Event::Hello {
-                node,
-                name: name.clone(),
-            },
-        });
+        if hello {
+            room.bus.send(ToBus::Publish {
+                to: None,
+                event: Event::Hello {
+                    node,
+                    name: name.clone(),
+                },
+            });
+        }
         let burst = self.burst();
         if let Some(room) = &self.bus {
             room.bus.send(ToBus::Publish {

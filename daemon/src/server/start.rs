@@ -194,6 +194,7 @@ impl Server {
                 node: c.node_id,
                 name: c.name(),
                 url: &c.redis,
+                ca_file: &c.redis_ca_file,
                 timeout_secs: c.node_timeout_secs,
                 stream_length: c.stream_length,
             };

@@ -71,7 +71,7 @@ pub(crate) fn wait_ison(c: &mut Client, nicks: &[String]) {
     loop {
         c.send(&format!("ISON {}", nicks.join(" ")));
         let m = c.expect(|m| m.command == "303", "ISON");
-        if m.param(1).split(' ').count() == nicks.len() {
+        if m.param(1).split(' ').filter(|n| !n.is_empty()).count() == nicks.len() {
             return;
         }
         assert!(

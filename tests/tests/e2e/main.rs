@@ -77,6 +77,7 @@ mod chghost;
 mod cluster;
 mod cluster_outage;
 mod cluster_shared;
+mod cluster_tls;
 mod elist;
 mod event_playback;
 mod extbans;
