@@ -73,14 +73,7 @@ fn a_killed_node_s_users_quit_elsewhere_and_their_nicks_are_freed() {
         port,
         &dir.path().join("data"),
     ));
-    let mut victim = Client::from_stream(connect_retry(port));
-    victim.register("victim");
-    wait_members(&mut victim, "#k", 1);
-    victim.send("JOIN #k");
-    watcher.expect(
-        |m| m.command == "JOIN" && m.source_nick() == Some("victim"),
-        "the victim's JOIN from the other node",
-    );
+    let mut victim = join_seen(port, "victim", "#k", &mut watcher);
     victim.send("PRIVMSG #k :last words");
     watcher.expect(|m| m.param(1) == "last words", "the victim's message");
 
@@ -99,6 +92,20 @@ fn a_killed_node_s_users_quit_elsewhere_and_their_nicks_are_freed() {
 }
 
 /// Node 2 as the binary, on `port` with `conf`, its log read.
+/// A user `nick` of the node on `port` joins `channel`, once the one member the
+/// other node has there is seen from here, and `watcher` (that member) sees it join.
+fn join_seen(port: u16, nick: &str, channel: &str, watcher: &mut Client) -> Client {
+    let mut c = Client::from_stream(connect_retry(port));
+    c.register(nick);
+    wait_members(&mut c, channel, 1);
+    c.send(&format!("JOIN {channel}"));
+    watcher.expect(
+        |m| m.command == "JOIN" && m.source_nick() == Some(nick),
+        &format!("{nick}'s JOIN from the other node"),
+    );
+    c
+}
+
 fn spawn_node(conf: &Path, port: u16, data: &Path) -> Running {
     let chatd = env!("CARGO_BIN_EXE_chatd");
     Running::reading_stderr(&mut chatd_command(chatd, conf, port, data))
@@ -126,14 +133,7 @@ fn a_node_killed_and_started_again_at_once_rejoins() {
     let port = free_port();
     let mut first = spawn_node(&conf, port, &data);
     first.expect_line("joined the bus");
-    let mut victim = Client::from_stream(connect_retry(port));
-    victim.register("victim");
-    wait_members(&mut victim, "#k", 1);
-    victim.send("JOIN #k");
-    watcher.expect(
-        |m| m.command == "JOIN" && m.source_nick() == Some("victim"),
-        "the victim's JOIN from the other node",
-    );
+    let _victim = join_seen(port, "victim", "#k", &mut watcher);
     first.kill9();
 
     // Started again at once with the same id: it waits for its earlier run's key
@@ -145,14 +145,7 @@ fn a_node_killed_and_started_again_at_once_rejoins() {
         |m| m.command == "QUIT" && m.source_nick() == Some("victim"),
         "the earlier run's user leaving",
     );
-    let mut back = Client::from_stream(connect_retry(port));
-    back.register("back");
-    wait_members(&mut back, "#k", 1);
-    back.send("JOIN #k");
-    watcher.expect(
-        |m| m.command == "JOIN" && m.source_nick() == Some("back"),
-        "a user of the restarted node joining",
-    );
+    let mut back = join_seen(port, "back", "#k", &mut watcher);
     back.send("PRIVMSG #k :hello again");
     watcher.expect(|m| m.param(1) == "hello again", "its message");
     watcher.send("PRIVMSG back :welcome back");
@@ -302,14 +295,7 @@ fn a_node_cut_off_longer_than_the_streams_hold_counts_what_it_lost() {
     let port = free_port();
     let mut node2 = spawn_node(&conf, port, &dir.path().join("data"));
     node2.expect_line("joined the bus");
-    let mut far = Client::from_stream(connect_retry(port));
-    far.register("far");
-    wait_members(&mut far, "#t", 1);
-    far.send("JOIN #t");
-    watcher.expect(
-        |m| m.command == "JOIN" && m.source_nick() == Some("far"),
-        "far's JOIN from node 2",
-    );
+    let mut far = join_seen(port, "far", "#t", &mut watcher);
 
     relay.cut();
     node2.expect_line("the bus is down");

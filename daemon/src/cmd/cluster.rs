@@ -282,62 +282,54 @@ pub fn nick_changed(cx: &mut Cx, old: &str, new: &str) {
     }
 }
 
-/// A local user logged in or out: the other nodes learn it (once registered; the
-/// arrival carries the account otherwise).
-pub fn account_changed(cx: &mut Cx) {
+/// Publishes to every node the event `make` builds from this node's id, the
+/// sender's serial and its connection, when the sender is a local registered user
+/// (the arrival of one not yet registered carries its state).
+fn publish_about_me(cx: &mut Cx, make: impl FnOnce(u16, u64, &crate::conn::Conn) -> Event) {
+    let node = cx.state.cluster.node;
     let Some(conn) = cx.conns.get(cx.me) else {
         return;
     };
     if !cx.state.cluster.enabled() || conn.is_remote() || !conn.user.registered {
         return;
     }
-    let event = Event::Account {
-        node: cx.state.cluster.node,
-        serial: conn.id.serial,
-        account: conn.user.account.clone(),
-    };
+    let event = make(node, conn.id.serial, conn);
     cx.state.cluster.push(Outbox::Publish { to: None, event });
 }
 
+/// A local user logged in or out: the other nodes learn it.
+pub fn account_changed(cx: &mut Cx) {
+    publish_about_me(cx, |node, serial, conn| Event::Account {
+        node,
+        serial,
+        account: conn.user.account.clone(),
+    });
+}
+
 /// A local user became an IRC operator or stopped being one: the other nodes learn
-/// it (once registered; the arrival carries it otherwise), so its operator powers
-/// hold on every node and WHOIS shows it everywhere.
+/// it, so its operator powers hold on every node and WHOIS shows it everywhere.
 pub fn oper_changed(cx: &mut Cx) {
-    let Some(conn) = cx.conns.get(cx.me) else {
-        return;
-    };
-    if !cx.state.cluster.enabled() || conn.is_remote() || !conn.user.registered {
-        return;
-    }
-    let event = Event::Oper {
-        node: cx.state.cluster.node,
-        serial: conn.id.serial,
+    publish_about_me(cx, |node, serial, conn| Event::Oper {
+        node,
+        serial,
         oper: conn.user.oper.as_deref().map(str::to_string),
-    };
-    cx.state.cluster.push(Outbox::Publish { to: None, event });
+    });
 }
 
 /// A local registered user rejoined `channel` at login (its account remembered it in
 /// `incarnation`): the other nodes rejoin it too. The ids and channel creations
 /// since `given` and `created` were last emptied go with it.
 pub fn rejoined(cx: &mut Cx, channel: &str, incarnation: i64) {
-    let given = std::mem::take(&mut cx.state.cluster.given);
+    let ids = std::mem::take(&mut cx.state.cluster.given);
     let created = std::mem::take(&mut cx.state.cluster.created);
-    let Some(conn) = cx.conns.get(cx.me) else {
-        return;
-    };
-    if !cx.state.cluster.enabled() || conn.is_remote() || !conn.user.registered {
-        return;
-    }
-    let event = Event::Rejoin {
-        node: cx.state.cluster.node,
-        serial: conn.id.serial,
+    publish_about_me(cx, |node, serial, _| Event::Rejoin {
+        node,
+        serial,
         channel: channel.to_string(),
         incarnation,
-        ids: given,
+        ids,
         created,
-    };
-    cx.state.cluster.push(Outbox::Publish { to: None, event });
+    });
 }
 
 /// What the other nodes must know of the user in `slot`.

@@ -7,6 +7,7 @@ use crate::cmd::Cx;
 use crate::followup::Then;
 use crate::ids::ConnId;
 use crate::store::{AccountRows, Request};
+use chatd_proto::fold;
 
 /// The account a command of `words` names (ACCESS ADD/DEL, TRANSFER).
 fn named_account<'a>(words: &[&'a str]) -> Option<&'a str> {
@@ -26,7 +27,12 @@ fn named_account<'a>(words: &[&'a str]) -> Option<&'a str> {
 /// sender's next lines wait too; a user of another node's do not (they have none
 /// here).
 pub(super) fn account_first(cx: &mut Cx, door: Door, words: &[&str]) -> bool {
-    if cx.config.cluster.database.is_empty() {
+    // Only for a logged-in sender and a registered channel: anyone else is refused
+    // without a read (so a flood of made-up names costs no database work).
+    let registered = words
+        .get(1)
+        .is_some_and(|chan| cx.state.registered.contains_key(&fold(chan)));
+    if cx.config.cluster.database.is_empty() || cx.user().account.is_none() || !registered {
         return false;
     }
     // The sender's own account first (every command needs it), else the one named.
