@@ -198,8 +198,14 @@ fn client(url: &str, ca_file: &str) -> Result<Client, String> {
     let unusable = |e: redis::RedisError| {
         format!("cluster.redis is not a usable Redis URL ({})", e.category())
     };
+    // Small writes (a pipeline's last segment, a read request) go at once: with
+    // Nagle's algorithm they could wait for a delayed ACK.
+    let tcp = redis::io::tcp::TcpSettings::default().set_nodelay(true);
+    let info = redis::IntoConnectionInfo::into_connection_info(url)
+        .map_err(unusable)?
+        .set_tcp_settings(tcp);
     if ca_file.is_empty() {
-        return Client::open(url).map_err(unusable);
+        return Client::open(info).map_err(unusable);
     }
     let pem =
         std::fs::read(ca_file).map_err(|e| format!("cluster.redis_ca_file {ca_file}: {e}"))?;
@@ -212,7 +218,7 @@ fn client(url: &str, ca_file: &str) -> Result<Client, String> {
         client_tls: None,
         root_cert: Some(pem),
     };
-    Client::build_with_tls(url, certs).map_err(unusable)
+    Client::build_with_tls(info, certs).map_err(unusable)
 }
 
 /// Frees every nick `node` holds (a dead node, or this node's earlier run).
