@@ -89,6 +89,9 @@ pub fn start(settings: Settings<'_>, wake: Wake) -> Result<Bus, String> {
     // Where this node starts reading, taken before its hello is published, so the
     // other nodes' answers (their bursts) are read even if the reader connects late.
     let cursors = stream::cursors_at_end(&mut con, node).map_err(|e| format!("Redis: {e}"))?;
+    // This run's publisher token: in every entry it writes (with a sequence number),
+    // so readers order and deduplicate, and its own reader skips its entries.
+    let token = rand::random::<u64>() | 1 << 63;
     let (tx, requests) = mpsc::channel();
     // The hello goes first, before any of this node's users is announced: a node
     // that saw one of them has already answered it with its burst.
@@ -108,7 +111,7 @@ pub fn start(settings: Settings<'_>, wake: Wake) -> Result<Bus, String> {
         con: Some(con),
         node,
         mine,
-        token: rand::random::<u64>(),
+        token,
         seq: 0,
         stream_length,
         ttl,
@@ -123,6 +126,7 @@ pub fn start(settings: Settings<'_>, wake: Wake) -> Result<Bus, String> {
         dropped: 0,
     };
     let listener = Listener {
+        token,
         client,
         node,
         events,

@@ -95,6 +95,8 @@ pub(super) struct Listener {
     pub wake: Wake,
     pub health: Arc<Health>,
     pub stop: Arc<AtomicBool>,
+    /// This run's publisher token: its own entries are skipped unread.
+    pub token: u64,
 }
 
 /// The two streams' cursors (`chatd:all`, `chatd:node:<node>`), placed at their
@@ -234,7 +236,7 @@ impl Listener {
             next[pick] += 1;
             cursors[pick].last = entry.id;
             cursors[pick].seen += 1;
-            if delivered.first_time(entry) {
+            if entry.publisher != self.token && delivered.first_time(entry) {
                 self.deliver(&entry.payload);
             }
         }
@@ -517,6 +519,7 @@ mod tests {
             wake: Arc::new(|| {}),
             health: Arc::new(Health::default()),
             stop: Arc::new(AtomicBool::new(false)),
+            token: 1,
         };
         (listener, rx)
     }
