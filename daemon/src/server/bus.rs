@@ -199,8 +199,8 @@ impl Server {
         log::warn!("cluster: the bus is down ({why}); serving local users only");
         self.notice_all(
             "This server lost its link to the rest of the network: users on other \
-             servers may not see what you send, and nick changes are refused until it \
-             is back. It reconnects on its own.",
+             servers see what you send only once it is back (a long outage may lose \
+             some), and nick changes are refused until then. It reconnects on its own.",
         );
     }
 
