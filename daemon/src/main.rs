@@ -189,6 +189,13 @@ fn main() -> ExitCode {
     chatd::process::notify("READY=1");
     match server.run() {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e)
+            if e.get_ref()
+                .is_some_and(|e| e.is::<chatd::cluster::IdTaken>()) =>
+        {
+            log::error!("stopped: {e}");
+            ExitCode::from(6)
+        }
         Err(e) => {
             log::error!("event loop failed: {e}");
             ExitCode::from(1)

@@ -172,8 +172,11 @@ fn a_node_whose_id_another_run_took_stops_with_exit_6() {
     let redis = RedisServer::start();
     let dir = tempfile::tempdir().unwrap();
     let conf = write_config(dir.path(), &redis, 2);
-    let mut node = spawn_node(&conf, free_port(), &dir.path().join("data"));
+    let port = free_port();
+    let mut node = spawn_node(&conf, port, &dir.path().join("data"));
     node.expect_line("joined the bus");
+    let mut user = Client::from_stream(connect_retry(port));
+    user.register("stayer");
     // Another run's token in its alive key (as a second node with this id would
     // leave there).
     let mut s = std::net::TcpStream::connect(("127.0.0.1", redis.port)).unwrap();
@@ -183,7 +186,18 @@ fn a_node_whose_id_another_run_took_stops_with_exit_6() {
     s.read_exact(&mut ok).unwrap();
     assert_eq!(&ok, b"+OK\r\n");
     node.expect_line("another node took cluster.node_id 2 (other)");
+    // A graceful stop: its clients are told why.
+    let error = user.expect(|m| m.command == "ERROR", "the closing ERROR");
+    assert!(error.param(0).contains("cluster id is in use"), "{error:?}");
     assert_eq!(node.wait(), 6);
+    // It freed nothing of the id's: the other run's key is still there.
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    s.write_all(b"GET chatd:alive:2\r\n").unwrap();
+    let expected = b"$22\r\nother 0000000000000001\r\n";
+    let mut answer = [0u8; 29];
+    s.read_exact(&mut answer).unwrap();
+    assert_eq!(&answer[..], &expected[..]);
 }
 
 /// A TCP relay to Redis that the test can cut (every connection through it closed,
@@ -296,6 +310,10 @@ fn a_node_cut_off_longer_than_the_streams_hold_counts_what_it_lost() {
     let mut node2 = spawn_node(&conf, port, &dir.path().join("data"));
     node2.expect_line("joined the bus");
     let mut far = join_seen(port, "far", "#t", &mut watcher);
+    // Node 2 has read everything up to now (its own JOIN included): what it misses
+    // from here is the messages below, and only them.
+    watcher.send("PRIVMSG #t :sync");
+    far.expect(|m| m.param(1) == "sync", "the sync message on node 2");
 
     relay.cut();
     node2.expect_line("the bus is down");

@@ -30,8 +30,6 @@ const MAX_PENDING: usize = 10_000;
 const MAX_PENDING_BYTES: usize = 16 << 20;
 /// How often a node whose id is held checks whether the holder's key expired.
 const ID_POLL: Duration = Duration::from_millis(250);
-/// Exit code of a node whose id another live node took (as at start).
-const EXIT_ID_IN_USE: i32 = 6;
 
 /// Refreshes `KEYS[1]` (this node's alive key) with `ARGV[1]` (its name and token)
 /// for `ARGV[2]` ms if it holds that value or nothing; 0 if another run holds it.
@@ -124,6 +122,7 @@ pub fn start(settings: Settings<'_>, wake: Wake) -> Result<Bus, String> {
         pending: VecDeque::new(),
         pending_bytes: 0,
         dropped: 0,
+        silenced: false,
     };
     let listener = Listener {
         token,
@@ -268,6 +267,8 @@ struct Commander {
     pending_bytes: usize,
     /// Publications dropped beyond the bounds of `pending` (logged when Redis is back).
     dropped: u64,
+    /// Another node took this id: nothing more is published or freed (`lose_id`).
+    silenced: bool,
 }
 
 impl Commander {
@@ -308,7 +309,11 @@ impl Commander {
                 next_beat = Instant::now() + beat;
             }
         }
-        // Leaving: publish what is left, free this node's nicks and id at once.
+        // Leaving: publish what is left, free this node's nicks and id at once
+        // (nothing, when another node took the id).
+        if self.silenced {
+            return;
+        }
         if self.con.is_some() {
             self.flush();
         }
@@ -335,6 +340,9 @@ impl Commander {
             match connect(&self.client) {
                 Ok(mut con) => {
                     let back = refresh(&mut con, self.node, &self.mine, self.ttl);
+                    if back == Ok(false) {
+                        self.lose_id(&mut con);
+                    }
                     let _: redis::RedisResult<()> = con.sadd("chatd:nodes", self.node);
                     if back.is_ok() {
                         log::info!("cluster: Redis is reachable again");
@@ -386,6 +394,17 @@ impl Commander {
 
     /// Runs requests in order; consecutive publications go in one pipeline.
     fn handle_batch(&mut self, batch: Vec<ToBus>) {
+        if self.silenced {
+            // Stopping (`lose_id`): a claim is answered, the rest dropped.
+            for request in batch {
+                if let ToBus::Claim { ticket, .. } = request {
+                    let result = Err("this node is stopping".to_string());
+                    let _ = self.events.send(FromBus::Claimed { ticket, result });
+                    (self.wake)();
+                }
+            }
+            return;
+        }
         let mut queued = false;
         for request in batch {
             match request {
@@ -493,16 +512,47 @@ impl Commander {
         }
     }
 
+    /// Another live node took this node's id: every message id this node gives out
+    /// could be the other's too. It publishes nothing more (its users' QUITs would
+    /// name the other node's users: serials are per run) and frees nothing of the
+    /// id's, and the loop stops the node (exit code 6, as at start).
+    fn lose_id(&mut self, con: &mut Connection) {
+        let holder: Option<String> = con.get(alive_key(self.node)).unwrap_or(None);
+        let holder = holder.unwrap_or_default();
+        let why = format!(
+            "another node took cluster.node_id {} ({}): two live nodes share this id \
+             (each node needs its own id)",
+            self.node,
+            holder.split(' ').next().unwrap_or_default()
+        );
+        log::error!("cluster: {why}; stopping");
+        self.silenced = true;
+        self.pending.clear();
+        self.pending_bytes = 0;
+        let _ = self.events.send(FromBus::IdTaken(why));
+        (self.wake)();
+    }
+
     /// Refreshes this node's key and looks for nodes whose key expired.
     fn heartbeat(&mut self) {
+        if self.silenced {
+            return;
+        }
         let (node, mine, ttl) = (self.node, self.mine.clone(), self.ttl);
         let nodes = self.with(|con| {
-            refresh(con, node, &mine, ttl)?;
-            con.smembers::<_, Vec<u16>>("chatd:nodes")
+            let ours = refresh(con, node, &mine, ttl)?;
+            Ok((ours, con.smembers::<_, Vec<u16>>("chatd:nodes")?))
         });
-        let Ok(nodes) = nodes else {
+        let Ok((ours, nodes)) = nodes else {
             return;
         };
+        if !ours {
+            if let Some(mut con) = self.con.take() {
+                self.lose_id(&mut con);
+                self.con = Some(con);
+            }
+            return;
+        }
         let candidates: HashSet<u16> = nodes
             .into_iter()
             .chain(self.peers.iter().copied())
@@ -534,31 +584,15 @@ impl Commander {
     }
 }
 
-/// Refreshes this node's alive key (`mine`: its name and this run's token). When
-/// another run holds it, two live nodes share this id: the node stops at once (exit
-/// code 6, as it would at start), since every message id it gives out could be the
-/// other's too.
-fn refresh(con: &mut Connection, node: u16, mine: &str, ttl: u64) -> redis::RedisResult<()> {
+/// Refreshes this node's alive key (`mine`: its name and this run's token):
+/// `Ok(false)` when another run holds it (two live nodes share this id).
+fn refresh(con: &mut Connection, node: u16, mine: &str, ttl: u64) -> redis::RedisResult<bool> {
     let ours: i64 = redis::Script::new(REFRESH_IF_MINE)
         .key(alive_key(node))
         .arg(mine)
         .arg(ttl)
         .invoke(con)?;
-    if ours == 0 {
-        let holder: Option<String> = con.get(alive_key(node)).unwrap_or(None);
-        log::error!(
-            "cluster: another node took cluster.node_id {node} ({}): two live nodes \
-             share this id; stopping (each node needs its own id)",
-            holder
-                .unwrap_or_default()
-                .split(' ')
-                .next()
-                .unwrap_or_default()
-        );
-        log::logger().flush();
-        std::process::exit(EXIT_ID_IN_USE);
-    }
-    Ok(())
+    Ok(ours != 0)
 }
 
 /// `SET chatd:nick:<nick> <node> NX`: whether this node has the nick now.

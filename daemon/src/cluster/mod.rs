@@ -185,7 +185,22 @@ pub enum FromBus {
     },
     /// A node's heartbeat expired: it is gone, and its nicks were freed.
     NodeDown { node: u16 },
+    /// Another live node took this node's id (why): this node must stop.
+    IdTaken(String),
 }
+
+/// Why a node stopped on its own: another live node has its id (`run`'s error; the
+/// daemon exits with code 6, as when the id is in use at start).
+#[derive(Debug)]
+pub struct IdTaken(pub String);
+
+impl std::fmt::Display for IdTaken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for IdTaken {}
 
 /// Things the command layer wants sent on the bus, in order; the loop's bus room
 /// (`server/bus.rs`) turns them into [`ToBus`] at the end of each pass.

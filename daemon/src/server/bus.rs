@@ -66,6 +66,11 @@ impl Server {
                     self.drop_node(node, None, &reason);
                 }
                 FromBus::Event(event) => self.bus_event(event, now),
+                FromBus::IdTaken(why) => {
+                    self.admin_state.shutdown =
+                        Some("This server stops: its cluster id is in use by another node".into());
+                    self.fatal = Some(crate::cluster::IdTaken(why));
+                }
             }
         }
     }

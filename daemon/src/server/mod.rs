@@ -96,10 +96,14 @@ pub struct Server {
     bus: Option<bus::BusRoom>,
     /// Database writable and bus up: what `GET /ready` answers (`output.rs`).
     ready: Arc<AtomicBool>,
+    /// Why the node stops on its own (another node took its cluster id): `run`
+    /// returns it once the graceful shutdown is done.
+    fatal: Option<crate::cluster::IdTaken>,
 }
 
 impl Server {
-    /// Runs the loop until a [`ServerHandle::shutdown`].
+    /// Runs the loop until a [`ServerHandle::shutdown`] (or an `Err` with a
+    /// [`crate::cluster::IdTaken`] inside when another node took this one's id).
     pub fn run(mut self) -> io::Result<()> {
         for addr in self.local_addrs() {
             log::info!("listening on {addr}");
@@ -147,7 +151,10 @@ impl Server {
             self.release_memory(now);
             if self.stop.load(Ordering::SeqCst) || self.admin_state.shutdown.is_some() {
                 self.shutdown();
-                return Ok(());
+                return match self.fatal.take() {
+                    Some(why) => Err(io::Error::other(why)),
+                    None => Ok(()),
+                };
             }
         }
     }

@@ -208,6 +208,7 @@ impl Server {
         };
         Ok(Server {
             ready: Arc::new(AtomicBool::new(bus.is_none())),
+            fatal: None,
             bus,
             poll,
             listeners,
